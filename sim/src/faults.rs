@@ -1,0 +1,384 @@
+//! Faults: what can go wrong, when, and the random nemesis that picks for you.
+//!
+//! A scenario lists [`ScheduledFault`]s at fixed times and may add a [`NemesisConfig`], which
+//! injects random faults (each later repaired) from its own seeded stream. Whatever the nemesis
+//! does is recorded as a plain, timed [`FaultRecord`] in the outcome, so a failing run can be
+//! written back as an explicit schedule and shrunk.
+
+use crate::node::NodeId;
+use crate::time::Time;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One fault or repair.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Fault {
+    /// Split the nodes into groups that cannot talk to each other. Nodes listed in no group
+    /// form one more group together.
+    Partition(Vec<Vec<u32>>),
+    /// Cut every link to and from one node.
+    Isolate(u32),
+    /// Cut every link to and from whichever node leads now (no-op without a leader).
+    IsolateLeader,
+    /// Messages from `from` to `to` are lost; the other direction still works.
+    CutOneWay {
+        /// Sender whose messages are lost.
+        from: u32,
+        /// Receiver that no longer hears from `from`.
+        to: u32,
+    },
+    /// Two sides that can only talk through the bridge node.
+    Bridge {
+        /// One side.
+        left: Vec<u32>,
+        /// The other side.
+        right: Vec<u32>,
+        /// The node that reaches both.
+        bridge: u32,
+    },
+    /// Restore every link.
+    Heal,
+    /// Stop a node: its volatile state and timers are lost; messages to it are dropped.
+    Crash(u32),
+    /// Crash whichever node leads now (no-op without a leader).
+    CrashLeader,
+    /// Rebuild a crashed node from its durable store.
+    Restart(u32),
+    /// Freeze a node (a long GC pause, SIGSTOP): events for it wait until it resumes.
+    Pause(u32),
+    /// Pause whichever node leads now (no-op without a leader).
+    PauseLeader,
+    /// Unfreeze a paused node; what waited is handled now, in order.
+    Resume(u32),
+    /// Skew a node's clock: its `now()` is off by `offset_ms`, and its timers run `drift_ppm`
+    /// parts per million fast (positive: they fire early) or slow (negative: late).
+    ClockSkew {
+        /// The node.
+        node: u32,
+        /// Offset added to its clock reading.
+        offset_ms: i64,
+        /// Rate error of its timers.
+        drift_ppm: i32,
+    },
+    /// Restore every clock, resume every paused node, restart every crashed one, heal the network.
+    RepairAll,
+}
+
+impl Fault {
+    /// Every node this fault names explicitly.
+    pub fn named_nodes(&self) -> Vec<u32> {
+        match self {
+            Fault::Partition(groups) => groups.iter().flatten().copied().collect(),
+            Fault::Bridge {
+                left,
+                right,
+                bridge,
+            } => left.iter().chain(right).copied().chain([*bridge]).collect(),
+            Fault::CutOneWay { from, to } => vec![*from, *to],
+            Fault::Isolate(n)
+            | Fault::Crash(n)
+            | Fault::Restart(n)
+            | Fault::Pause(n)
+            | Fault::Resume(n)
+            | Fault::ClockSkew { node: n, .. } => vec![*n],
+            Fault::IsolateLeader
+            | Fault::CrashLeader
+            | Fault::PauseLeader
+            | Fault::Heal
+            | Fault::RepairAll => vec![],
+        }
+    }
+
+    /// Whether this fault cuts links (so availability is reported per side while it lasts).
+    pub fn is_partition(&self) -> bool {
+        matches!(
+            self,
+            Fault::Partition(_)
+                | Fault::Isolate(_)
+                | Fault::IsolateLeader
+                | Fault::CutOneWay { .. }
+                | Fault::Bridge { .. }
+        )
+    }
+
+    /// Checks the fault against a cluster of `nodes`; the error names the rule broken.
+    pub fn validate(&self, nodes: u32) -> Result<(), String> {
+        for n in self.named_nodes() {
+            if n >= nodes {
+                return Err(format!(
+                    "node {n} does not exist: the cluster has {nodes} nodes, numbered 0 to {}",
+                    nodes - 1
+                ));
+            }
+        }
+        match self {
+            Fault::Partition(groups) => {
+                let mut seen = vec![false; nodes as usize];
+                for n in groups.iter().flatten() {
+                    if std::mem::replace(&mut seen[*n as usize], true) {
+                        return Err(format!("node {n} is in more than one partition group"));
+                    }
+                }
+                if groups.iter().filter(|g| !g.is_empty()).count() < 2 && seen.iter().all(|&s| s) {
+                    return Err("a partition needs at least two non-empty groups".into());
+                }
+            }
+            Fault::Bridge {
+                left,
+                right,
+                bridge,
+            } => {
+                if left.contains(bridge) || right.contains(bridge) {
+                    return Err(format!("bridge node {bridge} must not be on either side"));
+                }
+                if left.iter().any(|n| right.contains(n)) {
+                    return Err("a node is on both sides of the bridge".into());
+                }
+            }
+            Fault::CutOneWay { from, to } if from == to => {
+                return Err(format!(
+                    "CutOneWay from {from} to itself: a node always reaches itself"
+                ));
+            }
+            Fault::ClockSkew {
+                offset_ms,
+                drift_ppm,
+                ..
+            } => {
+                if offset_ms.unsigned_abs() > 86_400_000 {
+                    return Err(format!("clock offset {offset_ms} ms is more than a day"));
+                }
+                if !(-500_000..=500_000).contains(drift_ppm) {
+                    return Err(format!(
+                        "drift {drift_ppm} ppm is out of range: -500000 to 500000 (±50%)"
+                    ));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Partition(groups) => write!(f, "partition {groups:?}"),
+            Fault::Isolate(n) => write!(f, "isolate n{n}"),
+            Fault::IsolateLeader => f.write_str("isolate the leader"),
+            Fault::CutOneWay { from, to } => write!(f, "cut n{from} -> n{to}"),
+            Fault::Bridge {
+                left,
+                right,
+                bridge,
+            } => {
+                write!(f, "bridge {left:?} <- n{bridge} -> {right:?}")
+            }
+            Fault::Heal => f.write_str("heal"),
+            Fault::Crash(n) => write!(f, "crash n{n}"),
+            Fault::CrashLeader => f.write_str("crash the leader"),
+            Fault::Restart(n) => write!(f, "restart n{n}"),
+            Fault::Pause(n) => write!(f, "pause n{n}"),
+            Fault::PauseLeader => f.write_str("pause the leader"),
+            Fault::Resume(n) => write!(f, "resume n{n}"),
+            Fault::ClockSkew {
+                node,
+                offset_ms,
+                drift_ppm,
+            } => {
+                write!(f, "skew n{node} clock by {offset_ms} ms, {drift_ppm} ppm")
+            }
+            Fault::RepairAll => f.write_str("repair all"),
+        }
+    }
+}
+
+/// A fault at a fixed time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledFault {
+    /// When, in milliseconds of virtual time.
+    pub at_ms: u64,
+    /// What.
+    pub fault: Fault,
+}
+
+/// Kinds of fault the nemesis may choose from.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum NemesisKind {
+    /// A random split into two sides (often majority/minority).
+    Partition,
+    /// Isolate one random node.
+    Isolate,
+    /// Isolate the current leader.
+    IsolateLeader,
+    /// Cut one random link in one direction.
+    CutOneWay,
+    /// Bridge: two sides joined by one node.
+    Bridge,
+    /// Crash a random node, restart it when the fault is repaired.
+    Crash,
+    /// Crash the current leader.
+    CrashLeader,
+    /// Pause a random node, resume it when repaired.
+    Pause,
+    /// Skew a random node's clock.
+    ClockSkew,
+}
+
+impl NemesisKind {
+    /// Every kind, in order.
+    pub const ALL: [NemesisKind; 9] = [
+        NemesisKind::Partition,
+        NemesisKind::Isolate,
+        NemesisKind::IsolateLeader,
+        NemesisKind::CutOneWay,
+        NemesisKind::Bridge,
+        NemesisKind::Crash,
+        NemesisKind::CrashLeader,
+        NemesisKind::Pause,
+        NemesisKind::ClockSkew,
+    ];
+}
+
+/// The random nemesis: one fault at a time, each repaired after a while.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NemesisConfig {
+    /// The kinds to choose from, uniformly.
+    pub kinds: Vec<NemesisKind>,
+    /// Quiet time before each fault, drawn uniformly in this range (milliseconds).
+    pub interval_ms: (u64, u64),
+    /// How long each fault lasts before it is repaired (milliseconds).
+    pub duration_ms: (u64, u64),
+    /// When the nemesis starts (milliseconds).
+    #[serde(default)]
+    pub start_ms: u64,
+    /// When it stops: the last fault is repaired by then, and "eventually" invariants are
+    /// judged from then on. Leave a quiet period before the scenario's stop time.
+    pub end_ms: u64,
+}
+
+impl NemesisConfig {
+    /// Checks the ranges; the error names the field and the rule.
+    pub fn validate(&self, nodes: u32) -> Result<(), (String, String)> {
+        let field = |name: &str, rule: String| Err((name.to_string(), rule));
+        if self.kinds.is_empty() {
+            return field(
+                "kinds",
+                "the nemesis needs at least one kind of fault".into(),
+            );
+        }
+        for (name, (lo, hi)) in [
+            ("interval_ms", self.interval_ms),
+            ("duration_ms", self.duration_ms),
+        ] {
+            if lo > hi {
+                return field(
+                    name,
+                    format!("({lo}, {hi}): the lower bound is above the upper"),
+                );
+            }
+            if hi == 0 {
+                return field(name, "must allow a positive time".into());
+            }
+        }
+        if self.end_ms < self.start_ms {
+            return field(
+                "end_ms",
+                format!("{} is before start_ms {}", self.end_ms, self.start_ms),
+            );
+        }
+        let needs_two = [
+            NemesisKind::Partition,
+            NemesisKind::CutOneWay,
+            NemesisKind::Isolate,
+        ];
+        if nodes < 2 && self.kinds.iter().any(|k| needs_two.contains(k)) {
+            return field("kinds", "network faults need at least two nodes".into());
+        }
+        if nodes < 3 && self.kinds.contains(&NemesisKind::Bridge) {
+            return field("kinds", "a bridge needs at least three nodes".into());
+        }
+        Ok(())
+    }
+}
+
+/// A fault as it actually happened in a run, with concrete nodes: "the leader" is resolved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultRecord {
+    /// When it happened.
+    pub at: Time,
+    /// What happened, with every node named.
+    pub fault: Fault,
+    /// True when the nemesis chose it, false when the scenario scheduled it.
+    pub random: bool,
+    /// Set when the fault did nothing, and why (e.g. "no leader").
+    pub skipped: Option<String>,
+}
+
+/// Turns node numbers into ids.
+pub(crate) fn node_ids(v: &[u32]) -> Vec<NodeId> {
+    v.iter().copied().map(NodeId).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_catches_impossible_faults() {
+        assert!(
+            Fault::Crash(7)
+                .validate(5)
+                .unwrap_err()
+                .contains("node 7 does not exist")
+        );
+        assert!(
+            Fault::Partition(vec![vec![0, 1], vec![1, 2]])
+                .validate(3)
+                .is_err()
+        );
+        assert!(Fault::Partition(vec![vec![0, 1, 2]]).validate(3).is_err());
+        assert!(
+            Fault::Partition(vec![vec![0, 1]]).validate(3).is_ok(),
+            "node 2 forms a group"
+        );
+        assert!(Fault::CutOneWay { from: 1, to: 1 }.validate(3).is_err());
+        assert!(
+            Fault::ClockSkew {
+                node: 0,
+                offset_ms: 0,
+                drift_ppm: 900_000
+            }
+            .validate(3)
+            .is_err()
+        );
+        assert!(
+            Fault::Bridge {
+                left: vec![0],
+                right: vec![2],
+                bridge: 0
+            }
+            .validate(3)
+            .is_err()
+        );
+        assert!(Fault::Heal.validate(1).is_ok());
+    }
+
+    #[test]
+    fn nemesis_validation_names_the_field() {
+        let mut n = NemesisConfig {
+            kinds: vec![NemesisKind::Crash],
+            interval_ms: (100, 50),
+            duration_ms: (10, 20),
+            start_ms: 0,
+            end_ms: 1_000,
+        };
+        assert_eq!(n.validate(3).unwrap_err().0, "interval_ms");
+        n.interval_ms = (10, 20);
+        assert!(n.validate(3).is_ok());
+        n.kinds = vec![NemesisKind::Bridge];
+        assert_eq!(n.validate(2).unwrap_err().0, "kinds");
+    }
+}

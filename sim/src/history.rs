@@ -1,0 +1,157 @@
+//! The client history: every operation's invocation and completion, with virtual times.
+//!
+//! Safety checkers (linearizability, atomicity) read this history; availability is measured
+//! from it. An operation that timed out on its last attempt is [`Completion::Unknown`]: it may or
+//! may not have taken effect, and checkers must allow both.
+
+use crate::node::{ClientId, NodeId};
+use crate::time::Time;
+use serde::{Deserialize, Serialize};
+
+/// How an operation ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Completion<R> {
+    /// It took effect, with this response.
+    Ok(R),
+    /// It definitely did not take effect; the response says why.
+    Fail(R),
+    /// The client gave up waiting: it may or may not have taken effect.
+    Unknown,
+}
+
+/// Where the node an operation went to stood in the network when it was invoked.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Side {
+    /// No link was cut.
+    Healthy,
+    /// Partitioned, on a side with a strict majority of the nodes.
+    Majority,
+    /// Partitioned, on a side without a majority.
+    Minority,
+}
+
+/// One client operation.
+#[derive(Clone, Debug, Serialize)]
+pub struct Operation<Req, Resp> {
+    /// Who issued it.
+    pub client: ClientId,
+    /// Its number in that client's session.
+    pub seq: u64,
+    /// What was asked.
+    pub request: Req,
+    /// When the client invoked it.
+    pub invoked: Time,
+    /// When it completed; `None` while pending (and for `Unknown`, the time it was given up).
+    pub completed: Option<Time>,
+    /// How it ended; `None` while pending.
+    pub completion: Option<Completion<Resp>>,
+    /// The first node it was sent to.
+    pub node: NodeId,
+    /// That node's side of the network at invocation.
+    pub side: Side,
+    /// How many times it was sent (1 = no retry).
+    pub attempts: u32,
+}
+
+impl<Req, Resp> Operation<Req, Resp> {
+    /// Whether it completed with `Ok`.
+    pub fn is_ok(&self) -> bool {
+        matches!(self.completion, Some(Completion::Ok(_)))
+    }
+}
+
+/// Every operation of a run, in invocation order.
+#[derive(Clone, Debug, Serialize)]
+pub struct History<Req, Resp> {
+    /// The operations.
+    pub ops: Vec<Operation<Req, Resp>>,
+}
+
+impl<Req, Resp> Default for History<Req, Resp> {
+    fn default() -> Self {
+        History { ops: Vec::new() }
+    }
+}
+
+/// How the simulated clients behave.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientConfig {
+    /// How many clients run concurrently; each has one operation outstanding at a time.
+    pub count: u32,
+    /// Operations per client.
+    pub ops: u32,
+    /// When clients start (milliseconds).
+    pub start_ms: u64,
+    /// Pause between an operation's completion and the next one (milliseconds, uniform range).
+    pub think_ms: (u64, u64),
+    /// How long a client waits for an answer before retrying (milliseconds).
+    pub timeout_ms: u64,
+    /// Sends per operation, the first included; after the last times out, it is `Unknown`.
+    pub attempts: u32,
+    /// One-way latency between a client and any node (milliseconds, uniform range).
+    pub latency_ms: (u64, u64),
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            count: 0,
+            ops: 0,
+            start_ms: 0,
+            think_ms: (0, 10),
+            timeout_ms: 500,
+            attempts: 3,
+            latency_ms: (1, 2),
+        }
+    }
+}
+
+impl ClientConfig {
+    /// Checks the values; the error names the field and the rule.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let err = |f: &str, r: String| Err((f.to_string(), r));
+        for (name, (lo, hi)) in [("think_ms", self.think_ms), ("latency_ms", self.latency_ms)] {
+            if lo > hi {
+                return err(
+                    name,
+                    format!("({lo}, {hi}): the lower bound is above the upper"),
+                );
+            }
+        }
+        if self.count > 10_000 {
+            return err(
+                "count",
+                format!("{} clients is more than the limit of 10000", self.count),
+            );
+        }
+        if self.count > 0 && self.timeout_ms == 0 {
+            return err("timeout_ms", "must be positive".into());
+        }
+        if self.count > 0 && self.attempts == 0 {
+            return err("attempts", "must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_config_validation() {
+        assert!(ClientConfig::default().validate().is_ok());
+        let bad = ClientConfig {
+            count: 1,
+            attempts: 0,
+            ..ClientConfig::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().0, "attempts");
+        let bad = ClientConfig {
+            think_ms: (5, 1),
+            ..ClientConfig::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().0, "think_ms");
+    }
+}

@@ -1,0 +1,30 @@
+//! The simlab engine: a single-threaded, deterministic discrete-event simulator for
+//! distributed protocols. It knows no protocol; protocols implement [`Node`].
+//!
+//! One `(configuration, seed)` pair determines everything: every random draw comes from a
+//! seeded stream ([`rng`]), time is virtual ([`Time`]), events run in `(time, insertion)` order,
+//! and the run is fingerprinted by a stable trace hash ([`hash`]).
+
+pub mod faults;
+pub mod hash;
+pub mod history;
+pub mod invariant;
+pub mod load;
+pub mod network;
+pub mod node;
+pub mod outcome;
+pub mod rng;
+pub mod simulation;
+pub mod time;
+pub mod trace;
+
+pub use faults::{Fault, FaultRecord, NemesisConfig, NemesisKind, ScheduledFault};
+pub use history::{ClientConfig, Completion, History, Operation, Side};
+pub use invariant::{FnInvariant, HistoryInvariant, Invariant, InvariantKind};
+pub use network::{LatencyMs, NetworkConfig};
+pub use node::{ClientId, Ctx, Effect, Node, NodeId, NodeView, ReplyTo, ResponseClass, TimerId};
+pub use outcome::{CapReport, Expect, Outcome, Stats, StopReason, Violation};
+pub use rng::{Probability, SimRng};
+pub use simulation::{ConfigError, Limits, NodeStatus, SimConfig, Simulation, Workload, World};
+pub use time::Time;
+pub use trace::{StepKind, StepRecord, TraceMode};

@@ -1,0 +1,223 @@
+//! What a run produced: violations, counts, the CAP report, and whether it met expectations.
+
+use crate::faults::FaultRecord;
+use crate::history::Side;
+use crate::invariant::InvariantKind;
+use crate::time::Time;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// An invariant that failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// The invariant's name.
+    pub invariant: String,
+    /// Its kind.
+    pub kind: InvariantKind,
+    /// The step after which it was first seen to fail (for history and eventually invariants,
+    /// the last step of the run).
+    pub step: u64,
+    /// The virtual time of that step.
+    pub time: Time,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+/// Why a run ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum StopReason {
+    /// The scenario's stop time was reached.
+    TimeLimit,
+    /// Nothing was left to happen.
+    Quiescent,
+    /// The step limit was hit: the run may be livelocked or the limit too low.
+    StepLimit(u64),
+    /// The event queue grew past its limit: a message storm or a timer leak.
+    QueueLimit(usize),
+}
+
+impl StopReason {
+    /// Whether the run ended as planned (so its verdicts can be trusted).
+    pub fn is_normal(&self) -> bool {
+        matches!(self, StopReason::TimeLimit | StopReason::Quiescent)
+    }
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StopReason::TimeLimit => f.write_str("reached the stop time"),
+            StopReason::Quiescent => f.write_str("nothing left to happen"),
+            StopReason::StepLimit(n) => write!(
+                f,
+                "hit the step limit of {n} steps (raise limits.max_steps if the run is meant to be this long)"
+            ),
+            StopReason::QueueLimit(n) => write!(
+                f,
+                "hit the event-queue limit of {n} pending events (a message storm or timer leak?)"
+            ),
+        }
+    }
+}
+
+/// Message and event counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Steps taken.
+    pub steps: u64,
+    /// Virtual time at the end.
+    pub end_time: Time,
+    /// Messages nodes sent.
+    pub messages_sent: u64,
+    /// Messages delivered (duplicates included).
+    pub messages_delivered: u64,
+    /// Messages lost to partitions (at send or in flight).
+    pub dropped_partition: u64,
+    /// Messages lost at random.
+    pub dropped_loss: u64,
+    /// Messages that arrived at a crashed node.
+    pub dropped_crashed: u64,
+    /// Extra copies the network made.
+    pub duplicated: u64,
+    /// Timers that fired.
+    pub timers_fired: u64,
+    /// Client requests sent (retries included).
+    pub client_requests: u64,
+}
+
+impl Stats {
+    /// Every message lost, whatever the reason.
+    pub fn messages_dropped(&self) -> u64 {
+        self.dropped_partition + self.dropped_loss + self.dropped_crashed
+    }
+}
+
+/// Operation counts for one group of operations.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct OpCounts {
+    /// Invoked.
+    pub total: u64,
+    /// Completed with ok.
+    pub ok: u64,
+    /// Completed with a definite failure.
+    pub fail: u64,
+    /// Given up on: may or may not have taken effect.
+    pub unknown: u64,
+}
+
+impl OpCounts {
+    /// The fraction that succeeded, or `None` when there were none.
+    pub fn availability(&self) -> Option<f64> {
+        (self.total > 0).then(|| self.ok as f64 / self.total as f64)
+    }
+}
+
+/// Consistency, availability and partition tolerance of one run, as measured.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CapReport {
+    /// History invariants that were checked and held.
+    pub consistency_held: Vec<String>,
+    /// History invariants that were violated.
+    pub consistency_violated: Vec<String>,
+    /// All client operations.
+    pub ops: OpCounts,
+    /// Operations by the network side of the node they went to, for sides that saw any.
+    pub by_side: Vec<(Side, OpCounts)>,
+    /// Partition faults injected.
+    pub partitions_injected: u64,
+    /// When the last fault was over.
+    pub faults_over_at: Option<Time>,
+    /// How long after that every eventually-invariant held for good (None: it never did, or
+    /// there are none).
+    pub convergence: Option<Time>,
+}
+
+impl CapReport {
+    /// "linearizable", "violated: …" or "not checked".
+    pub fn consistency_verdict(&self) -> String {
+        if !self.consistency_violated.is_empty() {
+            format!("violated: {}", self.consistency_violated.join(", "))
+        } else if !self.consistency_held.is_empty() {
+            format!("holds: {}", self.consistency_held.join(", "))
+        } else {
+            "not checked (no history invariant)".into()
+        }
+    }
+}
+
+/// Everything a run produced, independent of the protocol's types.
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    /// The seed.
+    pub seed: u64,
+    /// Counts.
+    pub stats: Stats,
+    /// Why it stopped.
+    pub stop_reason: StopReason,
+    /// Violations, in the order they were found.
+    pub violations: Vec<Violation>,
+    /// Sometimes-invariants that were reached, with the first step they held.
+    pub reached: Vec<(String, u64)>,
+    /// Every fault that happened, scheduled or random, with concrete nodes.
+    pub faults: Vec<FaultRecord>,
+    /// The CAP report.
+    pub cap: CapReport,
+    /// The rolling hash of every step.
+    pub trace_hash: u64,
+}
+
+impl Outcome {
+    /// Whether the named invariant was violated.
+    pub fn violated(&self, name: &str) -> bool {
+        self.violations.iter().any(|v| v.invariant == name)
+    }
+
+    /// The trace hash as 16 hex digits.
+    pub fn trace_hash_hex(&self) -> String {
+        format!("{:016x}", self.trace_hash)
+    }
+}
+
+/// What a scenario expects of its run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Expect {
+    /// No invariant is violated.
+    AllHold,
+    /// None of these invariants is violated (others may be).
+    Holds(Vec<String>),
+    /// This invariant is violated: the scenario demonstrates a known failure.
+    Violates(String),
+}
+
+impl Expect {
+    /// The invariant names this expectation mentions.
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            Expect::AllHold => vec![],
+            Expect::Holds(names) => names.iter().map(String::as_str).collect(),
+            Expect::Violates(name) => vec![name.as_str()],
+        }
+    }
+
+    /// Whether the outcome meets this expectation. A run cut short by a limit never meets an
+    /// expectation that something holds: it did not finish.
+    pub fn is_met(&self, outcome: &Outcome) -> bool {
+        match self {
+            Expect::AllHold => outcome.violations.is_empty() && outcome.stop_reason.is_normal(),
+            Expect::Holds(names) => {
+                outcome.stop_reason.is_normal() && !names.iter().any(|n| outcome.violated(n))
+            }
+            Expect::Violates(name) => outcome.violated(name),
+        }
+    }
+}
+
+impl fmt::Display for Expect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expect::AllHold => f.write_str("every invariant holds"),
+            Expect::Holds(names) => write!(f, "these hold: {}", names.join(", ")),
+            Expect::Violates(name) => write!(f, "{name} is violated"),
+        }
+    }
+}
