@@ -349,7 +349,10 @@ mod tests {
     #[test]
     fn encoding_is_pinned() {
         assert_eq!(stable_hash(&0u64), 0xf8bb92c91b3f5cc0);
-        assert_eq!(stable_hash(&Msg::Ping { term: 3, from: 1 }), 0xa97f9439ecc3a9c5);
+        assert_eq!(
+            stable_hash(&Msg::Ping { term: 3, from: 1 }),
+            0xa97f9439ecc3a9c5
+        );
         assert_eq!(
             stable_hash(&Msg::Data(vec![1, 2, 3], Some("abcdefghij".into()))),
             0x038c3d5d6f2feb6c

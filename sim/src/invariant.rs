@@ -98,7 +98,7 @@ impl<P: Node> Clone for FnInvariant<P> {
 
 impl<P: Node> FnInvariant<P> {
     /// An invariant called `name`, of this kind, that holds when `check` returns `Ok`.
-    pub fn new(
+    pub fn boxed(
         name: &'static str,
         kind: InvariantKind,
         check: fn(&World<'_, P>) -> Result<(), String>,
@@ -119,10 +119,16 @@ impl<P: Node> Invariant<P> for FnInvariant<P> {
     }
 }
 
+/// A protocol's client history.
+pub type ProtocolHistory<P> = History<<P as Node>::Request, <P as Node>::Response>;
+
+/// A function that checks a protocol's history.
+pub type HistoryCheck<P> = fn(&ProtocolHistory<P>) -> Result<(), String>;
+
 /// A history invariant from a plain function.
 pub struct HistoryInvariant<P: Node> {
     name: &'static str,
-    check: fn(&History<P::Request, P::Response>) -> Result<(), String>,
+    check: HistoryCheck<P>,
 }
 
 impl<P: Node> Clone for HistoryInvariant<P> {
@@ -136,10 +142,7 @@ impl<P: Node> Clone for HistoryInvariant<P> {
 
 impl<P: Node> HistoryInvariant<P> {
     /// A history invariant called `name` that holds when `check` returns `Ok`.
-    pub fn new(
-        name: &'static str,
-        check: fn(&History<P::Request, P::Response>) -> Result<(), String>,
-    ) -> Box<dyn Invariant<P>> {
+    pub fn boxed(name: &'static str, check: HistoryCheck<P>) -> Box<dyn Invariant<P>> {
         Box::new(HistoryInvariant { name, check })
     }
 }

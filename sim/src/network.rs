@@ -207,6 +207,8 @@ pub struct Reachability {
     graph: DiGraphMap<u32, ()>,
     /// `allowed[from * n + to]`, the graph flattened for the per-message check.
     allowed: Vec<bool>,
+    /// `last_cut[from * n + to]`: when that link was last cut, if ever.
+    last_cut: Vec<Option<Time>>,
 }
 
 impl Reachability {
@@ -216,13 +218,14 @@ impl Reachability {
             nodes,
             graph: DiGraphMap::new(),
             allowed: Vec::new(),
+            last_cut: vec![None; nodes as usize * nodes as usize],
         };
-        r.heal();
+        r.heal(Time::ZERO);
         r
     }
 
     /// Restores every link.
-    pub fn heal(&mut self) {
+    pub fn heal(&mut self, now: Time) {
         self.graph.clear();
         for a in 0..self.nodes {
             self.graph.add_node(a);
@@ -232,18 +235,31 @@ impl Reachability {
                 }
             }
         }
-        self.refresh();
+        self.refresh(now);
     }
 
-    fn refresh(&mut self) {
+    /// Rebuilds the flat table from the graph, stamping links that just went down with `now`.
+    fn refresh(&mut self, now: Time) {
         let n = self.nodes as usize;
-        self.allowed = vec![false; n * n];
+        let was = std::mem::replace(&mut self.allowed, vec![false; n * n]);
         for i in 0..n {
             self.allowed[i * n + i] = true;
         }
         for (a, b, ()) in self.graph.all_edges() {
             self.allowed[a as usize * n + b as usize] = true;
         }
+        for (i, (&before, &after)) in was.iter().zip(&self.allowed).enumerate() {
+            if before && !after {
+                self.last_cut[i] = Some(now);
+            }
+        }
+    }
+
+    /// Whether a message sent at `sent` from `from` reaches `to` now: the link must be up now
+    /// and must not have been cut at any moment since the message was sent.
+    pub fn delivers(&self, from: NodeId, to: NodeId, sent: Time) -> bool {
+        let i = from.index() * self.nodes as usize + to.index();
+        self.allowed[i] && self.last_cut[i].is_none_or(|cut| cut < sent)
     }
 
     /// Whether a message from `from` to `to` gets through. A node always reaches itself.
@@ -257,14 +273,14 @@ impl Reachability {
     }
 
     /// Cuts `from -> to` only.
-    pub fn cut_one_way(&mut self, from: NodeId, to: NodeId) {
+    pub fn cut_one_way(&mut self, from: NodeId, to: NodeId, now: Time) {
         self.graph.remove_edge(from.0, to.0);
-        self.refresh();
+        self.refresh(now);
     }
 
     /// Cuts both directions between every pair of nodes in different groups. Nodes in no group
     /// form one more group together.
-    pub fn split(&mut self, groups: &[Vec<NodeId>]) {
+    pub fn split(&mut self, groups: &[Vec<NodeId>], now: Time) {
         let mut group_of = vec![usize::MAX; self.nodes as usize];
         for (g, members) in groups.iter().enumerate() {
             for &m in members {
@@ -278,20 +294,20 @@ impl Reachability {
                 }
             }
         }
-        self.refresh();
+        self.refresh(now);
     }
 
     /// Cuts every link to and from `node`.
-    pub fn isolate(&mut self, node: NodeId) {
+    pub fn isolate(&mut self, node: NodeId, now: Time) {
         for other in 0..self.nodes {
             self.graph.remove_edge(node.0, other);
             self.graph.remove_edge(other, node.0);
         }
-        self.refresh();
+        self.refresh(now);
     }
 
     /// Two sides that reach each other only through `bridge`, which reaches both.
-    pub fn bridge(&mut self, left: &[NodeId], right: &[NodeId], bridge: NodeId) {
+    pub fn bridge(&mut self, left: &[NodeId], right: &[NodeId], bridge: NodeId, now: Time) {
         for &a in left {
             for &b in right {
                 if a != bridge && b != bridge {
@@ -300,7 +316,7 @@ impl Reachability {
                 }
             }
         }
-        self.refresh();
+        self.refresh(now);
     }
 
     /// The strongly connected components: sets of nodes that can all reach each other directly
@@ -381,6 +397,26 @@ mod tests {
     use super::*;
     use crate::rng::{Stream, stream};
 
+    const T: Time = Time::from_millis(5);
+
+    #[test]
+    fn a_cut_loses_what_was_in_flight_even_after_heal() {
+        let mut r = Reachability::full(2);
+        let (a, b) = (NodeId(0), NodeId(1));
+        assert!(r.delivers(a, b, Time::ZERO));
+        r.isolate(b, Time::from_millis(5));
+        r.heal(Time::from_millis(6));
+        assert!(
+            !r.delivers(a, b, Time::from_millis(4)),
+            "sent before the cut"
+        );
+        assert!(
+            r.delivers(a, b, Time::from_millis(6)),
+            "sent after the heal"
+        );
+        assert!(r.delivers(b, b, Time::ZERO), "a node always reaches itself");
+    }
+
     fn ids(v: &[u32]) -> Vec<NodeId> {
         v.iter().copied().map(NodeId).collect()
     }
@@ -389,14 +425,14 @@ mod tests {
     fn split_cuts_between_groups_only() {
         let mut r = Reachability::full(5);
         assert!(!r.is_partitioned());
-        r.split(&[ids(&[0, 1]), ids(&[2, 3])]);
+        r.split(&[ids(&[0, 1]), ids(&[2, 3])], T);
         assert!(r.can_reach(NodeId(0), NodeId(1)));
         assert!(!r.can_reach(NodeId(1), NodeId(2)));
         assert!(!r.can_reach(NodeId(3), NodeId(0)));
         // Node 4 was in no group: it forms its own.
         assert!(!r.can_reach(NodeId(4), NodeId(0)));
         assert_eq!(r.components(), vec![ids(&[0, 1]), ids(&[2, 3]), ids(&[4])]);
-        r.heal();
+        r.heal(T);
         assert!(!r.is_partitioned());
         assert_eq!(r.components(), vec![ids(&[0, 1, 2, 3, 4])]);
     }
@@ -404,7 +440,7 @@ mod tests {
     #[test]
     fn one_way_cut_is_asymmetric() {
         let mut r = Reachability::full(3);
-        r.cut_one_way(NodeId(0), NodeId(1));
+        r.cut_one_way(NodeId(0), NodeId(1), T);
         assert!(!r.can_reach(NodeId(0), NodeId(1)));
         assert!(r.can_reach(NodeId(1), NodeId(0)));
         // 0 still reaches 1 through 2, so they stay in one component.
@@ -415,10 +451,10 @@ mod tests {
     #[test]
     fn isolate_and_bridge() {
         let mut r = Reachability::full(5);
-        r.isolate(NodeId(2));
+        r.isolate(NodeId(2), T);
         assert_eq!(r.components(), vec![ids(&[0, 1, 3, 4]), ids(&[2])]);
-        r.heal();
-        r.bridge(&ids(&[0, 1]), &ids(&[3, 4]), NodeId(2));
+        r.heal(T);
+        r.bridge(&ids(&[0, 1]), &ids(&[3, 4]), NodeId(2), T);
         assert!(!r.can_reach(NodeId(0), NodeId(3)));
         assert!(r.can_reach(NodeId(0), NodeId(2)) && r.can_reach(NodeId(2), NodeId(4)));
         assert_eq!(
@@ -431,7 +467,7 @@ mod tests {
     #[test]
     fn decide_drops_on_partition_without_drawing() {
         let mut net = Network::new(2, &NetworkConfig::default());
-        net.reach.isolate(NodeId(1));
+        net.reach.isolate(NodeId(1), T);
         let mut rng = stream(1, Stream::Network(0));
         let before = rng.clone();
         assert_eq!(

@@ -247,6 +247,7 @@ enum Event<P: Node> {
     Deliver {
         from: NodeId,
         to: NodeId,
+        sent: Time,
         msg: P::Msg,
     },
     Timer {
@@ -734,8 +735,13 @@ impl<P: Node> Simulation<P> {
                 self.run_handler(id, &mut info, |node, ctx| node.on_start(ctx));
                 info
             }
-            Event::Deliver { from, to, msg } => {
-                let reachable = self.network.reach.can_reach(from, to);
+            Event::Deliver {
+                from,
+                to,
+                sent,
+                msg,
+            } => {
+                let reachable = self.network.reach.delivers(from, to, sent);
                 let crashed = self.nodes[to.index()].state.is_none();
                 let kind = if reachable && !crashed {
                     StepKind::Deliver
@@ -909,11 +915,20 @@ impl<P: Node> Simulation<P> {
                                 Event::Deliver {
                                     from: id,
                                     to,
+                                    sent: self.now,
                                     msg: msg.clone(),
                                 },
                             );
                         }
-                        self.push(self.now + delay, Event::Deliver { from: id, to, msg });
+                        self.push(
+                            self.now + delay,
+                            Event::Deliver {
+                                from: id,
+                                to,
+                                sent: self.now,
+                                msg,
+                            },
+                        );
                     }
                 }
             }
@@ -1287,21 +1302,22 @@ impl<P: Node> Simulation<P> {
     fn apply_fault(&mut self, fault: &Fault, info: &mut StepInfo) -> Option<String> {
         self.side_cache = None;
         let reach = &mut self.network.reach;
+        let now = self.now;
         match fault {
             Fault::Partition(groups) => {
                 let groups: Vec<_> = groups.iter().map(|g| node_ids(g)).collect();
-                reach.split(&groups);
+                reach.split(&groups, now);
             }
-            Fault::Isolate(n) => reach.isolate(NodeId(*n)),
-            Fault::CutOneWay { from, to } => reach.cut_one_way(NodeId(*from), NodeId(*to)),
+            Fault::Isolate(n) => reach.isolate(NodeId(*n), now),
+            Fault::CutOneWay { from, to } => reach.cut_one_way(NodeId(*from), NodeId(*to), now),
             Fault::Bridge {
                 left,
                 right,
                 bridge,
             } => {
-                reach.bridge(&node_ids(left), &node_ids(right), NodeId(*bridge));
+                reach.bridge(&node_ids(left), &node_ids(right), NodeId(*bridge), now);
             }
-            Fault::Heal => reach.heal(),
+            Fault::Heal => reach.heal(now),
             Fault::IsolateLeader | Fault::CrashLeader | Fault::PauseLeader => {
                 return Some("no node leads now".into());
             }
@@ -1337,7 +1353,7 @@ impl<P: Node> Simulation<P> {
                 };
             }
             Fault::RepairAll => {
-                reach.heal();
+                reach.heal(now);
                 for i in 0..self.config.nodes {
                     self.nodes[i as usize].clock = Clock::default();
                     let _ = self.resume(NodeId(i));

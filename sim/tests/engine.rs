@@ -1,0 +1,758 @@
+//! Engine behaviour, proven with small test nodes (the engine knows no real protocol).
+
+use rand_core::Rng;
+use serde::Serialize;
+use simlab_sim::faults::ScheduledFault;
+use simlab_sim::rng::SimRng;
+use simlab_sim::*;
+
+/// A node that gossips a counter: a periodic tick sends a ping to a random peer.
+#[derive(Clone, Debug, Default)]
+struct Pinger {
+    id: u32,
+    /// Volatile: pings received since the last (re)start.
+    received: u64,
+    /// From whom, in order.
+    log: Vec<(u32, u64)>,
+    first_draw: Option<u64>,
+    tick_ms: u64,
+    /// Send one message to node 1 at start, then stay quiet (for in-flight tests).
+    one_shot: bool,
+    /// Reply to requests with a redirect instead of an answer.
+    redirect: bool,
+    /// Never answer requests.
+    mute: bool,
+    /// Send this many messages per received message (message storms).
+    fan_out: u32,
+    started_at: Vec<Time>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+enum Msg {
+    Ping(u64),
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+enum Timer {
+    Tick,
+    Far,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+struct Durable {
+    boots: u64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+enum Resp {
+    Done(u64),
+    NotHere,
+}
+
+impl Node for Pinger {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Request = u64;
+    type Response = Resp;
+    type Durable = Durable;
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        ctx.durable_mut().boots += 1;
+        self.first_draw = Some(ctx.rng().next_u64());
+        self.started_at.push(ctx.now());
+        ctx.note(format!("boot {}", ctx.durable().boots));
+        if self.one_shot {
+            if self.id == 0 {
+                ctx.send(NodeId(1), Msg::Ping(7));
+            }
+            return;
+        }
+        ctx.set_timer(Time::from_millis(self.tick_ms), Timer::Tick);
+        ctx.set_timer(Time::from_secs(3600), Timer::Far);
+    }
+
+    fn on_message(&mut self, from: NodeId, msg: Msg, ctx: &mut Ctx<'_, Self>) {
+        let Msg::Ping(n) = msg;
+        self.received += 1;
+        self.log.push((from.0, n));
+        for i in 0..self.fan_out {
+            ctx.send(from, Msg::Ping(n + u64::from(i)));
+        }
+    }
+
+    fn on_timer(&mut self, timer: Timer, ctx: &mut Ctx<'_, Self>) {
+        if timer == Timer::Tick {
+            let peers: Vec<NodeId> = ctx.peers().collect();
+            if !peers.is_empty() {
+                let to = peers[ctx.random_between(0, peers.len() as u64 - 1) as usize];
+                ctx.send(to, Msg::Ping(self.received));
+            }
+            ctx.set_timer(Time::from_millis(self.tick_ms), Timer::Tick);
+        }
+    }
+
+    fn on_request(&mut self, reply_to: ReplyTo, request: u64, ctx: &mut Ctx<'_, Self>) {
+        if self.mute {
+            return;
+        }
+        let resp = if self.redirect {
+            Resp::NotHere
+        } else {
+            Resp::Done(request * 2)
+        };
+        ctx.reply(reply_to, resp);
+    }
+
+    fn classify(response: &Resp) -> ResponseClass {
+        match response {
+            Resp::Done(_) => ResponseClass::Ok,
+            Resp::NotHere => ResponseClass::Redirect(None),
+        }
+    }
+
+    fn is_leader(&self) -> bool {
+        self.id == 2
+    }
+
+    fn view(&self) -> NodeView {
+        NodeView::new("pinger").field("received", self.received)
+    }
+}
+
+#[derive(Clone)]
+struct Counting;
+
+impl Workload<u64> for Counting {
+    fn next_request(&mut self, client: ClientId, seq: u64, _rng: &mut SimRng) -> u64 {
+        u64::from(client.0) * 1_000 + seq
+    }
+}
+
+fn pinger(tick_ms: u64) -> impl Fn(NodeId) -> Pinger + Clone {
+    move |id| Pinger {
+        id: id.0,
+        tick_ms,
+        ..Pinger::default()
+    }
+}
+
+fn config(nodes: u32, seed: u64, stop_ms: u64) -> SimConfig {
+    let mut c = SimConfig::new(nodes, seed, Time::from_millis(stop_ms));
+    c.trace = TraceMode::Full;
+    c
+}
+
+fn chaos(seed: u64) -> SimConfig {
+    let mut c = config(5, seed, 3_000);
+    c.network.drop = Probability::new(0.05).unwrap();
+    c.network.duplicate = Probability::new(0.05).unwrap();
+    c.network.reorder = Probability::new(0.1).unwrap();
+    c.network.latency_ms = LatencyMs::Exponential { mean: 5, cap: 40 };
+    c.nemesis = Some(NemesisConfig {
+        kinds: NemesisKind::ALL.to_vec(),
+        interval_ms: (50, 200),
+        duration_ms: (50, 300),
+        start_ms: 100,
+        end_ms: 2_500,
+    });
+    c.clients = ClientConfig {
+        count: 3,
+        ops: 50,
+        ..ClientConfig::default()
+    };
+    c
+}
+
+fn build(c: SimConfig, node: impl Fn(NodeId) -> Pinger + 'static) -> Simulation<Pinger> {
+    let workload: Box<dyn Workload<u64>> = Box::new(Counting);
+    Simulation::new(c, node, Some(workload), vec![]).expect("valid config")
+}
+
+#[test]
+fn same_seed_same_trace_different_seed_different_trace() {
+    let a = build(chaos(7), pinger(10)).run();
+    let b = build(chaos(7), pinger(10)).run();
+    let c = build(chaos(8), pinger(10)).run();
+    assert_eq!(a.trace_hash, b.trace_hash);
+    assert_eq!(a.stats, b.stats);
+    assert_ne!(a.trace_hash, c.trace_hash);
+    assert!(a.stats.steps > 1_000, "a busy run: {}", a.stats.steps);
+    assert!(
+        a.faults.iter().filter(|f| f.random).count() >= 10,
+        "the nemesis was active"
+    );
+    assert!(a.stats.dropped_loss > 0 && a.stats.duplicated > 0 && a.stats.dropped_partition > 0);
+}
+
+#[test]
+fn trace_mode_does_not_change_the_run() {
+    let full = build(chaos(3), pinger(10)).run();
+    let mut c = chaos(3);
+    c.trace = TraceMode::HashOnly;
+    let hash_only = build(c, pinger(10)).run();
+    assert_eq!(full.trace_hash, hash_only.trace_hash);
+}
+
+#[test]
+fn adding_a_node_leaves_other_streams_alone() {
+    let mut small = build(config(3, 5, 50), pinger(10));
+    let mut large = build(config(4, 5, 50), pinger(10));
+    small.run();
+    large.run();
+    for id in 0..3 {
+        let a = small.world().node(NodeId(id)).unwrap().first_draw;
+        let b = large.world().node(NodeId(id)).unwrap().first_draw;
+        assert_eq!(a, b, "node {id}'s stream moved when a node was added");
+    }
+}
+
+#[test]
+fn removing_a_scheduled_fault_leaves_the_nemesis_alone() {
+    let random_faults = |extra: bool| {
+        let mut c = chaos(11);
+        c.nemesis.as_mut().unwrap().kinds = vec![
+            NemesisKind::Partition,
+            NemesisKind::Crash,
+            NemesisKind::ClockSkew,
+        ];
+        if extra {
+            c.faults.push(ScheduledFault {
+                at_ms: 700,
+                fault: Fault::Crash(4),
+            });
+        }
+        let outcome = build(c, pinger(10)).run();
+        outcome
+            .faults
+            .into_iter()
+            .filter(|f| f.random)
+            .map(|f| (f.at, f.fault))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(random_faults(true), random_faults(false));
+}
+
+#[test]
+fn events_at_the_same_time_run_in_insertion_order() {
+    let mut sim = build(config(4, 1, 1), pinger(1_000));
+    while sim.step() {}
+    let starts: Vec<_> = sim
+        .records()
+        .iter()
+        .filter(|r| r.kind == StepKind::Start)
+        .collect();
+    assert_eq!(starts.len(), 4);
+    for (i, r) in starts.iter().enumerate() {
+        assert_eq!(r.node, Some(NodeId(i as u32)));
+        assert_eq!(r.time_us, 0);
+    }
+}
+
+#[test]
+fn crash_loses_volatile_state_and_timers_restart_reads_durable() {
+    let mut c = config(3, 2, 1_000);
+    c.faults = vec![
+        ScheduledFault {
+            at_ms: 300,
+            fault: Fault::Crash(1),
+        },
+        ScheduledFault {
+            at_ms: 600,
+            fault: Fault::Restart(1),
+        },
+    ];
+    let mut sim = build(c, pinger(10));
+    while sim.now() < Time::from_millis(299) && sim.step() {}
+    assert!(sim.world().node(NodeId(1)).unwrap().received > 0);
+    while sim.now() < Time::from_millis(300) && sim.step() {}
+    while sim.now() < Time::from_millis(590) && sim.step() {}
+    assert_eq!(sim.status(NodeId(1)), NodeStatus::Crashed);
+    assert!(sim.world().node(NodeId(1)).is_none());
+    assert_eq!(
+        sim.world().durable(NodeId(1)).boots,
+        1,
+        "durable survives the crash"
+    );
+    // While down, nothing ran on n1: no timer fired and no message was handled.
+    let acted_while_down = sim.records().iter().any(|r| {
+        r.node == Some(NodeId(1))
+            && matches!(r.kind, StepKind::Timer | StepKind::Deliver)
+            && (300_000..590_000).contains(&r.time_us)
+    });
+    assert!(!acted_while_down);
+    assert!(
+        sim.stats().dropped_crashed > 0,
+        "messages to a crashed node are lost"
+    );
+    sim.run();
+    let n1 = sim.world().node(NodeId(1)).unwrap();
+    assert_eq!(sim.world().durable(NodeId(1)).boots, 2);
+    assert_eq!(
+        n1.started_at,
+        vec![Time::from_millis(600)],
+        "rebuilt from scratch at restart"
+    );
+    let delivered_since_restart = sim
+        .records()
+        .iter()
+        .filter(|r| {
+            r.node == Some(NodeId(1)) && r.kind == StepKind::Deliver && r.time_us >= 600_000
+        })
+        .count() as u64;
+    assert!(delivered_since_restart > 0);
+    assert_eq!(
+        n1.received, delivered_since_restart,
+        "the counter restarted from zero"
+    );
+}
+
+#[test]
+fn a_partition_loses_messages_already_in_flight() {
+    let run = |faults: Vec<ScheduledFault>| {
+        let mut c = config(2, 1, 100);
+        c.network.latency_ms = LatencyMs::Constant(10);
+        c.faults = faults;
+        let node = |id: NodeId| Pinger {
+            id: id.0,
+            one_shot: true,
+            ..Pinger::default()
+        };
+        let mut sim = build(c, node);
+        let outcome = sim.run();
+        (outcome, sim.world().node(NodeId(1)).unwrap().received)
+    };
+    let (clean, received) = run(vec![]);
+    assert_eq!((clean.stats.messages_delivered, received), (1, 1));
+    // Cut at 5 ms while the message is on the wire, heal at 6 ms: it is still lost.
+    let (cut, received) = run(vec![
+        ScheduledFault {
+            at_ms: 5,
+            fault: Fault::Isolate(1),
+        },
+        ScheduledFault {
+            at_ms: 6,
+            fault: Fault::Heal,
+        },
+    ]);
+    assert_eq!((cut.stats.messages_delivered, received), (0, 0));
+    assert_eq!(cut.stats.dropped_partition, 1);
+}
+
+#[test]
+fn a_one_way_cut_blocks_one_direction_only() {
+    let mut c = config(2, 4, 1_000);
+    c.faults = vec![ScheduledFault {
+        at_ms: 0,
+        fault: Fault::CutOneWay { from: 0, to: 1 },
+    }];
+    let mut sim = build(c, pinger(10));
+    sim.run();
+    let heard_by_1 = &sim.world().node(NodeId(1)).unwrap().log;
+    let heard_by_0 = &sim.world().node(NodeId(0)).unwrap().log;
+    assert!(heard_by_1.is_empty(), "n0's messages never reach n1");
+    assert!(heard_by_0.len() > 50, "n1's messages reach n0");
+}
+
+#[test]
+fn a_paused_node_handles_what_waited_when_it_resumes() {
+    let mut c = config(2, 4, 1_000);
+    c.network.latency_ms = LatencyMs::Constant(1);
+    c.faults = vec![
+        ScheduledFault {
+            at_ms: 200,
+            fault: Fault::Pause(1),
+        },
+        ScheduledFault {
+            at_ms: 500,
+            fault: Fault::Resume(1),
+        },
+    ];
+    let mut sim = build(c, pinger(10));
+    while sim.now() < Time::from_millis(490) && sim.step() {}
+    let during = sim.world().node(NodeId(1)).unwrap().received;
+    assert_eq!(sim.status(NodeId(1)), NodeStatus::Paused);
+    while sim.now() <= Time::from_millis(500) && sim.step() {}
+    let after = sim.world().node(NodeId(1)).unwrap().received;
+    assert!(
+        after >= during + 25,
+        "the backlog of ~30 pings ran at resume: {during} -> {after}"
+    );
+    let n1_acted_while_paused = sim.records().iter().any(|r| {
+        r.node == Some(NodeId(1))
+            && r.kind != StepKind::Fault
+            && (200_001..500_000).contains(&r.time_us)
+    });
+    assert!(!n1_acted_while_paused);
+}
+
+#[test]
+fn clock_skew_shifts_now_and_drift_changes_timer_speed() {
+    let ticks = |drift_ppm: i32| {
+        let mut c = config(2, 4, 1_000);
+        c.faults = vec![ScheduledFault {
+            at_ms: 0,
+            fault: Fault::ClockSkew {
+                node: 0,
+                offset_ms: 250,
+                drift_ppm,
+            },
+        }];
+        let mut sim = build(c, pinger(10));
+        sim.run();
+        let started = sim.world().node(NodeId(0)).unwrap().started_at.clone();
+        let fired = sim
+            .records()
+            .iter()
+            .filter(|r| r.node == Some(NodeId(0)) && r.kind == StepKind::Timer)
+            .count();
+        (started, fired)
+    };
+    // The skew fault comes after the start events, so the first start read an unskewed clock;
+    // a restart would read the skewed one. Drift is what changes timer rates.
+    let (_, normal) = ticks(0);
+    let (_, fast) = ticks(100_000);
+    let (_, slow) = ticks(-100_000);
+    assert!((99..=101).contains(&normal), "{normal}");
+    assert!(fast >= 108 && slow <= 92, "fast {fast}, slow {slow}");
+}
+
+#[test]
+fn skewed_clock_offsets_what_now_reports() {
+    let mut c = config(2, 4, 1_000);
+    c.faults = vec![
+        ScheduledFault {
+            at_ms: 10,
+            fault: Fault::ClockSkew {
+                node: 1,
+                offset_ms: 250,
+                drift_ppm: 0,
+            },
+        },
+        ScheduledFault {
+            at_ms: 20,
+            fault: Fault::Crash(1),
+        },
+        ScheduledFault {
+            at_ms: 30,
+            fault: Fault::Restart(1),
+        },
+    ];
+    let mut sim = build(c, pinger(10));
+    sim.run();
+    assert_eq!(
+        sim.world().node(NodeId(1)).unwrap().started_at,
+        vec![Time::from_millis(280)]
+    );
+}
+
+#[test]
+fn clients_retry_and_record_unknown_fail_and_ok() {
+    let history = |node: fn(NodeId) -> Pinger| {
+        let mut c = config(3, 9, 10_000);
+        c.clients = ClientConfig {
+            count: 2,
+            ops: 3,
+            attempts: 2,
+            timeout_ms: 100,
+            ..ClientConfig::default()
+        };
+        let mut sim = build(c, node);
+        let outcome = sim.run();
+        (sim.history().clone(), outcome)
+    };
+    let (ok, outcome) = history(|id| Pinger {
+        id: id.0,
+        tick_ms: 50,
+        ..Pinger::default()
+    });
+    assert_eq!(ok.ops.len(), 6);
+    assert!(ok.ops.iter().all(
+        |op| matches!(op.completion, Some(Completion::Ok(Resp::Done(v))) if v == op.request * 2)
+    ));
+    assert_eq!(outcome.cap.ops.ok, 6);
+    assert_eq!(outcome.cap.ops.availability(), Some(1.0));
+
+    let (mute, outcome) = history(|id| Pinger {
+        id: id.0,
+        tick_ms: 50,
+        mute: true,
+        ..Pinger::default()
+    });
+    assert!(
+        mute.ops
+            .iter()
+            .all(|op| op.completion == Some(Completion::Unknown) && op.attempts == 2)
+    );
+    assert_eq!(outcome.cap.ops.unknown, 6);
+    assert_eq!(outcome.cap.ops.availability(), Some(0.0));
+
+    let (redirected, _) = history(|id| Pinger {
+        id: id.0,
+        tick_ms: 50,
+        redirect: true,
+        ..Pinger::default()
+    });
+    assert!(
+        redirected
+            .ops
+            .iter()
+            .all(|op| matches!(op.completion, Some(Completion::Fail(_))))
+    );
+}
+
+#[test]
+fn availability_is_reported_per_side_of_a_partition() {
+    let mut c = config(5, 9, 3_000);
+    c.clients = ClientConfig {
+        count: 4,
+        ops: 200,
+        think_ms: (5, 10),
+        timeout_ms: 100,
+        ..ClientConfig::default()
+    };
+    c.faults = vec![
+        ScheduledFault {
+            at_ms: 500,
+            fault: Fault::Partition(vec![vec![0, 1, 2], vec![3, 4]]),
+        },
+        ScheduledFault {
+            at_ms: 2_000,
+            fault: Fault::Heal,
+        },
+    ];
+    let outcome = build(c, pinger(10)).run();
+    let sides: Vec<Side> = outcome.cap.by_side.iter().map(|(s, _)| *s).collect();
+    assert_eq!(sides, vec![Side::Healthy, Side::Majority, Side::Minority]);
+    assert_eq!(outcome.cap.partitions_injected, 1);
+}
+
+#[derive(Clone, Default)]
+struct ReceivedAtMost(u64);
+
+impl Invariant<Pinger> for ReceivedAtMost {
+    fn name(&self) -> &str {
+        "ReceivedAtMost"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Always
+    }
+    fn check(&mut self, world: &World<'_, Pinger>) -> Result<(), String> {
+        for (id, node) in world.live_nodes() {
+            if node.received > self.0 {
+                return Err(format!(
+                    "{id} received {} pings, more than {}",
+                    node.received, self.0
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn invariants() -> Vec<Box<dyn Invariant<Pinger>>> {
+    vec![
+        Box::new(ReceivedAtMost(20)),
+        FnInvariant::boxed("SomeoneHeardTen", InvariantKind::Sometimes, |w| {
+            if w.live_nodes().any(|(_, n)| n.received >= 10) {
+                Ok(())
+            } else {
+                Err("no".into())
+            }
+        }),
+        FnInvariant::boxed("SomeoneHeardAMillion", InvariantKind::Sometimes, |w| {
+            if w.live_nodes().any(|(_, n)| n.received >= 1_000_000) {
+                Ok(())
+            } else {
+                Err("no".into())
+            }
+        }),
+        FnInvariant::boxed("AllUp", InvariantKind::Eventually, |w| {
+            match (0..w.cluster_size()).find(|&i| w.status(NodeId(i)) != NodeStatus::Up) {
+                Some(i) => Err(format!("n{i} is not up")),
+                None => Ok(()),
+            }
+        }),
+        HistoryInvariant::boxed("NoUnknownOps", |h| {
+            match h
+                .ops
+                .iter()
+                .find(|op| op.completion == Some(Completion::Unknown))
+            {
+                Some(op) => Err(format!("{} op {} is unknown", op.client, op.seq)),
+                None => Ok(()),
+            }
+        }),
+    ]
+}
+
+#[test]
+fn invariants_of_every_kind_catch_what_they_should() {
+    let mut c = config(3, 1, 2_000);
+    c.faults = vec![ScheduledFault {
+        at_ms: 1_000,
+        fault: Fault::Crash(2),
+    }];
+    c.clients = ClientConfig {
+        count: 1,
+        ops: 3,
+        ..ClientConfig::default()
+    };
+    let node = |id: NodeId| Pinger {
+        id: id.0,
+        tick_ms: 10,
+        mute: id.0 == 0,
+        ..Pinger::default()
+    };
+    let workload: Box<dyn Workload<u64>> = Box::new(Counting);
+    let mut sim = Simulation::new(c, node, Some(workload), invariants()).unwrap();
+    let outcome = sim.run();
+    let names: Vec<&str> = outcome
+        .violations
+        .iter()
+        .map(|v| v.invariant.as_str())
+        .collect();
+    assert!(names.contains(&"ReceivedAtMost"), "{names:?}");
+    assert!(names.contains(&"SomeoneHeardAMillion"));
+    assert!(names.contains(&"AllUp"), "n2 stays crashed");
+    assert!(!names.contains(&"SomeoneHeardTen"));
+    assert_eq!(outcome.reached.len(), 1);
+    // The always-invariant is reported at the first step where it failed, exactly once.
+    let v = outcome
+        .violations
+        .iter()
+        .find(|v| v.invariant == "ReceivedAtMost")
+        .unwrap();
+    assert_eq!(
+        outcome
+            .violations
+            .iter()
+            .filter(|v| v.invariant == "ReceivedAtMost")
+            .count(),
+        1
+    );
+    let record = &sim.records()[v.step as usize];
+    assert_eq!(record.kind, StepKind::Deliver);
+    assert!(record.violations[0].starts_with("ReceivedAtMost"));
+    let before = &sim.records()[..v.step as usize];
+    assert!(before.iter().all(|r| r.violations.is_empty()));
+    assert!(v.message.contains("received 21 pings"), "{}", v.message);
+    // Client 0's ops that went to the mute node became unknown, which the history check sees.
+    let unknown = sim
+        .history()
+        .ops
+        .iter()
+        .any(|op| op.completion == Some(Completion::Unknown));
+    assert_eq!(outcome.violated("NoUnknownOps"), unknown);
+}
+
+#[test]
+fn eventually_invariants_report_convergence_time() {
+    let mut c = config(3, 1, 2_000);
+    c.faults = vec![
+        ScheduledFault {
+            at_ms: 500,
+            fault: Fault::Crash(2),
+        },
+        ScheduledFault {
+            at_ms: 800,
+            fault: Fault::Heal,
+        },
+        ScheduledFault {
+            at_ms: 1_000,
+            fault: Fault::Restart(2),
+        },
+    ];
+    let invariants = invariants()
+        .into_iter()
+        .filter(|i| i.name() == "AllUp")
+        .collect();
+    let mut sim = Simulation::new(c, pinger(10), None, invariants).unwrap();
+    let outcome = sim.run();
+    assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
+    assert_eq!(outcome.cap.faults_over_at, Some(Time::from_millis(1_000)));
+    assert_eq!(outcome.cap.convergence, Some(Time::ZERO));
+}
+
+#[test]
+fn step_and_queue_limits_stop_the_run_with_a_reason() {
+    let mut c = config(3, 1, 10_000);
+    c.limits.max_steps = 500;
+    let outcome = build(c, pinger(1)).run();
+    assert_eq!(outcome.stop_reason, StopReason::StepLimit(500));
+    assert_eq!(outcome.stats.steps, 500);
+    assert!(outcome.stop_reason.to_string().contains("max_steps"));
+    assert!(
+        !Expect::AllHold.is_met(&outcome),
+        "a cut-short run proves nothing"
+    );
+
+    let mut c = config(3, 1, 10_000);
+    c.limits.max_queue = 1_000;
+    let storm = |id: NodeId| Pinger {
+        id: id.0,
+        tick_ms: 10,
+        fan_out: 2,
+        ..Pinger::default()
+    };
+    let outcome = build(c, storm).run();
+    assert_eq!(outcome.stop_reason, StopReason::QueueLimit(1_000));
+}
+
+#[test]
+fn impossible_configurations_are_errors_not_panics() {
+    let err = |c: SimConfig| Simulation::new(c, pinger(10), None, vec![]).unwrap_err();
+    assert_eq!(err(config(0, 1, 10)).field, "nodes");
+    let mut c = config(5, 1, 100);
+    c.faults.push(ScheduledFault {
+        at_ms: 1,
+        fault: Fault::Crash(7),
+    });
+    let e = err(c);
+    assert_eq!(e.field, "faults[0].fault");
+    assert!(e.rule.contains("node 7 does not exist"), "{e}");
+    let mut c = config(5, 1, 100);
+    c.faults.push(ScheduledFault {
+        at_ms: 500,
+        fault: Fault::Heal,
+    });
+    assert_eq!(err(c).field, "faults[0].at_ms");
+    assert_eq!(err(config(5, 1, 0)).field, "stop_ms");
+    let mut c = config(5, 1, 100);
+    c.clients.count = 1;
+    assert_eq!(err(c).field, "clients");
+}
+
+#[test]
+fn faults_on_the_leader_resolve_to_a_node_or_are_skipped() {
+    let mut c = config(3, 1, 100);
+    c.faults = vec![ScheduledFault {
+        at_ms: 10,
+        fault: Fault::CrashLeader,
+    }];
+    let outcome = build(c, pinger(10)).run();
+    assert_eq!(
+        outcome.faults[0].fault,
+        Fault::Crash(2),
+        "Pinger n2 claims to lead"
+    );
+    let mut c = config(2, 1, 100);
+    c.faults = vec![ScheduledFault {
+        at_ms: 10,
+        fault: Fault::IsolateLeader,
+    }];
+    let outcome = build(c, pinger(10)).run();
+    assert!(outcome.faults[0].skipped.is_some());
+}
+
+#[test]
+fn snapshots_continue_exactly_like_the_original() {
+    let mut sim = build(chaos(21), pinger(10));
+    for _ in 0..700 {
+        sim.step();
+    }
+    let mut copy = sim.clone();
+    let a = sim.run();
+    let b = copy.run();
+    assert_eq!(a.trace_hash, b.trace_hash);
+    assert_eq!(a.stats, b.stats);
+}
