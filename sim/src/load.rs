@@ -89,9 +89,18 @@ pub fn load_ron<T: DeserializeOwned>(path: &Path) -> Result<T, LoadError> {
     parse_ron(path, &text)
 }
 
+/// The RON dialect simlab reads: `Some(..)` may be left out around optional values, and a
+/// variant wrapping a struct may be written `Variant(field: ..)` rather than `Variant((field: ..))`.
+pub fn ron_options() -> ron::Options {
+    ron::Options::default().with_default_extension(
+        ron::extensions::Extensions::IMPLICIT_SOME
+            | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
+    )
+}
+
 /// Parses RON text; `path` is only used in error messages.
 pub fn parse_ron<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, LoadError> {
-    ron::Options::default().from_str(text).map_err(|e| {
+    ron_options().from_str(text).map_err(|e| {
         let line = e.span.start.line.max(1);
         let column = e.span.start.col.max(1);
         let source_line = text.lines().nth(line - 1).unwrap_or("").to_string();

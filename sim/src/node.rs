@@ -140,8 +140,9 @@ pub trait Node: Clone + Debug + 'static {
         false
     }
 
-    /// What the TUI shows of this node.
-    fn view(&self) -> NodeView {
+    /// What the TUI shows of this node, given its durable store.
+    fn view(&self, durable: &Self::Durable) -> NodeView {
+        let _ = durable;
         NodeView::default()
     }
 }

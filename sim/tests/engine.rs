@@ -114,7 +114,7 @@ impl Node for Pinger {
         self.id == 2
     }
 
-    fn view(&self) -> NodeView {
+    fn view(&self, _durable: &Durable) -> NodeView {
         NodeView::new("pinger").field("received", self.received)
     }
 }

@@ -1,0 +1,493 @@
+//! What two-phase and three-phase commit share: the bank they move money in, the durable
+//! transaction log, the client workload, and the atomic-commitment invariants.
+//!
+//! Node 0 coordinates; nodes `1..n` are participants, each holding a shard of the accounts
+//! (account `a` lives on node `1 + a % (n - 1)`). A client's transfer is one transaction: it
+//! debits an account on one participant and credits one on another (or the same). Every
+//! participant forces its vote, and the coordinator its decision, to the durable store before
+//! acting on them, so crash recovery can finish what was started.
+//!
+//! The invariants are those of Bernstein, Hadzilacos and Goodman, *Concurrency Control and
+//! Recovery in Database Systems* (1987), §7.2, plus conservation of money:
+//! - **AC1 Agreement**: all processes that decide reach the same decision;
+//! - **AC2 NoReversal**: a process cannot reverse its decision;
+//! - **AC3 CommitNeedsAllYes**: commit is decided only if every participant voted yes;
+//! - **AC4 AbortNeedsCause**: with no failures and all votes yes, the decision is commit
+//!   (checked as: every abort has a cause: a no vote, a vote that really was missing at the
+//!   timeout, or a failure);
+//! - **Conservation**: committed transfers neither create nor destroy money;
+//! - **AllDecided** (eventually): once faults are over, no participant is left uncertain.
+
+pub mod invariants;
+
+use serde::{Deserialize, Serialize};
+use simlab_sim::rng::{self, SimRng};
+use simlab_sim::{ClientId, NodeId, ReplyTo, ResponseClass, Time, Workload};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The coordinator's id.
+pub const COORDINATOR: NodeId = NodeId(0);
+
+/// A transaction's id: the client and its operation number, stable across retries.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TxId {
+    /// The client that submitted it.
+    pub client: u32,
+    /// Its operation number.
+    pub seq: u64,
+}
+
+impl From<ReplyTo> for TxId {
+    fn from(r: ReplyTo) -> TxId {
+        TxId {
+            client: r.client.0,
+            seq: r.seq,
+        }
+    }
+}
+
+impl fmt::Display for TxId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "t{}.{}", self.client, self.seq)
+    }
+}
+
+/// A client request: move `amount` from one account to another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transfer {
+    /// Account debited.
+    pub from: u32,
+    /// Account credited.
+    pub to: u32,
+    /// How much.
+    pub amount: i64,
+}
+
+/// The answer to a transfer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum TxResponse {
+    /// The transfer committed.
+    Committed,
+    /// The transfer aborted: it had no effect.
+    Aborted,
+    /// Only the coordinator takes transfers.
+    NotCoordinator,
+}
+
+/// How a client treats a response.
+pub fn classify(response: &TxResponse) -> ResponseClass {
+    match response {
+        TxResponse::Committed => ResponseClass::Ok,
+        TxResponse::Aborted => ResponseClass::Fail,
+        TxResponse::NotCoordinator => ResponseClass::Redirect(Some(COORDINATOR)),
+    }
+}
+
+/// The accounts and where they live.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bank {
+    /// Number of nodes (coordinator included).
+    pub nodes: u32,
+    /// Number of accounts.
+    pub accounts: u32,
+    /// Starting balance of every account.
+    pub initial_balance: i64,
+}
+
+impl Bank {
+    /// The participant holding `account`.
+    pub fn home(&self, account: u32) -> NodeId {
+        NodeId(1 + account % (self.nodes - 1))
+    }
+
+    /// The accounts a participant holds.
+    pub fn accounts_of(&self, node: NodeId) -> impl Iterator<Item = u32> + '_ {
+        (0..self.accounts).filter(move |&a| self.home(a) == node)
+    }
+
+    /// All money in the bank.
+    pub fn total(&self) -> i64 {
+        i64::from(self.accounts) * self.initial_balance
+    }
+
+    /// Each participant's part of a transfer, `(node, [(account, delta)])`, sorted by node.
+    pub fn split(&self, t: &Transfer) -> Vec<(NodeId, Vec<(u32, i64)>)> {
+        let mut parts: BTreeMap<NodeId, Vec<(u32, i64)>> = BTreeMap::new();
+        parts
+            .entry(self.home(t.from))
+            .or_default()
+            .push((t.from, -t.amount));
+        parts
+            .entry(self.home(t.to))
+            .or_default()
+            .push((t.to, t.amount));
+        parts.into_iter().collect()
+    }
+}
+
+/// A vote.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Vote {
+    /// Prepared: locks held, ready to commit.
+    Yes,
+    /// Refused.
+    No,
+}
+
+/// A decision.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Decision {
+    /// Apply the transaction.
+    Commit,
+    /// Forget it.
+    Abort,
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Decision::Commit => "commit",
+            Decision::Abort => "abort",
+        })
+    }
+}
+
+/// Why the coordinator (or a terminating participant) decided abort.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AbortCause {
+    /// This participant voted no.
+    NoVote(NodeId),
+    /// Votes were missing when the vote timeout fired; these had voted yes.
+    Timeout {
+        /// Participants whose yes vote had arrived.
+        yes_votes: Vec<NodeId>,
+    },
+    /// The coordinator restarted and found no decision in its log (presumed abort).
+    Recovery,
+    /// A participant asked about a transaction the coordinator has no record of.
+    Unknown,
+    /// The termination protocol decided, after a failure.
+    Termination,
+    /// This participant had not voted when asked by an uncertain peer, so it aborted.
+    NotVoted,
+}
+
+/// One transaction as one node's durable log records it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TxRecord {
+    /// Every participant of the transaction.
+    pub participants: Vec<NodeId>,
+    /// This participant's changes, `(account, delta)`.
+    pub ops: Vec<(u32, i64)>,
+    /// This participant's vote, when it voted (local time).
+    pub vote: Option<(Vote, Time)>,
+    /// 3PC: this participant (or the coordinator) reached pre-commit.
+    pub precommitted: bool,
+    /// The decision, when it was learnt (local time).
+    pub decision: Option<(Decision, Time)>,
+    /// Why abort was decided, where this node decided it.
+    pub abort_cause: Option<AbortCause>,
+    /// The changes were applied to the balances.
+    pub applied: bool,
+    /// Coordinator: every participant acknowledged the decision.
+    pub ended: bool,
+}
+
+/// The durable store of every 2PC/3PC node: the transaction log and the balances.
+///
+/// Every change to a transaction's record goes through [`CommitLog::record_mut`] or
+/// [`CommitLog::insert`], which append the transaction to a journal. The invariants read the
+/// journal from where they left off, so checking costs what changed, not the whole log.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CommitLog {
+    balances: BTreeMap<u32, i64>,
+    initialized: bool,
+    txs: BTreeMap<TxId, TxRecord>,
+    journal: Vec<TxId>,
+}
+
+impl CommitLog {
+    /// This node's decision for `tx`, if any.
+    pub fn decision(&self, tx: TxId) -> Option<Decision> {
+        self.txs.get(&tx).and_then(|r| r.decision.map(|(d, _)| d))
+    }
+
+    /// Every transaction this node took part in.
+    pub fn txs(&self) -> &BTreeMap<TxId, TxRecord> {
+        &self.txs
+    }
+
+    /// One transaction's record.
+    pub fn record(&self, tx: TxId) -> Option<&TxRecord> {
+        self.txs.get(&tx)
+    }
+
+    /// One transaction's record for writing (created empty if new).
+    pub fn record_mut(&mut self, tx: TxId) -> &mut TxRecord {
+        self.journal.push(tx);
+        self.txs.entry(tx).or_default()
+    }
+
+    /// Replaces a transaction's record.
+    pub fn insert(&mut self, tx: TxId, record: TxRecord) {
+        self.journal.push(tx);
+        self.txs.insert(tx, record);
+    }
+
+    /// Transactions in the order their records were written (with repeats).
+    pub fn journal(&self) -> &[TxId] {
+        &self.journal
+    }
+
+    /// Balances of the accounts this node holds.
+    pub fn balances(&self) -> &BTreeMap<u32, i64> {
+        &self.balances
+    }
+
+    /// Adds `delta` to an account.
+    pub fn credit(&mut self, account: u32, delta: i64) {
+        *self.balances.entry(account).or_insert(0) += delta;
+    }
+
+    /// Whether the balances were set up.
+    pub fn is_initialized(&self) -> bool {
+        self.initialized
+    }
+}
+
+/// How long each participant stayed uncertain (voted yes, decision unknown) per transaction.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Blocking {
+    /// `(tx, participant, uncertain for)`, for every yes vote.
+    pub spans: Vec<(TxId, NodeId, Time)>,
+    /// Those still undecided at the end.
+    pub still_blocked: Vec<(TxId, NodeId)>,
+}
+
+impl Blocking {
+    /// Measures blocking from the durable logs, as of `now`.
+    pub fn measure<'a>(logs: impl Iterator<Item = (NodeId, &'a CommitLog)>, now: Time) -> Blocking {
+        let mut b = Blocking::default();
+        for (node, log) in logs {
+            if node == COORDINATOR {
+                continue;
+            }
+            for (tx, r) in &log.txs {
+                let Some((Vote::Yes, voted)) = r.vote else {
+                    continue;
+                };
+                let until = match r.decision {
+                    Some((_, at)) => at,
+                    None => {
+                        b.still_blocked.push((*tx, node));
+                        now
+                    }
+                };
+                b.spans.push((*tx, node, until - voted));
+            }
+        }
+        b
+    }
+
+    /// Total uncertain time over all participants and transactions.
+    pub fn total(&self) -> Time {
+        self.spans
+            .iter()
+            .fold(Time::ZERO, |acc, (_, _, t)| acc + *t)
+    }
+
+    /// The longest single span.
+    pub fn max(&self) -> Time {
+        self.spans
+            .iter()
+            .map(|(_, _, t)| *t)
+            .max()
+            .unwrap_or(Time::ZERO)
+    }
+
+    /// Spans longer than `threshold` (the protocol's own timeout): real blocking, not latency.
+    pub fn blocked_longer_than(&self, threshold: Time) -> usize {
+        self.spans.iter().filter(|(_, _, t)| *t > threshold).count()
+    }
+}
+
+/// Random transfers between random accounts.
+#[derive(Clone, Debug)]
+pub struct TransferWorkload {
+    /// Number of accounts.
+    pub accounts: u32,
+    /// Largest amount moved.
+    pub max_amount: i64,
+}
+
+impl Workload<Transfer> for TransferWorkload {
+    fn next_request(&mut self, _client: ClientId, _seq: u64, rng: &mut SimRng) -> Transfer {
+        let from = rng::below(rng, u64::from(self.accounts)) as u32;
+        let mut to = rng::below(rng, u64::from(self.accounts) - 1) as u32;
+        if to >= from {
+            to += 1;
+        }
+        let amount = rng::between(rng, 1, self.max_amount as u64) as i64;
+        Transfer { from, to, amount }
+    }
+}
+
+/// Locks held by prepared transactions: account -> holder.
+pub type Locks = BTreeMap<u32, TxId>;
+
+/// Whether a participant can vote yes on `ops` for `tx`: every account is free (or already
+/// held by `tx`) and no debit overdraws.
+pub fn can_prepare(log: &CommitLog, locks: &Locks, tx: TxId, ops: &[(u32, i64)]) -> bool {
+    ops.iter().all(|(account, delta)| {
+        let free = locks.get(account).is_none_or(|holder| *holder == tx);
+        let balance = log.balances().get(account).copied().unwrap_or(0);
+        free && balance + delta >= 0
+    })
+}
+
+/// The locks a recovering participant must hold again: those of transactions it voted yes on
+/// and has no decision for.
+pub fn locks_from_log(log: &CommitLog) -> Locks {
+    let mut locks = Locks::new();
+    for (tx, r) in log.txs() {
+        if matches!(r.vote, Some((Vote::Yes, _))) && r.decision.is_none() {
+            for (account, _) in &r.ops {
+                locks.insert(*account, *tx);
+            }
+        }
+    }
+    locks
+}
+
+/// Applies a decision to a participant's log and balances, once. Returns whether it did.
+pub fn apply_decision(log: &mut CommitLog, tx: TxId, decision: Decision, now: Time) -> bool {
+    if log.decision(tx).is_some() {
+        return false;
+    }
+    let record = log.record_mut(tx);
+    record.decision = Some((decision, now));
+    if decision == Decision::Commit && !record.applied {
+        record.applied = true;
+        let ops = record.ops.clone();
+        for (account, delta) in ops {
+            log.credit(account, delta);
+        }
+    }
+    true
+}
+
+/// A participant's state for one transaction, as the TUI shows it.
+pub fn tx_state(r: &TxRecord) -> &'static str {
+    match (r.decision, r.vote, r.precommitted) {
+        (Some((Decision::Commit, _)), _, _) => "committed",
+        (Some((Decision::Abort, _)), _, _) => "aborted",
+        (None, _, true) => "pre-committed",
+        (None, Some((Vote::Yes, _)), false) => "uncertain",
+        (None, Some((Vote::No, _)), _) => "aborted",
+        (None, None, _) => "waiting",
+    }
+}
+
+/// Adds the last few transactions to a view: the volatile state `live` describes where it has
+/// something to say, otherwise the state the durable log shows.
+pub fn view_transactions(
+    mut view: simlab_sim::NodeView,
+    log: &CommitLog,
+    live: impl Fn(TxId) -> Option<String>,
+) -> simlab_sim::NodeView {
+    view = view.field("log", format!("{} transactions", log.txs().len()));
+    for (tx, record) in log.txs().iter().rev().take(4) {
+        view = view.field(
+            tx.to_string(),
+            live(*tx).unwrap_or_else(|| tx_state(record).to_string()),
+        );
+    }
+    view
+}
+
+/// Sets up a participant's balances at its very first boot.
+pub fn initialize(log: &mut CommitLog, bank: &Bank, me: NodeId) {
+    if !log.initialized {
+        log.initialized = true;
+        for account in bank.accounts_of(me) {
+            log.balances.insert(account, bank.initial_balance);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_are_sharded_over_participants() {
+        let bank = Bank {
+            nodes: 4,
+            accounts: 7,
+            initial_balance: 100,
+        };
+        assert_eq!(bank.home(0), NodeId(1));
+        assert_eq!(bank.home(4), NodeId(2));
+        assert_eq!(bank.accounts_of(NodeId(3)).collect::<Vec<_>>(), vec![2, 5]);
+        let parts = bank.split(&Transfer {
+            from: 0,
+            to: 3,
+            amount: 5,
+        });
+        assert_eq!(parts, vec![(NodeId(1), vec![(0, -5), (3, 5)])]);
+        let parts = bank.split(&Transfer {
+            from: 1,
+            to: 0,
+            amount: 5,
+        });
+        assert_eq!(
+            parts,
+            vec![(NodeId(1), vec![(0, 5)]), (NodeId(2), vec![(1, -5)])]
+        );
+    }
+
+    #[test]
+    fn prepare_needs_free_accounts_and_money() {
+        let mut log = CommitLog::default();
+        initialize(
+            &mut log,
+            &Bank {
+                nodes: 2,
+                accounts: 2,
+                initial_balance: 10,
+            },
+            NodeId(1),
+        );
+        let tx = TxId { client: 0, seq: 0 };
+        let other = TxId { client: 1, seq: 0 };
+        let mut locks = Locks::new();
+        assert!(can_prepare(&log, &locks, tx, &[(0, -10), (1, 10)]));
+        assert!(!can_prepare(&log, &locks, tx, &[(0, -11)]), "overdraft");
+        locks.insert(0, other);
+        assert!(
+            !can_prepare(&log, &locks, tx, &[(0, -1)]),
+            "locked by another"
+        );
+        assert!(can_prepare(&log, &locks, other, &[(0, -1)]), "its own lock");
+    }
+
+    #[test]
+    fn decisions_apply_once() {
+        let mut log = CommitLog::default();
+        let tx = TxId { client: 0, seq: 0 };
+        log.txs.insert(
+            tx,
+            TxRecord {
+                ops: vec![(3, 7)],
+                ..TxRecord::default()
+            },
+        );
+        assert!(apply_decision(&mut log, tx, Decision::Commit, Time::ZERO));
+        assert!(!apply_decision(&mut log, tx, Decision::Commit, Time::ZERO));
+        assert!(!apply_decision(&mut log, tx, Decision::Abort, Time::ZERO));
+        assert_eq!(log.balances()[&3], 7);
+        assert_eq!(log.journal(), &[tx, tx]);
+        assert_eq!(log.decision(tx), Some(Decision::Commit));
+    }
+}

@@ -1,0 +1,176 @@
+//! The registry: maps a scenario's `protocol:` to a node type, builds the simulation, and hides
+//! the protocol's types behind [`Run`] so the CLI and the TUI can drive any protocol.
+
+use crate::atomic_commit::{self, Blocking, CommitLog, TransferWorkload, invariants};
+use crate::scenario::Scenario;
+use crate::two_phase_commit::{TwoPc, TwoPcConfig};
+use serde::{Deserialize, Serialize};
+use simlab_sim::{
+    Invariant, InvariantKind, Node, NodeId, NodeStatus, NodeView, Outcome, Simulation, StepRecord,
+    TraceMode, Workload,
+};
+use std::sync::Arc;
+
+/// A protocol and its settings, as a scenario names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProtocolConfig {
+    /// Two-phase commit.
+    TwoPhaseCommit(#[serde(default)] TwoPcConfig),
+}
+
+impl ProtocolConfig {
+    /// The protocol's name, for reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ProtocolConfig::TwoPhaseCommit(_) => "two-phase commit",
+        }
+    }
+
+    /// Checks the settings for a cluster of `nodes`.
+    pub fn validate(&self, nodes: u32) -> Result<(), (String, String)> {
+        match self {
+            ProtocolConfig::TwoPhaseCommit(c) => c.validate(nodes),
+        }
+    }
+
+    /// Every invariant the protocol checks, with its kind.
+    pub fn invariant_names(&self, nodes: u32) -> Vec<(String, InvariantKind)> {
+        let names = |list: Vec<Box<dyn Invariant<TwoPc>>>| {
+            list.iter()
+                .map(|i| (i.name().to_string(), i.kind()))
+                .collect()
+        };
+        match self {
+            ProtocolConfig::TwoPhaseCommit(c) => names(invariants::all(&c.bank(nodes.max(3)))),
+        }
+    }
+}
+
+/// Options for one run of a scenario.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The seed; the scenario's own when `None`.
+    pub seed: Option<u64>,
+    /// How much trace to keep.
+    pub trace: TraceMode,
+    /// Stop at the first violation (sweeps).
+    pub stop_on_violation: bool,
+}
+
+/// A running simulation of any protocol.
+pub trait Run {
+    /// Takes one step; false when the run is over.
+    fn step(&mut self) -> bool;
+    /// Ends the run and returns the outcome (idempotent).
+    fn finish(&mut self) -> Outcome;
+    /// Step records kept so far ([`TraceMode::Full`]).
+    fn records(&self) -> &[StepRecord];
+    /// Each node's status and view now.
+    fn views(&self) -> Vec<(NodeStatus, NodeView)>;
+    /// Invariant names and kinds.
+    fn invariants(&self) -> Vec<(String, InvariantKind)>;
+    /// Protocol-specific report lines (e.g. 2PC blocking times), as `(label, value)`.
+    fn report(&self) -> Vec<(String, String)>;
+    /// A copy that continues exactly like this one.
+    fn snapshot(&self) -> Box<dyn Run>;
+}
+
+struct Instance<P: Node> {
+    sim: Simulation<P>,
+    report: fn(&Simulation<P>) -> Vec<(String, String)>,
+}
+
+impl<P: Node> Run for Instance<P> {
+    fn step(&mut self) -> bool {
+        self.sim.step()
+    }
+    fn finish(&mut self) -> Outcome {
+        self.sim.finish()
+    }
+    fn records(&self) -> &[StepRecord] {
+        self.sim.records()
+    }
+    fn views(&self) -> Vec<(NodeStatus, NodeView)> {
+        self.sim.views()
+    }
+    fn invariants(&self) -> Vec<(String, InvariantKind)> {
+        self.sim.invariant_names()
+    }
+    fn report(&self) -> Vec<(String, String)> {
+        (self.report)(&self.sim)
+    }
+    fn snapshot(&self) -> Box<dyn Run> {
+        Box::new(Instance {
+            sim: self.sim.clone(),
+            report: self.report,
+        })
+    }
+}
+
+/// Builds the simulation a scenario describes, ready to step.
+///
+/// # Panics
+/// If the scenario was not validated ([`Scenario::load`] and [`Scenario::parse`] validate).
+pub fn build(scenario: &Scenario, options: &RunOptions) -> Box<dyn Run> {
+    let mut config = scenario.sim_config(options.seed.unwrap_or(scenario.seed), options.trace);
+    config.stop_on_violation = options.stop_on_violation;
+    let nodes = scenario.nodes;
+    let keep = |list: Vec<Box<dyn Invariant<TwoPc>>>| -> Vec<Box<dyn Invariant<TwoPc>>> {
+        list.into_iter()
+            .filter(|i| !scenario.skip_invariants.iter().any(|s| s == i.name()))
+            .collect()
+    };
+    match &scenario.protocol {
+        ProtocolConfig::TwoPhaseCommit(c) => {
+            let c = Arc::new(c.clone());
+            let bank = c.bank(nodes);
+            let workload: Box<dyn Workload<_>> = Box::new(TransferWorkload {
+                accounts: c.accounts,
+                max_amount: c.max_amount,
+            });
+            let factory = move |id: NodeId| TwoPc::new(id, c.clone(), nodes);
+            let sim = Simulation::new(
+                config,
+                factory,
+                Some(workload),
+                keep(invariants::all(&bank)),
+            )
+            .expect("scenario validated before building");
+            Box::new(Instance {
+                sim,
+                report: commit_report::<TwoPc>,
+            })
+        }
+    }
+}
+
+/// Builds and runs a scenario to the end.
+pub fn run(scenario: &Scenario, options: &RunOptions) -> (Outcome, Box<dyn Run>) {
+    let mut run = build(scenario, options);
+    while run.step() {}
+    let outcome = run.finish();
+    (outcome, run)
+}
+
+fn commit_report<P: Node<Durable = CommitLog>>(sim: &Simulation<P>) -> Vec<(String, String)> {
+    let world = sim.world();
+    let logs = (0..world.cluster_size()).map(|i| (NodeId(i), world.durable(NodeId(i))));
+    let blocking = Blocking::measure(logs, sim.now());
+    let committed = world
+        .durable(atomic_commit::COORDINATOR)
+        .txs()
+        .values()
+        .filter(|r| matches!(r.decision, Some((atomic_commit::Decision::Commit, _))));
+    vec![
+        (
+            "transactions committed".into(),
+            committed.count().to_string(),
+        ),
+        ("uncertain (total)".into(), blocking.total().to_string()),
+        ("uncertain (longest)".into(), blocking.max().to_string()),
+        (
+            "still blocked at end".into(),
+            blocking.still_blocked.len().to_string(),
+        ),
+    ]
+}

@@ -1,0 +1,160 @@
+//! Scenario files: one RON file = a protocol and its settings, a cluster, a network, clients,
+//! faults, a stop time, a default seed, and what the run is expected to show.
+//!
+//! ```ron
+//! Scenario(
+//!     name: "2pc-happy-path",
+//!     protocol: TwoPhaseCommit(accounts: 8),
+//!     nodes: 4,
+//!     seed: 1,
+//!     network: (latency_ms: Uniform(1, 10)),
+//!     clients: (count: 3, ops: 50),
+//!     faults: [(at_ms: 1000, fault: Crash(0)), (at_ms: 3000, fault: Restart(0))],
+//!     stop_ms: 10000,
+//!     expect: AllHold,
+//! )
+//! ```
+
+use crate::registry::ProtocolConfig;
+use serde::{Deserialize, Serialize};
+use simlab_sim::load::{self, LoadError};
+use simlab_sim::{
+    ClientConfig, Expect, Limits, NemesisConfig, NetworkConfig, ScheduledFault, SimConfig, Time,
+    TraceMode,
+};
+use std::path::{Path, PathBuf};
+
+/// A scenario, as written in a `.ron` file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// A short name, used in reports.
+    pub name: String,
+    /// What the scenario shows, for people.
+    #[serde(default)]
+    pub description: String,
+    /// The protocol and its settings.
+    pub protocol: ProtocolConfig,
+    /// Cluster size.
+    pub nodes: u32,
+    /// The seed used when none is given on the command line.
+    #[serde(default)]
+    pub seed: u64,
+    /// Link behaviour.
+    #[serde(default)]
+    pub network: NetworkConfig,
+    /// Simulated clients.
+    #[serde(default)]
+    pub clients: ClientConfig,
+    /// Faults at fixed times.
+    #[serde(default)]
+    pub faults: Vec<ScheduledFault>,
+    /// Random faults.
+    #[serde(default)]
+    pub nemesis: Option<NemesisConfig>,
+    /// When the run stops (milliseconds of virtual time).
+    pub stop_ms: u64,
+    /// Step and queue limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Invariants not to check in this scenario (e.g. a "sometimes" that cannot happen here).
+    #[serde(default)]
+    pub skip_invariants: Vec<String>,
+    /// What the run must show.
+    pub expect: Expect,
+}
+
+/// A scenario read from a file, with the file's path for messages.
+#[derive(Clone, Debug)]
+pub struct LoadedScenario {
+    /// Where it came from.
+    pub path: PathBuf,
+    /// The scenario.
+    pub scenario: Scenario,
+}
+
+impl Scenario {
+    /// Reads, parses and validates a scenario file.
+    pub fn load(path: &Path) -> Result<LoadedScenario, LoadError> {
+        let scenario: Scenario = load::load_ron(path)?;
+        scenario.validate(path)?;
+        Ok(LoadedScenario {
+            path: path.to_path_buf(),
+            scenario,
+        })
+    }
+
+    /// Parses and validates scenario text; `path` names it in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
+        let scenario: Scenario = load::parse_ron(path, text)?;
+        scenario.validate(path)?;
+        Ok(scenario)
+    }
+
+    /// The engine configuration for this scenario with this seed.
+    pub fn sim_config(&self, seed: u64, trace: TraceMode) -> SimConfig {
+        SimConfig {
+            nodes: self.nodes,
+            seed,
+            stop: Time::from_millis(self.stop_ms),
+            network: self.network.clone(),
+            faults: self.faults.clone(),
+            nemesis: self.nemesis.clone(),
+            clients: self.clients.clone(),
+            limits: self.limits.clone(),
+            trace,
+            stop_on_violation: false,
+        }
+    }
+
+    /// Checks every rule serde cannot: node numbers, ranges, invariant names.
+    pub fn validate(&self, path: &Path) -> Result<(), LoadError> {
+        let invalid = |field: String, rule: String| Err(LoadError::invalid(path, field, rule));
+        if self.name.trim().is_empty() {
+            return invalid("name".into(), "must not be empty".into());
+        }
+        if let Err(e) = self.sim_config(self.seed, TraceMode::HashOnly).validate() {
+            return invalid(e.field, e.rule);
+        }
+        if let Err((field, rule)) = self.protocol.validate(self.nodes) {
+            let field = if field == "nodes" {
+                field
+            } else {
+                format!("protocol.{field}")
+            };
+            return invalid(field, rule);
+        }
+        let known = self.protocol.invariant_names(self.nodes);
+        let check = |field: String, name: &str| {
+            if known.iter().any(|(k, _)| k == name) {
+                Ok(())
+            } else {
+                let names: Vec<&str> = known.iter().map(|(k, _)| k.as_str()).collect();
+                Err(LoadError::invalid(
+                    path,
+                    field,
+                    format!(
+                        "no invariant called {name:?}; {} has: {}",
+                        self.protocol.name(),
+                        names.join(", ")
+                    ),
+                ))
+            }
+        };
+        for (i, name) in self.expect.names().into_iter().enumerate() {
+            check(format!("expect[{i}]"), name)?;
+        }
+        for (i, name) in self.skip_invariants.iter().enumerate() {
+            check(format!("skip_invariants[{i}]"), name)?;
+        }
+        if let Expect::Violates(name) = &self.expect
+            && self.skip_invariants.contains(name)
+        {
+            return invalid(
+                "expect".into(),
+                format!("expects {name} to be violated but skips it"),
+            );
+        }
+        Ok(())
+    }
+}
