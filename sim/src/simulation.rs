@@ -258,7 +258,7 @@ enum Event<P: Node> {
         client: ClientId,
         to: NodeId,
         seq: u64,
-        attempt: u32,
+        send: u32,
     },
     Reply {
         client: ClientId,
@@ -269,7 +269,7 @@ enum Event<P: Node> {
     ClientTimeout {
         client: ClientId,
         seq: u64,
-        attempt: u32,
+        send: u32,
     },
     ClientInvoke(ClientId),
     Fault(FaultEvent),
@@ -327,10 +327,19 @@ struct NodeSlot<P: Node> {
 #[derive(Clone, Debug)]
 struct Pending {
     seq: u64,
-    attempt: u32,
-    /// An earlier attempt timed out, so the operation may have taken effect.
+    /// Numbers every send of this operation, so stale timeouts can be told apart.
+    send: u32,
+    /// Tries started; each ends in an answer, a timeout, or a redirect without a hint.
+    tries: u32,
+    /// Redirects with a hint followed during the current try.
+    hops: u32,
+    /// An earlier try timed out, so the operation may have taken effect.
     maybe_applied: bool,
 }
+
+/// Redirects with a hint a client follows within one try before it counts as a failed try:
+/// enough to find a leader, few enough that two confused nodes cannot bounce it forever.
+const MAX_HOPS_PER_TRY: u32 = 4;
 
 #[derive(Clone, Debug)]
 struct ClientState {
@@ -805,7 +814,7 @@ impl<P: Node> Simulation<P> {
                 client,
                 to,
                 seq,
-                attempt,
+                send,
             } => {
                 let index = self.clients[client.0 as usize].ops[seq as usize];
                 let request = self.history.ops[index].request.clone();
@@ -820,10 +829,8 @@ impl<P: Node> Simulation<P> {
                     }
                 } else {
                     if full {
-                        info.summary = format!(
-                            "{client} → {to} (op {seq}, try {}): {request:?}",
-                            attempt + 1
-                        );
+                        info.summary =
+                            format!("{client} → {to} (op {seq}, send {send}): {request:?}");
                     }
                     let reply_to = ReplyTo { client, seq };
                     self.run_handler(to, &mut info, |n, ctx| n.on_request(reply_to, request, ctx));
@@ -846,17 +853,13 @@ impl<P: Node> Simulation<P> {
                 self.client_reply(client, from, seq, response);
                 info
             }
-            Event::ClientTimeout {
-                client,
-                seq,
-                attempt,
-            } => {
+            Event::ClientTimeout { client, seq, send } => {
                 let mut info = StepInfo::new(StepKind::ClientTimeout);
                 info.client = Some(client);
                 if full {
-                    info.summary = format!("{client} op {seq} try {} timed out", attempt + 1);
+                    info.summary = format!("{client} op {seq} send {send} timed out");
                 }
-                self.client_timeout(client, seq, attempt);
+                self.client_timeout(client, seq, send);
                 info
             }
             Event::ClientInvoke(client) => {
@@ -1046,19 +1049,22 @@ impl<P: Node> Simulation<P> {
         });
         self.clients[c].pending = Some(Pending {
             seq,
-            attempt: 0,
+            send: 0,
+            tries: 1,
+            hops: 0,
             maybe_applied: false,
         });
         self.client_send(client, target, Time::ZERO);
     }
 
-    /// Sends the pending operation's next attempt to `target` after `backoff`.
+    /// Sends the pending operation again to `target` after `backoff`.
     fn client_send(&mut self, client: ClientId, target: NodeId, backoff: Time) {
         let config = &self.config.clients;
         let c = client.0 as usize;
         let state = &mut self.clients[c];
-        let pending = state.pending.as_ref().expect("a pending operation");
-        let (seq, attempt) = (pending.seq, pending.attempt);
+        let pending = state.pending.as_mut().expect("a pending operation");
+        pending.send += 1;
+        let (seq, send) = (pending.seq, pending.send);
         let (lo, hi) = config.latency_ms;
         let latency = Time::from_micros(rng::between(&mut state.rng, lo * 1_000, hi * 1_000));
         let index = state.ops[seq as usize];
@@ -1072,16 +1078,12 @@ impl<P: Node> Simulation<P> {
                 client,
                 to: target,
                 seq,
-                attempt,
+                send,
             },
         );
         self.push(
             sent + timeout,
-            Event::ClientTimeout {
-                client,
-                seq,
-                attempt,
-            },
+            Event::ClientTimeout { client, seq, send },
         );
     }
 
@@ -1093,6 +1095,9 @@ impl<P: Node> Simulation<P> {
         let op = &mut self.history.ops[index];
         op.completed = Some(self.now);
         op.completion = Some(completion);
+        if self.clients[c].ops.len() as u64 >= u64::from(self.config.clients.ops) {
+            return; // This client is done.
+        }
         let (lo, hi) = self.config.clients.think_ms;
         let think = Time::from_micros(rng::between(
             &mut self.clients[c].rng,
@@ -1125,9 +1130,16 @@ impl<P: Node> Simulation<P> {
             }
             ResponseClass::Fail => self.client_complete(client, Completion::Fail(response)),
             ResponseClass::Redirect(hint) => {
-                let state = &mut self.clients[c];
-                let pending = state.pending.as_mut().expect("checked above");
-                if pending.attempt + 1 >= self.config.clients.attempts {
+                let pending = self.clients[c].pending.as_mut().expect("checked above");
+                if let Some(node) = hint
+                    && pending.hops < MAX_HOPS_PER_TRY
+                {
+                    pending.hops += 1;
+                    self.clients[c].leader_hint = Some(node);
+                    self.client_send(client, node, Time::ZERO);
+                    return;
+                }
+                if pending.tries >= self.config.clients.attempts {
                     let completion = if pending.maybe_applied {
                         Completion::Unknown
                     } else {
@@ -1136,39 +1148,33 @@ impl<P: Node> Simulation<P> {
                     self.client_complete(client, completion);
                     return;
                 }
-                pending.attempt += 1;
-                state.leader_hint = hint;
-                let (target, backoff) = match hint {
-                    Some(node) => (node, Time::ZERO),
-                    // Nobody knows a leader (an election, perhaps): wait a little first.
-                    None => {
-                        let timeout = self.config.clients.timeout_ms * 1_000;
-                        let wait = rng::between(&mut state.rng, timeout / 10, timeout / 2);
-                        (
-                            self.random_other_node(client, from),
-                            Time::from_micros(wait),
-                        )
-                    }
-                };
-                self.client_send(client, target, backoff);
+                pending.tries += 1;
+                pending.hops = 0;
+                self.clients[c].leader_hint = None;
+                // Nobody knows where to go (an election, perhaps): wait a little first.
+                let timeout = self.config.clients.timeout_ms * 1_000;
+                let wait = rng::between(&mut self.clients[c].rng, timeout / 10, timeout / 2);
+                let target = self.random_other_node(client, from);
+                self.client_send(client, target, Time::from_micros(wait));
             }
         }
     }
 
-    fn client_timeout(&mut self, client: ClientId, seq: u64, attempt: u32) {
+    fn client_timeout(&mut self, client: ClientId, seq: u64, send: u32) {
         let c = client.0 as usize;
         let Some(pending) = self.clients[c].pending.as_mut() else {
             return;
         };
-        if pending.seq != seq || pending.attempt != attempt {
-            return; // That attempt was answered or superseded.
+        if pending.seq != seq || pending.send != send {
+            return; // That send was answered or superseded.
         }
         pending.maybe_applied = true;
-        if attempt + 1 >= self.config.clients.attempts {
+        if pending.tries >= self.config.clients.attempts {
             self.client_complete(client, Completion::Unknown);
             return;
         }
-        pending.attempt += 1;
+        pending.tries += 1;
+        pending.hops = 0;
         let index = self.clients[c].ops[seq as usize];
         let last = self.history.ops[index].node;
         self.clients[c].leader_hint = None;

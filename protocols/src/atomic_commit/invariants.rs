@@ -230,8 +230,13 @@ impl<P: CommitNode> Invariant<P> for AbortNeedsCause {
                 .expect("journaled records exist");
             match &record.abort_cause {
                 Some(AbortCause::NoVote(p)) => {
-                    let vote = world.durable(*p).record(tx).and_then(|r| r.vote);
-                    if !matches!(vote, Some((Vote::No, _))) {
+                    // A no vote, or an abort the participant decided before it was asked.
+                    let theirs = world.durable(*p).record(tx);
+                    let refused = theirs.is_some_and(|r| {
+                        matches!(r.vote, Some((Vote::No, _)))
+                            || (r.vote.is_none() && r.decision.is_some_and(|(d, _)| d == Decision::Abort))
+                    });
+                    if !refused {
                         return Err(format!(
                             "the coordinator aborted {tx} for a no vote from {p}, which did not vote no"
                         ));
