@@ -476,7 +476,7 @@ mod tests {
     fn decisions_apply_once() {
         let mut log = CommitLog::default();
         let tx = TxId { client: 0, seq: 0 };
-        log.txs.insert(
+        log.insert(
             tx,
             TxRecord {
                 ops: vec![(3, 7)],
