@@ -3,6 +3,7 @@
 
 use crate::atomic_commit::{self, Blocking, CommitLog, TransferWorkload, invariants};
 use crate::scenario::Scenario;
+use crate::three_phase_commit::{ThreePc, ThreePcConfig};
 use crate::two_phase_commit::{TwoPc, TwoPcConfig};
 use serde::{Deserialize, Serialize};
 use simlab_sim::{
@@ -16,6 +17,8 @@ use std::sync::Arc;
 pub enum ProtocolConfig {
     /// Two-phase commit.
     TwoPhaseCommit(#[serde(default)] TwoPcConfig),
+    /// Three-phase commit.
+    ThreePhaseCommit(#[serde(default)] ThreePcConfig),
 }
 
 impl ProtocolConfig {
@@ -23,6 +26,7 @@ impl ProtocolConfig {
     pub fn name(&self) -> &'static str {
         match self {
             ProtocolConfig::TwoPhaseCommit(_) => "two-phase commit",
+            ProtocolConfig::ThreePhaseCommit(_) => "three-phase commit",
         }
     }
 
@@ -30,18 +34,23 @@ impl ProtocolConfig {
     pub fn validate(&self, nodes: u32) -> Result<(), (String, String)> {
         match self {
             ProtocolConfig::TwoPhaseCommit(c) => c.validate(nodes),
+            ProtocolConfig::ThreePhaseCommit(c) => c.validate(nodes),
         }
     }
 
     /// Every invariant the protocol checks, with its kind.
     pub fn invariant_names(&self, nodes: u32) -> Vec<(String, InvariantKind)> {
-        let names = |list: Vec<Box<dyn Invariant<TwoPc>>>| {
+        fn names<P: Node>(list: Vec<Box<dyn Invariant<P>>>) -> Vec<(String, InvariantKind)> {
             list.iter()
                 .map(|i| (i.name().to_string(), i.kind()))
                 .collect()
-        };
+        }
+        let nodes = nodes.max(3);
         match self {
-            ProtocolConfig::TwoPhaseCommit(c) => names(invariants::all(&c.bank(nodes.max(3)))),
+            ProtocolConfig::TwoPhaseCommit(c) => names::<TwoPc>(invariants::all(&c.bank(nodes))),
+            ProtocolConfig::ThreePhaseCommit(c) => {
+                names::<ThreePc>(invariants::all(&c.bank(nodes)))
+            }
         }
     }
 }
@@ -112,36 +121,59 @@ impl<P: Node> Run for Instance<P> {
 /// # Panics
 /// If the scenario was not validated ([`Scenario::load`] and [`Scenario::parse`] validate).
 pub fn build(scenario: &Scenario, options: &RunOptions) -> Box<dyn Run> {
-    let mut config = scenario.sim_config(options.seed.unwrap_or(scenario.seed), options.trace);
-    config.stop_on_violation = options.stop_on_violation;
     let nodes = scenario.nodes;
-    let keep = |list: Vec<Box<dyn Invariant<TwoPc>>>| -> Vec<Box<dyn Invariant<TwoPc>>> {
-        list.into_iter()
-            .filter(|i| !scenario.skip_invariants.iter().any(|s| s == i.name()))
-            .collect()
-    };
     match &scenario.protocol {
         ProtocolConfig::TwoPhaseCommit(c) => {
             let c = Arc::new(c.clone());
-            let bank = c.bank(nodes);
-            let workload: Box<dyn Workload<_>> = Box::new(TransferWorkload {
+            let workload = TransferWorkload {
                 accounts: c.accounts,
                 max_amount: c.max_amount,
-            });
+            };
+            let invariants = invariants::all(&c.bank(nodes));
             let factory = move |id: NodeId| TwoPc::new(id, c.clone(), nodes);
-            let sim = Simulation::new(
-                config,
+            instance(
+                scenario,
+                options,
                 factory,
-                Some(workload),
-                keep(invariants::all(&bank)),
+                Some(Box::new(workload)),
+                invariants,
+                commit_report,
             )
-            .expect("scenario validated before building");
-            Box::new(Instance {
-                sim,
-                report: commit_report::<TwoPc>,
-            })
+        }
+        ProtocolConfig::ThreePhaseCommit(c) => {
+            let c = Arc::new(c.clone());
+            let workload = TransferWorkload {
+                accounts: c.accounts,
+                max_amount: c.max_amount,
+            };
+            let invariants = invariants::all(&c.bank(nodes));
+            let factory = move |id: NodeId| ThreePc::new(id, c.clone(), nodes);
+            instance(
+                scenario,
+                options,
+                factory,
+                Some(Box::new(workload)),
+                invariants,
+                commit_report,
+            )
         }
     }
+}
+
+fn instance<P: Node>(
+    scenario: &Scenario,
+    options: &RunOptions,
+    factory: impl Fn(NodeId) -> P + 'static,
+    workload: Option<Box<dyn Workload<P::Request>>>,
+    mut invariants: Vec<Box<dyn Invariant<P>>>,
+    report: fn(&Simulation<P>) -> Vec<(String, String)>,
+) -> Box<dyn Run> {
+    let mut config = scenario.sim_config(options.seed.unwrap_or(scenario.seed), options.trace);
+    config.stop_on_violation = options.stop_on_violation;
+    invariants.retain(|i| !scenario.skip_invariants.iter().any(|s| s == i.name()));
+    let sim = Simulation::new(config, factory, workload, invariants)
+        .expect("scenario validated before building");
+    Box::new(Instance { sim, report })
 }
 
 /// Builds and runs a scenario to the end.

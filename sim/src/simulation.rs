@@ -1081,10 +1081,7 @@ impl<P: Node> Simulation<P> {
                 send,
             },
         );
-        self.push(
-            sent + timeout,
-            Event::ClientTimeout { client, seq, send },
-        );
+        self.push(sent + timeout, Event::ClientTimeout { client, seq, send });
     }
 
     /// Ends the pending operation and schedules the next after a think time.

@@ -234,7 +234,8 @@ impl<P: CommitNode> Invariant<P> for AbortNeedsCause {
                     let theirs = world.durable(*p).record(tx);
                     let refused = theirs.is_some_and(|r| {
                         matches!(r.vote, Some((Vote::No, _)))
-                            || (r.vote.is_none() && r.decision.is_some_and(|(d, _)| d == Decision::Abort))
+                            || (r.vote.is_none()
+                                && r.decision.is_some_and(|(d, _)| d == Decision::Abort))
                     });
                     if !refused {
                         return Err(format!(

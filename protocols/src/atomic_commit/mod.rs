@@ -406,6 +406,42 @@ pub fn view_transactions(
     view
 }
 
+/// Forces a decision to the durable log (unless one is there already), with the participants
+/// and, for an abort, its cause.
+pub fn force_decision<P: simlab_sim::Node<Durable = CommitLog>>(
+    ctx: &mut simlab_sim::Ctx<'_, P>,
+    tx: TxId,
+    participants: Vec<NodeId>,
+    decision: Decision,
+    cause: Option<AbortCause>,
+) {
+    if ctx.durable().decision(tx).is_none() {
+        let now = ctx.now();
+        let record = ctx.durable_mut().record_mut(tx);
+        record.participants = participants;
+        record.decision = Some((decision, now));
+        record.abort_cause = cause;
+    }
+}
+
+/// The vote to send when asked again about a transaction already on record: the vote given,
+/// but no once the transaction is known to have aborted (a coordinator that forgot it and
+/// starts over must not be able to commit it).
+pub fn repeat_vote(record: &TxRecord) -> Vote {
+    match (record.decision, record.vote) {
+        (Some((Decision::Abort, _)), _) | (_, None) => Vote::No,
+        (_, Some((vote, _))) => vote,
+    }
+}
+
+/// What the client hears for a decision.
+pub fn response(decision: Decision) -> TxResponse {
+    match decision {
+        Decision::Commit => TxResponse::Committed,
+        Decision::Abort => TxResponse::Aborted,
+    }
+}
+
 /// Sets up a participant's balances at its very first boot.
 pub fn initialize(log: &mut CommitLog, bank: &Bank, me: NodeId) {
     if !log.initialized {

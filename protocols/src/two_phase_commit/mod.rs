@@ -18,7 +18,8 @@
 
 use crate::atomic_commit::{
     self, AbortCause, Bank, COORDINATOR, CommitLog, Decision, Locks, Transfer, TxId, TxRecord,
-    TxResponse, Vote, apply_decision, can_prepare, locks_from_log,
+    TxResponse, Vote, apply_decision, can_prepare, force_decision, locks_from_log, repeat_vote,
+    response,
 };
 use serde::{Deserialize, Serialize};
 use simlab_sim::{Ctx, Node, NodeId, NodeView, ReplyTo, ResponseClass, Time};
@@ -473,12 +474,15 @@ impl TwoPc {
         ctx: &mut Ctx<'_, Self>,
     ) {
         if let Some(record) = self.record(tx, ctx) {
-            // A retransmitted prepare: answer as before. Aborted without a vote means no.
-            let vote = match (record.vote, record.decision) {
-                (Some((v, _)), _) => v,
-                (None, _) => Vote::No,
-            };
-            ctx.send(COORDINATOR, Msg::Vote { tx, vote });
+            // Asked again (a retransmission, or a retry after the coordinator forgot): answer as
+            // before, unless this participant has since learnt the transaction aborted.
+            ctx.send(
+                COORDINATOR,
+                Msg::Vote {
+                    tx,
+                    vote: repeat_vote(&record),
+                },
+            );
             return;
         }
         let now = ctx.now();
@@ -598,29 +602,6 @@ impl TwoPc {
             ctx.note(format!("{tx}: recovered uncertain"));
             ctx.set_timer(Time::from_millis(1), Timer::Uncertain(tx));
         }
-    }
-}
-
-fn force_decision(
-    ctx: &mut Ctx<'_, TwoPc>,
-    tx: TxId,
-    participants: Vec<NodeId>,
-    decision: Decision,
-    cause: Option<AbortCause>,
-) {
-    let now = ctx.now();
-    if ctx.durable().decision(tx).is_none() {
-        let record = ctx.durable_mut().record_mut(tx);
-        record.participants = participants;
-        record.decision = Some((decision, now));
-        record.abort_cause = cause;
-    }
-}
-
-fn response(decision: Decision) -> TxResponse {
-    match decision {
-        Decision::Commit => TxResponse::Committed,
-        Decision::Abort => TxResponse::Aborted,
     }
 }
 
