@@ -1,1 +1,1 @@
-//! Workspace-level tests live in `tests/tests/`.
+//! Workspace-level tests live in `tests/tests/`; this library is empty on purpose.

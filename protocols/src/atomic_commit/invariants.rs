@@ -3,7 +3,7 @@
 //! (see [`CommitLog`]) and looks only at the records written since its last look.
 
 use super::{AbortCause, Bank, COORDINATOR, CommitLog, Decision, Transfer, TxId, TxResponse, Vote};
-use simlab_sim::{Invariant, InvariantKind, Node, NodeId, NodeStatus, World};
+use simlab_sim::{Invariant, InvariantKind, Node, NodeId, NodeStatus, Time, World};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A node of an atomic-commitment protocol, as the invariants see it.
@@ -230,12 +230,12 @@ impl<P: CommitNode> Invariant<P> for AbortNeedsCause {
                 .expect("journaled records exist");
             match &record.abort_cause {
                 Some(AbortCause::NoVote(p)) => {
-                    // A no vote, or an abort the participant decided before it was asked.
+                    // A no vote, or a participant that already knew the transaction aborted (it voted no
+                    // when the coordinator, having forgotten, asked again).
                     let theirs = world.durable(*p).record(tx);
                     let refused = theirs.is_some_and(|r| {
                         matches!(r.vote, Some((Vote::No, _)))
-                            || (r.vote.is_none()
-                                && r.decision.is_some_and(|(d, _)| d == Decision::Abort))
+                            || r.decision.is_some_and(|(d, _)| d == Decision::Abort)
                     });
                     if !refused {
                         return Err(format!(
@@ -336,11 +336,17 @@ impl<P: CommitNode> Invariant<P> for Conservation {
     }
 }
 
-/// Eventually: no participant is left uncertain (voted yes, no decision).
+/// How long a participant may stay uncertain once the faults are over before that counts as
+/// blocked: long enough for the last retransmissions and termination rounds under load.
+pub const SETTLE: Time = Time::from_secs(1);
+
+/// Eventually: once the faults are over, no participant stays uncertain (voted yes, no
+/// decision) for more than [`SETTLE`].
 #[derive(Clone, Default)]
 pub struct AllDecided {
     cursor: JournalCursor,
-    uncertain: BTreeSet<(NodeId, TxId)>,
+    /// Uncertain `(participant, tx)`, with the virtual time it was first seen so.
+    uncertain: BTreeMap<(NodeId, TxId), Time>,
 }
 
 impl<P: CommitNode> Invariant<P> for AllDecided {
@@ -358,16 +364,22 @@ impl<P: CommitNode> Invariant<P> for AllDecided {
                 .expect("journaled records exist");
             if node != COORDINATOR && matches!(r.vote, Some((Vote::Yes, _))) && r.decision.is_none()
             {
-                self.uncertain.insert((node, tx));
+                self.uncertain.entry((node, tx)).or_insert(world.now());
             } else {
                 self.uncertain.remove(&(node, tx));
             }
         }
-        if self.uncertain.is_empty() {
+        let now = world.now();
+        let blocked: Vec<(&(NodeId, TxId), &Time)> = self
+            .uncertain
+            .iter()
+            .filter(|(_, since)| now - **since > SETTLE)
+            .collect();
+        if blocked.is_empty() {
             return Ok(());
         }
         let coordinator_down = world.status(COORDINATOR) == NodeStatus::Crashed;
-        let explain = |&(node, tx): &(NodeId, TxId)| {
+        let explain = |(&(node, tx), &since): (&(NodeId, TxId), &Time)| {
             let why = match world.durable(COORDINATOR).decision(tx) {
                 _ if coordinator_down => "the coordinator is down".to_string(),
                 Some(d) => format!("the coordinator decided {d}, but it has not arrived"),
@@ -378,10 +390,13 @@ impl<P: CommitNode> Invariant<P> for AllDecided {
             } else {
                 ""
             };
-            format!("{node}{down} is uncertain about {tx}: {why}")
+            format!(
+                "{node}{down} uncertain about {tx} for {}: {why}",
+                now - since
+            )
         };
-        let shown: Vec<String> = self.uncertain.iter().take(5).map(explain).collect();
-        let more = self.uncertain.len() - shown.len();
+        let shown: Vec<String> = blocked.iter().take(5).map(|&e| explain(e)).collect();
+        let more = blocked.len() - shown.len();
         let more = if more > 0 {
             format!("; and {more} more")
         } else {
@@ -389,7 +404,7 @@ impl<P: CommitNode> Invariant<P> for AllDecided {
         };
         Err(format!(
             "{} blocked: {}{more}",
-            self.uncertain.len(),
+            blocked.len(),
             shown.join("; ")
         ))
     }

@@ -16,7 +16,8 @@
 //!   (checked as: every abort has a cause: a no vote, a vote that really was missing at the
 //!   timeout, or a failure);
 //! - **Conservation**: committed transfers neither create nor destroy money;
-//! - **AllDecided** (eventually): once faults are over, no participant is left uncertain.
+//! - **AllDecided** (eventually): once faults are over, no participant stays uncertain for
+//!   more than a second.
 
 pub mod invariants;
 

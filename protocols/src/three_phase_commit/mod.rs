@@ -184,6 +184,9 @@ pub enum Msg {
         tx: TxId,
         /// The state.
         state: TxState,
+        /// Whether the sender may act as backup coordinator: not while it is recovering from a
+        /// crash (it may have missed messages), and never the coordinator itself.
+        eligible: bool,
     },
 }
 
@@ -229,8 +232,10 @@ pub struct ThreePc {
     bank: Bank,
     active: BTreeMap<TxId, Active>,
     locks: Locks,
-    /// Termination rounds in progress: the states collected so far.
-    rounds: BTreeMap<TxId, BTreeMap<NodeId, TxState>>,
+    /// Termination rounds in progress: the states collected so far, and who may lead.
+    rounds: BTreeMap<TxId, BTreeMap<NodeId, (TxState, bool)>>,
+    /// Undecided transactions found in the log at restart: this node only asks about them.
+    recovering: BTreeSet<TxId>,
 }
 
 impl ThreePc {
@@ -244,6 +249,7 @@ impl ThreePc {
             active: BTreeMap::new(),
             locks: Locks::new(),
             rounds: BTreeMap::new(),
+            recovering: BTreeSet::new(),
         }
     }
 
@@ -619,6 +625,7 @@ impl ThreePc {
         }
         self.locks.retain(|_, holder| *holder != tx);
         self.rounds.remove(&tx);
+        self.recovering.remove(&tx);
     }
 
     fn on_quiet(&mut self, tx: TxId, ctx: &mut Ctx<'_, Self>) {
@@ -635,17 +642,34 @@ impl ThreePc {
             self.learn(tx, Decision::Abort, ctx);
             return;
         }
-        // Termination: collect everyone's state, then the lowest that answered decides.
         let participants = ctx
             .durable()
             .record(tx)
             .map(|r| r.participants.clone())
             .unwrap_or_default();
+        let others = participants.into_iter().filter(|&p| p != self.id);
+        if self.recovering.contains(&tx) {
+            // Back from a crash: this node may have missed pre-commit or the decision, so it
+            // must not decide. It asks everyone, the coordinator included, until someone knows.
+            ctx.note(format!(
+                "{tx}: recovering ({state:?}); asking for the decision"
+            ));
+            for p in others.chain([COORDINATOR]) {
+                ctx.send(p, Msg::StateRequest { tx });
+            }
+            ctx.set_timer(
+                Self::ms(self.config.participant_timeout_ms),
+                Timer::Quiet(tx),
+            );
+            return;
+        }
+        // Termination: collect everyone's state, then the lowest eligible one decides.
         ctx.note(format!(
             "{tx}: coordinator quiet; termination round ({state:?})"
         ));
-        self.rounds.insert(tx, BTreeMap::from([(self.id, state)]));
-        for p in participants.into_iter().filter(|&p| p != self.id) {
+        self.rounds
+            .insert(tx, BTreeMap::from([(self.id, (state, true))]));
+        for p in others {
             ctx.send(p, Msg::StateRequest { tx });
         }
         ctx.set_timer(
@@ -661,10 +685,11 @@ impl ThreePc {
         if ctx.durable().decision(tx).is_some() {
             return;
         }
-        let lowest = *states
-            .keys()
-            .next()
-            .expect("a round includes its own state");
+        let lowest = states
+            .iter()
+            .find(|(_, (_, eligible))| *eligible)
+            .map(|(node, _)| *node)
+            .expect("a round includes its own, eligible, state");
         if lowest != self.id {
             // A lower participant answered; it will decide. Check again later.
             ctx.set_timer(
@@ -673,8 +698,8 @@ impl ThreePc {
             );
             return;
         }
-        let decided = |d| states.values().any(|s| *s == TxState::Decided(d));
-        let any_precommitted = states.values().any(|s| *s == TxState::PreCommitted);
+        let decided = |d| states.values().any(|(s, _)| *s == TxState::Decided(d));
+        let any_precommitted = states.values().any(|(s, _)| *s == TxState::PreCommitted);
         let decision = if decided(Decision::Abort) {
             Decision::Abort
         } else if decided(Decision::Commit) || any_precommitted {
@@ -706,6 +731,10 @@ impl ThreePc {
     }
 
     fn on_state_request(&mut self, from: NodeId, tx: TxId, ctx: &mut Ctx<'_, Self>) {
+        if self.is_coordinator() {
+            self.coordinator_state(from, tx, ctx);
+            return;
+        }
         let state = match self.state(tx, ctx) {
             Some(state) => state,
             None => {
@@ -719,10 +748,54 @@ impl ThreePc {
                 TxState::Decided(Decision::Abort)
             }
         };
-        ctx.send(from, Msg::StateReply { tx, state });
+        let eligible = !self.recovering.contains(&tx);
+        ctx.send(
+            from,
+            Msg::StateReply {
+                tx,
+                state,
+                eligible,
+            },
+        );
     }
 
-    fn on_state_reply(&mut self, from: NodeId, tx: TxId, state: TxState, ctx: &mut Ctx<'_, Self>) {
+    /// The coordinator answers a recovering participant: its decision, or pre-committed, or
+    /// nothing while it is still collecting votes. A transaction it has no record of was never
+    /// pre-committed, so nobody can have committed it: presumed abort.
+    fn coordinator_state(&mut self, from: NodeId, tx: TxId, ctx: &mut Ctx<'_, Self>) {
+        let state = match (ctx.durable().decision(tx), ctx.durable().record(tx)) {
+            (Some(d), _) => TxState::Decided(d),
+            (None, Some(r)) if r.precommitted => TxState::PreCommitted,
+            (None, _) if self.active.contains_key(&tx) => return,
+            (None, _) => {
+                force_decision(
+                    ctx,
+                    tx,
+                    vec![from],
+                    Decision::Abort,
+                    Some(AbortCause::Unknown),
+                );
+                TxState::Decided(Decision::Abort)
+            }
+        };
+        ctx.send(
+            from,
+            Msg::StateReply {
+                tx,
+                state,
+                eligible: false,
+            },
+        );
+    }
+
+    fn on_state_reply(
+        &mut self,
+        from: NodeId,
+        tx: TxId,
+        state: TxState,
+        eligible: bool,
+        ctx: &mut Ctx<'_, Self>,
+    ) {
         if self.is_coordinator() {
             self.coordinator_learns(tx, state, ctx);
             return;
@@ -737,7 +810,7 @@ impl ThreePc {
             return;
         }
         if let Some(round) = self.rounds.get_mut(&tx) {
-            round.insert(from, state);
+            round.insert(from, (state, eligible));
         }
     }
 
@@ -750,6 +823,7 @@ impl ThreePc {
         let undecided: BTreeSet<TxId> = self.locks.values().copied().collect();
         for tx in undecided {
             ctx.note(format!("{tx}: recovered undecided"));
+            self.recovering.insert(tx);
             ctx.set_timer(Time::from_millis(1), Timer::Quiet(tx));
         }
     }
@@ -789,7 +863,11 @@ impl Node for ThreePc {
             }
             Msg::Ack { tx } => self.on_ack(from, tx, ctx),
             Msg::StateRequest { tx } => self.on_state_request(from, tx, ctx),
-            Msg::StateReply { tx, state } => self.on_state_reply(from, tx, state, ctx),
+            Msg::StateReply {
+                tx,
+                state,
+                eligible,
+            } => self.on_state_reply(from, tx, state, eligible, ctx),
         }
     }
 
