@@ -662,6 +662,10 @@ impl<P: Node> Simulation<P> {
     fn next_event(&mut self) -> Option<(Time, Event<P>)> {
         loop {
             let Some(head) = self.queue.peek() else {
+                // Nothing will ever happen again: the world stays as it is until the stop time,
+                // which is when end-of-run checks look at it.
+                self.now = self.config.stop;
+                self.stats.end_time = self.now;
                 self.stop_reason = Some(StopReason::Quiescent);
                 return None;
             };

@@ -700,11 +700,11 @@ impl ThreePc {
         }
         let decided = |d| states.values().any(|(s, _)| *s == TxState::Decided(d));
         let any_precommitted = states.values().any(|(s, _)| *s == TxState::PreCommitted);
+        // Skeen's rule. (The planted bug commits even when everyone is merely uncertain.)
+        let commit_uncertain = self.config.has(ThreePcBug::TerminationCommitsUncertain);
         let decision = if decided(Decision::Abort) {
             Decision::Abort
-        } else if decided(Decision::Commit) || any_precommitted {
-            Decision::Commit
-        } else if self.config.has(ThreePcBug::TerminationCommitsUncertain) {
+        } else if decided(Decision::Commit) || any_precommitted || commit_uncertain {
             Decision::Commit
         } else {
             Decision::Abort

@@ -1,0 +1,58 @@
+//! Every scenario file parses, runs, meets its `expect`, and runs the same way twice.
+
+mod common;
+
+use simlab_protocols::{registry, RunOptions, Scenario};
+use simlab_sim::TraceMode;
+
+#[test]
+fn every_scenario_meets_its_expectation_and_replays_exactly() {
+    let files = common::scenario_files();
+    assert!(files.len() >= 20, "expected the scenario battery, found {}", files.len());
+    for path in files {
+        let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}")).scenario;
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let (first, _) = registry::run(&scenario, &RunOptions::default());
+        assert!(
+            scenario.expect.is_met(&first),
+            "{name}: expected {} but got {:?}\nreplay: {}",
+            scenario.expect,
+            first.violations,
+            common::replay(&name, scenario.seed)
+        );
+        let full = RunOptions { trace: TraceMode::Full, ..RunOptions::default() };
+        let (second, run) = registry::run(&scenario, &full);
+        assert_eq!(first.trace_hash, second.trace_hash, "{name}: same seed, different trace");
+        assert_eq!(first.stats, second.stats, "{name}");
+        assert_eq!(run.records().len() as u64, second.stats.steps, "{name}: one record per step");
+    }
+}
+
+#[test]
+fn scenario_names_match_their_files() {
+    for path in common::scenario_files() {
+        let scenario = Scenario::load(&path).unwrap().scenario;
+        assert_eq!(
+            scenario.name,
+            path.file_stem().unwrap().to_string_lossy(),
+            "{}",
+            path.display()
+        );
+        assert!(!scenario.description.is_empty(), "{} has no description", path.display());
+    }
+}
+
+#[test]
+fn seeds_change_the_run_but_not_the_verdict_of_a_safe_protocol() {
+    let scenario = common::scenario("2pc-chaos");
+    let mut hashes = Vec::new();
+    for seed in 0..5 {
+        let options = RunOptions { seed: Some(seed), ..RunOptions::default() };
+        let (outcome, _) = registry::run(&scenario, &options);
+        assert!(outcome.violations.is_empty(), "seed {seed}: {:?}\nreplay: {}", outcome.violations, common::replay("2pc-chaos", seed));
+        hashes.push(outcome.trace_hash);
+    }
+    hashes.sort_unstable();
+    hashes.dedup();
+    assert_eq!(hashes.len(), 5, "every seed is a different run");
+}
