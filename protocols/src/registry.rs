@@ -128,6 +128,7 @@ pub fn build(scenario: &Scenario, options: &RunOptions) -> Box<dyn Run> {
             let workload = TransferWorkload {
                 accounts: c.accounts,
                 max_amount: c.max_amount,
+                max_recipients: c.max_recipients,
             };
             let invariants = invariants::all(&c.bank(nodes));
             let factory = move |id: NodeId| TwoPc::new(id, c.clone(), nodes);
@@ -145,6 +146,7 @@ pub fn build(scenario: &Scenario, options: &RunOptions) -> Box<dyn Run> {
             let workload = TransferWorkload {
                 accounts: c.accounts,
                 max_amount: c.max_amount,
+                max_recipients: c.max_recipients,
             };
             let invariants = invariants::all(&c.bank(nodes));
             let factory = move |id: NodeId| ThreePc::new(id, c.clone(), nodes);

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use simlab_protocols::atomic_commit::{
-    invariants, AbortCause, Bank, CommitLog, Decision, Transfer, TxId, TxResponse, Vote,
+    AbortCause, Bank, CommitLog, Decision, Transfer, TxId, TxResponse, Vote, invariants,
 };
 use simlab_sim::{Ctx, Node, NodeId, Outcome, ReplyTo, ResponseClass, SimConfig, Simulation, Time};
 use std::sync::Arc;
@@ -51,19 +51,30 @@ impl Node for Scripted {
 const TX: TxId = TxId { client: 0, seq: 0 };
 
 fn bank() -> Bank {
-    Bank { nodes: 3, accounts: 2, initial_balance: 100 }
+    Bank {
+        nodes: 3,
+        accounts: 2,
+        initial_balance: 100,
+    }
 }
 
 fn run(script: Vec<(u64, u32, Edit)>) -> Outcome {
     let script = Arc::new(script);
     let config = SimConfig::new(3, 1, Time::from_secs(3));
-    let factory = move |id: NodeId| Scripted { id, script: script.clone() };
+    let factory = move |id: NodeId| Scripted {
+        id,
+        script: script.clone(),
+    };
     let mut sim = Simulation::new(config, factory, None, invariants::all(&bank())).unwrap();
     sim.run()
 }
 
 fn violated(outcome: &Outcome) -> Vec<&str> {
-    outcome.violations.iter().map(|v| v.invariant.as_str()).collect()
+    outcome
+        .violations
+        .iter()
+        .map(|v| v.invariant.as_str())
+        .collect()
 }
 
 fn vote_yes(log: &mut CommitLog, now: Time) {
@@ -78,11 +89,24 @@ fn abort(log: &mut CommitLog, now: Time) {
 
 #[test]
 fn agreement_and_no_reversal_catch_a_changed_decision() {
-    let outcome = run(vec![(10, 1, vote_yes), (20, 1, commit), (30, 1, abort), (40, 0, commit)]);
+    let outcome = run(vec![
+        (10, 1, vote_yes),
+        (20, 1, commit),
+        (30, 1, abort),
+        (40, 0, commit),
+    ]);
     let v = violated(&outcome);
     assert!(v.contains(&"NoReversal"), "{v:?}");
-    let message = &outcome.violations.iter().find(|v| v.invariant == "NoReversal").unwrap().message;
-    assert!(message.contains("n1 decided commit for t0.0, then changed it to abort"), "{message}");
+    let message = &outcome
+        .violations
+        .iter()
+        .find(|v| v.invariant == "NoReversal")
+        .unwrap()
+        .message;
+    assert!(
+        message.contains("n1 decided commit for t0.0, then changed it to abort"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -115,7 +139,11 @@ fn abort_needs_cause_catches_a_made_up_no_vote() {
         log.record_mut(TX).vote = Some((Vote::No, now));
     }
     let outcome = run(vec![(10, 1, vote_yes), (20, 0, blame_n1)]);
-    assert!(violated(&outcome).contains(&"AbortNeedsCause"), "{:?}", outcome.violations);
+    assert!(
+        violated(&outcome).contains(&"AbortNeedsCause"),
+        "{:?}",
+        outcome.violations
+    );
     let clean = run(vec![(10, 1, vote_no), (20, 0, blame_n1)]);
     assert!(!violated(&clean).contains(&"AbortNeedsCause"));
 }
@@ -123,8 +151,16 @@ fn abort_needs_cause_catches_a_made_up_no_vote() {
 #[test]
 fn commit_needs_all_yes_catches_a_commit_nobody_asked_for() {
     let outcome = run(vec![(10, 0, commit)]);
-    let v = outcome.violations.iter().find(|v| v.invariant == "CommitNeedsAllYes").expect("caught");
-    assert!(v.message.contains("which no client asked for"), "{}", v.message);
+    let v = outcome
+        .violations
+        .iter()
+        .find(|v| v.invariant == "CommitNeedsAllYes")
+        .expect("caught");
+    assert!(
+        v.message.contains("which no client asked for"),
+        "{}",
+        v.message
+    );
 }
 
 #[test]
@@ -133,16 +169,32 @@ fn conservation_catches_money_from_nowhere() {
         log.credit(1, 5);
     }
     let outcome = run(vec![(10, 2, mint)]);
-    let v = outcome.violations.iter().find(|v| v.invariant == "Conservation").expect("caught");
-    assert!(v.message.contains("= 205, but the bank started with 200"), "{}", v.message);
+    let v = outcome
+        .violations
+        .iter()
+        .find(|v| v.invariant == "Conservation")
+        .expect("caught");
+    assert!(
+        v.message.contains("= 205, but the bank started with 200"),
+        "{}",
+        v.message
+    );
     assert!(!violated(&run(vec![])).contains(&"Conservation"));
 }
 
 #[test]
 fn all_decided_catches_a_participant_left_uncertain() {
     let outcome = run(vec![(10, 1, vote_yes)]);
-    let v = outcome.violations.iter().find(|v| v.invariant == "AllDecided").expect("caught");
-    assert!(v.message.contains("n1 uncertain about t0.0"), "{}", v.message);
+    let v = outcome
+        .violations
+        .iter()
+        .find(|v| v.invariant == "AllDecided")
+        .expect("caught");
+    assert!(
+        v.message.contains("n1 uncertain about t0.0"),
+        "{}",
+        v.message
+    );
     // Decided within the settle time: fine, and the outcome says when it converged.
     let clean = run(vec![(10, 1, vote_yes), (500, 1, abort)]);
     assert!(!violated(&clean).contains(&"AllDecided"));
@@ -151,7 +203,11 @@ fn all_decided_catches_a_participant_left_uncertain() {
 #[test]
 fn some_commit_reports_a_run_where_nothing_committed() {
     let outcome = run(vec![(10, 1, abort)]);
-    let v = outcome.violations.iter().find(|v| v.invariant == "SomeCommit").expect("caught");
+    let v = outcome
+        .violations
+        .iter()
+        .find(|v| v.invariant == "SomeCommit")
+        .expect("caught");
     assert!(v.message.contains("never held"), "{}", v.message);
     assert!(!violated(&run(vec![(10, 0, commit)])).contains(&"SomeCommit"));
 }

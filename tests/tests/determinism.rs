@@ -5,14 +5,17 @@
 
 mod common;
 
-use simlab_protocols::{registry, RunOptions};
+use simlab_protocols::{RunOptions, registry};
 use std::fmt::Write;
 
 fn pinned(cases: &[(&str, u64)]) -> String {
     let mut out = String::new();
     for &(name, seed) in cases {
         let scenario = common::scenario(name);
-        let options = RunOptions { seed: Some(seed), ..RunOptions::default() };
+        let options = RunOptions {
+            seed: Some(seed),
+            ..RunOptions::default()
+        };
         let (outcome, _) = registry::run(&scenario, &options);
         let _ = writeln!(
             out,

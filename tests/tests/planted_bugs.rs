@@ -26,7 +26,10 @@ const BUG_SCENARIOS: &[&str] = &[
 fn expected_invariant(scenario: &Scenario) -> String {
     match &scenario.expect {
         Expect::Violates(name) => name.clone(),
-        other => panic!("{}: a bug scenario must expect a violation, not {other}", scenario.name),
+        other => panic!(
+            "{}: a bug scenario must expect a violation, not {other}",
+            scenario.name
+        ),
     }
 }
 
@@ -46,7 +49,11 @@ fn each_planted_bug_is_found_by_a_sweep() {
         let invariant = expected_invariant(&scenario);
         let found = first_violation(&scenario, 0..SWEEP, &invariant)
             .unwrap_or_else(|| panic!("{name}: no seed in 0..{SWEEP} violates {invariant}"));
-        println!("{name}: {invariant} first violated at seed {} ({})", found.seed, common::replay(name, found.seed));
+        println!(
+            "{name}: {invariant} first violated at seed {} ({})",
+            found.seed,
+            common::replay(name, found.seed)
+        );
         assert_eq!(
             found.seed, scenario.seed,
             "{name}: the scenario's seed should be the first failing one, so `simlab run` shows it"
@@ -86,7 +93,12 @@ fn three_phase_commit_survives_crash_stop_faults_without_blocking() {
     let scenario = common::scenario("3pc-crash-stop");
     for seed in 0..CLEAN_SEEDS {
         let outcome = run_seed(&scenario, seed, false);
-        assert!(outcome.violations.is_empty(), "seed {seed}: {:?}\nreplay: {}", outcome.violations, common::replay("3pc-crash-stop", seed));
+        assert!(
+            outcome.violations.is_empty(),
+            "seed {seed}: {:?}\nreplay: {}",
+            outcome.violations,
+            common::replay("3pc-crash-stop", seed)
+        );
     }
 }
 
@@ -94,6 +106,9 @@ fn three_phase_commit_survives_crash_stop_faults_without_blocking() {
 fn a_random_partition_nemesis_breaks_three_phase_commit() {
     let scenario = common::scenario("3pc-partition-nemesis");
     let found = first_violation(&scenario, 0..SWEEP, "Agreement").expect("a seed that breaks 3PC");
-    println!("3pc-partition-nemesis: Agreement first violated at seed {}", found.seed);
+    println!(
+        "3pc-partition-nemesis: Agreement first violated at seed {}",
+        found.seed
+    );
     assert_eq!(found.seed, scenario.seed);
 }

@@ -2,15 +2,21 @@
 
 mod common;
 
-use simlab_protocols::{registry, RunOptions, Scenario};
+use simlab_protocols::{RunOptions, Scenario, registry};
 use simlab_sim::TraceMode;
 
 #[test]
 fn every_scenario_meets_its_expectation_and_replays_exactly() {
     let files = common::scenario_files();
-    assert!(files.len() >= 20, "expected the scenario battery, found {}", files.len());
+    assert!(
+        files.len() >= 20,
+        "expected the scenario battery, found {}",
+        files.len()
+    );
     for path in files {
-        let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}")).scenario;
+        let scenario = Scenario::load(&path)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .scenario;
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
         let (first, _) = registry::run(&scenario, &RunOptions::default());
         assert!(
@@ -20,11 +26,21 @@ fn every_scenario_meets_its_expectation_and_replays_exactly() {
             first.violations,
             common::replay(&name, scenario.seed)
         );
-        let full = RunOptions { trace: TraceMode::Full, ..RunOptions::default() };
+        let full = RunOptions {
+            trace: TraceMode::Full,
+            ..RunOptions::default()
+        };
         let (second, run) = registry::run(&scenario, &full);
-        assert_eq!(first.trace_hash, second.trace_hash, "{name}: same seed, different trace");
+        assert_eq!(
+            first.trace_hash, second.trace_hash,
+            "{name}: same seed, different trace"
+        );
         assert_eq!(first.stats, second.stats, "{name}");
-        assert_eq!(run.records().len() as u64, second.stats.steps, "{name}: one record per step");
+        assert_eq!(
+            run.records().len() as u64,
+            second.stats.steps,
+            "{name}: one record per step"
+        );
     }
 }
 
@@ -38,7 +54,11 @@ fn scenario_names_match_their_files() {
             "{}",
             path.display()
         );
-        assert!(!scenario.description.is_empty(), "{} has no description", path.display());
+        assert!(
+            !scenario.description.is_empty(),
+            "{} has no description",
+            path.display()
+        );
     }
 }
 
@@ -47,9 +67,17 @@ fn seeds_change_the_run_but_not_the_verdict_of_a_safe_protocol() {
     let scenario = common::scenario("2pc-chaos");
     let mut hashes = Vec::new();
     for seed in 0..5 {
-        let options = RunOptions { seed: Some(seed), ..RunOptions::default() };
+        let options = RunOptions {
+            seed: Some(seed),
+            ..RunOptions::default()
+        };
         let (outcome, _) = registry::run(&scenario, &options);
-        assert!(outcome.violations.is_empty(), "seed {seed}: {:?}\nreplay: {}", outcome.violations, common::replay("2pc-chaos", seed));
+        assert!(
+            outcome.violations.is_empty(),
+            "seed {seed}: {:?}\nreplay: {}",
+            outcome.violations,
+            common::replay("2pc-chaos", seed)
+        );
         hashes.push(outcome.trace_hash);
     }
     hashes.sort_unstable();

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 mod cli;
 mod report;
+mod sweep;
 mod wall;
 
 fn main() -> ExitCode {

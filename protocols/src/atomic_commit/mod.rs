@@ -54,14 +54,16 @@ impl fmt::Display for TxId {
     }
 }
 
-/// A client request: move `amount` from one account to another.
+/// A client request: pay `amount` from one account to each of several others, all or nothing.
+/// With one recipient it is a plain transfer; with several it is a multi-key write that may
+/// touch every participant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transfer {
-    /// Account debited.
+    /// Account debited (by `amount` per recipient).
     pub from: u32,
-    /// Account credited.
-    pub to: u32,
-    /// How much.
+    /// Accounts credited, each by `amount`; distinct, and never `from`.
+    pub to: Vec<u32>,
+    /// How much each recipient gets.
     pub amount: i64,
 }
 
@@ -115,14 +117,14 @@ impl Bank {
     /// Each participant's part of a transfer, `(node, [(account, delta)])`, sorted by node.
     pub fn split(&self, t: &Transfer) -> Vec<(NodeId, Vec<(u32, i64)>)> {
         let mut parts: BTreeMap<NodeId, Vec<(u32, i64)>> = BTreeMap::new();
+        let total = t.amount * t.to.len() as i64;
         parts
             .entry(self.home(t.from))
             .or_default()
-            .push((t.from, -t.amount));
-        parts
-            .entry(self.home(t.to))
-            .or_default()
-            .push((t.to, t.amount));
+            .push((t.from, -total));
+        for &to in &t.to {
+            parts.entry(self.home(to)).or_default().push((to, t.amount));
+        }
         parts.into_iter().collect()
     }
 }
@@ -318,17 +320,28 @@ impl Blocking {
 pub struct TransferWorkload {
     /// Number of accounts.
     pub accounts: u32,
-    /// Largest amount moved.
+    /// Largest amount paid to each recipient.
     pub max_amount: i64,
+    /// Largest number of recipients of one transfer (drawn uniformly from 1 to this).
+    pub max_recipients: u32,
 }
 
 impl Workload<Transfer> for TransferWorkload {
     fn next_request(&mut self, _client: ClientId, _seq: u64, rng: &mut SimRng) -> Transfer {
         let from = rng::below(rng, u64::from(self.accounts)) as u32;
-        let mut to = rng::below(rng, u64::from(self.accounts) - 1) as u32;
-        if to >= from {
-            to += 1;
+        let mut others: Vec<u32> = (0..self.accounts).filter(|&a| a != from).collect();
+        let count = rng::between(
+            rng,
+            1,
+            u64::from(self.max_recipients.min(self.accounts - 1)),
+        );
+        // The first `count` steps of a Fisher–Yates shuffle pick distinct recipients.
+        for i in 0..count as usize {
+            let j = i + rng::below(rng, (others.len() - i) as u64) as usize;
+            others.swap(i, j);
         }
+        let mut to = others[..count as usize].to_vec();
+        to.sort_unstable();
         let amount = rng::between(rng, 1, self.max_amount as u64) as i64;
         Transfer { from, to, amount }
     }
@@ -469,18 +482,59 @@ mod tests {
         assert_eq!(bank.accounts_of(NodeId(3)).collect::<Vec<_>>(), vec![2, 5]);
         let parts = bank.split(&Transfer {
             from: 0,
-            to: 3,
+            to: vec![3],
             amount: 5,
         });
         assert_eq!(parts, vec![(NodeId(1), vec![(0, -5), (3, 5)])]);
         let parts = bank.split(&Transfer {
             from: 1,
-            to: 0,
+            to: vec![0],
             amount: 5,
         });
         assert_eq!(
             parts,
             vec![(NodeId(1), vec![(0, 5)]), (NodeId(2), vec![(1, -5)])]
+        );
+        // A payout to three accounts debits three times the amount and touches every holder.
+        let parts = bank.split(&Transfer {
+            from: 1,
+            to: vec![0, 2, 6],
+            amount: 4,
+        });
+        assert_eq!(
+            parts,
+            vec![
+                (NodeId(1), vec![(0, 4), (6, 4)]),
+                (NodeId(2), vec![(1, -12)]),
+                (NodeId(3), vec![(2, 4)]),
+            ]
+        );
+    }
+
+    #[test]
+    fn workload_draws_distinct_recipients_other_than_the_payer() {
+        let mut workload = TransferWorkload {
+            accounts: 5,
+            max_amount: 9,
+            max_recipients: 4,
+        };
+        let mut rng = simlab_sim::rng::stream(1, simlab_sim::rng::Stream::Workload(0));
+        let mut widths = [0; 5];
+        for seq in 0..400 {
+            let t = workload.next_request(ClientId(0), seq, &mut rng);
+            assert!(!t.to.contains(&t.from));
+            assert!(
+                t.to.windows(2).all(|w| w[0] < w[1]),
+                "sorted and distinct: {:?}",
+                t.to
+            );
+            assert!((1..=9).contains(&t.amount));
+            widths[t.to.len()] += 1;
+        }
+        assert_eq!(widths[0], 0);
+        assert!(
+            widths[1..].iter().all(|&w| w > 50),
+            "every width from 1 to 4 occurs: {widths:?}"
         );
     }
 

@@ -57,8 +57,11 @@ pub struct ThreePcConfig {
     pub accounts: u32,
     /// Starting balance of each account.
     pub initial_balance: i64,
-    /// Largest transfer a client asks for.
+    /// Largest amount a transfer pays each recipient.
     pub max_amount: i64,
+    /// Largest number of recipients of one transfer (1: plain transfers; more: multi-key
+    /// writes that may touch every participant).
+    pub max_recipients: u32,
     /// How long the coordinator waits for votes before aborting.
     pub vote_timeout_ms: u64,
     /// How long the coordinator waits for pre-commit acknowledgements before committing anyway.
@@ -79,6 +82,7 @@ impl Default for ThreePcConfig {
             accounts: 8,
             initial_balance: 100,
             max_amount: 30,
+            max_recipients: 1,
             vote_timeout_ms: 100,
             ack_timeout_ms: 100,
             participant_timeout_ms: 200,
@@ -97,6 +101,7 @@ impl ThreePcConfig {
             self.accounts,
             self.initial_balance,
             self.max_amount,
+            self.max_recipients,
             &[
                 ("vote_timeout_ms", self.vote_timeout_ms),
                 ("ack_timeout_ms", self.ack_timeout_ms),

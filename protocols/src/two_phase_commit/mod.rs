@@ -50,8 +50,11 @@ pub struct TwoPcConfig {
     pub accounts: u32,
     /// Starting balance of each account.
     pub initial_balance: i64,
-    /// Largest transfer a client asks for.
+    /// Largest amount a transfer pays each recipient.
     pub max_amount: i64,
+    /// Largest number of recipients of one transfer (1: plain transfers; more: multi-key
+    /// writes that may touch every participant).
+    pub max_recipients: u32,
     /// How long the coordinator waits for votes before aborting.
     pub vote_timeout_ms: u64,
     /// How long an uncertain participant waits before asking its peers (and between asks).
@@ -68,6 +71,7 @@ impl Default for TwoPcConfig {
             accounts: 8,
             initial_balance: 100,
             max_amount: 30,
+            max_recipients: 1,
             vote_timeout_ms: 100,
             decision_timeout_ms: 200,
             retransmit_ms: 100,
@@ -84,6 +88,7 @@ impl TwoPcConfig {
             self.accounts,
             self.initial_balance,
             self.max_amount,
+            self.max_recipients,
             &[
                 ("vote_timeout_ms", self.vote_timeout_ms),
                 ("decision_timeout_ms", self.decision_timeout_ms),
@@ -112,6 +117,7 @@ pub(crate) fn validate_commit_config(
     accounts: u32,
     initial_balance: i64,
     max_amount: i64,
+    max_recipients: u32,
     timeouts: &[(&str, u64)],
 ) -> Result<(), (String, String)> {
     let err = |f: &str, r: String| Err((f.to_string(), r));
@@ -131,6 +137,15 @@ pub(crate) fn validate_commit_config(
     }
     if max_amount < 1 {
         return err("max_amount", "must be at least 1".into());
+    }
+    if max_recipients < 1 || max_recipients >= accounts {
+        return err(
+            "max_recipients",
+            format!(
+                "must be between 1 and accounts - 1 = {} (got {max_recipients})",
+                accounts - 1
+            ),
+        );
     }
     for (name, value) in timeouts {
         if *value == 0 {

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// Every scenario file, sorted.
@@ -24,7 +27,9 @@ pub fn scenario_files() -> Vec<PathBuf> {
 /// Loads `scenarios/NAME.ron`.
 pub fn scenario(name: &str) -> Scenario {
     let path = root().join("scenarios").join(format!("{name}.ron"));
-    Scenario::load(&path).unwrap_or_else(|e| panic!("{e}")).scenario
+    Scenario::load(&path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .scenario
 }
 
 /// The command that replays a run, for failure messages.

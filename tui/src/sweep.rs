@@ -1,0 +1,315 @@
+//! `simlab sweep`: one scenario over a range of seeds, spread over worker threads.
+//!
+//! Each simulation stays single-threaded; only whole runs go to different threads, and results
+//! are reported in seed order, so the output is the same whatever `--jobs` is.
+
+// Threads here run independent simulations side by side; none is shared by two threads.
+#![allow(clippy::disallowed_methods)]
+
+use crate::report::replay_command;
+use crate::wall::{Stopwatch, per_sec};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use simlab_protocols::Scenario;
+use simlab_protocols::sweep::{SeedOutcome, run_seed};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// Which seeds to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeedPlan {
+    /// First seed.
+    pub start: u64,
+    /// One past the last seed.
+    pub end: u64,
+    /// `(k, n)`: run only seeds whose position in the range is `k` modulo `n`.
+    pub shard: (u64, u64),
+}
+
+impl SeedPlan {
+    /// The seeds, in order.
+    pub fn seeds(&self) -> Vec<u64> {
+        let (k, n) = self.shard;
+        (self.start..self.end)
+            .filter(|s| (s - self.start) % n == k)
+            .collect()
+    }
+}
+
+/// Parses `A..B` (B excluded) or `A..=B`.
+pub fn parse_range(text: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("--seeds {text:?}: expected a range like 0..1000 or 0..=999");
+    let (a, b, inclusive) = if let Some((a, b)) = text.split_once("..=") {
+        (a, b, true)
+    } else if let Some((a, b)) = text.split_once("..") {
+        (a, b, false)
+    } else {
+        return Err(bad());
+    };
+    let a: u64 = a.trim().parse().map_err(|_| bad())?;
+    let b: u64 = b.trim().parse().map_err(|_| bad())?;
+    let end = if inclusive {
+        b.checked_add(1).ok_or_else(bad)?
+    } else {
+        b
+    };
+    if end <= a {
+        return Err(format!("--seeds {text:?} is empty"));
+    }
+    Ok((a, end))
+}
+
+/// Parses `K/N`: the K-th (counting from 0) of N interleaved slices.
+pub fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("--shard {text:?}: expected K/N with 0 <= K < N, e.g. 0/4");
+    let (k, n) = text.split_once('/').ok_or_else(bad)?;
+    let k: u64 = k.trim().parse().map_err(|_| bad())?;
+    let n: u64 = n.trim().parse().map_err(|_| bad())?;
+    if n == 0 || k >= n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+/// What a sweep found.
+pub struct SweepResult {
+    /// Every seed's outcome, in seed order (with `--stop-on-first`, up to the first failure).
+    pub outcomes: Vec<SeedOutcome>,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+impl SweepResult {
+    /// Seeds with at least one violation.
+    pub fn failures(&self) -> impl Iterator<Item = &SeedOutcome> {
+        self.outcomes.iter().filter(|o| !o.violations.is_empty())
+    }
+}
+
+/// Runs the plan on `jobs` threads.
+pub fn run(
+    scenario: &Scenario,
+    plan: &SeedPlan,
+    jobs: usize,
+    stop_on_first: bool,
+    show_progress: bool,
+) -> SweepResult {
+    let seeds = plan.seeds();
+    let clock = Stopwatch::start();
+    let next = AtomicUsize::new(0);
+    // With --stop-on-first, no worker starts a seed after the earliest failure found so far,
+    // so the reported failure is the smallest failing seed whatever the number of jobs.
+    let first_failure = AtomicUsize::new(usize::MAX);
+    let failures = AtomicU64::new(0);
+    let results: Mutex<Vec<Option<SeedOutcome>>> = Mutex::new(vec![None; seeds.len()]);
+    let progress = Progress::new(seeds.len() as u64, show_progress);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= seeds.len()
+                        || (stop_on_first && i > first_failure.load(Ordering::Relaxed))
+                    {
+                        break;
+                    }
+                    let outcome = run_seed(scenario, seeds[i], true);
+                    if !outcome.violations.is_empty() {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        first_failure.fetch_min(i, Ordering::Relaxed);
+                    }
+                    progress.tick(failures.load(Ordering::Relaxed));
+                    results.lock().expect("no worker panicked")[i] = Some(outcome);
+                }
+            });
+        }
+    });
+    progress.finish();
+    let mut outcomes: Vec<SeedOutcome> = results
+        .into_inner()
+        .expect("no worker panicked")
+        .into_iter()
+        .flatten()
+        .collect();
+    if stop_on_first {
+        let cut = first_failure.load(Ordering::Relaxed);
+        outcomes.retain(|o| {
+            seeds
+                .iter()
+                .position(|&s| s == o.seed)
+                .is_some_and(|i| i <= cut)
+        });
+    }
+    SweepResult {
+        outcomes,
+        seconds: clock.elapsed().as_secs_f64(),
+    }
+}
+
+/// A progress bar on a terminal; a plain line every so often otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+    total: u64,
+    done: AtomicU64,
+}
+
+impl Progress {
+    fn new(total: u64, show: bool) -> Progress {
+        let bar = (show && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new(total);
+            let style = ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} seeds, {msg}, {per_sec}, eta {eta}",
+            )
+            .expect("a valid template");
+            bar.set_style(style);
+            bar
+        });
+        Progress {
+            bar,
+            total,
+            done: AtomicU64::new(0),
+        }
+    }
+
+    fn tick(&self, failures: u64) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        match &self.bar {
+            Some(bar) => {
+                bar.set_message(format!("{failures} failing"));
+                bar.inc(1);
+            }
+            None if self.total >= 100 && done % (self.total / 10) == 0 => {
+                eprintln!("{done}/{} seeds, {failures} failing", self.total);
+            }
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The readable summary.
+pub fn text(file: &Path, result: &SweepResult) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let runs = result.outcomes.len();
+    let failing: Vec<&SeedOutcome> = result.failures().collect();
+    let _ = writeln!(out, "seeds       {runs} run, {} failing", failing.len());
+    let mut groups: BTreeMap<&str, Vec<&SeedOutcome>> = BTreeMap::new();
+    for o in &failing {
+        groups
+            .entry(o.violations[0].invariant.as_str())
+            .or_default()
+            .push(o);
+    }
+    for (invariant, seeds) in &groups {
+        let listed: Vec<String> = seeds.iter().take(10).map(|o| o.seed.to_string()).collect();
+        let more = if seeds.len() > 10 {
+            format!(" … and {} more", seeds.len() - 10)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "  {invariant}: {} seeds: {}{more}",
+            seeds.len(),
+            listed.join(", ")
+        );
+        for o in seeds.iter().take(3) {
+            let _ = writeln!(out, "    seed {:>6}: {}", o.seed, o.violations[0].message);
+            let _ = writeln!(out, "    replay       {}", replay_command(file, o.seed));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "throughput  {:.1} seeds/s ({:.2}s)",
+        per_sec(
+            runs as u64,
+            std::time::Duration::from_secs_f64(result.seconds)
+        ),
+        result.seconds
+    );
+    out
+}
+
+/// One JSON line per failing seed, then a summary line.
+pub fn json_lines(file: &Path, result: &SweepResult) -> Vec<serde_json::Value> {
+    let mut lines: Vec<serde_json::Value> = result
+        .failures()
+        .map(|o| {
+            json!({
+                "seed": o.seed,
+                "violations": o.violations.iter().map(|v| json!({
+                    "invariant": v.invariant, "step": v.step, "time": v.time.as_micros(), "message": v.message,
+                })).collect::<Vec<_>>(),
+                "trace_hash": format!("{:016x}", o.trace_hash),
+                "steps": o.steps,
+                "replay": replay_command(file, o.seed),
+            })
+        })
+        .collect();
+    let mut by_invariant: BTreeMap<&str, u64> = BTreeMap::new();
+    for o in result.failures() {
+        *by_invariant
+            .entry(o.violations[0].invariant.as_str())
+            .or_default() += 1;
+    }
+    lines.push(json!({
+        "summary": true,
+        "file": file.display().to_string(),
+        "seeds_run": result.outcomes.len(),
+        "failing": result.failures().count(),
+        "by_invariant": by_invariant,
+        "seeds_per_sec": result.outcomes.len() as f64 / result.seconds.max(1e-9),
+    }));
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_and_shards_parse_and_partition_the_seeds() {
+        assert_eq!(parse_range("0..10"), Ok((0, 10)));
+        assert_eq!(parse_range("5..=7"), Ok((5, 8)));
+        assert!(parse_range("7..7").is_err());
+        assert!(parse_range("x..3").is_err());
+        assert_eq!(parse_shard("1/3"), Ok((1, 3)));
+        assert!(parse_shard("3/3").is_err());
+        assert!(parse_shard("0/0").is_err());
+        let all: Vec<u64> = (0..3)
+            .flat_map(|k| {
+                SeedPlan {
+                    start: 10,
+                    end: 20,
+                    shard: (k, 3),
+                }
+                .seeds()
+            })
+            .collect();
+        let mut sorted = all.clone();
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted,
+            (10..20).collect::<Vec<_>>(),
+            "shards cover the range exactly once"
+        );
+        assert_eq!(
+            SeedPlan {
+                start: 10,
+                end: 20,
+                shard: (1, 3)
+            }
+            .seeds(),
+            vec![11, 14, 17]
+        );
+    }
+}
