@@ -181,7 +181,7 @@ impl Progress {
                 bar.set_message(format!("{failures} failing"));
                 bar.inc(1);
             }
-            None if self.total >= 100 && done % (self.total / 10) == 0 => {
+            None if self.total >= 100 && done.is_multiple_of(self.total / 10) => {
                 eprintln!("{done}/{} seeds, {failures} failing", self.total);
             }
             None => {}
