@@ -6,9 +6,10 @@ use crate::scenario::Scenario;
 use crate::three_phase_commit::{ThreePc, ThreePcConfig};
 use crate::two_phase_commit::{TwoPc, TwoPcConfig};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use simlab_sim::{
     Invariant, InvariantKind, Node, NodeId, NodeStatus, NodeView, Outcome, Simulation, StepRecord,
-    TraceMode, Workload,
+    Time, TraceMode, Workload,
 };
 use std::sync::Arc;
 
@@ -78,15 +79,31 @@ pub trait Run {
     fn views(&self) -> Vec<(NodeStatus, NodeView)>;
     /// Invariant names and kinds.
     fn invariants(&self) -> Vec<(String, InvariantKind)>;
-    /// Protocol-specific report lines (e.g. 2PC blocking times), as `(label, value)`.
-    fn report(&self) -> Vec<(String, String)>;
+    /// Protocol-specific figures (e.g. 2PC blocking times).
+    fn report(&self) -> Vec<ReportItem>;
     /// A copy that continues exactly like this one.
     fn snapshot(&self) -> Box<dyn Run>;
 }
 
 struct Instance<P: Node> {
     sim: Simulation<P>,
-    report: fn(&Simulation<P>) -> Vec<(String, String)>,
+    report: Reporter<P>,
+}
+
+/// Computes a protocol's report from the finished simulation.
+type Reporter<P> = Arc<dyn Fn(&Simulation<P>) -> Vec<ReportItem>>;
+
+/// One protocol-specific figure of a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReportItem {
+    /// Its key in JSON output.
+    pub key: &'static str,
+    /// Its label in the readable summary.
+    pub label: &'static str,
+    /// Its value for people; empty for figures only JSON carries (long lists).
+    pub text: String,
+    /// Its value for programs.
+    pub value: serde_json::Value,
 }
 
 impl<P: Node> Run for Instance<P> {
@@ -105,13 +122,13 @@ impl<P: Node> Run for Instance<P> {
     fn invariants(&self) -> Vec<(String, InvariantKind)> {
         self.sim.invariant_names()
     }
-    fn report(&self) -> Vec<(String, String)> {
+    fn report(&self) -> Vec<ReportItem> {
         (self.report)(&self.sim)
     }
     fn snapshot(&self) -> Box<dyn Run> {
         Box::new(Instance {
             sim: self.sim.clone(),
-            report: self.report,
+            report: self.report.clone(),
         })
     }
 }
@@ -131,6 +148,7 @@ pub fn build(scenario: &Scenario, options: &RunOptions) -> Box<dyn Run> {
                 max_recipients: c.max_recipients,
             };
             let invariants = invariants::all(&c.bank(nodes));
+            let report = commit_report(Time::from_millis(c.decision_timeout_ms));
             let factory = move |id: NodeId| TwoPc::new(id, c.clone(), nodes);
             instance(
                 scenario,
@@ -138,7 +156,7 @@ pub fn build(scenario: &Scenario, options: &RunOptions) -> Box<dyn Run> {
                 factory,
                 Some(Box::new(workload)),
                 invariants,
-                commit_report,
+                report,
             )
         }
         ProtocolConfig::ThreePhaseCommit(c) => {
@@ -149,6 +167,7 @@ pub fn build(scenario: &Scenario, options: &RunOptions) -> Box<dyn Run> {
                 max_recipients: c.max_recipients,
             };
             let invariants = invariants::all(&c.bank(nodes));
+            let report = commit_report(Time::from_millis(c.participant_timeout_ms));
             let factory = move |id: NodeId| ThreePc::new(id, c.clone(), nodes);
             instance(
                 scenario,
@@ -156,7 +175,7 @@ pub fn build(scenario: &Scenario, options: &RunOptions) -> Box<dyn Run> {
                 factory,
                 Some(Box::new(workload)),
                 invariants,
-                commit_report,
+                report,
             )
         }
     }
@@ -168,7 +187,7 @@ fn instance<P: Node>(
     factory: impl Fn(NodeId) -> P + 'static,
     workload: Option<Box<dyn Workload<P::Request>>>,
     mut invariants: Vec<Box<dyn Invariant<P>>>,
-    report: fn(&Simulation<P>) -> Vec<(String, String)>,
+    report: Reporter<P>,
 ) -> Box<dyn Run> {
     let mut config = scenario.sim_config(options.seed.unwrap_or(scenario.seed), options.trace);
     config.stop_on_violation = options.stop_on_violation;
@@ -186,25 +205,86 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> (Outcome, Box<dyn Run>)
     (outcome, run)
 }
 
-fn commit_report<P: Node<Durable = CommitLog>>(sim: &Simulation<P>) -> Vec<(String, String)> {
-    let world = sim.world();
-    let logs = (0..world.cluster_size()).map(|i| (NodeId(i), world.durable(NodeId(i))));
-    let blocking = Blocking::measure(logs, sim.now());
-    let committed = world
-        .durable(atomic_commit::COORDINATOR)
-        .txs()
-        .values()
-        .filter(|r| matches!(r.decision, Some((atomic_commit::Decision::Commit, _))));
-    vec![
-        (
-            "transactions committed".into(),
-            committed.count().to_string(),
-        ),
-        ("uncertain (total)".into(), blocking.total().to_string()),
-        ("uncertain (longest)".into(), blocking.max().to_string()),
-        (
-            "still blocked at end".into(),
-            blocking.still_blocked.len().to_string(),
-        ),
-    ]
+/// Atomic commit's figures: commits, and how long participants stayed uncertain (holding
+/// locks), per transaction and participant; `timeout` separates real blocking from latency.
+fn commit_report<P: Node<Durable = CommitLog>>(timeout: Time) -> Reporter<P> {
+    Arc::new(move |sim: &Simulation<P>| {
+        let world = sim.world();
+        let logs = (0..world.cluster_size()).map(|i| (NodeId(i), world.durable(NodeId(i))));
+        let blocking = Blocking::measure(logs, sim.now());
+        let committed = world
+            .durable(atomic_commit::COORDINATOR)
+            .txs()
+            .values()
+            .filter(|r| matches!(r.decision, Some((atomic_commit::Decision::Commit, _))))
+            .count();
+        let blocked = blocking.blocked_longer_than(timeout);
+        let still: Vec<String> = blocking
+            .still_blocked
+            .iter()
+            .map(|(tx, n)| format!("{tx} at {n}"))
+            .collect();
+        let spans: Vec<serde_json::Value> = blocking
+            .spans
+            .iter()
+            .map(|(tx, node, t)| json!({"tx": tx.to_string(), "node": node.0, "uncertain_us": t.as_micros()}))
+            .collect();
+        let still_text = match still.len() {
+            0 => "none".to_string(),
+            n if n <= 4 => still.join(", "),
+            n => format!("{} (and {} more)", still[..4].join(", "), n - 4),
+        };
+        vec![
+            item(
+                "committed",
+                "transactions committed",
+                committed.to_string(),
+                json!(committed),
+            ),
+            item(
+                "uncertain_total_us",
+                "uncertain, in total",
+                blocking.total().to_string(),
+                json!(blocking.total().as_micros()),
+            ),
+            item(
+                "uncertain_longest_us",
+                "uncertain, longest",
+                blocking.max().to_string(),
+                json!(blocking.max().as_micros()),
+            ),
+            item(
+                "blocked",
+                "blocked (over timeout)",
+                format!("{blocked} of {} yes votes", blocking.spans.len()),
+                json!(blocked),
+            ),
+            item(
+                "still_blocked",
+                "still blocked at end",
+                still_text,
+                json!(still),
+            ),
+            item(
+                "uncertain_spans",
+                "uncertain spans",
+                String::new(),
+                json!(spans),
+            ),
+        ]
+    })
+}
+
+fn item(
+    key: &'static str,
+    label: &'static str,
+    text: String,
+    value: serde_json::Value,
+) -> ReportItem {
+    ReportItem {
+        key,
+        label,
+        text,
+        value,
+    }
 }

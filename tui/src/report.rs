@@ -141,8 +141,8 @@ impl RunSummary<'_> {
         let report = self.run.report();
         if !report.is_empty() {
             let _ = writeln!(w, "{}", self.scenario.protocol.name());
-            for (label, value) in report {
-                let _ = writeln!(w, "  {label:<24}{value}");
+            for item in report.iter().filter(|i| !i.text.is_empty()) {
+                let _ = writeln!(w, "  {:<24}{}", item.label, item.text);
             }
         }
         let verdict = if self.expect_met { "met" } else { "NOT met" };
@@ -165,7 +165,7 @@ impl RunSummary<'_> {
             .run
             .report()
             .into_iter()
-            .map(|(k, v)| (k, json!(v)))
+            .map(|i| (i.key.to_string(), i.value))
             .collect();
         json!({
             "scenario": self.scenario.name,

@@ -207,3 +207,104 @@ fn an_unwritable_trace_is_an_error_and_leaves_nothing_behind() {
     assert!(!path.exists());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    stdout(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+#[test]
+fn sweep_results_do_not_depend_on_jobs_and_shards_concatenate() {
+    let file = "scenarios/3pc-partition-nemesis.ron";
+    let one = simlab(&["sweep", file, "--seeds", "0..12", "--jobs", "1", "--json"]);
+    let two = simlab(&["sweep", file, "--seeds", "0..12", "--jobs", "2", "--json"]);
+    assert_eq!(
+        one.status.code(),
+        Some(1),
+        "some seed breaks 3PC: {}",
+        stderr(&one)
+    );
+    let strip = |lines: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
+        lines
+            .into_iter()
+            .filter(|l| l.get("summary").is_none())
+            .collect()
+    };
+    let failing = strip(json_lines(&one));
+    assert!(!failing.is_empty());
+    assert_eq!(
+        failing,
+        strip(json_lines(&two)),
+        "the same failures whatever --jobs is"
+    );
+    let summary = json_lines(&one).pop().unwrap();
+    assert_eq!(summary["seeds_run"], 12);
+    assert_eq!(summary["failing"], failing.len());
+
+    let mut sharded = Vec::new();
+    for k in 0..3 {
+        let shard = format!("{k}/3");
+        let out = simlab(&[
+            "sweep", file, "--seeds", "0..12", "--shard", &shard, "--json",
+        ]);
+        sharded.extend(strip(json_lines(&out)));
+    }
+    sharded.sort_by_key(|l| l["seed"].as_u64());
+    assert_eq!(
+        sharded, failing,
+        "the shards' failures are the whole sweep's"
+    );
+}
+
+#[test]
+fn sweep_stop_on_first_reports_the_smallest_failing_seed() {
+    let file = "scenarios/3pc-bug-termination-commits-uncertain.ron";
+    let out = simlab(&[
+        "sweep",
+        file,
+        "--seeds",
+        "0..200",
+        "--stop-on-first",
+        "--json",
+        "--jobs",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2, "one failing seed and the summary");
+    assert_eq!(
+        lines[0]["seed"], 8,
+        "the scenario's seed is its first failing one"
+    );
+    assert_eq!(lines[0]["violations"][0]["invariant"], "Agreement");
+    assert!(lines[0]["replay"].as_str().unwrap().ends_with("--seed 8"));
+}
+
+#[test]
+fn a_clean_sweep_exits_zero_with_a_readable_summary() {
+    let out = simlab(&["sweep", "scenarios/3pc-crash-stop.ron", "--seeds", "0..20"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("seeds       20 run, 0 failing"), "{text}");
+    assert!(text.contains("seeds/s"), "{text}");
+}
+
+#[test]
+fn sweep_rejects_bad_ranges_and_shards() {
+    for args in [
+        &["sweep", "scenarios/3pc-crash-stop.ron", "--seeds", "9..3"][..],
+        &["sweep", "scenarios/3pc-crash-stop.ron", "--seeds", "abc"][..],
+        &["sweep", "scenarios/3pc-crash-stop.ron", "--shard", "3/3"][..],
+        &["sweep", "scenarios/3pc-crash-stop.ron", "--jobs", "0"][..],
+    ] {
+        let out = simlab(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&out).starts_with("error: "),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
