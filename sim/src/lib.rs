@@ -9,6 +9,7 @@ pub mod faults;
 pub mod hash;
 pub mod history;
 pub mod invariant;
+pub mod linearizability;
 pub mod load;
 pub mod network;
 pub mod node;

@@ -36,6 +36,17 @@ enum Command {
         #[arg(long, value_name = "OUT.jsonl")]
         trace: Option<PathBuf>,
     },
+    /// Check a recorded history for linearizability.
+    ///
+    /// Reads Jepsen register logs, Porcupine key-value logs, or simlab's JSON lines (the format
+    /// is detected from the content). Exit code 0 when linearizable, 1 when not, 2 for bad input.
+    Lincheck {
+        /// The model to check against.
+        #[arg(long, value_enum)]
+        model: LincheckModel,
+        /// The history file.
+        file: PathBuf,
+    },
     /// Run one scenario over a range of seeds and group the failures by invariant.
     ///
     /// Exit code 0 when every seed ran without a violation, 1 when some seed violated an
@@ -62,6 +73,15 @@ enum Command {
     },
 }
 
+/// The sequential models `lincheck` knows.
+#[derive(Copy, Clone, Debug, clap::ValueEnum)]
+enum LincheckModel {
+    /// One register: read, write, compare-and-set.
+    Register,
+    /// Keys of strings: get, put, append (checked key by key).
+    Kv,
+}
+
 /// Runs the command; `Err` is bad input (exit code 2).
 pub fn dispatch(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
@@ -79,6 +99,42 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             json,
             stop_on_first,
         } => sweep(file, &seeds, jobs, shard.as_deref(), json, stop_on_first),
+        Command::Lincheck { model, file } => lincheck(model, &file),
+    }
+}
+
+fn lincheck(model: LincheckModel, file: &std::path::Path) -> Result<ExitCode, String> {
+    use simlab_sim::linearizability::Verdict;
+    use simlab_sim::linearizability::formats::{ModelKind, check_text};
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
+    let kind = match model {
+        LincheckModel::Register => ModelKind::Register,
+        LincheckModel::Kv => ModelKind::Kv,
+    };
+    let clock = crate::wall::Stopwatch::start();
+    let result = check_text(kind, &text).map_err(|e| match e.line {
+        0 => format!("{}: {}", file.display(), e.message),
+        line => format!("{}:{line}: {}", file.display(), e.message),
+    })?;
+    let seconds = clock.elapsed().as_secs_f64();
+    let what = format!(
+        "{} operations, {}, checked in {seconds:.3}s",
+        result.operations, result.format
+    );
+    match result.verdict {
+        Verdict::Linearizable => {
+            println!("{}: linearizable ({what})", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Verdict::NotLinearizable(violation) => {
+            println!("{}: NOT linearizable ({what})", file.display());
+            print!("{violation}");
+            if !violation.minimal {
+                println!("(shrinking stopped at its budget: this subset may not be the smallest)");
+            }
+            Ok(ExitCode::from(1))
+        }
     }
 }
 

@@ -308,3 +308,69 @@ fn sweep_rejects_bad_ranges_and_shards() {
         );
     }
 }
+
+#[test]
+fn lincheck_reads_every_format_and_explains_violations() {
+    let data = root().join("../shared/data/porcupine");
+    let file = |f: &str| data.join(f).to_string_lossy().into_owned();
+    let out = simlab(&["lincheck", "--model", "kv", &file("kv/c01-bad.txt")]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("NOT linearizable (38 operations, a Porcupine key-value log"),
+        "{text}"
+    );
+    assert!(
+        text.contains("key \"7\" (5 operations) is not linearizable"),
+        "{text}"
+    );
+    assert!(text.contains("get(\"7\") -> \"x 0 0 y\""), "{text}");
+    let out = simlab(&[
+        "lincheck",
+        "--model",
+        "register",
+        &file("jepsen/etcd_002.log"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("linearizable (77 operations, a Jepsen register log"));
+
+    let dir = temp_dir("lincheck");
+    let json = dir.join("history.jsonl");
+    std::fs::write(&json, "{\"client\":0,\"call\":0,\"return\":10,\"op\":\"write\",\"value\":1}\n{\"client\":1,\"call\":20,\"return\":30,\"op\":\"read\",\"output\":null}\n").unwrap();
+    let out = simlab(&["lincheck", "--model", "register", json.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a read of nothing after a completed write"
+    );
+    assert!(stdout(&out).contains("simlab JSON lines"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn lincheck_rejects_bad_input_with_the_line() {
+    let dir = temp_dir("lincheck-bad");
+    let bad = dir.join("bad.log");
+    std::fs::write(
+        &bad,
+        "INFO  jepsen.util - 1\t:invoke\t:read\tnil\nINFO  jepsen.util - 1\t:ok\t:read\tseven\n",
+    )
+    .unwrap();
+    let out = simlab(&["lincheck", "--model", "register", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("bad.log:2: expected an integer, found \"seven\""),
+        "{err}"
+    );
+    let out = simlab(&["lincheck", "--model", "kv", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("use --model register"));
+    let out = simlab(&["lincheck", "--model", "graph", bad.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown model is a usage error"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

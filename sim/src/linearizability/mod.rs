@@ -1,0 +1,611 @@
+//! A linearizability checker: Wing & Gong's search with Lowe's memoization, as in Porcupine
+//! (Athalye, 2017), with P-compositionality (each key checked on its own).
+//!
+//! A history is linearizable when every operation can be given a single point in time between
+//! its call and its return such that, taken in that order, the operations are a legal run of the
+//! sequential model. The search walks the history in real-time order, tries to linearize each
+//! pending call that the model accepts, and backtracks on a return whose call it could not
+//! place. Lowe's memoization skips any `(set of linearized operations, model state)` pair seen
+//! before, which is what makes the search practical.
+//!
+//! An operation that never returned (the client timed out) has an *unknown* output and returns
+//! "at infinity": it may be linearized at any point after its call (and so may take effect, or
+//! in effect not, by being placed after everything it could influence).
+//!
+//! On a violation the checker explains itself with a small set of operations that still cannot
+//! be linearized (greedily shrunk from the failing key's history) drawn as a timeline.
+
+pub mod formats;
+pub mod models;
+
+use std::collections::BTreeSet;
+use std::fmt::{self, Debug};
+
+/// A sequential specification.
+pub trait Model {
+    /// The model's state (e.g. a register's value). Ordered, for the memo table.
+    type State: Clone + Ord + Debug;
+    /// What an operation asks.
+    type Input: Clone + Debug;
+    /// What it answered.
+    type Output: Clone + Debug;
+
+    /// The initial state.
+    fn init(&self) -> Self::State;
+    /// The state after `input` answered `output` in `state`, or `None` if that answer is
+    /// impossible there. `output` is `None` when unknown: any answer is acceptable.
+    fn step(
+        &self,
+        state: &Self::State,
+        input: &Self::Input,
+        output: Option<&Self::Output>,
+    ) -> Option<Self::State>;
+    /// The key that partitions the history (operations on different keys are independent);
+    /// `None` for models with a single object.
+    fn key(&self, input: &Self::Input) -> Option<String> {
+        let _ = input;
+        None
+    }
+    /// One operation for people, e.g. `put("x", "1") -> ok`.
+    fn describe(&self, input: &Self::Input, output: Option<&Self::Output>) -> String {
+        match output {
+            Some(o) => format!("{input:?} -> {o:?}"),
+            None => format!("{input:?} -> ?"),
+        }
+    }
+}
+
+/// One operation of a history. Times are any totally ordered clock (virtual microseconds,
+/// line numbers): only their order matters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Op<I, O> {
+    /// The client (process) that issued it.
+    pub client: u64,
+    /// What it asked.
+    pub input: I,
+    /// What it answered; `None` when unknown (it never returned, or returned "unknown").
+    pub output: Option<O>,
+    /// When it was called.
+    pub call: u64,
+    /// When it returned; `None` if it never did.
+    pub ret: Option<u64>,
+}
+
+/// An operation of model `M`'s history.
+pub type ModelOp<M> = Op<<M as Model>::Input, <M as Model>::Output>;
+
+/// The operations on one key (`None` for models without keys).
+pub type Partition<M> = (Option<String>, Vec<ModelOp<M>>);
+
+/// Why a history is not linearizable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The key whose history failed, if the model has keys.
+    pub key: Option<String>,
+    /// Operations on that key.
+    pub ops_on_key: usize,
+    /// A small subset of them that on its own cannot be linearized, as a timeline.
+    pub explanation: String,
+    /// Whether the subset was shrunk to a minimum (false if the shrinking budget ran out).
+    pub minimal: bool,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.key {
+            Some(key) => writeln!(
+                f,
+                "key {key:?} ({} operations) is not linearizable:",
+                self.ops_on_key
+            )?,
+            None => writeln!(
+                f,
+                "the history ({} operations) is not linearizable:",
+                self.ops_on_key
+            )?,
+        }
+        write!(f, "{}", self.explanation)
+    }
+}
+
+/// What a check found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every partition linearizes.
+    Linearizable,
+    /// Some partition does not.
+    NotLinearizable(Violation),
+}
+
+impl Verdict {
+    /// Whether the history is linearizable.
+    pub fn is_linearizable(&self) -> bool {
+        matches!(self, Verdict::Linearizable)
+    }
+}
+
+/// Checks a whole history, key by key.
+///
+/// Keys are searched in rounds with a growing budget, like a race between parallel searches:
+/// a cheap violation on one key is found before an expensive proof on another, yet the answer
+/// and the key reported never depend on timing.
+pub fn check<M: Model>(model: &M, ops: &[ModelOp<M>]) -> Verdict {
+    let mut open: Vec<Partition<M>> = partition(model, ops);
+    let mut budget = 20_000usize;
+    while !open.is_empty() {
+        let last_round = budget == usize::MAX;
+        let mut still_open = Vec::new();
+        for (key, part) in open {
+            match search(model, &part, budget) {
+                Some(true) => {}
+                Some(false) => {
+                    let (subset, minimal) = shrink(model, part.clone());
+                    return Verdict::NotLinearizable(Violation {
+                        key,
+                        ops_on_key: part.len(),
+                        explanation: timeline(model, &subset),
+                        minimal,
+                    });
+                }
+                None => still_open.push((key, part)),
+            }
+        }
+        open = still_open;
+        budget = if last_round || budget > 5_000_000 {
+            usize::MAX
+        } else {
+            budget * 8
+        };
+    }
+    Verdict::Linearizable
+}
+
+/// Splits a history by key, keys in order.
+pub fn partition<M: Model>(model: &M, ops: &[ModelOp<M>]) -> Vec<Partition<M>> {
+    let mut parts: Vec<Partition<M>> = Vec::new();
+    let mut keys: std::collections::BTreeMap<Option<String>, usize> =
+        std::collections::BTreeMap::new();
+    for op in ops {
+        let key = model.key(&op.input);
+        let index = *keys.entry(key.clone()).or_insert_with(|| {
+            parts.push((key, Vec::new()));
+            parts.len() - 1
+        });
+        parts[index].1.push(op.clone());
+    }
+    parts.sort_by(|a, b| a.0.cmp(&b.0));
+    parts
+}
+
+/// A call or return in the search's doubly linked list.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    op: usize,
+    is_call: bool,
+    prev: usize,
+    next: usize,
+}
+
+const NIL: usize = usize::MAX;
+
+/// Whether one partition linearizes (the search itself).
+pub fn linearizable<M: Model>(model: &M, ops: &[ModelOp<M>]) -> bool {
+    search(model, ops, usize::MAX).expect("an unlimited search always answers")
+}
+
+/// The search, giving up (`None`) once its memo table holds `budget` entries.
+pub fn search<M: Model>(model: &M, ops: &[ModelOp<M>], budget: usize) -> Option<bool> {
+    let n = ops.len();
+    if n == 0 {
+        return Some(true);
+    }
+    // Events in time order; at equal times calls come first, so such operations count as
+    // concurrent (the permissive reading of a tie).
+    let mut events: Vec<(u64, u8, usize)> = Vec::with_capacity(2 * n);
+    for (i, op) in ops.iter().enumerate() {
+        events.push((op.call, 0, i));
+        events.push((op.ret.unwrap_or(u64::MAX), 1, i));
+    }
+    events.sort_unstable();
+    // entries[0] is a sentinel head.
+    let mut entries: Vec<Entry> = Vec::with_capacity(events.len() + 1);
+    entries.push(Entry {
+        op: NIL,
+        is_call: false,
+        prev: NIL,
+        next: 1,
+    });
+    let mut return_of = vec![0usize; n];
+    for (k, &(_, kind, op)) in events.iter().enumerate() {
+        let index = k + 1;
+        entries.push(Entry {
+            op,
+            is_call: kind == 0,
+            prev: index - 1,
+            next: if k + 1 < events.len() { index + 1 } else { NIL },
+        });
+        if kind == 1 {
+            return_of[op] = index;
+        }
+    }
+
+    let words = n.div_ceil(64);
+    let mut linearized = vec![0u64; words];
+    let mut cache: BTreeSet<(Vec<u64>, M::State)> = BTreeSet::new();
+    let mut stack: Vec<(usize, M::State)> = Vec::new();
+    let mut state = model.init();
+    let mut cursor = entries[0].next;
+
+    let lift = |entries: &mut Vec<Entry>, call: usize, ret: usize| {
+        for i in [call, ret] {
+            let Entry { prev, next, .. } = entries[i];
+            entries[prev].next = next;
+            if next != NIL {
+                entries[next].prev = prev;
+            }
+        }
+    };
+    let unlift = |entries: &mut Vec<Entry>, call: usize, ret: usize| {
+        for i in [ret, call] {
+            let Entry { prev, next, .. } = entries[i];
+            entries[prev].next = i;
+            if next != NIL {
+                entries[next].prev = i;
+            }
+        }
+    };
+
+    while entries[0].next != NIL {
+        if cursor == NIL {
+            // Nothing left to try at this level: undo the last choice.
+            let Some((call, old)) = stack.pop() else {
+                return Some(false);
+            };
+            let op = entries[call].op;
+            state = old;
+            linearized[op / 64] &= !(1u64 << (op % 64));
+            unlift(&mut entries, call, return_of[op]);
+            cursor = entries[call].next;
+            continue;
+        }
+        let entry = entries[cursor];
+        if entry.is_call {
+            let op = &ops[entry.op];
+            if let Some(next_state) = model.step(&state, &op.input, op.output.as_ref()) {
+                let mut bits = linearized.clone();
+                bits[entry.op / 64] |= 1u64 << (entry.op % 64);
+                if cache.len() >= budget {
+                    return None;
+                }
+                if cache.insert((bits.clone(), next_state.clone())) {
+                    stack.push((cursor, std::mem::replace(&mut state, next_state)));
+                    linearized = bits;
+                    lift(&mut entries, cursor, return_of[entry.op]);
+                    cursor = entries[0].next;
+                    continue;
+                }
+            }
+            cursor = entry.next;
+        } else {
+            // A return whose call is still pending: the pending calls before it must be placed
+            // first, and none could be. Backtrack.
+            let Some((call, old)) = stack.pop() else {
+                return Some(false);
+            };
+            let op = entries[call].op;
+            state = old;
+            linearized[op / 64] &= !(1u64 << (op % 64));
+            unlift(&mut entries, call, return_of[op]);
+            cursor = entries[call].next;
+        }
+    }
+    Some(true)
+}
+
+/// Shrinks a failing partition to a small subset that explains the violation, and says
+/// whether the subset is minimal (false if the shrinking budget ran out first).
+///
+/// 1. Cut the history after the shortest failing prefix (in call order); its last call is the
+///    *culprit*, the operation that cannot be placed.
+/// 2. Drop other operations one at a time, keeping a drop only if the rest still fails, the rest
+///    without the culprit still linearizes (so the culprit stays the reason), and, when the
+///    culprit's answer was possible at all, it stays possible in some order of the others (so
+///    the write that produced a stale value is kept, and the reader sees where it came from).
+fn shrink<M: Model>(model: &M, mut ops: Vec<ModelOp<M>>) -> (Vec<ModelOp<M>>, bool) {
+    const BUDGET: usize = 2_000;
+    const SEARCH: usize = 200_000;
+    // Only definite answers count: an undecided search keeps the operation.
+    let fails = |ops: &[ModelOp<M>]| search(model, ops, SEARCH) == Some(false);
+    let passes = |ops: &[ModelOp<M>]| search(model, ops, SEARCH) == Some(true);
+    let mut checks = 0;
+    ops.sort_by_key(|op| (op.call, op.ret));
+    let (mut lo, mut hi) = (1, ops.len());
+    while lo < hi && checks < BUDGET {
+        let mid = (lo + hi) / 2;
+        checks += 1;
+        if !fails(&ops[..mid]) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    // Adding operations can make a history linearizable again, so the search above is a
+    // heuristic: keep its prefix only if it really fails.
+    if fails(&ops[..hi]) {
+        ops.truncate(hi);
+    }
+    let mut culprit = ops.len() - 1;
+    let without = |ops: &[ModelOp<M>], skip: usize| -> Vec<ModelOp<M>> {
+        ops.iter()
+            .enumerate()
+            .filter(|(k, _)| *k != skip)
+            .map(|(_, op)| op.clone())
+            .collect()
+    };
+    let keep_plausible = plausible(model, &without(&ops, culprit), &ops[culprit]) == Some(true);
+    let mut i = 0;
+    while i < ops.len() {
+        if i == culprit {
+            i += 1;
+            continue;
+        }
+        if checks >= BUDGET {
+            return (ops, false);
+        }
+        checks += 1;
+        let candidate = without(&ops, i);
+        let culprit_there = if i < culprit { culprit - 1 } else { culprit };
+        let others = without(&candidate, culprit_there);
+        let explains = fails(&candidate)
+            && passes(&others)
+            && (!keep_plausible
+                || plausible(model, &others, &candidate[culprit_there]) == Some(true));
+        if explains {
+            ops = candidate;
+            culprit = culprit_there;
+        } else {
+            i += 1;
+        }
+    }
+    (ops, true)
+}
+
+/// Whether `culprit`'s answer is legal in some state reachable by linearizing some prefix of
+/// `others` (its timing aside). `None` when there are too many orders to tell.
+fn plausible<M: Model>(model: &M, others: &[ModelOp<M>], culprit: &ModelOp<M>) -> Option<bool> {
+    const LIMIT: usize = 100_000;
+    let n = others.len();
+    let words = n.div_ceil(64).max(1);
+    let mut seen: BTreeSet<(Vec<u64>, M::State)> = BTreeSet::new();
+    let mut stack = vec![(vec![0u64; words], model.init())];
+    while let Some((done, state)) = stack.pop() {
+        if model
+            .step(&state, &culprit.input, culprit.output.as_ref())
+            .is_some()
+        {
+            return Some(true);
+        }
+        if !seen.insert((done.clone(), state.clone())) {
+            continue;
+        }
+        if seen.len() > LIMIT {
+            return None;
+        }
+        let is_done = |k: usize| done[k / 64] & (1 << (k % 64)) != 0;
+        // An operation can come next if no other pending one returned before it was called.
+        let first_return = (0..n)
+            .filter(|&k| !is_done(k))
+            .filter_map(|k| others[k].ret)
+            .min()
+            .unwrap_or(u64::MAX);
+        for k in (0..n).filter(|&k| !is_done(k) && others[k].call <= first_return) {
+            if let Some(next) = model.step(&state, &others[k].input, others[k].output.as_ref()) {
+                let mut bits = done.clone();
+                bits[k / 64] |= 1 << (k % 64);
+                stack.push((bits, next));
+            }
+        }
+    }
+    Some(false)
+}
+
+/// Draws operations as bars on a shared time axis, one per line, in call order.
+pub fn timeline<M: Model>(model: &M, ops: &[ModelOp<M>]) -> String {
+    let mut times: Vec<u64> = ops
+        .iter()
+        .flat_map(|op| [op.call, op.ret.unwrap_or(u64::MAX)])
+        .collect();
+    times.sort_unstable();
+    times.dedup();
+    let column = |t: u64| times.binary_search(&t).expect("collected") * 3;
+    let width = times.len() * 3;
+    let mut sorted: Vec<&ModelOp<M>> = ops.iter().collect();
+    sorted.sort_by_key(|op| (op.call, op.ret));
+    let mut out = String::new();
+    for op in sorted {
+        let start = column(op.call);
+        let end = op.ret.map_or(width, column);
+        let mut bar = " ".repeat(start);
+        bar.push('|');
+        bar.push_str(&"-".repeat(end.saturating_sub(start + 1)));
+        bar.push(if op.ret.is_some() { '|' } else { '>' });
+        let ret = op.ret.map_or("never".to_string(), |r| r.to_string());
+        out.push_str(&format!(
+            "  client {:>3} {:<width$}  {}  [{} .. {}]\n",
+            op.client,
+            bar,
+            model.describe(&op.input, op.output.as_ref()),
+            op.call,
+            ret,
+            width = width + 1
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::models::{Register, RegisterInput, RegisterOutput};
+    use super::*;
+
+    fn op(
+        client: u64,
+        input: RegisterInput,
+        output: Option<RegisterOutput>,
+        call: u64,
+        ret: Option<u64>,
+    ) -> Op<RegisterInput, RegisterOutput> {
+        Op {
+            client,
+            input,
+            output,
+            call,
+            ret,
+        }
+    }
+
+    /// Porcupine's hand-written cases (from MIT 6.824's 2017 quiz).
+    #[test]
+    fn quiz_histories() {
+        let model = Register::with_initial(Some(0));
+        let ok = vec![
+            op(
+                0,
+                RegisterInput::Write(100),
+                Some(RegisterOutput::Written),
+                0,
+                Some(100),
+            ),
+            op(
+                1,
+                RegisterInput::Read,
+                Some(RegisterOutput::Read(Some(100))),
+                25,
+                Some(75),
+            ),
+            op(
+                2,
+                RegisterInput::Read,
+                Some(RegisterOutput::Read(Some(0))),
+                30,
+                Some(60),
+            ),
+        ];
+        assert!(check(&model, &ok).is_linearizable());
+        let bad = vec![
+            op(
+                0,
+                RegisterInput::Write(200),
+                Some(RegisterOutput::Written),
+                0,
+                Some(100),
+            ),
+            op(
+                1,
+                RegisterInput::Read,
+                Some(RegisterOutput::Read(Some(200))),
+                10,
+                Some(30),
+            ),
+            op(
+                2,
+                RegisterInput::Read,
+                Some(RegisterOutput::Read(Some(0))),
+                40,
+                Some(90),
+            ),
+        ];
+        let Verdict::NotLinearizable(v) = check(&model, &bad) else {
+            panic!("not linearizable")
+        };
+        assert!(v.minimal);
+        assert_eq!(
+            v.explanation.lines().count(),
+            3,
+            "all three are needed:\n{v}"
+        );
+    }
+
+    #[test]
+    fn unknown_outcomes_may_or_may_not_take_effect() {
+        let model = Register::with_initial(Some(0));
+        // A write that timed out, then a read of its value: it took effect.
+        let took_effect = vec![
+            op(0, RegisterInput::Write(7), None, 0, None),
+            op(
+                1,
+                RegisterInput::Read,
+                Some(RegisterOutput::Read(Some(7))),
+                10,
+                Some(20),
+            ),
+        ];
+        assert!(check(&model, &took_effect).is_linearizable());
+        // The same write, then a read of the old value: it did not (yet).
+        let did_not = vec![
+            op(0, RegisterInput::Write(7), None, 0, None),
+            op(
+                1,
+                RegisterInput::Read,
+                Some(RegisterOutput::Read(Some(0))),
+                10,
+                Some(20),
+            ),
+        ];
+        assert!(check(&model, &did_not).is_linearizable());
+        // But it cannot take effect and then be undone.
+        let flicker = vec![
+            op(0, RegisterInput::Write(7), None, 0, None),
+            op(
+                1,
+                RegisterInput::Read,
+                Some(RegisterOutput::Read(Some(7))),
+                10,
+                Some(20),
+            ),
+            op(
+                1,
+                RegisterInput::Read,
+                Some(RegisterOutput::Read(Some(0))),
+                30,
+                Some(40),
+            ),
+        ];
+        assert!(!check(&model, &flicker).is_linearizable());
+    }
+
+    #[test]
+    fn the_explanation_is_a_small_timeline() {
+        let model = Register::with_initial(Some(0));
+        let mut ops = Vec::new();
+        // Twenty harmless sequential writes and reads, then a stale read.
+        for i in 0..20u64 {
+            ops.push(op(
+                0,
+                RegisterInput::Write(i as i64 + 1),
+                Some(RegisterOutput::Written),
+                i * 10,
+                Some(i * 10 + 5),
+            ));
+        }
+        ops.push(op(
+            1,
+            RegisterInput::Read,
+            Some(RegisterOutput::Read(Some(3))),
+            300,
+            Some(310),
+        ));
+        let Verdict::NotLinearizable(v) = check(&model, &ops) else {
+            panic!()
+        };
+        assert_eq!(v.ops_on_key, 21);
+        let lines: Vec<&str> = v.explanation.lines().collect();
+        // The stale read, the write it read from, and the later write it missed.
+        assert_eq!(lines.len(), 3, "{}", v.explanation);
+        assert!(lines[0].contains("write 3 -> ok"), "{}", v.explanation);
+        assert!(lines[1].contains("write 20 -> ok"), "{}", v.explanation);
+        assert!(lines[2].contains("read -> 3"), "{}", v.explanation);
+        assert!(v.minimal);
+        println!("{v}");
+    }
+}
