@@ -4,6 +4,7 @@
 //! prove the checkers catch them) and its view for the TUI.
 
 pub mod atomic_commit;
+pub mod raft;
 pub mod registry;
 pub mod scenario;
 pub mod sweep;

@@ -2,6 +2,7 @@
 //! the protocol's types behind [`Run`] so the CLI and the TUI can drive any protocol.
 
 use crate::atomic_commit::{self, Blocking, CommitLog, TransferWorkload, invariants};
+use crate::raft::{self, KvWorkload, Raft, RaftConfig};
 use crate::scenario::Scenario;
 use crate::three_phase_commit::{ThreePc, ThreePcConfig};
 use crate::two_phase_commit::{TwoPc, TwoPcConfig};
@@ -20,6 +21,8 @@ pub enum ProtocolConfig {
     TwoPhaseCommit(#[serde(default)] TwoPcConfig),
     /// Three-phase commit.
     ThreePhaseCommit(#[serde(default)] ThreePcConfig),
+    /// Raft replicating a key-value store.
+    Raft(#[serde(default)] RaftConfig),
 }
 
 impl ProtocolConfig {
@@ -28,6 +31,7 @@ impl ProtocolConfig {
         match self {
             ProtocolConfig::TwoPhaseCommit(_) => "two-phase commit",
             ProtocolConfig::ThreePhaseCommit(_) => "three-phase commit",
+            ProtocolConfig::Raft(_) => "Raft",
         }
     }
 
@@ -36,6 +40,7 @@ impl ProtocolConfig {
         match self {
             ProtocolConfig::TwoPhaseCommit(c) => c.validate(nodes),
             ProtocolConfig::ThreePhaseCommit(c) => c.validate(nodes),
+            ProtocolConfig::Raft(c) => c.validate(nodes),
         }
     }
 
@@ -52,6 +57,7 @@ impl ProtocolConfig {
             ProtocolConfig::ThreePhaseCommit(c) => {
                 names::<ThreePc>(invariants::all(&c.bank(nodes)))
             }
+            ProtocolConfig::Raft(_) => names::<Raft>(raft::invariants::all()),
         }
     }
 }
@@ -178,7 +184,60 @@ pub fn build(scenario: &Scenario, options: &RunOptions) -> Box<dyn Run> {
                 report,
             )
         }
+        ProtocolConfig::Raft(c) => {
+            let c = Arc::new(c.clone());
+            let workload = KvWorkload {
+                keys: c.keys,
+                get_percent: c.get_percent,
+                put_percent: c.put_percent,
+            };
+            let factory = move |id: NodeId| Raft::new(id, nodes, c.clone());
+            let report: Reporter<Raft> = Arc::new(raft_report);
+            let invariants = raft::invariants::all();
+            instance(
+                scenario,
+                options,
+                factory,
+                Some(Box::new(workload)),
+                invariants,
+                report,
+            )
+        }
     }
+}
+
+fn raft_report(sim: &Simulation<Raft>) -> Vec<ReportItem> {
+    let world = sim.world();
+    let n = world.cluster_size();
+    let highest = raft::invariants::highest_term((0..n).map(|i| world.durable(NodeId(i))));
+    let commit = world
+        .live_nodes()
+        .map(|(_, r)| r.commit_index())
+        .max()
+        .unwrap_or(0);
+    let mut items = vec![
+        item(
+            "highest_term",
+            "highest term",
+            highest.to_string(),
+            json!(highest),
+        ),
+        item(
+            "commit_index",
+            "entries committed",
+            commit.to_string(),
+            json!(commit),
+        ),
+    ];
+    for (key, value) in sim.observations() {
+        let (label, text) = match key {
+            "leaders_elected" => ("leaders elected", value.to_string()),
+            "entries_applied" => ("entries applied", value.to_string()),
+            _ => ("", String::new()),
+        };
+        items.push(item(key, label, text, value));
+    }
+    items
 }
 
 fn instance<P: Node>(

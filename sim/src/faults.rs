@@ -20,6 +20,8 @@ pub enum Fault {
     Isolate(u32),
     /// Cut every link to and from whichever node leads now (no-op without a leader).
     IsolateLeader,
+    /// Cut every link to and from the lowest-numbered live node that does not lead.
+    IsolateFollower,
     /// Messages from `from` to `to` are lost; the other direction still works.
     CutOneWay {
         /// Sender whose messages are lost.
@@ -42,6 +44,8 @@ pub enum Fault {
     Crash(u32),
     /// Crash whichever node leads now (no-op without a leader).
     CrashLeader,
+    /// Crash the lowest-numbered live node that does not lead.
+    CrashFollower,
     /// Rebuild a crashed node from its durable store.
     Restart(u32),
     /// Freeze a node (a long GC pause, SIGSTOP): events for it wait until it resumes.
@@ -82,6 +86,8 @@ impl Fault {
             | Fault::Resume(n)
             | Fault::ClockSkew { node: n, .. } => vec![*n],
             Fault::IsolateLeader
+            | Fault::IsolateFollower
+            | Fault::CrashFollower
             | Fault::CrashLeader
             | Fault::PauseLeader
             | Fault::Heal
@@ -96,6 +102,7 @@ impl Fault {
             Fault::Partition(_)
                 | Fault::Isolate(_)
                 | Fault::IsolateLeader
+                | Fault::IsolateFollower
                 | Fault::CutOneWay { .. }
                 | Fault::Bridge { .. }
         )
@@ -166,6 +173,7 @@ impl fmt::Display for Fault {
             Fault::Partition(groups) => write!(f, "partition {groups:?}"),
             Fault::Isolate(n) => write!(f, "isolate n{n}"),
             Fault::IsolateLeader => f.write_str("isolate the leader"),
+            Fault::IsolateFollower => f.write_str("isolate a follower"),
             Fault::CutOneWay { from, to } => write!(f, "cut n{from} -> n{to}"),
             Fault::Bridge {
                 left,
@@ -177,6 +185,7 @@ impl fmt::Display for Fault {
             Fault::Heal => f.write_str("heal"),
             Fault::Crash(n) => write!(f, "crash n{n}"),
             Fault::CrashLeader => f.write_str("crash the leader"),
+            Fault::CrashFollower => f.write_str("crash a follower"),
             Fault::Restart(n) => write!(f, "restart n{n}"),
             Fault::Pause(n) => write!(f, "pause n{n}"),
             Fault::PauseLeader => f.write_str("pause the leader"),

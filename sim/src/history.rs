@@ -51,6 +51,11 @@ pub struct Operation<Req, Resp> {
     pub side: Side,
     /// How many times it was sent (1 = no retry).
     pub attempts: u32,
+    /// The invocation's place in the real-time order of every invocation and completion of
+    /// the run: exact even when two events share a virtual microsecond.
+    pub call_order: u64,
+    /// The completion's place in that order; `None` while pending.
+    pub return_order: Option<u64>,
 }
 
 impl<Req, Resp> Operation<Req, Resp> {
@@ -65,11 +70,24 @@ impl<Req, Resp> Operation<Req, Resp> {
 pub struct History<Req, Resp> {
     /// The operations.
     pub ops: Vec<Operation<Req, Resp>>,
+    /// Invocations and completions recorded so far (the next order number).
+    pub events: u64,
 }
 
 impl<Req, Resp> Default for History<Req, Resp> {
     fn default() -> Self {
-        History { ops: Vec::new() }
+        History {
+            ops: Vec::new(),
+            events: 0,
+        }
+    }
+}
+
+impl<Req, Resp> History<Req, Resp> {
+    /// The next number in the real-time order of invocations and completions.
+    pub fn next_order(&mut self) -> u64 {
+        self.events += 1;
+        self.events - 1
     }
 }
 

@@ -54,6 +54,11 @@ pub trait Invariant<P: Node>: InvariantClone<P> {
         let _ = world;
         Ok(())
     }
+    /// Figures the invariant gathered while watching (e.g. how many leaders were elected), as
+    /// `(key, value)` pairs for reports.
+    fn observations(&self) -> Vec<(&'static str, serde_json::Value)> {
+        Vec::new()
+    }
     /// Whether it holds over the finished history; only history invariants override this.
     fn check_history(&mut self, history: &History<P::Request, P::Response>) -> Result<(), String> {
         let _ = history;

@@ -598,6 +598,15 @@ impl<P: Node> Simulation<P> {
         self.stop_reason.is_some()
     }
 
+    /// What the invariants observed, as `(key, value)` pairs (see
+    /// [`Invariant::observations`]).
+    pub fn observations(&self) -> Vec<(&'static str, serde_json::Value)> {
+        self.invariants
+            .iter()
+            .flat_map(|i| i.observations())
+            .collect()
+    }
+
     /// The names and kinds of this simulation's invariants.
     pub fn invariant_names(&self) -> Vec<(String, InvariantKind)> {
         self.invariants
@@ -1040,6 +1049,7 @@ impl<P: Node> Simulation<P> {
         }
         let side = self.side_of(target);
         self.clients[c].ops.push(self.history.ops.len());
+        let call_order = self.history.next_order();
         self.history.ops.push(Operation {
             client,
             seq,
@@ -1050,6 +1060,8 @@ impl<P: Node> Simulation<P> {
             node: target,
             side,
             attempts: 0,
+            call_order,
+            return_order: None,
         });
         self.clients[c].pending = Some(Pending {
             seq,
@@ -1093,9 +1105,11 @@ impl<P: Node> Simulation<P> {
         let c = client.0 as usize;
         let pending = self.clients[c].pending.take().expect("a pending operation");
         let index = self.clients[c].ops[pending.seq as usize];
+        let order = self.history.next_order();
         let op = &mut self.history.ops[index];
         op.completed = Some(self.now);
         op.completion = Some(completion);
+        op.return_order = Some(order);
         if self.clients[c].ops.len() as u64 >= u64::from(self.config.clients.ops) {
             return; // This client is done.
         }
@@ -1296,10 +1310,13 @@ impl<P: Node> Simulation<P> {
     /// Applies a fault, resolving "the leader", and records it.
     fn inject(&mut self, fault: Fault, random: bool, info: &mut StepInfo, full: bool) {
         let leader = self.leader();
-        let resolved = match (&fault, leader) {
-            (Fault::IsolateLeader, Some(l)) => Fault::Isolate(l.0),
-            (Fault::CrashLeader, Some(l)) => Fault::Crash(l.0),
-            (Fault::PauseLeader, Some(l)) => Fault::Pause(l.0),
+        let follower = self.world().live_nodes().find(|(_, p)| !p.is_leader()).map(|(id, _)| id);
+        let resolved = match (&fault, leader, follower) {
+            (Fault::IsolateLeader, Some(l), _) => Fault::Isolate(l.0),
+            (Fault::CrashLeader, Some(l), _) => Fault::Crash(l.0),
+            (Fault::PauseLeader, Some(l), _) => Fault::Pause(l.0),
+            (Fault::IsolateFollower, _, Some(f)) => Fault::Isolate(f.0),
+            (Fault::CrashFollower, _, Some(f)) => Fault::Crash(f.0),
             _ => fault,
         };
         let skipped = self.apply_fault(&resolved, info);
@@ -1344,6 +1361,9 @@ impl<P: Node> Simulation<P> {
             Fault::Heal => reach.heal(now),
             Fault::IsolateLeader | Fault::CrashLeader | Fault::PauseLeader => {
                 return Some("no node leads now".into());
+            }
+            Fault::IsolateFollower | Fault::CrashFollower => {
+                return Some("every live node leads".into());
             }
             Fault::Crash(n) => {
                 let slot = &mut self.nodes[*n as usize];

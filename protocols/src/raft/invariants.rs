@@ -1,0 +1,476 @@
+//! Raft's safety properties (Figure 3 of the paper), checked from outside the servers, plus
+//! linearizability of the client history and the liveness checks that apply once faults end.
+
+use super::log::RaftDurable;
+use super::{Command, KvOp, KvRequest, Raft, RaftResponse, Role};
+use serde_json::json;
+use simlab_sim::linearizability::models::{Kv, KvInput};
+use simlab_sim::linearizability::{self, Op};
+use simlab_sim::{Completion, History, Invariant, InvariantKind, NodeId, NodeStatus, Time, World};
+use std::collections::BTreeMap;
+
+/// How long after faults end a committed entry may take to reach every live server.
+pub const SETTLE: Time = Time::from_secs(1);
+
+/// Every Raft invariant.
+pub fn all() -> Vec<Box<dyn Invariant<Raft>>> {
+    vec![
+        Box::new(ElectionSafety::default()),
+        Box::new(LogMatching::default()),
+        Box::new(LeaderCompleteness::default()),
+        Box::new(StateMachineSafety::default()),
+        Box::new(LeaderAppendOnly::default()),
+        Box::new(Linearizable),
+        Box::new(LeaderExists),
+        Box::new(AllApplied::default()),
+        Box::new(LeaderElected),
+        Box::new(EntryCommitted),
+        Box::new(LeaderChanged::default()),
+    ]
+}
+
+fn term(world: &World<'_, Raft>, id: NodeId) -> u64 {
+    world.durable(id).current_term
+}
+
+/// At most one leader per term, over the whole run (§5.2).
+#[derive(Clone, Default)]
+pub struct ElectionSafety {
+    leaders: BTreeMap<u64, (NodeId, Time)>,
+}
+
+impl Invariant<Raft> for ElectionSafety {
+    fn name(&self) -> &str {
+        "ElectionSafety"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Always
+    }
+    fn check(&mut self, world: &World<'_, Raft>) -> Result<(), String> {
+        for (id, node) in world.live_nodes() {
+            if node.role() != Role::Leader {
+                continue;
+            }
+            let t = term(world, id);
+            let (first, _) = *self.leaders.entry(t).or_insert((id, world.now()));
+            if first != id {
+                return Err(format!("term {t} has two leaders: {first} and {id}"));
+            }
+        }
+        Ok(())
+    }
+    fn observations(&self) -> Vec<(&'static str, serde_json::Value)> {
+        let elections: Vec<serde_json::Value> = self
+            .leaders
+            .iter()
+            .map(|(t, (n, at))| json!({"term": t, "leader": n.0, "at_us": at.as_micros()}))
+            .collect();
+        vec![
+            ("leaders_elected", json!(self.leaders.len())),
+            ("elections", json!(elections)),
+        ]
+    }
+}
+
+/// Reads each server's log journal from where it left off: `(server, first changed index)`.
+#[derive(Clone, Default)]
+struct LogCursor {
+    read: Vec<usize>,
+}
+
+impl LogCursor {
+    fn changed(&mut self, world: &World<'_, Raft>) -> Vec<(NodeId, u64)> {
+        let n = world.cluster_size() as usize;
+        self.read.resize(n, 0);
+        let mut out = Vec::new();
+        for i in 0..n {
+            let id = NodeId(i as u32);
+            let journal = world.durable(id).log.journal();
+            if let Some(first) = journal[self.read[i]..].iter().min() {
+                out.push((id, *first));
+            }
+            self.read[i] = journal.len();
+        }
+        out
+    }
+}
+
+/// If two logs hold an entry with the same index and term, the logs are identical up to there.
+///
+/// Checked inductively: when a log changes from index `k`, each changed entry that shares its
+/// term with another log's entry at that index must equal it, and so must the previous entries'
+/// terms (earlier entries were checked when they were written).
+#[derive(Clone, Default)]
+pub struct LogMatching {
+    cursor: LogCursor,
+}
+
+impl Invariant<Raft> for LogMatching {
+    fn name(&self) -> &str {
+        "LogMatching"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Always
+    }
+    fn check(&mut self, world: &World<'_, Raft>) -> Result<(), String> {
+        if world.durable_writes().is_empty() {
+            return Ok(());
+        }
+        for (a, from) in self.cursor.changed(world) {
+            let log_a = &world.durable(a).log;
+            for b in (0..world.cluster_size()).map(NodeId).filter(|&b| b != a) {
+                let log_b = &world.durable(b).log;
+                let last = log_a.last_index().min(log_b.last_index());
+                for i in from.max(1)..=last {
+                    if log_a.term_at(i) != log_b.term_at(i) {
+                        continue;
+                    }
+                    let same_entry = log_a.get(i) == log_b.get(i);
+                    let same_before = log_a.term_at(i - 1) == log_b.term_at(i - 1);
+                    if !same_entry || !same_before {
+                        return Err(format!(
+                            "{a} and {b} both hold an entry of term {} at index {i}, but their logs differ {}",
+                            log_a.term_at(i),
+                            if same_entry { "before it" } else { "there" }
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A committed entry is in the log of every later leader (§5.4).
+#[derive(Clone, Default)]
+pub struct LeaderCompleteness {
+    /// Committed entries as first seen: index -> (term, from which server).
+    committed: Vec<(u64, NodeId)>,
+    /// Leaders already checked, by term.
+    checked: BTreeMap<u64, NodeId>,
+}
+
+impl Invariant<Raft> for LeaderCompleteness {
+    fn name(&self) -> &str {
+        "LeaderCompleteness"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Always
+    }
+    fn check(&mut self, world: &World<'_, Raft>) -> Result<(), String> {
+        for (id, node) in world.live_nodes() {
+            let log = &world.durable(id).log;
+            let commit = node.commit_index().min(log.last_index());
+            while (self.committed.len() as u64) < commit {
+                let index = self.committed.len() as u64 + 1;
+                self.committed.push((log.term_at(index), id));
+            }
+        }
+        for (id, node) in world.live_nodes() {
+            if node.role() != Role::Leader {
+                continue;
+            }
+            let t = term(world, id);
+            if self.checked.get(&t) == Some(&id) {
+                continue;
+            }
+            self.checked.insert(t, id);
+            let log = &world.durable(id).log;
+            for (i, (entry_term, seen_at)) in self.committed.iter().enumerate() {
+                let index = i as u64 + 1;
+                if *entry_term < t && log.term_at(index) != *entry_term {
+                    return Err(format!(
+                        "{id} leads term {t} without the entry at index {index} (term {entry_term}) that {seen_at} had committed"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// No two servers apply different commands at the same index (§5.4.3).
+#[derive(Clone, Default)]
+pub struct StateMachineSafety {
+    applied: Vec<(u64, Command, NodeId)>,
+    seen: Vec<u64>,
+}
+
+impl Invariant<Raft> for StateMachineSafety {
+    fn name(&self) -> &str {
+        "StateMachineSafety"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Always
+    }
+    fn check(&mut self, world: &World<'_, Raft>) -> Result<(), String> {
+        self.seen.resize(world.cluster_size() as usize, 0);
+        for (id, node) in world.live_nodes() {
+            let now = node.last_applied();
+            let before = &mut self.seen[id.index()];
+            if now < *before {
+                *before = now; // Restarted: it applies from the start again.
+            }
+            let log = &world.durable(id).log;
+            for index in *before + 1..=now {
+                let entry = log.get(index).expect("applied entries are in the log");
+                match self.applied.get(index as usize - 1) {
+                    Some((t, command, by)) if *t != entry.term || *command != entry.command => {
+                        return Err(format!(
+                            "{id} applied {:?} (term {}) at index {index}, but {by} applied {command:?} (term {t})",
+                            entry.command, entry.term
+                        ));
+                    }
+                    Some(_) => {}
+                    None => self.applied.push((entry.term, entry.command.clone(), id)),
+                }
+            }
+            self.seen[id.index()] = now;
+        }
+        Ok(())
+    }
+    fn observations(&self) -> Vec<(&'static str, serde_json::Value)> {
+        vec![("entries_applied", json!(self.applied.len()))]
+    }
+}
+
+/// A leader never overwrites or deletes entries in its log; it only appends (§5.3).
+#[derive(Clone, Default)]
+pub struct LeaderAppendOnly {
+    read: Vec<usize>,
+    length: Vec<u64>,
+}
+
+impl Invariant<Raft> for LeaderAppendOnly {
+    fn name(&self) -> &str {
+        "LeaderAppendOnly"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Always
+    }
+    fn check(&mut self, world: &World<'_, Raft>) -> Result<(), String> {
+        let n = world.cluster_size() as usize;
+        self.read.resize(n, 0);
+        self.length.resize(n, 0);
+        for i in 0..n {
+            let id = NodeId(i as u32);
+            let journal = world.durable(id).log.journal();
+            let leads = world.node(id).is_some_and(|r| r.role() == Role::Leader);
+            for &changed in &journal[self.read[i]..] {
+                if changed == self.length[i] + 1 {
+                    self.length[i] = changed;
+                    continue;
+                }
+                if leads {
+                    return Err(format!(
+                        "{id}, leader of term {}, rewrote its log from index {changed} (it had {})",
+                        term(world, id),
+                        self.length[i]
+                    ));
+                }
+                self.length[i] = changed.saturating_sub(1);
+            }
+            self.read[i] = journal.len();
+        }
+        Ok(())
+    }
+}
+
+/// The client history is linearizable for the key-value model.
+#[derive(Clone)]
+pub struct Linearizable;
+
+/// The client history as key-value operations for the checker. Definite failures (every try
+/// redirected) are left out: they did not take effect.
+pub fn kv_history(history: &History<KvRequest, RaftResponse>) -> Vec<Op<KvInput, Option<String>>> {
+    history
+        .ops
+        .iter()
+        .filter(|op| !matches!(op.completion, Some(Completion::Fail(_))))
+        .map(|op| {
+            let input = match &op.request.0 {
+                KvOp::Get(k) => KvInput::Get(k.clone()),
+                KvOp::Put(k, v) => KvInput::Put(k.clone(), v.clone()),
+                KvOp::Append(k, v) => KvInput::Append(k.clone(), v.clone()),
+            };
+            let (output, ret) = match &op.completion {
+                Some(Completion::Ok(RaftResponse::Ok(value))) => {
+                    (Some(value.clone()), op.return_order)
+                }
+                _ => (None, None),
+            };
+            Op {
+                client: u64::from(op.client.0),
+                input,
+                output,
+                call: op.call_order,
+                ret,
+            }
+        })
+        .collect()
+}
+
+impl Invariant<Raft> for Linearizable {
+    fn name(&self) -> &str {
+        "Linearizable"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::History
+    }
+    fn check_history(&mut self, history: &History<KvRequest, RaftResponse>) -> Result<(), String> {
+        match linearizability::check(&Kv, &kv_history(history)) {
+            linearizability::Verdict::Linearizable => Ok(()),
+            linearizability::Verdict::NotLinearizable(v) => Err(v.to_string()),
+        }
+    }
+}
+
+fn leader(world: &World<'_, Raft>) -> Option<NodeId> {
+    let highest = world.live_nodes().map(|(id, _)| term(world, id)).max()?;
+    world
+        .live_nodes()
+        .find(|(id, r)| r.role() == Role::Leader && term(world, *id) == highest)
+        .map(|(id, _)| id)
+}
+
+/// Eventually: once faults end, some live server leads the highest term.
+#[derive(Clone)]
+pub struct LeaderExists;
+
+impl Invariant<Raft> for LeaderExists {
+    fn name(&self) -> &str {
+        "LeaderExists"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Eventually
+    }
+    fn check(&mut self, world: &World<'_, Raft>) -> Result<(), String> {
+        match leader(world) {
+            Some(_) => Ok(()),
+            None => {
+                let down = (0..world.cluster_size())
+                    .filter(|&i| world.status(NodeId(i)) != NodeStatus::Up)
+                    .count();
+                Err(format!(
+                    "no leader ({down} of {} servers not up)",
+                    world.cluster_size()
+                ))
+            }
+        }
+    }
+}
+
+/// Eventually: every live server applies every entry committed more than [`SETTLE`] ago.
+#[derive(Clone, Default)]
+pub struct AllApplied {
+    /// When each new highest commit index was first seen.
+    commits: Vec<(Time, u64)>,
+}
+
+impl Invariant<Raft> for AllApplied {
+    fn name(&self) -> &str {
+        "AllApplied"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Eventually
+    }
+    fn check(&mut self, world: &World<'_, Raft>) -> Result<(), String> {
+        let now = world.now();
+        let highest = world
+            .live_nodes()
+            .map(|(_, r)| r.commit_index())
+            .max()
+            .unwrap_or(0);
+        if self.commits.last().is_none_or(|(_, c)| *c < highest) {
+            self.commits.push((now, highest));
+        }
+        let Some(&(_, target)) = self.commits.iter().rev().find(|(at, _)| now - *at > SETTLE)
+        else {
+            return Ok(());
+        };
+        for (id, r) in world.live_nodes() {
+            if world.status(id) == NodeStatus::Up && r.last_applied() < target {
+                return Err(format!(
+                    "{id} has applied {} entries, but {target} were committed more than {SETTLE} ago",
+                    r.last_applied()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sometimes: a leader was elected.
+#[derive(Clone)]
+pub struct LeaderElected;
+
+impl Invariant<Raft> for LeaderElected {
+    fn name(&self) -> &str {
+        "LeaderElected"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Sometimes
+    }
+    fn check(&mut self, world: &World<'_, Raft>) -> Result<(), String> {
+        leader(world).map(|_| ()).ok_or_else(|| "no leader".into())
+    }
+}
+
+/// Sometimes: a client entry was committed.
+#[derive(Clone)]
+pub struct EntryCommitted;
+
+impl Invariant<Raft> for EntryCommitted {
+    fn name(&self) -> &str {
+        "EntryCommitted"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Sometimes
+    }
+    fn check(&mut self, world: &World<'_, Raft>) -> Result<(), String> {
+        let committed = world.live_nodes().any(|(id, r)| {
+            let log = &world.durable(id).log;
+            (1..=r.commit_index())
+                .any(|i| matches!(log.get(i).map(|e| &e.command), Some(Command::Client { .. })))
+        });
+        if committed {
+            Ok(())
+        } else {
+            Err("no client entry committed".into())
+        }
+    }
+}
+
+/// Sometimes: leadership changed hands (a second leader, in a later term).
+#[derive(Clone, Default)]
+pub struct LeaderChanged {
+    first: Option<(u64, NodeId)>,
+}
+
+impl Invariant<Raft> for LeaderChanged {
+    fn name(&self) -> &str {
+        "LeaderChanged"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Sometimes
+    }
+    fn check(&mut self, world: &World<'_, Raft>) -> Result<(), String> {
+        let Some(id) = leader(world) else {
+            return Err("no leader".into());
+        };
+        let now = (term(world, id), id);
+        match self.first {
+            None => {
+                self.first = Some(now);
+                Err("only the first leader so far".into())
+            }
+            Some(first) if first.0 == now.0 => Err("still the first leader".into()),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+/// A durable store's summary, for reports.
+pub fn highest_term<'a>(durables: impl Iterator<Item = &'a RaftDurable>) -> u64 {
+    durables.map(|d| d.current_term).max().unwrap_or(0)
+}

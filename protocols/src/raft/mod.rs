@@ -1,0 +1,1013 @@
+//! Raft (Ongaro and Ousterhout, *In Search of an Understandable Consensus Algorithm*, extended
+//! version, 2014) replicating a key-value store.
+//!
+//! - **Election** (§5.2): a follower that hears no leader for a randomized timeout becomes a
+//!   candidate for the next term and asks for votes; a server grants one vote per term, and only
+//!   to a candidate whose log is at least as up to date as its own (§5.4.1). Anyone who sees a
+//!   higher term steps down to follower.
+//! - **Replication** (§5.3): the leader appends client commands to its log and sends them with
+//!   the index and term of the entry before them; a follower accepts only if it has that entry
+//!   (the consistency check), otherwise the leader backs up. We back up by term (the "fast
+//!   backup" of §5.3's last paragraph): the follower reports the conflicting term and its first
+//!   index, so one round trip skips a whole term.
+//! - **Commit** (§5.3, §5.4.2, Figure 8): an entry is committed once the leader has it on a
+//!   majority *and it is from the leader's current term*; earlier entries are committed
+//!   indirectly. Counting replicas of an older entry is not enough: Figure 8 shows such an entry
+//!   being overwritten. Each new leader appends a no-op so its term gets an entry to commit.
+//! - **Persistence** (Figure 2): `currentTerm`, `votedFor` and the log are written to the durable
+//!   store before the server answers; everything else is rebuilt after a restart.
+//! - **Clients** (§8): every command carries its client's id and sequence number; the state
+//!   machine remembers the last one applied per client, so a retried command takes effect once.
+//!   Reads go through the log too, so they are linearizable without leases.
+//! - **PreVote and CheckQuorum** (Ongaro's thesis §9.6, §6.2; off by default): a server first
+//!   asks whether it *could* win before bumping its term, and a leader that cannot hear a
+//!   majority steps down. Together they stop a rejoining, partitioned server from forcing an
+//!   election with its inflated term.
+//!
+//! Invariants (Figure 3): Election Safety, Log Matching, Leader Completeness, State Machine
+//! Safety, Leader Append-Only; the client history must be linearizable; once faults end a leader
+//! exists and every live server applies what was committed.
+
+pub mod invariants;
+pub mod log;
+
+use crate::raft::log::{Entry, RaftDurable};
+use serde::{Deserialize, Serialize};
+use simlab_sim::rng::{self, SimRng};
+use simlab_sim::{
+    ClientId, Ctx, Node, NodeId, NodeView, ReplyTo, ResponseClass, Time, TimerId, Workload,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// Deliberate mistakes, for teaching and to prove the checkers catch them.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum RaftBug {
+    /// Grant votes without checking that the candidate's log is at least as up to date.
+    SkipUpToDateCheck,
+    /// Commit an entry from an earlier term as soon as a majority holds it (Figure 8).
+    CommitPreviousTerm,
+    /// Keep `votedFor` in memory only: after a restart a server may vote twice in one term.
+    ForgetVotedFor,
+    /// A leader that sees a higher term adopts it but stays leader.
+    NoStepDown,
+    /// Apply a retried client command again instead of answering from the session table.
+    ApplyRetryTwice,
+}
+
+/// Raft's settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaftConfig {
+    /// Election timeout, drawn uniformly from this range at every reset (milliseconds).
+    pub election_timeout_ms: (u64, u64),
+    /// How often a leader sends heartbeats (milliseconds).
+    pub heartbeat_ms: u64,
+    /// Ask for pre-votes before starting an election.
+    pub prevote: bool,
+    /// A leader steps down when it has not heard from a majority for an election timeout;
+    /// followers ignore vote requests while they hear from a leader.
+    pub check_quorum: bool,
+    /// Back up a follower's log a term at a time (true) or an entry at a time (false).
+    pub fast_backup: bool,
+    /// Most entries in one AppendEntries.
+    pub max_batch: usize,
+    /// Keys the workload touches.
+    pub keys: u32,
+    /// Percent of operations that are gets.
+    pub get_percent: u32,
+    /// Percent that are puts (the rest are appends).
+    pub put_percent: u32,
+    /// Planted bugs to switch on.
+    pub bugs: Vec<RaftBug>,
+}
+
+impl Default for RaftConfig {
+    fn default() -> Self {
+        RaftConfig {
+            election_timeout_ms: (150, 300),
+            heartbeat_ms: 50,
+            prevote: false,
+            check_quorum: false,
+            fast_backup: true,
+            max_batch: 64,
+            keys: 4,
+            get_percent: 30,
+            put_percent: 20,
+            bugs: Vec::new(),
+        }
+    }
+}
+
+impl RaftConfig {
+    /// Checks the settings; the error names the field and the rule.
+    pub fn validate(&self, nodes: u32) -> Result<(), (String, String)> {
+        let err = |f: &str, r: String| Err((f.to_string(), r));
+        let (lo, hi) = self.election_timeout_ms;
+        if lo == 0 || lo > hi {
+            return err(
+                "election_timeout_ms",
+                format!("({lo}, {hi}) must be a non-empty range of positive times"),
+            );
+        }
+        if self.heartbeat_ms == 0 || self.heartbeat_ms >= lo {
+            return err(
+                "heartbeat_ms",
+                format!(
+                    "{} must be positive and below the shortest election timeout ({lo})",
+                    self.heartbeat_ms
+                ),
+            );
+        }
+        if self.max_batch == 0 {
+            return err("max_batch", "must be at least 1".into());
+        }
+        if self.keys == 0 {
+            return err("keys", "the workload needs at least one key".into());
+        }
+        if self.get_percent + self.put_percent > 100 {
+            return err(
+                "get_percent",
+                "get_percent + put_percent must not exceed 100".into(),
+            );
+        }
+        if nodes == 0 {
+            return err("nodes", "Raft needs at least 1 node".into());
+        }
+        Ok(())
+    }
+
+    fn has(&self, bug: RaftBug) -> bool {
+        self.bugs.contains(&bug)
+    }
+}
+
+/// A key-value operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum KvOp {
+    /// Read a key.
+    Get(String),
+    /// Set a key.
+    Put(String, String),
+    /// Append to a key.
+    Append(String, String),
+}
+
+/// What a log entry asks the state machine to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Command {
+    /// A new leader's first entry, so its term has something to commit.
+    Noop,
+    /// A client's operation, with its session position.
+    Client {
+        /// The client.
+        client: u32,
+        /// Its sequence number.
+        seq: u64,
+        /// The operation.
+        op: KvOp,
+    },
+}
+
+/// A client's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum RaftResponse {
+    /// Done; a get's value (empty for a missing key), nothing for writes.
+    Ok(Option<String>),
+    /// This server does not lead; try the hinted one.
+    NotLeader(Option<NodeId>),
+}
+
+/// Messages (Figure 2, plus the pre-vote flag and fast-backup hints).
+#[derive(Clone, Debug, Serialize)]
+pub enum Msg {
+    /// Candidate → all: vote for me (or, as a pre-vote, would you?).
+    RequestVote {
+        /// The term asked for.
+        term: u64,
+        /// Index of the candidate's last entry.
+        last_log_index: u64,
+        /// Term of the candidate's last entry.
+        last_log_term: u64,
+        /// A pre-vote: nobody changes term or vote.
+        prevote: bool,
+    },
+    /// The answer.
+    Vote {
+        /// The voter's term (for a pre-vote: the term asked for, if granted).
+        term: u64,
+        /// Whether the vote was granted.
+        granted: bool,
+        /// Whether it answers a pre-vote.
+        prevote: bool,
+    },
+    /// Leader → follower: entries after `prev_log_index`, or a heartbeat.
+    AppendEntries {
+        /// The leader's term.
+        term: u64,
+        /// The entry before the new ones.
+        prev_log_index: u64,
+        /// Its term.
+        prev_log_term: u64,
+        /// New entries (empty for a heartbeat).
+        entries: Vec<Entry>,
+        /// The leader's commit index.
+        leader_commit: u64,
+    },
+    /// The answer.
+    AppendReply {
+        /// The follower's term.
+        term: u64,
+        /// Whether the entries were accepted.
+        success: bool,
+        /// On success: the index of the last entry now known to match.
+        match_index: u64,
+        /// On failure: where the leader should try next (fast backup).
+        conflict_index: u64,
+        /// On failure: the term of the conflicting entry, if there was one.
+        conflict_term: Option<u64>,
+    },
+}
+
+/// Timers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum Timer {
+    /// No leader heard from: start an election.
+    Election,
+    /// Leader: send heartbeats.
+    Heartbeat,
+    /// Leader with CheckQuorum: have a majority answered lately?
+    CheckQuorum,
+}
+
+/// A server's role.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Role {
+    /// Follows a leader (or waits for one).
+    Follower,
+    /// Asking for pre-votes.
+    PreCandidate,
+    /// Asking for votes.
+    Candidate,
+    /// Leads its term.
+    Leader,
+}
+
+/// One Raft server with its key-value state machine.
+#[derive(Clone, Debug)]
+pub struct Raft {
+    id: NodeId,
+    nodes: u32,
+    config: Arc<RaftConfig>,
+    role: Role,
+    leader: Option<NodeId>,
+    commit_index: u64,
+    last_applied: u64,
+    kv: BTreeMap<String, String>,
+    /// Per client: the last sequence number applied and its answer.
+    sessions: BTreeMap<u32, (u64, RaftResponse)>,
+    votes: BTreeSet<NodeId>,
+    next_index: Vec<u64>,
+    match_index: Vec<u64>,
+    election_timer: Option<TimerId>,
+    heartbeat_timer: Option<TimerId>,
+    /// Client requests waiting for their entry to apply, by log index.
+    pending: BTreeMap<u64, ReplyTo>,
+    /// When a leader was last heard from (pre-vote and CheckQuorum leases).
+    last_leader_contact: Option<Time>,
+    /// Leader with CheckQuorum: who answered since the last check.
+    heard_from: BTreeSet<NodeId>,
+    /// [`RaftBug::ForgetVotedFor`]: the vote kept in memory only.
+    volatile_vote: Option<(u64, NodeId)>,
+}
+
+impl Raft {
+    /// A server as it boots (or restarts: only the durable store carries over).
+    pub fn new(id: NodeId, nodes: u32, config: Arc<RaftConfig>) -> Raft {
+        Raft {
+            id,
+            nodes,
+            config,
+            role: Role::Follower,
+            leader: None,
+            commit_index: 0,
+            last_applied: 0,
+            kv: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            votes: BTreeSet::new(),
+            next_index: vec![1; nodes as usize],
+            match_index: vec![0; nodes as usize],
+            election_timer: None,
+            heartbeat_timer: None,
+            pending: BTreeMap::new(),
+            last_leader_contact: None,
+            heard_from: BTreeSet::new(),
+            volatile_vote: None,
+        }
+    }
+
+    /// The role now.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The commit index now.
+    pub fn commit_index(&self) -> u64 {
+        self.commit_index
+    }
+
+    /// How far the state machine has applied.
+    pub fn last_applied(&self) -> u64 {
+        self.last_applied
+    }
+
+    /// The key-value state.
+    pub fn kv(&self) -> &BTreeMap<String, String> {
+        &self.kv
+    }
+
+    fn majority(&self) -> usize {
+        self.nodes as usize / 2 + 1
+    }
+
+    fn reset_election_timer(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if let Some(t) = self.election_timer.take() {
+            ctx.cancel_timer(t);
+        }
+        let (lo, hi) = self.config.election_timeout_ms;
+        let after = Time::from_micros(ctx.random_between(lo * 1_000, hi * 1_000));
+        self.election_timer = Some(ctx.set_timer(after, Timer::Election));
+    }
+
+    fn voted_for(&self, ctx: &Ctx<'_, Self>) -> Option<NodeId> {
+        if self.config.has(RaftBug::ForgetVotedFor) {
+            let term = ctx.durable().current_term;
+            self.volatile_vote
+                .filter(|(t, _)| *t == term)
+                .map(|(_, n)| n)
+        } else {
+            ctx.durable().voted_for
+        }
+    }
+
+    fn record_vote(&mut self, candidate: NodeId, ctx: &mut Ctx<'_, Self>) {
+        if self.config.has(RaftBug::ForgetVotedFor) {
+            self.volatile_vote = Some((ctx.durable().current_term, candidate));
+        } else {
+            ctx.durable_mut().voted_for = Some(candidate);
+        }
+    }
+
+    /// Adopts a higher term: forget the vote and follow.
+    fn step_down(&mut self, term: u64, ctx: &mut Ctx<'_, Self>) {
+        let durable = ctx.durable_mut();
+        durable.current_term = term;
+        durable.voted_for = None;
+        if self.role == Role::Leader && self.config.has(RaftBug::NoStepDown) {
+            ctx.note(format!("saw term {term} but stays leader (bug)"));
+            return;
+        }
+        self.become_follower(None, ctx);
+    }
+
+    fn become_follower(&mut self, leader: Option<NodeId>, ctx: &mut Ctx<'_, Self>) {
+        if self.role == Role::Leader {
+            ctx.note("steps down");
+            if let Some(t) = self.heartbeat_timer.take() {
+                ctx.cancel_timer(t);
+            }
+            // Pending requests may still commit under the next leader, so say nothing: the
+            // clients time out and retry, and their sessions keep the retry from applying twice.
+            self.pending.clear();
+        }
+        self.role = Role::Follower;
+        self.leader = leader;
+        self.votes.clear();
+        self.reset_election_timer(ctx);
+    }
+
+    fn last_log(&self, ctx: &Ctx<'_, Self>) -> (u64, u64) {
+        let log = &ctx.durable().log;
+        (log.last_index(), log.last_term())
+    }
+
+    fn on_election_timeout(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.election_timer = None;
+        if self.role == Role::Leader {
+            return;
+        }
+        if self.config.prevote {
+            self.role = Role::PreCandidate;
+            self.votes = BTreeSet::from([self.id]);
+            let term = ctx.durable().current_term + 1;
+            let (last_log_index, last_log_term) = self.last_log(ctx);
+            ctx.note(format!("pre-vote for term {term}"));
+            ctx.broadcast(Msg::RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+                prevote: true,
+            });
+            self.reset_election_timer(ctx);
+            self.maybe_win(ctx);
+        } else {
+            self.start_election(ctx);
+        }
+    }
+
+    fn start_election(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let term = ctx.durable().current_term + 1;
+        ctx.durable_mut().current_term = term;
+        ctx.durable_mut().voted_for = None;
+        self.record_vote(self.id, ctx);
+        self.role = Role::Candidate;
+        self.leader = None;
+        self.votes = BTreeSet::from([self.id]);
+        let (last_log_index, last_log_term) = self.last_log(ctx);
+        ctx.note(format!("election for term {term}"));
+        ctx.broadcast(Msg::RequestVote {
+            term,
+            last_log_index,
+            last_log_term,
+            prevote: false,
+        });
+        self.reset_election_timer(ctx);
+        self.maybe_win(ctx);
+    }
+
+    fn maybe_win(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if self.votes.len() < self.majority() {
+            return;
+        }
+        match self.role {
+            Role::PreCandidate => self.start_election(ctx),
+            Role::Candidate => self.become_leader(ctx),
+            _ => {}
+        }
+    }
+
+    fn become_leader(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let term = ctx.durable().current_term;
+        ctx.note(format!("becomes leader of term {term}"));
+        self.role = Role::Leader;
+        self.leader = Some(self.id);
+        if let Some(t) = self.election_timer.take() {
+            ctx.cancel_timer(t);
+        }
+        // A no-op of our own term: committing it commits everything before it (§8).
+        let index = ctx.durable_mut().log.push(Entry {
+            term,
+            command: Command::Noop,
+        });
+        self.next_index = vec![index; self.nodes as usize];
+        self.match_index = vec![0; self.nodes as usize];
+        self.match_index[self.id.index()] = index;
+        self.broadcast_append(ctx);
+        self.heartbeat_timer = Some(ctx.set_timer(
+            Time::from_millis(self.config.heartbeat_ms),
+            Timer::Heartbeat,
+        ));
+        if self.config.check_quorum {
+            self.heard_from.clear();
+            ctx.set_timer(
+                Time::from_millis(self.config.election_timeout_ms.1),
+                Timer::CheckQuorum,
+            );
+        }
+        self.advance_commit(ctx);
+    }
+
+    fn broadcast_append(&mut self, ctx: &mut Ctx<'_, Self>) {
+        for peer in ctx.peers().collect::<Vec<_>>() {
+            self.send_append(peer, ctx);
+        }
+    }
+
+    fn send_append(&mut self, peer: NodeId, ctx: &mut Ctx<'_, Self>) {
+        let log = &ctx.durable().log;
+        let next = self.next_index[peer.index()].clamp(1, log.last_index() + 1);
+        let prev_log_index = next - 1;
+        let entries = log.slice(next, self.config.max_batch);
+        // Pipelining: assume these arrive, so the next message carries only newer entries. A
+        // lost message shows up as a rejection, which backs next_index up again.
+        self.next_index[peer.index()] = next + entries.len() as u64;
+        let msg = Msg::AppendEntries {
+            term: ctx.durable().current_term,
+            prev_log_index,
+            prev_log_term: log.term_at(prev_log_index),
+            entries,
+            leader_commit: self.commit_index,
+        };
+        ctx.send(peer, msg);
+    }
+
+    fn on_request_vote(
+        &mut self,
+        from: NodeId,
+        term: u64,
+        last: (u64, u64),
+        prevote: bool,
+        ctx: &mut Ctx<'_, Self>,
+    ) {
+        let current = ctx.durable().current_term;
+        let (my_index, my_term) = self.last_log(ctx);
+        let up_to_date = self.config.has(RaftBug::SkipUpToDateCheck)
+            || last.1 > my_term
+            || (last.1 == my_term && last.0 >= my_index);
+        let (lo, _) = self.config.election_timeout_ms;
+        // Within a leader's lease (it was heard from less than an election timeout ago, or we
+        // lead ourselves), a vote request is a disruption, not a sign of a dead leader.
+        let leader_lease = self.role == Role::Leader
+            || (self.leader.is_some()
+                && self
+                    .last_leader_contact
+                    .is_some_and(|t| ctx.now() < t + Time::from_millis(lo)));
+        if prevote {
+            // Would I vote for you? Only if you are ahead of me, and I have no live leader.
+            let granted = term > current && up_to_date && !leader_lease;
+            let reply_term = if granted { term } else { current };
+            ctx.send(
+                from,
+                Msg::Vote {
+                    term: reply_term,
+                    granted,
+                    prevote: true,
+                },
+            );
+            return;
+        }
+        if self.config.check_quorum && leader_lease && term > current {
+            ctx.note(format!("ignores {from}'s vote request: a leader is alive"));
+            return;
+        }
+        if term > current {
+            self.step_down(term, ctx);
+        }
+        let current = ctx.durable().current_term;
+        let free = self.voted_for(ctx).is_none_or(|v| v == from);
+        let granted = term == current && free && up_to_date;
+        if granted {
+            self.record_vote(from, ctx);
+            self.reset_election_timer(ctx);
+        }
+        ctx.send(
+            from,
+            Msg::Vote {
+                term: current,
+                granted,
+                prevote: false,
+            },
+        );
+    }
+
+    fn on_vote(
+        &mut self,
+        from: NodeId,
+        term: u64,
+        granted: bool,
+        prevote: bool,
+        ctx: &mut Ctx<'_, Self>,
+    ) {
+        let current = ctx.durable().current_term;
+        if term > current && !(prevote && granted) {
+            self.step_down(term, ctx);
+            return;
+        }
+        let expected = match (prevote, self.role) {
+            (true, Role::PreCandidate) => term == current + 1,
+            (false, Role::Candidate) => term == current,
+            _ => false,
+        };
+        if expected && granted {
+            self.votes.insert(from);
+            self.maybe_win(ctx);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_append(
+        &mut self,
+        from: NodeId,
+        term: u64,
+        prev_log_index: u64,
+        prev_log_term: u64,
+        entries: Vec<Entry>,
+        leader_commit: u64,
+        ctx: &mut Ctx<'_, Self>,
+    ) {
+        let current = ctx.durable().current_term;
+        let reject = |ctx: &mut Ctx<'_, Self>, term, conflict_index, conflict_term| {
+            ctx.send(
+                from,
+                Msg::AppendReply {
+                    term,
+                    success: false,
+                    match_index: 0,
+                    conflict_index,
+                    conflict_term,
+                },
+            );
+        };
+        if term < current {
+            reject(ctx, current, 0, None);
+            return;
+        }
+        if term > current {
+            self.step_down(term, ctx);
+        }
+        if self.role == Role::Leader {
+            // Only reachable with NoStepDown: two leaders in one term.
+            return;
+        }
+        self.last_leader_contact = Some(ctx.now());
+        if self.role != Role::Follower || self.leader != Some(from) {
+            self.become_follower(Some(from), ctx);
+        } else {
+            self.reset_election_timer(ctx);
+        }
+        let log = &ctx.durable().log;
+        if prev_log_index > log.last_index() {
+            let index = log.last_index() + 1;
+            reject(ctx, term, index, None);
+            return;
+        }
+        if log.term_at(prev_log_index) != prev_log_term {
+            let conflict = log.term_at(prev_log_index);
+            let first = log.first_index_of_term(conflict).unwrap_or(prev_log_index);
+            if self.config.fast_backup {
+                reject(ctx, term, first, Some(conflict));
+            } else {
+                reject(ctx, term, prev_log_index, None);
+            }
+            return;
+        }
+        // Append what is new; truncate only on a real conflict (a stale or duplicated message
+        // must not cut entries that a later message added).
+        let mut index = prev_log_index;
+        for entry in entries {
+            index += 1;
+            let log = &ctx.durable().log;
+            if index <= log.last_index() {
+                if log.term_at(index) == entry.term {
+                    continue;
+                }
+                ctx.durable_mut().log.truncate_from(index);
+            }
+            ctx.durable_mut().log.push(entry);
+        }
+        if leader_commit > self.commit_index {
+            self.commit_index = leader_commit.min(index);
+            self.apply(ctx);
+        }
+        ctx.send(
+            from,
+            Msg::AppendReply {
+                term,
+                success: true,
+                match_index: index,
+                conflict_index: 0,
+                conflict_term: None,
+            },
+        );
+    }
+
+    fn on_append_reply(
+        &mut self,
+        from: NodeId,
+        reply: (u64, bool, u64, u64, Option<u64>),
+        ctx: &mut Ctx<'_, Self>,
+    ) {
+        let (term, success, match_index, conflict_index, conflict_term) = reply;
+        let current = ctx.durable().current_term;
+        if term > current {
+            self.step_down(term, ctx);
+            return;
+        }
+        if self.role != Role::Leader || term != current {
+            return;
+        }
+        self.heard_from.insert(from);
+        let peer = from.index();
+        if success {
+            if match_index > self.match_index[peer] {
+                self.match_index[peer] = match_index;
+            }
+            self.next_index[peer] = self.next_index[peer].max(self.match_index[peer] + 1);
+            self.advance_commit(ctx);
+            if self.next_index[peer] <= ctx.durable().log.last_index() {
+                self.send_append(from, ctx);
+            }
+            return;
+        }
+        if conflict_index == 0 {
+            return; // Rejected for its term, which we have already handled.
+        }
+        let log = &ctx.durable().log;
+        let next = match conflict_term.and_then(|t| log.last_index_of_term(t)) {
+            Some(last_of_term) => last_of_term + 1,
+            None => conflict_index,
+        };
+        self.next_index[peer] = next.clamp(self.match_index[peer] + 1, log.last_index() + 1);
+        self.send_append(from, ctx);
+    }
+
+    fn advance_commit(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let log = &ctx.durable().log;
+        let term = ctx.durable().current_term;
+        let mut index = log.last_index();
+        while index > self.commit_index {
+            // Figure 8: only an entry of the current term is committed by counting replicas.
+            let own_term =
+                log.term_at(index) == term || self.config.has(RaftBug::CommitPreviousTerm);
+            let replicas = self.match_index.iter().filter(|&&m| m >= index).count();
+            if own_term && replicas >= self.majority() {
+                self.commit_index = index;
+                break;
+            }
+            index -= 1;
+        }
+        self.apply(ctx);
+    }
+
+    fn apply(&mut self, ctx: &mut Ctx<'_, Self>) {
+        while self.last_applied < self.commit_index {
+            self.last_applied += 1;
+            let index = self.last_applied;
+            let Some(entry) = ctx.durable().log.get(index).cloned() else {
+                panic!("{} applies index {index} beyond its log", self.id);
+            };
+            let Command::Client { client, seq, op } = entry.command else {
+                continue;
+            };
+            let session = self.sessions.get(&client).cloned();
+            let response = match session {
+                Some((last, cached))
+                    if last >= seq && !self.config.has(RaftBug::ApplyRetryTwice) =>
+                {
+                    // A retry of something already applied: answer, change nothing.
+                    if last == seq { cached } else { continue }
+                }
+                _ => {
+                    let response = self.execute(&op);
+                    self.sessions.insert(client, (seq, response.clone()));
+                    response
+                }
+            };
+            if let Some(reply_to) = self.pending.remove(&index)
+                && reply_to
+                    == (ReplyTo {
+                        client: ClientId(client),
+                        seq,
+                    })
+            {
+                ctx.reply(reply_to, response);
+            }
+        }
+        // Requests whose index was overwritten by another leader's entries will never apply
+        // here; their clients retry.
+        let applied = self.last_applied;
+        self.pending.retain(|&i, _| i > applied);
+    }
+
+    fn execute(&mut self, op: &KvOp) -> RaftResponse {
+        match op {
+            KvOp::Get(k) => RaftResponse::Ok(Some(self.kv.get(k).cloned().unwrap_or_default())),
+            KvOp::Put(k, v) => {
+                self.kv.insert(k.clone(), v.clone());
+                RaftResponse::Ok(None)
+            }
+            KvOp::Append(k, v) => {
+                self.kv.entry(k.clone()).or_default().push_str(v);
+                RaftResponse::Ok(None)
+            }
+        }
+    }
+
+    fn on_check_quorum(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if self.role != Role::Leader {
+            return;
+        }
+        if self.heard_from.len() + 1 < self.majority() {
+            ctx.note("cannot hear a majority: steps down (CheckQuorum)");
+            self.become_follower(None, ctx);
+            return;
+        }
+        self.heard_from.clear();
+        ctx.set_timer(
+            Time::from_millis(self.config.election_timeout_ms.1),
+            Timer::CheckQuorum,
+        );
+    }
+}
+
+impl Node for Raft {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Request = KvRequest;
+    type Response = RaftResponse;
+    type Durable = RaftDurable;
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let d = ctx.durable();
+        if d.current_term > 0 || d.log.last_index() > 0 {
+            let (term, len) = (d.current_term, d.log.last_index());
+            ctx.note(format!("recovered term {term}, {len} log entries"));
+        }
+        self.reset_election_timer(ctx);
+    }
+
+    fn on_message(&mut self, from: NodeId, msg: Msg, ctx: &mut Ctx<'_, Self>) {
+        match msg {
+            Msg::RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+                prevote,
+            } => {
+                self.on_request_vote(from, term, (last_log_index, last_log_term), prevote, ctx);
+            }
+            Msg::Vote {
+                term,
+                granted,
+                prevote,
+            } => self.on_vote(from, term, granted, prevote, ctx),
+            Msg::AppendEntries {
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            } => {
+                self.on_append(
+                    from,
+                    term,
+                    prev_log_index,
+                    prev_log_term,
+                    entries,
+                    leader_commit,
+                    ctx,
+                );
+            }
+            Msg::AppendReply {
+                term,
+                success,
+                match_index,
+                conflict_index,
+                conflict_term,
+            } => {
+                self.on_append_reply(
+                    from,
+                    (term, success, match_index, conflict_index, conflict_term),
+                    ctx,
+                );
+            }
+        }
+    }
+
+    fn on_timer(&mut self, timer: Timer, ctx: &mut Ctx<'_, Self>) {
+        match timer {
+            Timer::Election => self.on_election_timeout(ctx),
+            Timer::Heartbeat => {
+                self.heartbeat_timer = None;
+                if self.role == Role::Leader {
+                    self.broadcast_append(ctx);
+                    self.heartbeat_timer = Some(ctx.set_timer(
+                        Time::from_millis(self.config.heartbeat_ms),
+                        Timer::Heartbeat,
+                    ));
+                }
+            }
+            Timer::CheckQuorum => self.on_check_quorum(ctx),
+        }
+    }
+
+    fn on_request(&mut self, reply_to: ReplyTo, request: KvRequest, ctx: &mut Ctx<'_, Self>) {
+        if self.role != Role::Leader {
+            ctx.reply(reply_to, RaftResponse::NotLeader(self.leader));
+            return;
+        }
+        let client = reply_to.client.0;
+        if let Some((last, cached)) = self.sessions.get(&client)
+            && !self.config.has(RaftBug::ApplyRetryTwice)
+        {
+            if *last == reply_to.seq {
+                ctx.reply(reply_to, cached.clone());
+                return;
+            }
+            if *last > reply_to.seq {
+                return; // A stale retry of an operation the client has moved past.
+            }
+        }
+        let term = ctx.durable().current_term;
+        let command = Command::Client {
+            client,
+            seq: reply_to.seq,
+            op: request.0,
+        };
+        let index = ctx.durable_mut().log.push(Entry { term, command });
+        self.match_index[self.id.index()] = index;
+        self.pending.insert(index, reply_to);
+        self.broadcast_append(ctx);
+        self.advance_commit(ctx);
+    }
+
+    fn classify(response: &RaftResponse) -> ResponseClass {
+        match response {
+            RaftResponse::Ok(_) => ResponseClass::Ok,
+            RaftResponse::NotLeader(hint) => ResponseClass::Redirect(*hint),
+        }
+    }
+
+    fn is_leader(&self) -> bool {
+        self.role == Role::Leader
+    }
+
+    fn view(&self, durable: &RaftDurable) -> NodeView {
+        let role = match self.role {
+            Role::Follower => "follower",
+            Role::PreCandidate => "pre-candidate",
+            Role::Candidate => "candidate",
+            Role::Leader => "leader",
+        };
+        let log = &durable.log;
+        let tail: Vec<String> = log
+            .entries()
+            .iter()
+            .enumerate()
+            .rev()
+            .take(4)
+            .rev()
+            .map(|(i, e)| match &e.command {
+                Command::Noop => format!("{}:t{} noop", i + 1, e.term),
+                Command::Client { op, .. } => format!("{}:t{} {}", i + 1, e.term, describe_op(op)),
+            })
+            .collect();
+        NodeView::new(role)
+            .field("term", durable.current_term)
+            .field(
+                "voted for",
+                durable.voted_for.map_or("-".to_string(), |n| n.to_string()),
+            )
+            .field(
+                "leader",
+                self.leader.map_or("?".to_string(), |n| n.to_string()),
+            )
+            .field(
+                "log",
+                format!(
+                    "{} entries, last term {}",
+                    log.last_index(),
+                    log.last_term()
+                ),
+            )
+            .field(
+                "tail",
+                if tail.is_empty() {
+                    "-".to_string()
+                } else {
+                    tail.join("  ")
+                },
+            )
+            .field("commit", self.commit_index)
+            .field("applied", self.last_applied)
+    }
+}
+
+fn describe_op(op: &KvOp) -> String {
+    match op {
+        KvOp::Get(k) => format!("get {k}"),
+        KvOp::Put(k, v) => format!("put {k}={v}"),
+        KvOp::Append(k, v) => format!("append {k}+={v}"),
+    }
+}
+
+/// A client request: one key-value operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KvRequest(pub KvOp);
+
+/// Random gets, puts and appends over a few keys. Written values are unique (client and
+/// sequence number), so the linearizability checker can tell every write apart.
+#[derive(Clone, Debug)]
+pub struct KvWorkload {
+    /// Keys to choose from.
+    pub keys: u32,
+    /// Percent gets.
+    pub get_percent: u32,
+    /// Percent puts.
+    pub put_percent: u32,
+}
+
+impl Workload<KvRequest> for KvWorkload {
+    fn next_request(&mut self, client: ClientId, seq: u64, rng: &mut SimRng) -> KvRequest {
+        let key = format!("k{}", rng::below(rng, u64::from(self.keys)));
+        let roll = rng::below(rng, 100) as u32;
+        let op = if roll < self.get_percent {
+            KvOp::Get(key)
+        } else if roll < self.get_percent + self.put_percent {
+            KvOp::Put(key, format!("{}.{seq}", client.0))
+        } else {
+            KvOp::Append(key, format!("[{}.{seq}]", client.0))
+        };
+        KvRequest(op)
+    }
+}
