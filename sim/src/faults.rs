@@ -20,8 +20,6 @@ pub enum Fault {
     Isolate(u32),
     /// Cut every link to and from whichever node leads now (no-op without a leader).
     IsolateLeader,
-    /// Cut every link to and from the lowest-numbered live node that does not lead.
-    IsolateFollower,
     /// Messages from `from` to `to` are lost; the other direction still works.
     CutOneWay {
         /// Sender whose messages are lost.
@@ -44,8 +42,6 @@ pub enum Fault {
     Crash(u32),
     /// Crash whichever node leads now (no-op without a leader).
     CrashLeader,
-    /// Crash the lowest-numbered live node that does not lead.
-    CrashFollower,
     /// Rebuild a crashed node from its durable store.
     Restart(u32),
     /// Freeze a node (a long GC pause, SIGSTOP): events for it wait until it resumes.
@@ -66,6 +62,11 @@ pub enum Fault {
     },
     /// Restore every clock, resume every paused node, restart every crashed one, heal the network.
     RepairAll,
+    // New variants go last: a variant's position is part of the trace hash.
+    /// Cut every link to and from the lowest-numbered live node that does not lead.
+    IsolateFollower,
+    /// Crash the lowest-numbered live node that does not lead.
+    CrashFollower,
 }
 
 impl Fault {

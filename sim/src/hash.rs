@@ -15,6 +15,10 @@
 //! **Mixing.** Each word `w` updates the state `h` as `h = (h ^ w) * K; h ^= h >> 32`, with
 //! `K = 0x9E3779B97F4A7C15` and wrapping multiplication. The state starts at
 //! `0xCBF29CE484222325`. This is "simlab-hash-v1"; changing it changes every pinned hash.
+//!
+//! Because a variant's *index* is hashed, new variants of a hashed enum (messages, faults,
+//! timers) go at the end; inserting one in the middle changes the hash of every run using a
+//! later variant.
 
 use serde::ser::{self, Serialize};
 use std::fmt;

@@ -422,6 +422,11 @@ impl<'a, P: Node> World<'a, P> {
     pub fn history(&self) -> &'a History<P::Request, P::Response> {
         &self.sim.history
     }
+    /// When the last scheduled fault happens and the nemesis stops (eventually-invariants are
+    /// checked from then on).
+    pub fn faults_over_at(&self) -> Time {
+        self.sim.faults_over_at
+    }
     /// The nodes that wrote their durable store in the last step. Invariants over durable
     /// state need only look again when this is not empty.
     pub fn durable_writes(&self) -> &'a [NodeId] {
@@ -1310,7 +1315,11 @@ impl<P: Node> Simulation<P> {
     /// Applies a fault, resolving "the leader", and records it.
     fn inject(&mut self, fault: Fault, random: bool, info: &mut StepInfo, full: bool) {
         let leader = self.leader();
-        let follower = self.world().live_nodes().find(|(_, p)| !p.is_leader()).map(|(id, _)| id);
+        let follower = self
+            .world()
+            .live_nodes()
+            .find(|(_, p)| !p.is_leader())
+            .map(|(id, _)| id);
         let resolved = match (&fault, leader, follower) {
             (Fault::IsolateLeader, Some(l), _) => Fault::Isolate(l.0),
             (Fault::CrashLeader, Some(l), _) => Fault::Crash(l.0),

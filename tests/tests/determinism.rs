@@ -37,5 +37,8 @@ fn trace_hashes_are_pinned() {
         ("3pc-partition", 1),
         ("3pc-crash-stop", 6),
         ("3pc-partition-nemesis", 17),
+        ("raft-basic-agreement", 1),
+        ("raft-churn-unreliable", 1),
+        ("raft-bug-commit-previous-term", 5),
     ]));
 }

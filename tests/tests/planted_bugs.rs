@@ -21,6 +21,11 @@ const BUG_SCENARIOS: &[&str] = &[
     "3pc-bug-miscount-votes",
     "3pc-bug-recovery-ignores-precommit",
     "3pc-bug-termination-commits-uncertain",
+    "raft-bug-apply-retry-twice",
+    "raft-bug-commit-previous-term",
+    "raft-bug-forget-voted-for",
+    "raft-bug-no-step-down",
+    "raft-bug-skip-up-to-date-check",
 ];
 
 fn expected_invariant(scenario: &Scenario) -> String {
@@ -38,6 +43,7 @@ fn without_bugs(scenario: &Scenario) -> Scenario {
     match &mut clean.protocol {
         ProtocolConfig::TwoPhaseCommit(c) => c.bugs.clear(),
         ProtocolConfig::ThreePhaseCommit(c) => c.bugs.clear(),
+        ProtocolConfig::Raft(c) => c.bugs.clear(),
     }
     clean
 }

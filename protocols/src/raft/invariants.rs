@@ -21,7 +21,7 @@ pub fn all() -> Vec<Box<dyn Invariant<Raft>>> {
         Box::new(StateMachineSafety::default()),
         Box::new(LeaderAppendOnly::default()),
         Box::new(Linearizable),
-        Box::new(LeaderExists),
+        Box::new(LeaderExists::default()),
         Box::new(AllApplied::default()),
         Box::new(LeaderElected),
         Box::new(EntryCommitted),
@@ -141,13 +141,33 @@ impl Invariant<Raft> for LogMatching {
     }
 }
 
-/// A committed entry is in the log of every later leader (§5.4).
+/// An entry committed in a term is in the log of every leader of a later term (§5.4).
+///
+/// "Committed in term T" means committed while the server that first reports it was in term T
+/// (a leader counting replicas, or a follower told by the leader of T). A stale leader of an
+/// earlier term, elected before the commit, is not bound by it.
 #[derive(Clone, Default)]
 pub struct LeaderCompleteness {
-    /// Committed entries as first seen: index -> (term, from which server).
-    committed: Vec<(u64, NodeId)>,
-    /// Leaders already checked, by term.
+    /// Committed entries as first seen, by index: (entry term, commit term, reported by).
+    committed: Vec<(u64, u64, NodeId)>,
+    /// Leaders already checked against everything committed before them, by term.
     checked: BTreeMap<u64, NodeId>,
+}
+
+impl LeaderCompleteness {
+    fn missing(&self, world: &World<'_, Raft>, leader: NodeId, from: usize) -> Option<String> {
+        let t = term(world, leader);
+        let log = &world.durable(leader).log;
+        for (i, &(entry_term, commit_term, by)) in self.committed.iter().enumerate().skip(from) {
+            let index = i as u64 + 1;
+            if commit_term < t && log.term_at(index) != entry_term {
+                return Some(format!(
+                    "{leader} leads term {t} without the entry at index {index} (term {entry_term}) that {by} had committed in term {commit_term}"
+                ));
+            }
+        }
+        None
+    }
 }
 
 impl Invariant<Raft> for LeaderCompleteness {
@@ -158,12 +178,14 @@ impl Invariant<Raft> for LeaderCompleteness {
         InvariantKind::Always
     }
     fn check(&mut self, world: &World<'_, Raft>) -> Result<(), String> {
+        let known = self.committed.len();
         for (id, node) in world.live_nodes() {
             let log = &world.durable(id).log;
             let commit = node.commit_index().min(log.last_index());
             while (self.committed.len() as u64) < commit {
                 let index = self.committed.len() as u64 + 1;
-                self.committed.push((log.term_at(index), id));
+                self.committed
+                    .push((log.term_at(index), term(world, id), id));
             }
         }
         for (id, node) in world.live_nodes() {
@@ -171,18 +193,14 @@ impl Invariant<Raft> for LeaderCompleteness {
                 continue;
             }
             let t = term(world, id);
-            if self.checked.get(&t) == Some(&id) {
-                continue;
-            }
+            let from = if self.checked.get(&t) == Some(&id) {
+                known
+            } else {
+                0
+            };
             self.checked.insert(t, id);
-            let log = &world.durable(id).log;
-            for (i, (entry_term, seen_at)) in self.committed.iter().enumerate() {
-                let index = i as u64 + 1;
-                if *entry_term < t && log.term_at(index) != *entry_term {
-                    return Err(format!(
-                        "{id} leads term {t} without the entry at index {index} (term {entry_term}) that {seen_at} had committed"
-                    ));
-                }
+            if let Some(problem) = self.missing(world, id, from) {
+                return Err(problem);
             }
         }
         Ok(())
@@ -333,9 +351,17 @@ fn leader(world: &World<'_, Raft>) -> Option<NodeId> {
         .map(|(id, _)| id)
 }
 
-/// Eventually: once faults end, some live server leads the highest term.
-#[derive(Clone)]
-pub struct LeaderExists;
+/// How soon after the last fault a leader must be elected.
+pub const ELECTION_DEADLINE: Time = Time::from_secs(5);
+
+/// Eventually: once faults end, a leader of the highest term is elected within
+/// [`ELECTION_DEADLINE`], and from then on one is never missing for more than [`SETTLE`]
+/// (an unreliable network may still force an occasional election).
+#[derive(Clone, Default)]
+pub struct LeaderExists {
+    first: Option<Time>,
+    last_seen: Option<Time>,
+}
 
 impl Invariant<Raft> for LeaderExists {
     fn name(&self) -> &str {
@@ -345,17 +371,29 @@ impl Invariant<Raft> for LeaderExists {
         InvariantKind::Eventually
     }
     fn check(&mut self, world: &World<'_, Raft>) -> Result<(), String> {
-        match leader(world) {
-            Some(_) => Ok(()),
-            None => {
-                let down = (0..world.cluster_size())
-                    .filter(|&i| world.status(NodeId(i)) != NodeStatus::Up)
-                    .count();
-                Err(format!(
-                    "no leader ({down} of {} servers not up)",
-                    world.cluster_size()
-                ))
-            }
+        let now = world.now();
+        let since = world.faults_over_at();
+        if leader(world).is_some() {
+            self.first.get_or_insert(now);
+            self.last_seen = Some(now);
+        }
+        let down = (0..world.cluster_size())
+            .filter(|&i| world.status(NodeId(i)) != NodeStatus::Up)
+            .count();
+        match (self.first, self.last_seen) {
+            (None, _) if now - since > ELECTION_DEADLINE => Err(format!(
+                "no leader elected within {ELECTION_DEADLINE} of the last fault ({down} of {} servers not up)",
+                world.cluster_size()
+            )),
+            (Some(first), _) if first - since > ELECTION_DEADLINE => Err(format!(
+                "the first leader after the faults took {}",
+                first - since
+            )),
+            (Some(_), Some(seen)) if now - seen > SETTLE => Err(format!(
+                "no leader for the last {} ({down} servers not up)",
+                now - seen
+            )),
+            _ => Ok(()),
         }
     }
 }

@@ -721,6 +721,10 @@ impl Raft {
                 log.term_at(index) == term || self.config.has(RaftBug::CommitPreviousTerm);
             let replicas = self.match_index.iter().filter(|&&m| m >= index).count();
             if own_term && replicas >= self.majority() {
+                if log.term_at(index) != term {
+                    let (entry_term, old) = (log.term_at(index), self.commit_index);
+                    ctx.note(format!("commits index {index} of term {entry_term} by counting replicas (bug; was {old})"));
+                }
                 self.commit_index = index;
                 break;
             }

@@ -81,6 +81,18 @@ impl Model for Register {
         }
     }
 
+    fn witnesses(
+        &self,
+        input: &RegisterInput,
+        output: Option<&RegisterOutput>,
+        other: &RegisterInput,
+    ) -> bool {
+        let Some(RegisterOutput::Read(Some(value))) = output else {
+            return false;
+        };
+        matches!((input, other), (RegisterInput::Read, RegisterInput::Write(v) | RegisterInput::Cas(_, v)) if v == value)
+    }
+
     fn describe(&self, input: &RegisterInput, output: Option<&RegisterOutput>) -> String {
         let call = match input {
             RegisterInput::Read => "read".to_string(),
@@ -147,6 +159,18 @@ impl Model for Kv {
 
     fn key(&self, input: &KvInput) -> Option<String> {
         Some(input.key().to_string())
+    }
+
+    fn witnesses(&self, input: &KvInput, output: Option<&KvOutput>, other: &KvInput) -> bool {
+        let (KvInput::Get(_), Some(Some(read))) = (input, output) else {
+            return false;
+        };
+        match other {
+            KvInput::Put(_, v) | KvInput::Append(_, v) => {
+                !v.is_empty() && read.contains(v.as_str())
+            }
+            KvInput::Get(_) => false,
+        }
     }
 
     fn describe(&self, input: &KvInput, output: Option<&KvOutput>) -> String {
