@@ -206,6 +206,38 @@ pub fn build(scenario: &Scenario, options: &RunOptions) -> Box<dyn Run> {
     }
 }
 
+/// Runs a Raft scenario to the end and returns its client history (for tests and exports).
+///
+/// # Panics
+/// If the scenario is not a Raft scenario, or was not validated.
+pub fn raft_history(
+    scenario: &Scenario,
+    options: &RunOptions,
+) -> simlab_sim::History<raft::KvRequest, raft::RaftResponse> {
+    let ProtocolConfig::Raft(c) = &scenario.protocol else {
+        panic!("{} is not a Raft scenario", scenario.name);
+    };
+    let c = Arc::new(c.clone());
+    let nodes = scenario.nodes;
+    let mut config = scenario.sim_config(options.seed.unwrap_or(scenario.seed), options.trace);
+    config.stop_on_violation = options.stop_on_violation;
+    let workload = KvWorkload {
+        keys: c.keys,
+        get_percent: c.get_percent,
+        put_percent: c.put_percent,
+    };
+    let factory = move |id: NodeId| Raft::new(id, nodes, c.clone());
+    let mut sim = Simulation::new(
+        config,
+        factory,
+        Some(Box::new(workload)),
+        raft::invariants::all(),
+    )
+    .expect("scenario validated before building");
+    sim.run();
+    sim.history().clone()
+}
+
 fn raft_report(sim: &Simulation<Raft>) -> Vec<ReportItem> {
     let world = sim.world();
     let n = world.cluster_size();

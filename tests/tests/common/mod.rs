@@ -36,3 +36,11 @@ pub fn scenario(name: &str) -> Scenario {
 pub fn replay(name: &str, seed: u64) -> String {
     format!("cargo run --release -p simlab -- run scenarios/{name}.ron --seed {seed}")
 }
+
+/// Runs a Raft scenario and returns its client history.
+pub fn raft_history(
+    scenario: &Scenario,
+    options: &simlab_protocols::RunOptions,
+) -> simlab_sim::History<simlab_protocols::raft::KvRequest, simlab_protocols::raft::RaftResponse> {
+    simlab_protocols::registry::raft_history(scenario, options)
+}

@@ -1,0 +1,146 @@
+//! Raft behaviours the scenario expectations alone do not pin down.
+
+mod common;
+
+use simlab_protocols::raft::RaftConfig;
+use simlab_protocols::{ProtocolConfig, RunOptions, registry};
+use simlab_sim::{Completion, Time, TraceMode};
+
+/// The report's list of elections: `(term, at)`.
+fn elections(run: &dyn simlab_protocols::Run) -> Vec<(u64, Time)> {
+    let items = run.report();
+    let list = items
+        .iter()
+        .find(|i| i.key == "elections")
+        .expect("elections in the report");
+    list.value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["term"].as_u64().unwrap(),
+                Time::from_micros(e["at_us"].as_u64().unwrap()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn without_prevote_a_rejoining_server_forces_an_election_and_with_it_does_not() {
+    let heal = Time::from_millis(3500);
+    let (outcome, run) = registry::run(
+        &common::scenario("raft-rejoin-disrupts"),
+        &RunOptions::default(),
+    );
+    assert!(outcome.violations.is_empty());
+    let after_heal = elections(run.as_ref())
+        .iter()
+        .filter(|(_, at)| *at >= heal)
+        .count();
+    assert!(
+        after_heal >= 1,
+        "the rejoining server's inflated term disrupted the leader"
+    );
+
+    let (outcome, run) = registry::run(
+        &common::scenario("raft-rejoin-prevote"),
+        &RunOptions::default(),
+    );
+    assert!(outcome.violations.is_empty());
+    let all = elections(run.as_ref());
+    assert_eq!(all.len(), 1, "one leader for the whole run: {all:?}");
+    let highest = run
+        .report()
+        .iter()
+        .find(|i| i.key == "highest_term")
+        .unwrap()
+        .value
+        .as_u64()
+        .unwrap();
+    assert_eq!(highest, 1, "the isolated server never raised its term");
+}
+
+#[test]
+fn without_a_majority_no_operation_completes_until_the_heal() {
+    let scenario = common::scenario("raft-no-majority");
+    let (from, to) = (Time::from_millis(1000), Time::from_millis(4000));
+    let options = RunOptions::default();
+    let mut run = registry::build(&scenario, &options);
+    while run.step() {}
+    let outcome = run.finish();
+    assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
+    // Operations complete before the split and after the heal, none while every server is alone
+    // (allowing for replies already in flight when the split began).
+    let grace = Time::from_millis(50);
+    let history = common::raft_history(&scenario, &options);
+    let during: Vec<_> = history
+        .ops
+        .iter()
+        .filter(|op| matches!(op.completion, Some(Completion::Ok(_))))
+        .filter_map(|op| op.completed)
+        .filter(|t| *t > from + grace && *t < to)
+        .collect();
+    assert!(
+        during.is_empty(),
+        "operations completed without a majority at {during:?}"
+    );
+    assert!(
+        history
+            .ops
+            .iter()
+            .any(|op| op.completed.is_some_and(|t| t < from))
+    );
+    assert!(
+        history
+            .ops
+            .iter()
+            .any(|op| op.completed.is_some_and(|t| t > to))
+    );
+}
+
+#[test]
+fn fast_backup_repairs_a_divergent_log_in_fewer_round_trips() {
+    let rejections = |fast: bool| {
+        let mut scenario = common::scenario("raft-fast-backup");
+        let ProtocolConfig::Raft(c) = &mut scenario.protocol else {
+            panic!("a Raft scenario")
+        };
+        *c = RaftConfig {
+            fast_backup: fast,
+            ..c.clone()
+        };
+        let options = RunOptions {
+            trace: TraceMode::Full,
+            ..RunOptions::default()
+        };
+        let (outcome, run) = registry::run(&scenario, &options);
+        assert!(
+            outcome.violations.is_empty(),
+            "fast_backup {fast}: {:?}",
+            outcome.violations
+        );
+        // The old leader, isolated at 0.5 s, rejoins at 3.5 s with a long conflicting suffix;
+        // count the AppendEntries it rejects while its log is repaired.
+        let simlab_sim::Fault::Isolate(old) = outcome.faults[0].fault else {
+            panic!("the first fault isolates a node")
+        };
+        let heal = Time::from_millis(3500);
+        run.records()
+            .iter()
+            .filter(|r| {
+                r.kind == simlab_sim::StepKind::Deliver && r.from == Some(simlab_sim::NodeId(old))
+            })
+            .filter(|r| r.time() >= heal)
+            .filter(|r| r.summary.contains("AppendReply") && r.summary.contains("success: false"))
+            .count()
+    };
+    let (fast, slow) = (rejections(true), rejections(false));
+    println!(
+        "rejections while repairing the old leader's log: fast backup {fast}, one entry at a time {slow}"
+    );
+    assert!(
+        fast * 4 < slow,
+        "fast backup: {fast} rejections, one entry at a time: {slow}"
+    );
+}
