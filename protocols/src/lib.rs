@@ -7,6 +7,7 @@ pub mod atomic_commit;
 pub mod raft;
 pub mod registry;
 pub mod scenario;
+pub mod shrink;
 pub mod sweep;
 pub mod three_phase_commit;
 pub mod two_phase_commit;

@@ -89,6 +89,8 @@ pub trait Run {
     fn report(&self) -> Vec<ReportItem>;
     /// A copy that continues exactly like this one.
     fn snapshot(&self) -> Box<dyn Run>;
+    /// Bytes held by the compact trace ([`TraceMode::Compact`]).
+    fn compact_bytes(&self) -> usize;
 }
 
 struct Instance<P: Node> {
@@ -130,6 +132,9 @@ impl<P: Node> Run for Instance<P> {
     }
     fn report(&self) -> Vec<ReportItem> {
         (self.report)(&self.sim)
+    }
+    fn compact_bytes(&self) -> usize {
+        self.sim.compact_trace_bytes()
     }
     fn snapshot(&self) -> Box<dyn Run> {
         Box::new(Instance {

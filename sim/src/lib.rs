@@ -28,4 +28,4 @@ pub use outcome::{CapReport, Expect, Outcome, Stats, StopReason, Violation};
 pub use rng::{Probability, SimRng};
 pub use simulation::{ConfigError, Limits, NodeStatus, SimConfig, Simulation, Workload, World};
 pub use time::Time;
-pub use trace::{StepKind, StepRecord, TraceMode};
+pub use trace::{CompactStep, StepKind, StepRecord, TraceMode};

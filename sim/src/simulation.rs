@@ -16,7 +16,7 @@ use crate::node::{ClientId, Ctx, Effect, Node, NodeId, NodeView, ReplyTo, Respon
 use crate::outcome::{CapReport, OpCounts, Outcome, Stats, StopReason, Violation};
 use crate::rng::{self, SimRng, Stream};
 use crate::time::Time;
-use crate::trace::{StepKind, StepRecord, TraceMode};
+use crate::trace::{CompactStep, StepKind, StepRecord, TraceMode};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -460,6 +460,7 @@ pub struct Simulation<P: Node> {
     settled: Vec<Option<u64>>,
     converged_since: Option<Time>,
     records: Vec<StepRecord>,
+    compact: Vec<CompactStep>,
     stop_reason: Option<StopReason>,
     finished: bool,
     effects_buf: Vec<Effect<P>>,
@@ -531,6 +532,7 @@ impl<P: Node> Simulation<P> {
             settled,
             converged_since: None,
             records: Vec::new(),
+            compact: Vec::new(),
             stop_reason: None,
             finished: false,
             effects_buf: Vec::new(),
@@ -586,6 +588,16 @@ impl<P: Node> Simulation<P> {
     /// The step records kept so far ([`TraceMode::Full`] only).
     pub fn records(&self) -> &[StepRecord] {
         &self.records
+    }
+
+    /// The compact step records kept so far ([`TraceMode::Compact`] only).
+    pub fn compact_records(&self) -> &[CompactStep] {
+        &self.compact
+    }
+
+    /// Bytes the compact trace holds (its allocated capacity).
+    pub fn compact_trace_bytes(&self) -> usize {
+        self.compact.capacity() * std::mem::size_of::<CompactStep>()
     }
 
     /// Violations found so far.
@@ -748,6 +760,21 @@ impl<P: Node> Simulation<P> {
             });
         } else {
             self.notes_buf.clear();
+            if self.config.trace == TraceMode::Compact {
+                let id = |n: Option<NodeId>| n.map_or(CompactStep::NONE, |n| n.0);
+                self.compact.push(CompactStep {
+                    time_us: time.as_micros(),
+                    hash: self.hasher.finish(),
+                    node: id(info.node),
+                    peer: info
+                        .from
+                        .map(|n| n.0)
+                        .or(info.client.map(|c| c.0))
+                        .unwrap_or(CompactStep::NONE),
+                    kind: info.kind,
+                    violation: first_violation < self.violations.len(),
+                });
+            }
         }
         if self.queue.len() > self.config.limits.max_queue {
             self.stop_reason = Some(StopReason::QueueLimit(self.config.limits.max_queue));

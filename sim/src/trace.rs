@@ -13,11 +13,36 @@ use std::path::Path;
 /// How much of the trace to keep.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub enum TraceMode {
-    /// Only the rolling hash (sweeps, benchmarks).
+    /// Only the rolling hash (sweeps).
     #[default]
     HashOnly,
-    /// A record of every step, with notes and effects (single runs, the TUI, `--trace`).
+    /// A fixed-size [`CompactStep`] per step (the TUI's timeline over long runs): when, what
+    /// kind, who, and the hash. Details are recomputed by replaying the step.
+    Compact,
+    /// A record of every step, with notes and effects (single runs, `--trace`).
     Full,
+}
+
+/// One step in 32 bytes: enough to draw a timeline and to find a step again.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct CompactStep {
+    /// Virtual time in microseconds.
+    pub time_us: u64,
+    /// The rolling trace hash after this step.
+    pub hash: u64,
+    /// The node that acted ([`CompactStep::NONE`] if none).
+    pub node: u32,
+    /// The sender of a delivered message, or the client involved ([`CompactStep::NONE`]).
+    pub peer: u32,
+    /// The kind of event.
+    pub kind: StepKind,
+    /// Whether an invariant was first violated at this step.
+    pub violation: bool,
+}
+
+impl CompactStep {
+    /// "No node" in `node` and `peer`.
+    pub const NONE: u32 = u32::MAX;
 }
 
 /// What kind of event a step handled.

@@ -756,3 +756,23 @@ fn snapshots_continue_exactly_like_the_original() {
     assert_eq!(a.trace_hash, b.trace_hash);
     assert_eq!(a.stats, b.stats);
 }
+
+#[test]
+fn compact_records_match_full_records_step_for_step() {
+    let mut full = build(chaos(13), pinger(10));
+    full.run();
+    let mut c = chaos(13);
+    c.trace = TraceMode::Compact;
+    let mut compact = build(c, pinger(10));
+    compact.run();
+    assert_eq!(full.trace_hash(), compact.trace_hash());
+    let (a, b) = (full.records(), compact.compact_records());
+    assert_eq!(a.len(), b.len());
+    assert!(!a.is_empty());
+    for (f, c) in a.iter().zip(b) {
+        assert_eq!(f.hash, format!("{:016x}", c.hash));
+        assert_eq!((f.time_us, f.kind), (c.time_us, c.kind));
+        assert_eq!(f.node.map_or(CompactStep::NONE, |n| n.0), c.node);
+    }
+    assert_eq!(std::mem::size_of::<CompactStep>(), 32);
+}

@@ -3,6 +3,7 @@
 
 mod common;
 
+use simlab_protocols::shrink::{shrink, to_ron};
 use simlab_protocols::sweep::{first_violation, run_seed};
 use simlab_protocols::{ProtocolConfig, Scenario};
 use simlab_sim::Expect;
@@ -117,4 +118,51 @@ fn a_random_partition_nemesis_breaks_three_phase_commit() {
         found.seed
     );
     assert_eq!(found.seed, scenario.seed);
+}
+
+#[test]
+fn each_planted_bug_shrinks_to_a_scenario_that_fails_the_same_way() {
+    for name in BUG_SCENARIOS {
+        let scenario = common::scenario(name);
+        let invariant = expected_invariant(&scenario);
+        let shrunk = shrink(&scenario, scenario.seed, Some(&invariant)).expect("the seed fails");
+        assert_eq!(shrunk.invariant, invariant);
+        let small = &shrunk.scenario;
+        assert!(
+            small.nemesis.is_none()
+                || shrunk
+                    .removed
+                    .iter()
+                    .any(|l| l.contains("kept the random nemesis"))
+        );
+        assert!(
+            small.faults.len() <= shrunk.faults_before,
+            "{name}: more faults than before"
+        );
+        assert!(
+            small.stop_ms <= scenario.stop_ms && small.nodes <= scenario.nodes,
+            "{name}"
+        );
+        // The written file reads back as the same scenario, and fails the same way.
+        let text = to_ron(small);
+        let reread = Scenario::parse(std::path::Path::new("shrunk.ron"), &text)
+            .unwrap_or_else(|e| panic!("{name}: {e}\n{text}"));
+        assert_eq!(
+            &reread, small,
+            "{name}: the RON round trip changed the scenario"
+        );
+        let rerun = run_seed(&reread, reread.seed, true);
+        assert!(
+            rerun.violated(&invariant),
+            "{name}: the shrunk scenario no longer violates {invariant}"
+        );
+        println!(
+            "{name}: {} faults -> {}, stop {} ms -> {}, {} runs",
+            shrunk.faults_before,
+            small.faults.len(),
+            scenario.stop_ms,
+            small.stop_ms,
+            shrunk.runs
+        );
+    }
 }

@@ -35,6 +35,9 @@ enum Command {
         /// Write every step as JSON lines to this file (written whole or not at all).
         #[arg(long, value_name = "OUT.jsonl")]
         trace: Option<PathBuf>,
+        /// Run with this seed's swarm fault mix (as `sweep --swarm` did).
+        #[arg(long)]
+        swarm: bool,
     },
     /// Check a recorded history for linearizability.
     ///
@@ -46,6 +49,16 @@ enum Command {
         model: LincheckModel,
         /// The history file.
         file: PathBuf,
+    },
+    /// Measure the simulator: engine and Raft events per second, sweep scaling, trace memory,
+    /// and the linearizability checker. Build with --release for meaningful numbers.
+    Bench {
+        /// One JSON object instead of a table (throughputs are named `*_per_sec`).
+        #[arg(long)]
+        json: bool,
+        /// Runs per case; each reported value is their median.
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
     },
     /// Run one scenario over a range of seeds and group the failures by invariant.
     ///
@@ -70,6 +83,31 @@ enum Command {
         /// Stop at the first (smallest) failing seed.
         #[arg(long)]
         stop_on_first: bool,
+        /// Swarm testing: each seed draws its own subset of the nemesis's fault kinds and its
+        /// own pace (recorded in the output; `run --swarm --seed N` replays it).
+        #[arg(long)]
+        swarm: bool,
+    },
+    /// Shrink a failing run to a small scenario that fails the same way.
+    ///
+    /// Keeps the seed, turns the nemesis into an explicit fault schedule, then removes faults,
+    /// time, clients, operations and nodes while the same invariant still fails. Exit code 0
+    /// when a shrunk scenario was produced, 1 when the seed violates nothing, 2 for bad input.
+    Shrink {
+        /// The scenario file (RON).
+        file: PathBuf,
+        /// The failing seed.
+        #[arg(long)]
+        seed: u64,
+        /// The invariant to keep failing (default: the first one the run violates).
+        #[arg(long)]
+        invariant: Option<String>,
+        /// Apply the seed's swarm fault mix first (for seeds found by `sweep --swarm`).
+        #[arg(long)]
+        swarm: bool,
+        /// Where to write the shrunk scenario (default: print it).
+        #[arg(long, value_name = "MIN.ron")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -90,7 +128,15 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             seed,
             json,
             trace,
-        } => run(file, seed, json, trace),
+            swarm,
+        } => run(file, seed, json, trace, swarm),
+        Command::Shrink {
+            file,
+            seed,
+            invariant,
+            swarm,
+            out,
+        } => shrink(&file, seed, invariant.as_deref(), swarm, out.as_deref()),
         Command::Sweep {
             file,
             seeds,
@@ -98,8 +144,34 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             shard,
             json,
             stop_on_first,
-        } => sweep(file, &seeds, jobs, shard.as_deref(), json, stop_on_first),
+            swarm,
+        } => sweep(
+            file,
+            &seeds,
+            jobs,
+            shard.as_deref(),
+            json,
+            stop_on_first,
+            swarm,
+        ),
         Command::Lincheck { model, file } => lincheck(model, &file),
+        Command::Bench { json, repeats } => {
+            if repeats == 0 {
+                return Err("--repeats must be at least 1".into());
+            }
+            let cases = crate::bench::run(std::path::Path::new("."), repeats, !json)?;
+            if json {
+                let object: serde_json::Map<String, serde_json::Value> = cases
+                    .iter()
+                    .map(|c| (c.name.to_string(), serde_json::json!(c.value)))
+                    .chain([("cases".to_string(), serde_json::json!(cases))])
+                    .collect();
+                println!("{}", serde_json::Value::Object(object));
+            } else {
+                print!("{}", crate::bench::text(&cases));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -138,6 +210,7 @@ fn lincheck(model: LincheckModel, file: &std::path::Path) -> Result<ExitCode, St
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn sweep(
     file: PathBuf,
     seeds: &str,
@@ -145,8 +218,15 @@ fn sweep(
     shard: Option<&str>,
     json: bool,
     stop_on_first: bool,
+    swarm: bool,
 ) -> Result<ExitCode, String> {
     let loaded = Scenario::load(&file).map_err(|e| e.to_string())?;
+    if swarm && loaded.scenario.nemesis.is_none() {
+        return Err(format!(
+            "{}: --swarm varies the nemesis, and this scenario has none",
+            file.display()
+        ));
+    }
     let (start, end) = sweep::parse_range(seeds)?;
     let shard = shard.map(sweep::parse_shard).transpose()?.unwrap_or((0, 1));
     let jobs = match jobs {
@@ -155,7 +235,7 @@ fn sweep(
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let plan = sweep::SeedPlan { start, end, shard };
-    let result = sweep::run(&loaded.scenario, &plan, jobs, stop_on_first, !json);
+    let result = sweep::run(&loaded.scenario, &plan, jobs, stop_on_first, swarm, !json);
     if json {
         for line in sweep::json_lines(&file, &result) {
             println!("{line}");
@@ -170,14 +250,110 @@ fn sweep(
     })
 }
 
+fn shrink(
+    file: &std::path::Path,
+    seed: u64,
+    invariant: Option<&str>,
+    swarm: bool,
+    out: Option<&std::path::Path>,
+) -> Result<ExitCode, String> {
+    use simlab_protocols::shrink;
+    let loaded = Scenario::load(file).map_err(|e| e.to_string())?;
+    let scenario = with_swarm(file, loaded.scenario, seed, swarm)?;
+    let clock = crate::wall::Stopwatch::start();
+    let shrunk = match shrink::shrink(&scenario, seed, invariant) {
+        Ok(shrunk) => shrunk,
+        Err(e) => {
+            eprintln!("{}: {e}", file.display());
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let text = shrink::to_ron(&shrunk.scenario);
+    let header = format!(
+        "// Shrunk by `simlab shrink {} --seed {seed}`: still violates {}.\n",
+        file.display(),
+        shrunk.invariant
+    );
+    match out {
+        Some(path) => {
+            simlab_sim::trace::write_atomically(path, |w| {
+                use std::io::Write;
+                w.write_all(header.as_bytes())?;
+                w.write_all(text.as_bytes())?;
+                w.write_all(b"\n")
+            })
+            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+        }
+        None => println!("{header}{text}"),
+    }
+    let s = &shrunk.scenario;
+    eprintln!(
+        "shrunk      {} with seed {seed}, violating {}",
+        file.display(),
+        shrunk.invariant
+    );
+    for line in &shrunk.removed {
+        eprintln!("removed     {line}");
+    }
+    eprintln!(
+        "result      {} faults (from {}), {} nodes, {} clients x {} ops, stop at {} ms",
+        s.faults.len(),
+        shrunk.faults_before,
+        s.nodes,
+        s.clients.count,
+        s.clients.ops,
+        s.stop_ms
+    );
+    eprintln!(
+        "took        {} runs in {:.2}s",
+        shrunk.runs,
+        clock.elapsed().as_secs_f64()
+    );
+    if let Some(path) = out {
+        eprintln!(
+            "written     {} (replay: simlab run {})",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The scenario, or in swarm mode the scenario with this seed's fault mix.
+fn with_swarm(
+    file: &std::path::Path,
+    scenario: Scenario,
+    seed: u64,
+    swarm: bool,
+) -> Result<Scenario, String> {
+    if !swarm {
+        return Ok(scenario);
+    }
+    match simlab_protocols::shrink::swarm(&scenario, seed) {
+        Some((mixed, mix)) => {
+            eprintln!(
+                "swarm mix   {:?}, interval {:?} ms",
+                mix.kinds, mix.interval_ms
+            );
+            Ok(mixed)
+        }
+        None => Err(format!(
+            "{}: --swarm varies the nemesis, and this scenario has none",
+            file.display()
+        )),
+    }
+}
+
 fn run(
     file: PathBuf,
     seed: Option<u64>,
     json: bool,
     trace: Option<PathBuf>,
+    swarm: bool,
 ) -> Result<ExitCode, String> {
     let loaded = Scenario::load(&file).map_err(|e| e.to_string())?;
-    let scenario = &loaded.scenario;
+    let default_seed = loaded.scenario.seed;
+    let scenario = &with_swarm(&file, loaded.scenario, seed.unwrap_or(default_seed), swarm)?;
     let options = RunOptions {
         seed,
         trace: if trace.is_some() {

@@ -11,6 +11,7 @@ use crate::wall::{Stopwatch, per_sec};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use simlab_protocols::Scenario;
+use simlab_protocols::shrink::{SwarmMix, swarm};
 use simlab_protocols::sweep::{SeedOutcome, run_seed};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -78,6 +79,8 @@ pub fn parse_shard(text: &str) -> Result<(u64, u64), String> {
 pub struct SweepResult {
     /// Every seed's outcome, in seed order (with `--stop-on-first`, up to the first failure).
     pub outcomes: Vec<SeedOutcome>,
+    /// In swarm mode, each outcome's fault mix (same order).
+    pub mixes: Vec<Option<SwarmMix>>,
     /// Wall time.
     pub seconds: f64,
 }
@@ -89,12 +92,21 @@ impl SweepResult {
     }
 }
 
+/// One seed of a sweep: as written, or (swarm) with the seed's own fault mix.
+fn one_seed(scenario: &Scenario, seed: u64, swarm_mode: bool) -> (SeedOutcome, Option<SwarmMix>) {
+    if swarm_mode && let Some((mixed, mix)) = swarm(scenario, seed) {
+        return (run_seed(&mixed, seed, true), Some(mix));
+    }
+    (run_seed(scenario, seed, true), None)
+}
+
 /// Runs the plan on `jobs` threads.
 pub fn run(
     scenario: &Scenario,
     plan: &SeedPlan,
     jobs: usize,
     stop_on_first: bool,
+    swarm_mode: bool,
     show_progress: bool,
 ) -> SweepResult {
     let seeds = plan.seeds();
@@ -104,7 +116,8 @@ pub fn run(
     // so the reported failure is the smallest failing seed whatever the number of jobs.
     let first_failure = AtomicUsize::new(usize::MAX);
     let failures = AtomicU64::new(0);
-    let results: Mutex<Vec<Option<SeedOutcome>>> = Mutex::new(vec![None; seeds.len()]);
+    let results: Mutex<Vec<Option<(SeedOutcome, Option<SwarmMix>)>>> =
+        Mutex::new(vec![None; seeds.len()]);
     let progress = Progress::new(seeds.len() as u64, show_progress);
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
@@ -116,35 +129,34 @@ pub fn run(
                     {
                         break;
                     }
-                    let outcome = run_seed(scenario, seeds[i], true);
+                    let (outcome, mix) = one_seed(scenario, seeds[i], swarm_mode);
                     if !outcome.violations.is_empty() {
                         failures.fetch_add(1, Ordering::Relaxed);
                         first_failure.fetch_min(i, Ordering::Relaxed);
                     }
                     progress.tick(failures.load(Ordering::Relaxed));
-                    results.lock().expect("no worker panicked")[i] = Some(outcome);
+                    results.lock().expect("no worker panicked")[i] = Some((outcome, mix));
                 }
             });
         }
     });
     progress.finish();
-    let mut outcomes: Vec<SeedOutcome> = results
+    let cut = if stop_on_first {
+        first_failure.load(Ordering::Relaxed)
+    } else {
+        usize::MAX
+    };
+    let (outcomes, mixes) = results
         .into_inner()
         .expect("no worker panicked")
         .into_iter()
-        .flatten()
-        .collect();
-    if stop_on_first {
-        let cut = first_failure.load(Ordering::Relaxed);
-        outcomes.retain(|o| {
-            seeds
-                .iter()
-                .position(|&s| s == o.seed)
-                .is_some_and(|i| i <= cut)
-        });
-    }
+        .enumerate()
+        .filter(|(i, _)| *i <= cut)
+        .filter_map(|(_, r)| r)
+        .unzip();
     SweepResult {
         outcomes,
+        mixes,
         seconds: clock.elapsed().as_secs_f64(),
     }
 }
@@ -152,6 +164,8 @@ pub fn run(
 /// A progress bar on a terminal; a plain line every so often otherwise.
 struct Progress {
     bar: Option<ProgressBar>,
+    /// Plain lines on stderr when it is not a terminal.
+    lines: bool,
     total: u64,
     done: AtomicU64,
 }
@@ -167,8 +181,10 @@ impl Progress {
             bar.set_style(style);
             bar
         });
+        let lines = show && bar.is_none();
         Progress {
             bar,
+            lines,
             total,
             done: AtomicU64::new(0),
         }
@@ -181,7 +197,7 @@ impl Progress {
                 bar.set_message(format!("{failures} failing"));
                 bar.inc(1);
             }
-            None if self.total >= 100 && done.is_multiple_of(self.total / 10) => {
+            None if self.lines && self.total >= 100 && done.is_multiple_of(self.total / 10) => {
                 eprintln!("{done}/{} seeds, {failures} failing", self.total);
             }
             None => {}
@@ -242,9 +258,13 @@ pub fn text(file: &Path, result: &SweepResult) -> String {
 /// One JSON line per failing seed, then a summary line.
 pub fn json_lines(file: &Path, result: &SweepResult) -> Vec<serde_json::Value> {
     let mut lines: Vec<serde_json::Value> = result
-        .failures()
-        .map(|o| {
+        .outcomes
+        .iter()
+        .zip(&result.mixes)
+        .filter(|(o, _)| !o.violations.is_empty())
+        .map(|(o, mix)| {
             json!({
+                "swarm": mix,
                 "seed": o.seed,
                 "violations": o.violations.iter().map(|v| json!({
                     "invariant": v.invariant, "step": v.step, "time": v.time.as_micros(), "message": v.message,

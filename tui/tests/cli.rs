@@ -374,3 +374,95 @@ fn lincheck_rejects_bad_input_with_the_line() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn bench_reports_every_case_as_json() {
+    let out = simlab(&["bench", "--json", "--repeats", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON object");
+    for key in [
+        "engine_events_per_sec",
+        "engine_traced_events_per_sec",
+        "raft_events_per_sec",
+        "sweep_jobs1_seeds_per_sec",
+        "sweep_jobs2_seeds_per_sec",
+        "trace_bytes_per_step",
+        "lincheck_ops_per_sec",
+    ] {
+        assert!(
+            v[key].as_f64().is_some_and(|x| x > 0.0),
+            "{key} missing or zero"
+        );
+    }
+    assert!(
+        v["trace_bytes_per_step"].as_f64().unwrap() <= 64.0,
+        "compact trace stays compact"
+    );
+}
+
+#[test]
+fn shrink_writes_a_smaller_scenario_that_fails_the_same_way() {
+    let dir = temp_dir("shrink");
+    let out_file = dir.join("min.ron");
+    let out = simlab(&[
+        "shrink",
+        "scenarios/3pc-partition-nemesis.ron",
+        "--seed",
+        "0",
+        "--out",
+        out_file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("violating Agreement") && err.contains("removed     faults:"),
+        "{err}"
+    );
+    let rerun = simlab(&["run", out_file.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        rerun.status.code(),
+        Some(0),
+        "the shrunk scenario meets its expect: {}",
+        stderr(&rerun)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&rerun)).unwrap();
+    assert_eq!(v["violations"][0]["invariant"], "Agreement");
+    // A seed that breaks nothing cannot be shrunk.
+    let clean = simlab(&["shrink", "scenarios/3pc-crash-stop.ron", "--seed", "0"]);
+    assert_eq!(clean.status.code(), Some(1));
+    assert!(stderr(&clean).contains("violates no invariant"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn swarm_mode_replays_the_same_mix() {
+    let run = |args: &[&str]| {
+        let out = simlab(args);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        v["trace_hash"].as_str().unwrap().to_string()
+    };
+    let file = "scenarios/raft-churn-unreliable.ron";
+    let swarm = run(&["run", file, "--seed", "4", "--swarm", "--json"]);
+    assert_eq!(
+        swarm,
+        run(&["run", file, "--seed", "4", "--swarm", "--json"])
+    );
+    assert_ne!(
+        swarm,
+        run(&["run", file, "--seed", "4", "--json"]),
+        "swarm changes the fault mix"
+    );
+    let out = simlab(&[
+        "sweep",
+        "scenarios/3pc-partition-nemesis.ron",
+        "--seeds",
+        "0..10",
+        "--swarm",
+        "--json",
+    ]);
+    let first = stdout(&out).lines().next().unwrap().to_string();
+    let line: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert!(line["swarm"]["kinds"].is_array(), "{first}");
+    let nemesis_free = simlab(&["sweep", "scenarios/raft-basic-agreement.ron", "--swarm"]);
+    assert_eq!(nemesis_free.status.code(), Some(2));
+}

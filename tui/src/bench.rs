@@ -1,0 +1,371 @@
+//! `simlab bench`: a fixed suite of measurements, each the median of several runs.
+//!
+//! Wall-clock time is read here, and only here and in the CLI's own timing: these are
+//! measurements of the simulator, never inputs to a simulation.
+
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+use crate::sweep::{self, SeedPlan};
+use serde::Serialize;
+use simlab_protocols::{RunOptions, Scenario, registry};
+use simlab_sim::rng::{self, SimRng, Stream};
+use simlab_sim::{
+    Ctx, LatencyMs, Limits, Node, NodeId, ReplyTo, ResponseClass, SimConfig, Simulation, Time,
+    TraceMode,
+};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::path::Path;
+use std::time::Instant;
+
+/// One measurement.
+#[derive(Clone, Debug, Serialize)]
+pub struct Case {
+    /// A short name.
+    pub name: &'static str,
+    /// What it measures.
+    pub what: String,
+    /// The median value.
+    pub value: f64,
+    /// Its unit.
+    pub unit: &'static str,
+    /// The target, if the project set one, and whether it was met.
+    pub target: Option<String>,
+}
+
+/// The token-passing node: every delivery forwards the token to a random other node.
+#[derive(Clone, Debug)]
+struct Token {
+    tokens: u32,
+}
+
+impl Node for Token {
+    type Msg = u32;
+    type Timer = ();
+    type Request = ();
+    type Response = ();
+    type Durable = ();
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        for t in 0..self.tokens {
+            let to = self.other(ctx);
+            ctx.send(to, t);
+        }
+    }
+    fn on_message(&mut self, _from: NodeId, token: u32, ctx: &mut Ctx<'_, Self>) {
+        let to = self.other(ctx);
+        ctx.send(to, token);
+    }
+    fn on_timer(&mut self, _: (), _: &mut Ctx<'_, Self>) {}
+    fn on_request(&mut self, _: ReplyTo, _: (), _: &mut Ctx<'_, Self>) {}
+    fn classify(_: &()) -> ResponseClass {
+        ResponseClass::Ok
+    }
+}
+
+impl Token {
+    fn other(&self, ctx: &mut Ctx<'_, Self>) -> NodeId {
+        let n = ctx.cluster_size();
+        let me = ctx.id().0;
+        let pick = ctx.random_between(0, u64::from(n) - 2) as u32;
+        NodeId(if pick >= me { pick + 1 } else { pick })
+    }
+}
+
+const NODES: u32 = 5;
+const TOKENS: u32 = 1_000;
+const EVENTS: u64 = 1_000_000;
+
+fn token_run(trace: TraceMode) -> (u64, f64, usize) {
+    let mut config = SimConfig::new(NODES, 1, Time::from_secs(100_000));
+    config.network.latency_ms = LatencyMs::Uniform(1, 10);
+    config.limits = Limits {
+        max_steps: EVENTS,
+        max_queue: 1_000_000,
+    };
+    config.trace = trace;
+    // Each node starts a fifth of the tokens.
+    let mut sim = Simulation::new(
+        config,
+        |_| Token {
+            tokens: TOKENS / NODES,
+        },
+        None,
+        vec![],
+    )
+    .expect("valid");
+    let start = Instant::now();
+    while sim.step() {}
+    let seconds = start.elapsed().as_secs_f64();
+    let steps = sim.stats().steps;
+    let bytes = sim.compact_trace_bytes();
+    (steps, seconds, bytes)
+}
+
+/// The same workload on a bare binary heap: the floor any engine pays.
+fn bare_loop() -> (u64, f64) {
+    let mut rngs: Vec<SimRng> = (0..NODES)
+        .map(|i| rng::stream(1, Stream::Node(i)))
+        .collect();
+    let mut heap: BinaryHeap<Reverse<(u64, u64, u32)>> = BinaryHeap::new();
+    let mut seq = 0u64;
+    for t in 0..TOKENS {
+        heap.push(Reverse((0, seq, t % NODES)));
+        seq += 1;
+    }
+    let start = Instant::now();
+    let mut steps = 0u64;
+    while let Some(Reverse((time, _, node))) = heap.pop() {
+        steps += 1;
+        if steps >= EVENTS {
+            break;
+        }
+        let r = &mut rngs[node as usize];
+        let pick = rng::below(r, u64::from(NODES) - 1) as u32;
+        let to = if pick >= node { pick + 1 } else { pick };
+        let latency = rng::between(r, 1_000, 10_000);
+        heap.push(Reverse((time + latency, seq, to)));
+        seq += 1;
+    }
+    (steps, start.elapsed().as_secs_f64())
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn load(root: &Path, name: &str) -> Result<Scenario, String> {
+    let path = root.join("scenarios").join(format!("{name}.ron"));
+    Scenario::load(&path)
+        .map(|l| l.scenario)
+        .map_err(|e| e.to_string())
+}
+
+/// Runs the suite. `root` is where `scenarios/` is.
+pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, String> {
+    let say = |what: &str| {
+        if progress {
+            eprintln!("bench: {what}");
+        }
+    };
+    let mut cases = Vec::new();
+
+    say("bare binary-heap loop");
+    let bare = median(
+        (0..repeats)
+            .map(|_| {
+                let (s, t) = bare_loop();
+                s as f64 / t
+            })
+            .collect(),
+    );
+    cases.push(Case {
+        name: "bare_loop_events_per_sec",
+        what: "bare binary-heap event loop, token workload (reference)".into(),
+        value: bare,
+        unit: "events/s",
+        target: None,
+    });
+
+    say("engine, token passing, hash only");
+    let off = median(
+        (0..repeats)
+            .map(|_| {
+                let (s, t, _) = token_run(TraceMode::HashOnly);
+                s as f64 / t
+            })
+            .collect(),
+    );
+    let ratio = off / bare;
+    cases.push(Case {
+        name: "engine_events_per_sec",
+        what: format!("engine: {NODES} nodes, {TOKENS} tokens, uniform 1-10 ms, trace hash only ({:.2} of the bare loop)", ratio),
+        value: off,
+        unit: "events/s",
+        target: Some(format!(">= 5000000 and >= 1/3 of the bare loop: {}", if off >= 5e6 && ratio >= 1.0 / 3.0 { "met" } else { "missed" })),
+    });
+
+    say("engine, token passing, compact trace");
+    let mut trace_bytes = 0.0;
+    let on = median(
+        (0..repeats)
+            .map(|_| {
+                let (s, t, b) = token_run(TraceMode::Compact);
+                trace_bytes = b as f64 / s as f64;
+                s as f64 / t
+            })
+            .collect(),
+    );
+    cases.push(Case {
+        name: "engine_traced_events_per_sec",
+        what: "engine, token workload, compact trace kept".into(),
+        value: on,
+        unit: "events/s",
+        target: None,
+    });
+
+    say("Raft, 5 nodes, faults, compact trace");
+    let raft = load(root, "raft-churn-unreliable")?;
+    let raft_rate = median(
+        (0..repeats)
+            .map(|r| {
+                let mut steps = 0;
+                let start = Instant::now();
+                for seed in 0..20 {
+                    let options = RunOptions {
+                        seed: Some(seed + 100 * r as u64),
+                        trace: TraceMode::Compact,
+                        stop_on_violation: false,
+                    };
+                    let mut run = registry::build(&raft, &options);
+                    while run.step() {}
+                    steps += run.finish().stats.steps;
+                }
+                steps as f64 / start.elapsed().as_secs_f64()
+            })
+            .collect(),
+    );
+    cases.push(Case {
+        name: "raft_events_per_sec",
+        what: "Raft, 5 nodes, clients, nemesis, lossy network, invariants checked, compact trace (raft-churn-unreliable)".into(),
+        value: raft_rate,
+        unit: "events/s",
+        target: Some(format!(">= 1500000: {}", if raft_rate >= 1.5e6 { "met" } else { "missed" })),
+    });
+
+    say("trace memory");
+    let options = RunOptions {
+        seed: Some(1),
+        trace: TraceMode::Compact,
+        stop_on_violation: false,
+    };
+    let mut run = registry::build(&raft, &options);
+    while run.step() {}
+    let steps = run.finish().stats.steps;
+    let raft_bytes = run.compact_bytes() as f64 / steps as f64;
+    cases.push(Case {
+        name: "trace_bytes_per_step",
+        what: format!("compact trace, Raft run ({steps} steps; token run: {trace_bytes:.1})"),
+        value: raft_bytes,
+        unit: "bytes/step",
+        target: Some(format!(
+            "<= 64: {}",
+            if raft_bytes <= 64.0 { "met" } else { "missed" }
+        )),
+    });
+
+    say("sweep throughput");
+    let plan = SeedPlan {
+        start: 0,
+        end: 100,
+        shard: (0, 1),
+    };
+    let rate = |jobs: usize| {
+        median(
+            (0..repeats)
+                .map(|_| {
+                    let r = sweep::run(&raft, &plan, jobs, false, false, false);
+                    r.outcomes.len() as f64 / r.seconds
+                })
+                .collect(),
+        )
+    };
+    let (one, two) = (rate(1), rate(2));
+    cases.push(Case {
+        name: "sweep_jobs1_seeds_per_sec",
+        what: "sweep of raft-churn-unreliable, --jobs 1".into(),
+        value: one,
+        unit: "seeds/s",
+        target: None,
+    });
+    cases.push(Case {
+        name: "sweep_jobs2_seeds_per_sec",
+        what: format!(
+            "sweep of raft-churn-unreliable, --jobs 2 ({:.2}x of --jobs 1)",
+            two / one
+        ),
+        value: two,
+        unit: "seeds/s",
+        target: Some(format!(
+            ">= 1.7x --jobs 1: {}",
+            if two >= 1.7 * one { "met" } else { "missed" }
+        )),
+    });
+
+    say("linearizability checker");
+    let big = load(root, "raft-concurrent-clients")?;
+    let history = registry::raft_history(&big, &RunOptions::default());
+    let ops = simlab_protocols::raft::invariants::kv_history(&history);
+    let lin = median(
+        (0..repeats)
+            .map(|_| {
+                let start = Instant::now();
+                let verdict = simlab_sim::linearizability::check(
+                    &simlab_sim::linearizability::models::Kv,
+                    &ops,
+                );
+                assert!(verdict.is_linearizable());
+                ops.len() as f64 / start.elapsed().as_secs_f64()
+            })
+            .collect(),
+    );
+    cases.push(Case {
+        name: "lincheck_ops_per_sec",
+        what: format!(
+            "linearizability checker, {} operations from raft-concurrent-clients",
+            ops.len()
+        ),
+        value: lin,
+        unit: "ops/s",
+        target: None,
+    });
+    let porcupine = root.join("../shared/data/porcupine/kv");
+    for file in ["c50-ok.txt", "c50-bad.txt"] {
+        let Ok(text) = std::fs::read_to_string(porcupine.join(file)) else {
+            continue;
+        };
+        let rate = median(
+            (0..repeats)
+                .map(|_| {
+                    let start = Instant::now();
+                    let result = simlab_sim::linearizability::formats::check_text(
+                        simlab_sim::linearizability::formats::ModelKind::Kv,
+                        &text,
+                    )
+                    .expect("parses");
+                    result.operations as f64 / start.elapsed().as_secs_f64()
+                })
+                .collect(),
+        );
+        cases.push(Case {
+            name: if file == "c50-ok.txt" {
+                "lincheck_c50_ok_ops_per_sec"
+            } else {
+                "lincheck_c50_bad_ops_per_sec"
+            },
+            what: format!("linearizability checker on Porcupine's kv/{file}"),
+            value: rate,
+            unit: "ops/s",
+            target: None,
+        });
+    }
+    Ok(cases)
+}
+
+/// The suite as text.
+pub fn text(cases: &[Case]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for c in cases {
+        let _ = writeln!(
+            out,
+            "{:<32} {:>14.1} {:<10} {}",
+            c.name, c.value, c.unit, c.what
+        );
+        if let Some(t) = &c.target {
+            let _ = writeln!(out, "{:<32} target {t}", "");
+        }
+    }
+    out
+}
