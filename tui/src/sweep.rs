@@ -92,8 +92,11 @@ impl SweepResult {
     }
 }
 
+/// One seed's result, with its swarm mix if any.
+type SeedResult = (SeedOutcome, Option<SwarmMix>);
+
 /// One seed of a sweep: as written, or (swarm) with the seed's own fault mix.
-fn one_seed(scenario: &Scenario, seed: u64, swarm_mode: bool) -> (SeedOutcome, Option<SwarmMix>) {
+fn one_seed(scenario: &Scenario, seed: u64, swarm_mode: bool) -> SeedResult {
     if swarm_mode && let Some((mixed, mix)) = swarm(scenario, seed) {
         return (run_seed(&mixed, seed, true), Some(mix));
     }
@@ -116,8 +119,7 @@ pub fn run(
     // so the reported failure is the smallest failing seed whatever the number of jobs.
     let first_failure = AtomicUsize::new(usize::MAX);
     let failures = AtomicU64::new(0);
-    let results: Mutex<Vec<Option<(SeedOutcome, Option<SwarmMix>)>>> =
-        Mutex::new(vec![None; seeds.len()]);
+    let results: Mutex<Vec<Option<SeedResult>>> = Mutex::new(vec![None; seeds.len()]);
     let progress = Progress::new(seeds.len() as u64, show_progress);
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
