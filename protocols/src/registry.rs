@@ -91,6 +91,24 @@ pub trait Run {
     fn snapshot(&self) -> Box<dyn Run>;
     /// Bytes held by the compact trace ([`TraceMode::Compact`]).
     fn compact_bytes(&self) -> usize;
+    /// The compact records kept so far ([`TraceMode::Compact`]).
+    fn compact_records(&self) -> &[simlab_sim::CompactStep];
+    /// Changes how much trace is kept from now on (never the run itself).
+    fn set_trace(&mut self, mode: TraceMode);
+    /// Takes the compact records kept so far.
+    fn drain_compact_records(&mut self) -> Vec<simlab_sim::CompactStep>;
+    /// Steps taken so far.
+    fn steps(&self) -> u64;
+    /// Virtual time now.
+    fn now(&self) -> Time;
+    /// Violations found so far.
+    fn violations(&self) -> &[simlab_sim::Violation];
+    /// Groups of nodes that reach each other, and the directed links that are cut.
+    fn partition(&self) -> (Vec<Vec<NodeId>>, Vec<(NodeId, NodeId)>);
+    /// Messages in flight per directed link.
+    fn in_flight(&self) -> Vec<(NodeId, NodeId, usize)>;
+    /// Faults so far.
+    fn faults(&self) -> &[simlab_sim::FaultRecord];
 }
 
 struct Instance<P: Node> {
@@ -132,6 +150,34 @@ impl<P: Node> Run for Instance<P> {
     }
     fn report(&self) -> Vec<ReportItem> {
         (self.report)(&self.sim)
+    }
+    fn compact_records(&self) -> &[simlab_sim::CompactStep] {
+        self.sim.compact_records()
+    }
+    fn set_trace(&mut self, mode: TraceMode) {
+        self.sim.set_trace_mode(mode);
+    }
+    fn drain_compact_records(&mut self) -> Vec<simlab_sim::CompactStep> {
+        self.sim.drain_compact_records()
+    }
+    fn steps(&self) -> u64 {
+        self.sim.stats().steps
+    }
+    fn now(&self) -> Time {
+        self.sim.now()
+    }
+    fn violations(&self) -> &[simlab_sim::Violation] {
+        self.sim.violations()
+    }
+    fn partition(&self) -> (Vec<Vec<NodeId>>, Vec<(NodeId, NodeId)>) {
+        let reach = self.sim.reachability();
+        (reach.components(), reach.cut_links())
+    }
+    fn in_flight(&self) -> Vec<(NodeId, NodeId, usize)> {
+        self.sim.in_flight()
+    }
+    fn faults(&self) -> &[simlab_sim::FaultRecord] {
+        self.sim.fault_log()
     }
     fn compact_bytes(&self) -> usize {
         self.sim.compact_trace_bytes()

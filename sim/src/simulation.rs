@@ -565,6 +565,25 @@ impl<P: Node> Simulation<P> {
         &self.config
     }
 
+    /// Changes how much trace is kept from the next step on. This never changes the run
+    /// itself (the hash covers every step whatever the mode), so a replay can switch to
+    /// [`TraceMode::Full`] just for the steps someone looks at.
+    pub fn set_trace_mode(&mut self, mode: TraceMode) {
+        if self.config.trace != mode {
+            Arc::make_mut(&mut self.config).trace = mode;
+        }
+    }
+
+    /// Every fault so far, with concrete nodes.
+    pub fn fault_log(&self) -> &[FaultRecord] {
+        &self.fault_log
+    }
+
+    /// The partition state now.
+    pub fn reachability(&self) -> &Reachability {
+        &self.network.reach
+    }
+
     /// Virtual time now.
     pub fn now(&self) -> Time {
         self.now
@@ -593,6 +612,11 @@ impl<P: Node> Simulation<P> {
     /// The compact step records kept so far ([`TraceMode::Compact`] only).
     pub fn compact_records(&self) -> &[CompactStep] {
         &self.compact
+    }
+
+    /// Takes the compact records kept so far, leaving none (so snapshots stay small).
+    pub fn drain_compact_records(&mut self) -> Vec<CompactStep> {
+        std::mem::take(&mut self.compact)
     }
 
     /// Bytes the compact trace holds (its allocated capacity).

@@ -293,6 +293,51 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
         )),
     });
 
+    say("TUI: seeking in a long recorded run");
+    let mut long = load(root, "raft-basic-agreement")?;
+    long.stop_ms = 6_500_000; // heartbeats keep going: about a million steps
+    long.skip_invariants.clear();
+    let rss_before = resident_bytes();
+    let start = Instant::now();
+    let mut replay = crate::ui::replay::Replay::record(&long, long.seed);
+    let record_seconds = start.elapsed().as_secs_f64();
+    let rss_after = resident_bytes();
+    let steps = replay.len();
+    let mut latencies = Vec::new();
+    let mut r = rng::stream(7, Stream::Faults);
+    let mut at = 0;
+    for i in 0..200 {
+        // A mix of single steps back and forward, and long jumps, like a person would.
+        at = match i % 4 {
+            0 => rng::below(&mut r, steps),
+            1 => at.saturating_sub(1),
+            2 => (at + 1).min(steps - 1),
+            _ => at.saturating_sub(100),
+        };
+        let t = Instant::now();
+        let _ = replay.frame(at);
+        latencies.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let worst = latencies.iter().copied().fold(0.0, f64::max);
+    let typical = median(latencies);
+    cases.push(Case {
+        name: "tui_seek_ms",
+        what: format!("TUI: median time to show any step of a {steps}-step run (worst {worst:.2} ms; recording took {record_seconds:.1} s)"),
+        value: typical,
+        unit: "ms",
+        target: Some(format!("well under 50 ms per key press: {}", if worst < 50.0 { "met" } else { "missed" })),
+    });
+    if let (Some(a), Some(b)) = (rss_before, rss_after) {
+        let bytes = b.saturating_sub(a) as f64;
+        cases.push(Case {
+            name: "tui_checkpoint_bytes",
+            what: format!("TUI: memory for {} snapshots and the compact trace of {steps} steps ({:.1} MiB, resident-set growth)", replay.checkpoint_count(), bytes / 1048576.0),
+            value: bytes,
+            unit: "bytes",
+            target: None,
+        });
+    }
+
     say("linearizability checker");
     let big = load(root, "raft-concurrent-clients")?;
     let history = registry::raft_history(&big, &RunOptions::default());
@@ -368,4 +413,11 @@ pub fn text(cases: &[Case]) -> String {
         }
     }
     out
+}
+
+/// Resident memory of this process (Linux), for rough memory measurements.
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
 }

@@ -39,6 +39,21 @@ enum Command {
         #[arg(long)]
         swarm: bool,
     },
+    /// Open the time-travel terminal UI on one run: step forwards and backwards through it.
+    #[command(visible_alias = "replay")]
+    Tui {
+        /// The scenario file (RON).
+        file: PathBuf,
+        /// The seed (default: the scenario's own).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Start at the first violation.
+        #[arg(long)]
+        at_violation: bool,
+        /// Use this seed's swarm fault mix.
+        #[arg(long)]
+        swarm: bool,
+    },
     /// Check a recorded history for linearizability.
     ///
     /// Reads Jepsen register logs, Porcupine key-value logs, or simlab's JSON lines (the format
@@ -155,6 +170,12 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             swarm,
         ),
         Command::Lincheck { model, file } => lincheck(model, &file),
+        Command::Tui {
+            file,
+            seed,
+            at_violation,
+            swarm,
+        } => tui(&file, seed, at_violation, swarm),
         Command::Bench { json, repeats } => {
             if repeats == 0 {
                 return Err("--repeats must be at least 1".into());
@@ -173,6 +194,38 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn tui(
+    file: &std::path::Path,
+    seed: Option<u64>,
+    at_violation: bool,
+    swarm: bool,
+) -> Result<ExitCode, String> {
+    use std::io::IsTerminal;
+    let loaded = Scenario::load(file).map_err(|e| e.to_string())?;
+    let seed = seed.unwrap_or(loaded.scenario.seed);
+    let scenario = with_swarm(file, loaded.scenario, seed, swarm)?;
+    if !std::io::stdout().is_terminal() {
+        return Err(
+            "the TUI needs a terminal; use `simlab run --trace OUT.jsonl` to record a run instead"
+                .into(),
+        );
+    }
+    eprintln!("recording {} with seed {seed}…", scenario.name);
+    let replay = crate::ui::replay::Replay::record(&scenario, seed);
+    let mut app = crate::ui::app::App::new(
+        scenario.name.clone(),
+        scenario.protocol.name().to_string(),
+        seed,
+        scenario.nodes,
+        replay,
+    );
+    if at_violation {
+        crate::ui::app::update(&mut app, crate::ui::app::Action::FirstViolation);
+    }
+    crate::ui::run(app).map_err(|e| format!("terminal error: {e}"))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn lincheck(model: LincheckModel, file: &std::path::Path) -> Result<ExitCode, String> {

@@ -7,6 +7,7 @@ mod bench;
 mod cli;
 mod report;
 mod sweep;
+mod ui;
 mod wall;
 
 fn main() -> ExitCode {

@@ -949,21 +949,16 @@ impl Node for Raft {
         NodeView::new(role)
             .field("term", durable.current_term)
             .field(
-                "voted for",
+                "vote",
                 durable.voted_for.map_or("-".to_string(), |n| n.to_string()),
             )
             .field(
                 "leader",
                 self.leader.map_or("?".to_string(), |n| n.to_string()),
             )
-            .field(
-                "log",
-                format!(
-                    "{} entries, last term {}",
-                    log.last_index(),
-                    log.last_term()
-                ),
-            )
+            .field("log", format!("{}@t{}", log.last_index(), log.last_term()))
+            .field("commit", self.commit_index)
+            .field("applied", self.last_applied)
             .field(
                 "tail",
                 if tail.is_empty() {
@@ -972,8 +967,6 @@ impl Node for Raft {
                     tail.join("  ")
                 },
             )
-            .field("commit", self.commit_index)
-            .field("applied", self.last_applied)
     }
 }
 

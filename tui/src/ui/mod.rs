@@ -1,0 +1,299 @@
+//! The time-travel terminal UI: `simlab tui FILE [--seed N] [--at-violation]`.
+
+pub mod app;
+pub mod render;
+pub mod replay;
+
+use app::{Action, App, GotoKind, Overlay};
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use std::time::Duration;
+
+/// The action a key asks for, given what is on screen.
+pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
+    if key.kind != KeyEventKind::Press {
+        return None;
+    }
+    if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+        return Some(Action::Quit);
+    }
+    match (&app.overlay, key.code) {
+        (Overlay::Goto(..), KeyCode::Enter) => Some(Action::Submit),
+        (Overlay::Goto(..), KeyCode::Backspace) => Some(Action::Backspace),
+        (Overlay::Goto(..), KeyCode::Esc) => Some(Action::Close),
+        (Overlay::Goto(..), KeyCode::Char(c)) => Some(Action::Input(c)),
+        (Overlay::Goto(..), _) => None,
+        (Overlay::Help, KeyCode::Esc | KeyCode::Char('?')) => Some(Action::Close),
+        (Overlay::Help, KeyCode::Char('q')) => Some(Action::Quit),
+        (Overlay::Help, _) => None,
+        (Overlay::None, code) => match code {
+            KeyCode::Right | KeyCode::Char('l') => Some(Action::Forward(1)),
+            KeyCode::Left | KeyCode::Char('h') => Some(Action::Back(1)),
+            KeyCode::Char(']') => Some(Action::Forward(10)),
+            KeyCode::Char('[') => Some(Action::Back(10)),
+            KeyCode::Char('}') | KeyCode::PageDown => Some(Action::Forward(100)),
+            KeyCode::Char('{') | KeyCode::PageUp => Some(Action::Back(100)),
+            KeyCode::Home | KeyCode::Char('g') => Some(Action::First),
+            KeyCode::End | KeyCode::Char('G') => Some(Action::Last),
+            KeyCode::Tab => Some(Action::SelectNext),
+            KeyCode::Char(c @ '0'..='9') => Some(Action::SelectNode(c as u32 - '0' as u32)),
+            KeyCode::Char('n') => Some(Action::NextOfNode),
+            KeyCode::Char('N') => Some(Action::PrevOfNode),
+            KeyCode::Char('f') => Some(Action::NextFault),
+            KeyCode::Char('F') => Some(Action::PrevFault),
+            KeyCode::Char('v') => Some(Action::FirstViolation),
+            KeyCode::Char(':') => Some(Action::OpenGoto(GotoKind::Step)),
+            KeyCode::Char('t') => Some(Action::OpenGoto(GotoKind::TimeMs)),
+            KeyCode::Char('s') => Some(Action::ToggleNodeFilter),
+            KeyCode::Char('e') => Some(Action::CycleKindFilter),
+            KeyCode::Char(' ') => Some(Action::TogglePlay),
+            KeyCode::Char('+') | KeyCode::Char('=') => Some(Action::Faster),
+            KeyCode::Char('-') => Some(Action::Slower),
+            KeyCode::Char('b') => Some(Action::CycleFieldBreakpoint),
+            KeyCode::Char('B') => Some(Action::ToggleViolationBreakpoint),
+            KeyCode::Char('?') => Some(Action::Help),
+            KeyCode::Esc => Some(Action::Close),
+            KeyCode::Char('q') => Some(Action::Quit),
+            _ => None,
+        },
+    }
+}
+
+/// Runs the UI until the user quits. The terminal is restored on quit, on error and on panic
+/// (ratatui's `init` installs a panic hook that restores it).
+pub fn run(mut app: App) -> std::io::Result<()> {
+    let mut terminal = ratatui::init();
+    let result = (|| {
+        while !app.quit {
+            terminal.draw(|f| render::draw(f, &app))?;
+            let timeout = if app.playing {
+                Duration::from_millis(100)
+            } else {
+                Duration::from_secs(3600)
+            };
+            if event::poll(timeout)? {
+                if let Event::Key(key) = event::read()?
+                    && let Some(action) = action_for(&app, key)
+                {
+                    let mut next = Some(action);
+                    while let Some(a) = next {
+                        next = app::update(&mut app, a);
+                    }
+                }
+            } else {
+                app::update(&mut app, Action::Tick);
+            }
+        }
+        Ok(())
+    })();
+    ratatui::restore();
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::app::{Action, App, update};
+    use super::replay::Replay;
+    use super::*;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use simlab_protocols::Scenario;
+    use simlab_sim::Time;
+    use std::path::Path;
+
+    fn app(name: &str) -> App {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios")
+            .join(format!("{name}.ron"));
+        let scenario = Scenario::load(&path).unwrap().scenario;
+        let replay = Replay::record(&scenario, scenario.seed);
+        App::new(
+            scenario.name.clone(),
+            scenario.protocol.name().into(),
+            scenario.seed,
+            scenario.nodes,
+            replay,
+        )
+    }
+
+    fn screen(app: &App, width: u16, height: u16) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal.draw(|f| render::draw(f, app)).unwrap();
+        let buffer = terminal.backend().buffer();
+        (0..height)
+            .map(|y| {
+                (0..width)
+                    .map(|x| buffer[(x, y)].symbol().to_string())
+                    .collect::<String>()
+                    .trim_end()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn press(app: &mut App, code: KeyCode) {
+        let key = KeyEvent::new(code, KeyModifiers::NONE);
+        let mut next = action_for(app, key);
+        while let Some(a) = next {
+            next = update(app, a);
+        }
+    }
+
+    #[test]
+    fn start_screen() {
+        let app = app("raft-reelection");
+        insta::assert_snapshot!(screen(&app, 120, 32));
+    }
+
+    #[test]
+    fn mid_run_with_a_partition() {
+        let mut app = app("raft-reelection");
+        press(&mut app, KeyCode::Char('f'));
+        press(&mut app, KeyCode::Right);
+        let text = screen(&app, 120, 32);
+        assert!(text.contains("partitioned: {n0 n1 n2 n3} | {n4}"), "{text}");
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn at_the_first_violation() {
+        let mut app = app("3pc-partition");
+        press(&mut app, KeyCode::Char('v'));
+        let text = screen(&app, 120, 32);
+        assert!(text.contains("VIOLATED"), "{text}");
+        assert_eq!(app.cursor, app.replay.first_violation().unwrap());
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn help_overlay_lists_every_key_and_escape_closes_it() {
+        let mut app = app("3pc-partition");
+        press(&mut app, KeyCode::Char('?'));
+        let text = screen(&app, 100, 30);
+        for (key, _) in app::KEYS {
+            assert!(text.contains(key), "{key} missing from help:\n{text}");
+        }
+        insta::assert_snapshot!(text);
+        press(&mut app, KeyCode::Esc);
+        assert_eq!(app.overlay, Overlay::None);
+    }
+
+    #[test]
+    fn narrow_80_by_24() {
+        let mut app = app("2pc-coordinator-crash-after-decision");
+        press(&mut app, KeyCode::Char('f'));
+        insta::assert_snapshot!(screen(&app, 80, 24));
+    }
+
+    #[test]
+    fn forward_then_back_returns_to_the_same_view() {
+        let mut app = app("raft-churn");
+        press(&mut app, KeyCode::Char('}'));
+        let (cursor, views, hash) = (
+            app.cursor,
+            app.frame.views.clone(),
+            app.frame.record.as_ref().unwrap().hash.clone(),
+        );
+        for k in [1u64, 7, 10, 100, 1_234] {
+            update(&mut app, Action::Forward(k));
+            assert_eq!(app.cursor, cursor + k);
+            update(&mut app, Action::Back(k));
+            assert_eq!(app.cursor, cursor);
+            assert_eq!(app.frame.views, views, "views after +{k} then -{k}");
+            assert_eq!(app.frame.record.as_ref().unwrap().hash, hash);
+        }
+        // Stepping one at a time agrees with jumping.
+        update(&mut app, Action::GotoStep(2_500));
+        let jumped = app.frame.views.clone();
+        update(&mut app, Action::GotoStep(2_499));
+        update(&mut app, Action::Forward(1));
+        assert_eq!(app.frame.views, jumped);
+    }
+
+    #[test]
+    fn jumps_land_where_they_say() {
+        let mut app = app("raft-churn");
+        update(&mut app, Action::Last);
+        assert_eq!(app.cursor, app.replay.len() - 1);
+        update(&mut app, Action::First);
+        assert_eq!(app.cursor, 0);
+        update(&mut app, Action::NextFault);
+        assert_eq!(
+            app.replay.steps[app.cursor as usize].kind,
+            simlab_sim::StepKind::Fault
+        );
+        let first_fault = app.cursor;
+        update(&mut app, Action::NextFault);
+        assert!(app.cursor > first_fault);
+        update(&mut app, Action::PrevFault);
+        assert_eq!(app.cursor, first_fault);
+        update(&mut app, Action::SelectNode(3));
+        update(&mut app, Action::NextOfNode);
+        assert_eq!(app.replay.steps[app.cursor as usize].node, 3);
+        update(&mut app, Action::GotoTime(Time::from_millis(2_000)));
+        let t = app.replay.steps[app.cursor as usize].time_us;
+        assert!(t >= 2_000_000 && app.replay.steps[app.cursor as usize - 1].time_us < 2_000_000);
+        // Typing a step number.
+        press(&mut app, KeyCode::Char(':'));
+        for c in "1500".chars() {
+            press(&mut app, KeyCode::Char(c));
+        }
+        press(&mut app, KeyCode::Enter);
+        assert_eq!(app.cursor, 1_500);
+        // Filters: only the selected node's steps, only faults.
+        update(&mut app, Action::CycleKindFilter);
+        update(&mut app, Action::CycleKindFilter);
+        update(&mut app, Action::CycleKindFilter);
+        update(&mut app, Action::CycleKindFilter);
+        update(&mut app, Action::First);
+        update(&mut app, Action::Forward(1));
+        assert_eq!(
+            app.replay.steps[app.cursor as usize].kind,
+            simlab_sim::StepKind::Fault
+        );
+    }
+
+    #[test]
+    fn play_stops_at_a_field_breakpoint_and_at_violations() {
+        let mut app = app("raft-reelection");
+        update(&mut app, Action::SelectNode(0));
+        update(&mut app, Action::CycleFieldBreakpoint); // the first field: term
+        assert_eq!(app.breakpoint.as_ref().unwrap().field, "term");
+        update(&mut app, Action::TogglePlay);
+        for _ in 0..1_000 {
+            update(&mut app, Action::Tick);
+            if !app.playing {
+                break;
+            }
+        }
+        assert!(
+            !app.playing && app.message.contains("n0 term changed"),
+            "{}",
+            app.message
+        );
+        let term_now = |a: &App| a.frame.views[0].1.fields[0].value.clone();
+        let before = app.replay.frame(app.cursor - 1).views[0].1.fields[0]
+            .value
+            .clone();
+        assert_ne!(before, term_now(&app));
+
+        let mut broken = super::tests::app("3pc-partition");
+        update(&mut broken, Action::TogglePlay);
+        for _ in 0..100 {
+            update(&mut broken, Action::Tick);
+        }
+        assert_eq!(broken.cursor, broken.replay.first_violation().unwrap());
+    }
+
+    #[test]
+    fn quit_and_ctrl_c_leave() {
+        let mut app = app("3pc-partition");
+        press(&mut app, KeyCode::Char('q'));
+        assert!(app.quit);
+        let mut app = super::tests::app("3pc-partition");
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(action_for(&app, ctrl_c), Some(Action::Quit));
+        update(&mut app, Action::Quit);
+        assert!(app.quit);
+    }
+}

@@ -1,0 +1,415 @@
+//! Drawing: a pure function of the [`App`] state.
+
+use super::app::{App, GotoKind, KEYS, Overlay, SPEEDS};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use simlab_sim::{CompactStep, InvariantKind, NodeStatus, StepKind, Time};
+
+/// Draws the whole screen.
+pub fn draw(frame: &mut Frame<'_>, app: &App) {
+    let area = frame.area();
+    let [header, main, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(10),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    frame.render_widget(Paragraph::new(header_line(app)), header);
+    frame.render_widget(
+        Paragraph::new(footer_line(app)).style(Style::new().fg(Color::DarkGray)),
+        footer,
+    );
+
+    let [top, network, bottom] = Layout::vertical([
+        Constraint::Percentage(50),
+        Constraint::Length(4),
+        Constraint::Min(5),
+    ])
+    .areas(main);
+    let [timeline, nodes] =
+        Layout::horizontal([Constraint::Percentage(42), Constraint::Percentage(58)]).areas(top);
+    let [detail, invariants] =
+        Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(bottom);
+    draw_timeline(frame, app, timeline);
+    draw_nodes(frame, app, nodes);
+    draw_network(frame, app, network);
+    draw_detail(frame, app, detail);
+    draw_invariants(frame, app, invariants);
+
+    match &app.overlay {
+        Overlay::None => {}
+        Overlay::Help => draw_help(frame, area),
+        Overlay::Goto(kind, text) => draw_goto(frame, area, *kind, text),
+    }
+}
+
+fn header_line(app: &App) -> Line<'static> {
+    let total = app.replay.len();
+    let hash = app
+        .replay
+        .steps
+        .get(app.cursor as usize)
+        .map_or_else(|| "-".to_string(), |s| format!("{:016x}", s.hash));
+    let play = if app.playing {
+        format!("playing x{}", SPEEDS[app.speed])
+    } else {
+        "paused".to_string()
+    };
+    Line::from(vec![
+        Span::styled(" simlab ", Style::new().add_modifier(Modifier::REVERSED)),
+        Span::raw(format!(
+            " {} ({}) seed {} ",
+            app.scenario, app.protocol, app.seed
+        )),
+        Span::styled(
+            format!("step {}/{} ", app.cursor, total),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+        Span::raw(format!("t={} hash {hash} {play}", app.frame.time)),
+    ])
+}
+
+fn footer_line(app: &App) -> Line<'static> {
+    let mut parts = vec![format!("listing {}", app.kind_filter.label())];
+    if app.node_filter {
+        parts.push(format!("of n{}", app.selected));
+    }
+    if let Some(b) = &app.breakpoint {
+        parts.push(format!("break on n{} {}", b.node, b.field));
+    }
+    Line::from(format!(
+        " {}  |  {}  |  ? help  q quit",
+        app.message,
+        parts.join(" ")
+    ))
+}
+
+fn node_name(id: u32) -> String {
+    if id == CompactStep::NONE {
+        "-".to_string()
+    } else {
+        format!("n{id}")
+    }
+}
+
+fn step_line(index: u64, step: &CompactStep) -> String {
+    let who = match step.kind {
+        StepKind::Deliver | StepKind::Drop => {
+            format!("{} <- {}", node_name(step.node), node_name(step.peer))
+        }
+        StepKind::Request | StepKind::Reply | StepKind::ClientTimeout | StepKind::ClientInvoke => {
+            format!(
+                "{} c{}",
+                node_name(step.node),
+                if step.peer == CompactStep::NONE {
+                    "?".into()
+                } else {
+                    step.peer.to_string()
+                }
+            )
+        }
+        _ => node_name(step.node),
+    };
+    format!(
+        "{index:>7} {:>11} {:<8} {who}",
+        Time::from_micros(step.time_us).to_string(),
+        step.kind.label()
+    )
+}
+
+fn draw_timeline(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let rows = area.height.saturating_sub(2) as usize;
+    let before = rows / 2;
+    // Listed steps around the cursor: up to `before` earlier ones, then the cursor and later.
+    let mut earlier: Vec<u64> = Vec::new();
+    let mut i = app.cursor;
+    let mut scanned = 0;
+    while earlier.len() < before && i > 0 && scanned < 200_000 {
+        i -= 1;
+        scanned += 1;
+        if app.listed(i) {
+            earlier.push(i);
+        }
+    }
+    earlier.reverse();
+    let mut shown = earlier;
+    shown.push(app.cursor);
+    let mut j = app.cursor;
+    scanned = 0;
+    while shown.len() < rows && j + 1 < app.replay.len() && scanned < 200_000 {
+        j += 1;
+        scanned += 1;
+        if app.listed(j) {
+            shown.push(j);
+        }
+    }
+    let lines: Vec<Line<'_>> = shown
+        .iter()
+        .filter_map(|&index| app.replay.steps.get(index as usize).map(|s| (index, s)))
+        .map(|(index, step)| {
+            let mut style = Style::new();
+            if step.kind == StepKind::Fault {
+                style = style.fg(Color::Magenta);
+            }
+            if step.violation {
+                style = style.fg(Color::Red).add_modifier(Modifier::BOLD);
+            }
+            if index == app.cursor {
+                style = style.add_modifier(Modifier::REVERSED);
+            }
+            let marker = if index == app.cursor { ">" } else { " " };
+            Line::styled(format!("{marker}{}", step_line(index, step)), style)
+        })
+        .collect();
+    let title = format!(" Timeline ({}) ", app.kind_filter.label());
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(title)),
+        area,
+    );
+}
+
+fn draw_nodes(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let acting = app.replay.steps.get(app.cursor as usize).map(|s| s.node);
+    let mut lines = Vec::new();
+    for (i, (status, view)) in app.frame.views.iter().enumerate() {
+        let id = i as u32;
+        let before = app.frame.before.get(i).map(|(_, v)| v);
+        let mut spans = Vec::new();
+        let mut name_style = Style::new().add_modifier(Modifier::BOLD);
+        if acting == Some(id) {
+            name_style = name_style.add_modifier(Modifier::REVERSED);
+        }
+        let select = if id == app.selected { ">" } else { " " };
+        spans.push(Span::styled(format!("{select}n{id} "), name_style));
+        match status {
+            NodeStatus::Crashed => spans.push(Span::styled(
+                "DOWN ",
+                Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+            )),
+            NodeStatus::Paused => spans.push(Span::styled(
+                "PAUSED ",
+                Style::new().fg(Color::Magenta).add_modifier(Modifier::BOLD),
+            )),
+            NodeStatus::Up => {}
+        }
+        if *status != NodeStatus::Crashed {
+            let role_style = if view.role == "leader" || view.role == "coordinator" {
+                Style::new().fg(Color::Green)
+            } else {
+                Style::new()
+            };
+            spans.push(Span::styled(format!("{} ", view.role), role_style));
+            for field in &view.fields {
+                let old = before.and_then(|b| b.fields.iter().find(|f| f.name == field.name));
+                let changed = old.is_some_and(|o| o.value != field.value);
+                let style = if changed {
+                    Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)
+                } else {
+                    Style::new()
+                };
+                spans.push(Span::styled(
+                    format!(
+                        "{}={}{} ",
+                        field.name,
+                        field.value,
+                        if changed { "*" } else { "" }
+                    ),
+                    style,
+                ));
+            }
+        }
+        lines.push(Line::from(spans));
+    }
+    // One line per node, cut at the panel's edge; the selected node's full view is in Detail.
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" Nodes (* changed in this step) ")),
+        area,
+    );
+}
+
+fn draw_network(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let (groups, cut) = &app.frame.partition;
+    let reach = if cut.is_empty() {
+        "fully connected".to_string()
+    } else {
+        let groups: Vec<String> = groups
+            .iter()
+            .map(|g| {
+                format!(
+                    "{{{}}}",
+                    g.iter()
+                        .map(|n| n.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            })
+            .collect();
+        let one_way: Vec<String> = cut
+            .iter()
+            .filter(|(a, b)| !cut.contains(&(*b, *a)))
+            .map(|(a, b)| format!("{a}->{b}"))
+            .collect();
+        let mut text = if groups.len() > 1 {
+            format!("partitioned: {}", groups.join(" | "))
+        } else {
+            "connected".to_string()
+        };
+        if !one_way.is_empty() {
+            text.push_str(&format!("; one-way cuts: {}", one_way.join(" ")));
+        }
+        text
+    };
+    let flight: Vec<String> = app
+        .frame
+        .in_flight
+        .iter()
+        .map(|(a, b, n)| format!("{a}->{b}:{n}"))
+        .collect();
+    let flight = if flight.is_empty() {
+        "none".to_string()
+    } else {
+        flight.join(" ")
+    };
+    let style = if cut.is_empty() {
+        Style::new()
+    } else {
+        Style::new().fg(Color::Magenta)
+    };
+    let lines = vec![
+        Line::styled(reach, style),
+        Line::from(format!("in flight: {flight}")),
+    ];
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(Block::bordered().title(" Network "))
+            .wrap(Wrap { trim: true }),
+        area,
+    );
+}
+
+fn draw_detail(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let mut lines = Vec::new();
+    match &app.frame.record {
+        None => lines.push(Line::from("nothing happened in this run")),
+        Some(r) => {
+            lines.push(Line::styled(
+                format!("step {} at {} ({})", r.step, r.time(), r.kind.label()),
+                Style::new().add_modifier(Modifier::BOLD),
+            ));
+            lines.push(Line::from(r.summary.clone()));
+            for e in &r.effects {
+                lines.push(Line::from(format!("  -> {e}")));
+            }
+            for n in &r.notes {
+                lines.push(Line::styled(
+                    format!("  note: {n}"),
+                    Style::new().fg(Color::Cyan),
+                ));
+            }
+            for v in &r.violations {
+                lines.push(Line::styled(
+                    format!("  VIOLATED {v}"),
+                    Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+                ));
+            }
+        }
+    }
+    if let Some((status, view)) = app.frame.views.get(app.selected as usize) {
+        let fields: Vec<String> = view
+            .fields
+            .iter()
+            .map(|f| format!("{}={}", f.name, f.value))
+            .collect();
+        let state = match status {
+            NodeStatus::Crashed => "down".to_string(),
+            NodeStatus::Paused => format!("paused {}", view.role),
+            NodeStatus::Up => view.role.clone(),
+        };
+        lines.push(Line::styled(
+            format!("selected n{}: {state} {}", app.selected, fields.join(" ")),
+            Style::new().fg(Color::Blue),
+        ));
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(Block::bordered().title(" Detail "))
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
+fn draw_invariants(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let width = app
+        .replay
+        .invariants
+        .iter()
+        .map(|(n, _)| n.len())
+        .max()
+        .unwrap_or(0);
+    let mut lines = Vec::new();
+    for (name, kind) in &app.replay.invariants {
+        let violation = app.replay.violations.iter().find(|v| &v.invariant == name);
+        let red = Style::new().fg(Color::Red).add_modifier(Modifier::BOLD);
+        let (text, style) = match (kind, violation) {
+            (InvariantKind::Always, Some(v)) if v.step <= app.cursor => {
+                (format!("VIOLATED @{}", v.step), red)
+            }
+            (InvariantKind::Always, Some(v)) => (
+                format!("holds (fails @{})", v.step),
+                Style::new().fg(Color::Yellow),
+            ),
+            (InvariantKind::Always, None) => ("holds".to_string(), Style::new().fg(Color::Green)),
+            (_, Some(_)) => (format!("{kind}: VIOLATED at end"), red),
+            (_, None) => (format!("{kind}: ok at end"), Style::new().fg(Color::Green)),
+        };
+        lines.push(Line::from(vec![
+            Span::raw(format!("{name:<width$} ")),
+            Span::styled(text, style),
+        ]));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" Invariants ")),
+        area,
+    );
+}
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    }
+}
+
+fn draw_help(frame: &mut Frame<'_>, area: Rect) {
+    let lines: Vec<Line<'_>> = KEYS
+        .iter()
+        .map(|(k, what)| Line::from(format!(" {k:<20} {what}")))
+        .collect();
+    let rect = centered(area, 78, KEYS.len() as u16 + 2);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" Keys (Esc closes) ")),
+        rect,
+    );
+}
+
+fn draw_goto(frame: &mut Frame<'_>, area: Rect, kind: GotoKind, text: &str) {
+    let prompt = match kind {
+        GotoKind::Step => "Go to step",
+        GotoKind::TimeMs => "Go to virtual time (ms)",
+    };
+    let rect = centered(area, 44, 3);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(format!("{prompt}: {text}_"))
+            .block(Block::bordered().title(" Enter to go, Esc to cancel ")),
+        rect,
+    );
+}

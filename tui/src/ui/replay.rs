@@ -1,0 +1,168 @@
+//! Time travel over a deterministic run: the whole run is taken once, keeping a compact record
+//! per step and a snapshot of the world every so many steps; any step is then reached by
+//! restoring the nearest snapshot at or before it and replaying forward. The simulation is
+//! never changed, only re-run, so what the TUI shows at step k is exactly what happened.
+
+use simlab_protocols::{Run, RunOptions, Scenario, registry};
+use simlab_sim::{CompactStep, NodeStatus, NodeView, StepRecord, TraceMode};
+
+/// Steps between snapshots at first. When there would be more than [`MAX_CHECKPOINTS`], every
+/// other one is dropped and the spacing doubles, so memory stays bounded while a seek never
+/// replays more than one spacing's worth of steps (a few thousand, a few milliseconds).
+pub const FIRST_SPACING: u64 = 1_000;
+
+/// The most snapshots kept.
+pub const MAX_CHECKPOINTS: usize = 256;
+
+/// A recorded run that can be viewed at any step.
+pub struct Replay {
+    /// Every step's compact record.
+    pub steps: Vec<CompactStep>,
+    /// Snapshots of the world: `checkpoints[i]` is the world after `i * spacing` steps.
+    checkpoints: Vec<Box<dyn Run>>,
+    /// Steps between snapshots.
+    spacing: u64,
+    /// The world after the step the cursor is on (or before step 0).
+    current: Box<dyn Run>,
+    /// How many steps `current` has taken.
+    position: u64,
+    /// Names and kinds of the invariants.
+    pub invariants: Vec<(String, simlab_sim::InvariantKind)>,
+    /// The finished run's violations (with the step each was found at).
+    pub violations: Vec<simlab_sim::Violation>,
+}
+
+/// What the screen shows of the world at one step.
+pub struct Frame {
+    /// The record of the step (as full detail).
+    pub record: Option<StepRecord>,
+    /// Node status and view after the step.
+    pub views: Vec<(NodeStatus, NodeView)>,
+    /// Node views before the step (to mark what changed).
+    pub before: Vec<(NodeStatus, NodeView)>,
+    /// Reachability groups and cut links after the step.
+    pub partition: (
+        Vec<Vec<simlab_sim::NodeId>>,
+        Vec<(simlab_sim::NodeId, simlab_sim::NodeId)>,
+    ),
+    /// Messages in flight after the step.
+    pub in_flight: Vec<(simlab_sim::NodeId, simlab_sim::NodeId, usize)>,
+    /// Virtual time after the step.
+    pub time: simlab_sim::Time,
+}
+
+impl Replay {
+    /// Runs the scenario once with this seed, keeping compact records and snapshots.
+    pub fn record(scenario: &Scenario, seed: u64) -> Replay {
+        let options = RunOptions {
+            seed: Some(seed),
+            trace: TraceMode::Compact,
+            stop_on_violation: false,
+        };
+        let mut run = registry::build(scenario, &options);
+        let mut checkpoints = vec![run.snapshot()];
+        let mut spacing = FIRST_SPACING;
+        let mut steps = Vec::new();
+        while run.step() {
+            if run.steps().is_multiple_of(spacing) {
+                // Move the records out first: a snapshot must not copy the trace so far.
+                steps.extend(run.drain_compact_records());
+                checkpoints.push(run.snapshot());
+                if checkpoints.len() > MAX_CHECKPOINTS {
+                    let mut index = 0;
+                    checkpoints.retain(|_| {
+                        index += 1;
+                        (index - 1) % 2 == 0
+                    });
+                    spacing *= 2;
+                }
+            }
+        }
+        let outcome = run.finish();
+        steps.extend(run.drain_compact_records());
+        let invariants = run.invariants();
+        let mut current = checkpoints[0].snapshot();
+        current.set_trace(TraceMode::HashOnly);
+        Replay {
+            steps,
+            checkpoints,
+            spacing,
+            current,
+            position: 0,
+            invariants,
+            violations: outcome.violations,
+        }
+    }
+
+    /// Steps in the run.
+    pub fn len(&self) -> u64 {
+        self.steps.len() as u64
+    }
+
+    /// Whether the run took no step at all.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// Moves the world to just after `count` steps (0 = before the first).
+    fn seek(&mut self, count: u64) {
+        let count = count.min(self.len());
+        if count < self.position || count - self.position > self.spacing {
+            let index = (count / self.spacing) as usize;
+            let index = index.min(self.checkpoints.len() - 1);
+            self.current = self.checkpoints[index].snapshot();
+            self.current.set_trace(TraceMode::HashOnly);
+            self.position = index as u64 * self.spacing;
+        }
+        while self.position < count {
+            self.current.step();
+            self.position += 1;
+        }
+    }
+
+    /// The world at step `step` (after it ran): its record in full, and the views before and
+    /// after.
+    pub fn frame(&mut self, step: u64) -> Frame {
+        if self.is_empty() {
+            self.seek(0);
+            return Frame {
+                record: None,
+                views: self.current.views(),
+                before: self.current.views(),
+                partition: self.current.partition(),
+                in_flight: self.current.in_flight(),
+                time: self.current.now(),
+            };
+        }
+        let step = step.min(self.len() - 1);
+        self.seek(step);
+        let before = self.current.views();
+        // Replay just this step with full detail, then go back to hashing only.
+        self.current.set_trace(TraceMode::Full);
+        self.current.step();
+        self.position += 1;
+        self.current.set_trace(TraceMode::HashOnly);
+        let record = self.current.records().last().cloned();
+        Frame {
+            record,
+            views: self.current.views(),
+            before,
+            partition: self.current.partition(),
+            in_flight: self.current.in_flight(),
+            time: self.current.now(),
+        }
+    }
+
+    /// How many snapshots are kept.
+    pub fn checkpoint_count(&self) -> usize {
+        self.checkpoints.len()
+    }
+
+    /// The first step at which any invariant was violated.
+    pub fn first_violation(&self) -> Option<u64> {
+        self.steps
+            .iter()
+            .position(|s| s.violation)
+            .map(|i| i as u64)
+    }
+}
