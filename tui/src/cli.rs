@@ -431,6 +431,7 @@ fn run(
         run: run.as_ref(),
         expect_met,
         elapsed,
+        swarm,
     };
     if json {
         println!("{}", summary.json());

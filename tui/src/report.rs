@@ -16,11 +16,22 @@ pub struct RunSummary<'a> {
     pub run: &'a dyn Run,
     pub expect_met: bool,
     pub elapsed: Duration,
+    pub swarm: bool,
 }
 
 /// The command that replays this exact run.
-pub fn replay_command(file: &Path, seed: u64) -> String {
-    format!("simlab run {} --seed {seed}", file.display())
+pub fn replay_command(file: &Path, seed: u64, swarm: bool) -> String {
+    let swarm = if swarm { " --swarm" } else { "" };
+    format!("simlab run {} --seed {seed}{swarm}", file.display())
+}
+
+/// The command that opens this run in the TUI at its first violation.
+pub fn inspect_command(file: &Path, seed: u64, swarm: bool) -> String {
+    let swarm = if swarm { " --swarm" } else { "" };
+    format!(
+        "simlab tui {} --seed {seed}{swarm} --at-violation",
+        file.display()
+    )
 }
 
 fn percent(part: u64, total: u64) -> String {
@@ -154,7 +165,18 @@ impl RunSummary<'_> {
             self.elapsed.as_secs_f64(),
             per_sec(s.steps, self.elapsed)
         );
-        let _ = writeln!(w, "replay      {}", replay_command(self.file, o.seed));
+        let _ = writeln!(
+            w,
+            "replay      {}",
+            replay_command(self.file, o.seed, self.swarm)
+        );
+        if !o.violations.is_empty() {
+            let _ = writeln!(
+                w,
+                "inspect     {}",
+                inspect_command(self.file, o.seed, self.swarm)
+            );
+        }
         out
     }
 
@@ -205,7 +227,7 @@ impl RunSummary<'_> {
             "expect_met": self.expect_met,
             "wall_ms": self.elapsed.as_secs_f64() * 1e3,
             "events_per_sec": per_sec(o.stats.steps, self.elapsed),
-            "replay": replay_command(self.file, o.seed),
+            "replay": replay_command(self.file, o.seed, self.swarm),
         })
     }
 }

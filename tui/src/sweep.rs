@@ -6,7 +6,7 @@
 // Threads here run independent simulations side by side; none is shared by two threads.
 #![allow(clippy::disallowed_methods)]
 
-use crate::report::replay_command;
+use crate::report::{inspect_command, replay_command};
 use crate::wall::{Stopwatch, per_sec};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -81,6 +81,8 @@ pub struct SweepResult {
     pub outcomes: Vec<SeedOutcome>,
     /// In swarm mode, each outcome's fault mix (same order).
     pub mixes: Vec<Option<SwarmMix>>,
+    /// Whether the sweep ran in swarm mode.
+    pub swarm: bool,
     /// Wall time.
     pub seconds: f64,
 }
@@ -159,6 +161,7 @@ pub fn run(
     SweepResult {
         outcomes,
         mixes,
+        swarm: swarm_mode,
         seconds: clock.elapsed().as_secs_f64(),
     }
 }
@@ -242,7 +245,16 @@ pub fn text(file: &Path, result: &SweepResult) -> String {
         );
         for o in seeds.iter().take(3) {
             let _ = writeln!(out, "    seed {:>6}: {}", o.seed, o.violations[0].message);
-            let _ = writeln!(out, "    replay       {}", replay_command(file, o.seed));
+            let _ = writeln!(
+                out,
+                "    replay       {}",
+                replay_command(file, o.seed, result.swarm)
+            );
+            let _ = writeln!(
+                out,
+                "    inspect      {}",
+                inspect_command(file, o.seed, result.swarm)
+            );
         }
     }
     let _ = writeln!(
@@ -273,7 +285,7 @@ pub fn json_lines(file: &Path, result: &SweepResult) -> Vec<serde_json::Value> {
                 })).collect::<Vec<_>>(),
                 "trace_hash": format!("{:016x}", o.trace_hash),
                 "steps": o.steps,
-                "replay": replay_command(file, o.seed),
+                "replay": replay_command(file, o.seed, result.swarm),
             })
         })
         .collect();
