@@ -1,7 +1,8 @@
 //! The registry: maps a scenario's `protocol:` to a node type, builds the simulation, and hides
 //! the protocol's types behind [`Run`] so the CLI and the TUI can drive any protocol.
 
-use crate::atomic_commit::{self, Blocking, CommitLog, TransferWorkload, invariants};
+use crate::atomic_commit::invariants::{self, CommitNode};
+use crate::atomic_commit::{self, Blocking, CommitLog, CommitSettings, Transfer};
 use crate::raft::{self, KvWorkload, Raft, RaftConfig};
 use crate::scenario::Scenario;
 use crate::three_phase_commit::{ThreePc, ThreePcConfig};
@@ -199,62 +200,81 @@ pub fn build(scenario: &Scenario, options: &RunOptions) -> Box<dyn Run> {
     match &scenario.protocol {
         ProtocolConfig::TwoPhaseCommit(c) => {
             let c = Arc::new(c.clone());
-            let workload = TransferWorkload {
-                accounts: c.accounts,
-                max_amount: c.max_amount,
-                max_recipients: c.max_recipients,
-            };
-            let invariants = invariants::all(&c.bank(nodes));
-            let report = commit_report(Time::from_millis(c.decision_timeout_ms));
-            let factory = move |id: NodeId| TwoPc::new(id, c.clone(), nodes);
-            instance(
-                scenario,
-                options,
-                factory,
-                Some(Box::new(workload)),
-                invariants,
-                report,
-            )
+            commit_instance(scenario, options, c.clone(), move |id| {
+                TwoPc::new(id, c.clone(), nodes)
+            })
         }
         ProtocolConfig::ThreePhaseCommit(c) => {
             let c = Arc::new(c.clone());
-            let workload = TransferWorkload {
-                accounts: c.accounts,
-                max_amount: c.max_amount,
-                max_recipients: c.max_recipients,
-            };
-            let invariants = invariants::all(&c.bank(nodes));
-            let report = commit_report(Time::from_millis(c.participant_timeout_ms));
-            let factory = move |id: NodeId| ThreePc::new(id, c.clone(), nodes);
-            instance(
-                scenario,
-                options,
-                factory,
-                Some(Box::new(workload)),
-                invariants,
-                report,
-            )
+            commit_instance(scenario, options, c.clone(), move |id| {
+                ThreePc::new(id, c.clone(), nodes)
+            })
         }
         ProtocolConfig::Raft(c) => {
-            let c = Arc::new(c.clone());
-            let workload = KvWorkload {
-                keys: c.keys,
-                get_percent: c.get_percent,
-                put_percent: c.put_percent,
-            };
-            let factory = move |id: NodeId| Raft::new(id, nodes, c.clone());
             let report: Reporter<Raft> = Arc::new(raft_report);
-            let invariants = raft::invariants::all();
-            instance(
-                scenario,
-                options,
-                factory,
-                Some(Box::new(workload)),
-                invariants,
+            Box::new(Instance {
+                sim: raft_simulation(scenario, options, c),
                 report,
-            )
+            })
         }
     }
+}
+
+/// 2PC and 3PC: the bank workload, the atomic-commit invariants and the blocking report.
+fn commit_instance<P: CommitNode>(
+    scenario: &Scenario,
+    options: &RunOptions,
+    settings: Arc<impl CommitSettings>,
+    factory: impl Fn(NodeId) -> P + 'static,
+) -> Box<dyn Run> {
+    let invariants = invariants::all(&settings.bank(scenario.nodes));
+    let workload: Box<dyn Workload<Transfer>> = Box::new(settings.workload());
+    let sim = simulation(scenario, options, factory, Some(workload), invariants);
+    Box::new(Instance {
+        sim,
+        report: commit_report(settings.blocking_threshold()),
+    })
+}
+
+fn raft_simulation(scenario: &Scenario, options: &RunOptions, c: &RaftConfig) -> Simulation<Raft> {
+    let c = Arc::new(c.clone());
+    let nodes = scenario.nodes;
+    let workload: Box<dyn Workload<raft::KvRequest>> = Box::new(KvWorkload {
+        keys: c.keys,
+        get_percent: c.get_percent,
+        put_percent: c.put_percent,
+    });
+    let factory = move |id: NodeId| Raft::new(id, nodes, c.clone());
+    simulation(
+        scenario,
+        options,
+        factory,
+        Some(workload),
+        raft::invariants::all(),
+    )
+}
+
+/// The engine for a scenario: its configuration with these options, minus skipped invariants.
+fn simulation<P: Node>(
+    scenario: &Scenario,
+    options: &RunOptions,
+    factory: impl Fn(NodeId) -> P + 'static,
+    workload: Option<Box<dyn Workload<P::Request>>>,
+    mut invariants: Vec<Box<dyn Invariant<P>>>,
+) -> Simulation<P> {
+    let mut config = scenario.sim_config(options.seed.unwrap_or(scenario.seed), options.trace);
+    config.stop_on_violation = options.stop_on_violation;
+    invariants.retain(|i| !scenario.skip_invariants.iter().any(|s| s == i.name()));
+    Simulation::new(config, factory, workload, invariants)
+        .expect("scenario validated before building")
+}
+
+/// Builds and runs a scenario to the end.
+pub fn run(scenario: &Scenario, options: &RunOptions) -> (Outcome, Box<dyn Run>) {
+    let mut run = build(scenario, options);
+    while run.step() {}
+    let outcome = run.finish();
+    (outcome, run)
 }
 
 /// Runs a Raft scenario to the end and returns its client history (for tests and exports).
@@ -268,23 +288,7 @@ pub fn raft_history(
     let ProtocolConfig::Raft(c) = &scenario.protocol else {
         panic!("{} is not a Raft scenario", scenario.name);
     };
-    let c = Arc::new(c.clone());
-    let nodes = scenario.nodes;
-    let mut config = scenario.sim_config(options.seed.unwrap_or(scenario.seed), options.trace);
-    config.stop_on_violation = options.stop_on_violation;
-    let workload = KvWorkload {
-        keys: c.keys,
-        get_percent: c.get_percent,
-        put_percent: c.put_percent,
-    };
-    let factory = move |id: NodeId| Raft::new(id, nodes, c.clone());
-    let mut sim = Simulation::new(
-        config,
-        factory,
-        Some(Box::new(workload)),
-        raft::invariants::all(),
-    )
-    .expect("scenario validated before building");
+    let mut sim = raft_simulation(scenario, options, c);
     sim.run();
     sim.history().clone()
 }
@@ -321,30 +325,6 @@ fn raft_report(sim: &Simulation<Raft>) -> Vec<ReportItem> {
         items.push(item(key, label, text, value));
     }
     items
-}
-
-fn instance<P: Node>(
-    scenario: &Scenario,
-    options: &RunOptions,
-    factory: impl Fn(NodeId) -> P + 'static,
-    workload: Option<Box<dyn Workload<P::Request>>>,
-    mut invariants: Vec<Box<dyn Invariant<P>>>,
-    report: Reporter<P>,
-) -> Box<dyn Run> {
-    let mut config = scenario.sim_config(options.seed.unwrap_or(scenario.seed), options.trace);
-    config.stop_on_violation = options.stop_on_violation;
-    invariants.retain(|i| !scenario.skip_invariants.iter().any(|s| s == i.name()));
-    let sim = Simulation::new(config, factory, workload, invariants)
-        .expect("scenario validated before building");
-    Box::new(Instance { sim, report })
-}
-
-/// Builds and runs a scenario to the end.
-pub fn run(scenario: &Scenario, options: &RunOptions) -> (Outcome, Box<dyn Run>) {
-    let mut run = build(scenario, options);
-    while run.step() {}
-    let outcome = run.finish();
-    (outcome, run)
 }
 
 /// Atomic commit's figures: commits, and how long participants stayed uncertain (holding

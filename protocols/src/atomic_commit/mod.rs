@@ -403,6 +403,37 @@ pub fn tx_state(r: &TxRecord) -> &'static str {
     }
 }
 
+/// A participant's locks and balances, as view fields.
+pub fn participant_fields(
+    view: simlab_sim::NodeView,
+    locks: &Locks,
+    log: &CommitLog,
+) -> simlab_sim::NodeView {
+    let locks: Vec<String> = locks.iter().map(|(a, tx)| format!("a{a}:{tx}")).collect();
+    let balances: Vec<String> = log
+        .balances()
+        .iter()
+        .map(|(a, b)| format!("a{a}={b}"))
+        .collect();
+    let locks = if locks.is_empty() {
+        "-".to_string()
+    } else {
+        locks.join(" ")
+    };
+    view.field("locks", locks)
+        .field("balances", balances.join(" "))
+}
+
+/// What the registry needs to know of an atomic-commit protocol's settings.
+pub trait CommitSettings {
+    /// The bank for a cluster of `nodes`.
+    fn bank(&self, nodes: u32) -> Bank;
+    /// The clients' transfers.
+    fn workload(&self) -> TransferWorkload;
+    /// The participants' own timeout: uncertainty longer than this is real blocking.
+    fn blocking_threshold(&self) -> Time;
+}
+
 /// Adds the last few transactions to a view: the volatile state `live` describes where it has
 /// something to say, otherwise the state the durable log shows.
 pub fn view_transactions(

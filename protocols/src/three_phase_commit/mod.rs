@@ -27,8 +27,9 @@
 //! crash still arrive) the outcome is the same.
 
 use crate::atomic_commit::{
-    self, AbortCause, Bank, COORDINATOR, CommitLog, Decision, Locks, Transfer, TxId, TxRecord,
-    TxResponse, Vote, apply_decision, can_prepare, force_decision, locks_from_log, response,
+    self, AbortCause, Bank, COORDINATOR, CommitLog, CommitSettings, Decision, Locks, Transfer,
+    TxId, TxRecord, TxResponse, Vote, apply_decision, can_prepare, force_decision, locks_from_log,
+    response,
 };
 use crate::two_phase_commit::validate_commit_config;
 use serde::{Deserialize, Serialize};
@@ -93,6 +94,28 @@ impl Default for ThreePcConfig {
     }
 }
 
+impl atomic_commit::CommitSettings for ThreePcConfig {
+    fn bank(&self, nodes: u32) -> Bank {
+        Bank {
+            nodes,
+            accounts: self.accounts,
+            initial_balance: self.initial_balance,
+        }
+    }
+
+    fn workload(&self) -> atomic_commit::TransferWorkload {
+        atomic_commit::TransferWorkload {
+            accounts: self.accounts,
+            max_amount: self.max_amount,
+            max_recipients: self.max_recipients,
+        }
+    }
+
+    fn blocking_threshold(&self) -> Time {
+        Time::from_millis(self.participant_timeout_ms)
+    }
+}
+
 impl ThreePcConfig {
     /// Checks the settings for a cluster of `nodes`; the error names the field and the rule.
     pub fn validate(&self, nodes: u32) -> Result<(), (String, String)> {
@@ -110,15 +133,6 @@ impl ThreePcConfig {
                 ("retransmit_ms", self.retransmit_ms),
             ],
         )
-    }
-
-    /// The bank these settings describe.
-    pub fn bank(&self, nodes: u32) -> Bank {
-        Bank {
-            nodes,
-            accounts: self.accounts,
-            initial_balance: self.initial_balance,
-        }
     }
 
     fn has(&self, bug: ThreePcBug) -> bool {
@@ -910,25 +924,7 @@ impl Node for ThreePc {
         if self.is_coordinator() {
             view = view.field("in progress", self.active.len());
         } else {
-            let locks: Vec<String> = self
-                .locks
-                .iter()
-                .map(|(a, tx)| format!("a{a}:{tx}"))
-                .collect();
-            view = view.field(
-                "locks",
-                if locks.is_empty() {
-                    "-".into()
-                } else {
-                    locks.join(" ")
-                },
-            );
-            let balances: Vec<String> = log
-                .balances()
-                .iter()
-                .map(|(a, b)| format!("a{a}={b}"))
-                .collect();
-            view = view.field("balances", balances.join(" "));
+            view = atomic_commit::participant_fields(view, &self.locks, log);
             if !self.rounds.is_empty() {
                 let rounds: Vec<String> = self.rounds.keys().map(TxId::to_string).collect();
                 view = view.field("terminating", rounds.join(" "));

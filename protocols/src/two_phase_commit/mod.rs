@@ -17,9 +17,9 @@
 //! locks of transactions it is uncertain about and asks around.
 
 use crate::atomic_commit::{
-    self, AbortCause, Bank, COORDINATOR, CommitLog, Decision, Locks, Transfer, TxId, TxRecord,
-    TxResponse, Vote, apply_decision, can_prepare, force_decision, locks_from_log, repeat_vote,
-    response,
+    self, AbortCause, Bank, COORDINATOR, CommitLog, CommitSettings, Decision, Locks, Transfer,
+    TxId, TxRecord, TxResponse, Vote, apply_decision, can_prepare, force_decision, locks_from_log,
+    repeat_vote, response,
 };
 use serde::{Deserialize, Serialize};
 use simlab_sim::{Ctx, Node, NodeId, NodeView, ReplyTo, ResponseClass, Time};
@@ -80,6 +80,28 @@ impl Default for TwoPcConfig {
     }
 }
 
+impl atomic_commit::CommitSettings for TwoPcConfig {
+    fn bank(&self, nodes: u32) -> Bank {
+        Bank {
+            nodes,
+            accounts: self.accounts,
+            initial_balance: self.initial_balance,
+        }
+    }
+
+    fn workload(&self) -> atomic_commit::TransferWorkload {
+        atomic_commit::TransferWorkload {
+            accounts: self.accounts,
+            max_amount: self.max_amount,
+            max_recipients: self.max_recipients,
+        }
+    }
+
+    fn blocking_threshold(&self) -> Time {
+        Time::from_millis(self.decision_timeout_ms)
+    }
+}
+
 impl TwoPcConfig {
     /// Checks the settings for a cluster of `nodes`; the error names the field and the rule.
     pub fn validate(&self, nodes: u32) -> Result<(), (String, String)> {
@@ -95,15 +117,6 @@ impl TwoPcConfig {
                 ("retransmit_ms", self.retransmit_ms),
             ],
         )
-    }
-
-    /// The bank these settings describe.
-    pub fn bank(&self, nodes: u32) -> Bank {
-        Bank {
-            nodes,
-            accounts: self.accounts,
-            initial_balance: self.initial_balance,
-        }
     }
 
     fn has(&self, bug: TwoPcBug) -> bool {
@@ -698,25 +711,7 @@ impl Node for TwoPc {
         if self.is_coordinator() {
             view = view.field("in progress", self.active.len());
         } else {
-            let locks: Vec<String> = self
-                .locks
-                .iter()
-                .map(|(a, tx)| format!("a{a}:{tx}"))
-                .collect();
-            view = view.field(
-                "locks",
-                if locks.is_empty() {
-                    "-".into()
-                } else {
-                    locks.join(" ")
-                },
-            );
-            let balances: Vec<String> = log
-                .balances()
-                .iter()
-                .map(|(a, b)| format!("a{a}={b}"))
-                .collect();
-            view = view.field("balances", balances.join(" "));
+            view = atomic_commit::participant_fields(view, &self.locks, log);
         }
         atomic_commit::view_transactions(view, log, |tx| {
             self.active.get(&tx).map(|a| match a.decision {
