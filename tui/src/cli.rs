@@ -252,6 +252,13 @@ fn lincheck(model: LincheckModel, file: &std::path::Path) -> Result<ExitCode, St
             println!("{}: linearizable ({what})", file.display());
             Ok(ExitCode::SUCCESS)
         }
+        Verdict::Undecided { key, ops_on_key } => {
+            println!(
+                "{}: undecided ({what}): the search for key {key:?} ({ops_on_key} operations) outgrew its budget",
+                file.display()
+            );
+            Ok(ExitCode::from(2))
+        }
         Verdict::NotLinearizable(violation) => {
             println!("{}: NOT linearizable ({what})", file.display());
             print!("{violation}");

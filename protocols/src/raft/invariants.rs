@@ -339,6 +339,11 @@ impl Invariant<Raft> for Linearizable {
         match linearizability::check(&Kv, &kv_history(history)) {
             linearizability::Verdict::Linearizable => Ok(()),
             linearizability::Verdict::NotLinearizable(v) => Err(v.to_string()),
+            // Not proven either way: say so rather than claim linearizability.
+            linearizability::Verdict::Undecided { key, ops_on_key } => Err(format!(
+                "undecided: the search for key {key:?} ({ops_on_key} operations) exceeded {} states; too many operations with unknown outcomes",
+                linearizability::MAX_SEARCH
+            )),
         }
     }
 }

@@ -46,6 +46,11 @@ pub trait Model {
         let _ = input;
         None
     }
+    /// Whether an operation only reads (so one that never answered can be left out).
+    fn read_only(&self, input: &Self::Input) -> bool {
+        let _ = input;
+        false
+    }
     /// Whether `other` helps explain the answer `output` to `input` (e.g. it wrote a value the
     /// read returned). Explanations keep such operations, so a reader sees where a value came
     /// from. By default, nothing is.
@@ -127,7 +132,19 @@ pub enum Verdict {
     Linearizable,
     /// Some partition does not.
     NotLinearizable(Violation),
+    /// The search for this key outgrew [`MAX_SEARCH`] states without an answer (many
+    /// operations with unknown outcomes make the space explode).
+    Undecided {
+        /// The key.
+        key: Option<String>,
+        /// Operations on it.
+        ops_on_key: usize,
+    },
 }
+
+/// The most memo entries one key's search may hold before the checker gives up on it
+/// (a few hundred megabytes at worst).
+pub const MAX_SEARCH: usize = 3_000_000;
 
 impl Verdict {
     /// Whether the history is linearizable.
@@ -142,10 +159,10 @@ impl Verdict {
 /// a cheap violation on one key is found before an expensive proof on another, yet the answer
 /// and the key reported never depend on timing.
 pub fn check<M: Model>(model: &M, ops: &[ModelOp<M>]) -> Verdict {
-    let mut open: Vec<Partition<M>> = partition(model, ops);
+    let ops = prune(model, ops);
+    let mut open: Vec<Partition<M>> = partition(model, &ops);
     let mut budget = 20_000usize;
     while !open.is_empty() {
-        let last_round = budget == usize::MAX;
         let mut still_open = Vec::new();
         for (key, part) in open {
             match search(model, &part, budget) {
@@ -159,17 +176,40 @@ pub fn check<M: Model>(model: &M, ops: &[ModelOp<M>]) -> Verdict {
                         minimal,
                     });
                 }
+                None if budget >= MAX_SEARCH => {
+                    return Verdict::Undecided {
+                        key,
+                        ops_on_key: part.len(),
+                    };
+                }
                 None => still_open.push((key, part)),
             }
         }
         open = still_open;
-        budget = if last_round || budget > 5_000_000 {
-            usize::MAX
-        } else {
-            budget * 8
-        };
+        budget = (budget * 8).min(MAX_SEARCH);
     }
     Verdict::Linearizable
+}
+
+/// Leaves out operations that cannot change the verdict, which keeps histories with many
+/// timed-out operations tractable:
+/// - a read that never answered changes nothing and showed nothing;
+/// - a write that never answered and whose value no answered operation shows (per
+///   [`Model::witnesses`]): it may always be placed after everything else, where it affects
+///   nothing, so the history is linearizable with it exactly when it is without it.
+fn prune<M: Model>(model: &M, ops: &[ModelOp<M>]) -> Vec<ModelOp<M>> {
+    let answered: Vec<&ModelOp<M>> = ops.iter().filter(|op| op.output.is_some()).collect();
+    ops.iter()
+        .filter(|op| {
+            op.output.is_some()
+                || (!model.read_only(&op.input)
+                    && (op.ret.is_some()
+                        || answered
+                            .iter()
+                            .any(|r| model.witnesses(&r.input, r.output.as_ref(), &op.input))))
+        })
+        .cloned()
+        .collect()
 }
 
 /// Splits a history by key, keys in order.

@@ -87,10 +87,16 @@ impl Model for Register {
         output: Option<&RegisterOutput>,
         other: &RegisterInput,
     ) -> bool {
-        let Some(RegisterOutput::Read(Some(value))) = output else {
-            return false;
+        let written = match other {
+            RegisterInput::Write(v) | RegisterInput::Cas(_, v) => *v,
+            RegisterInput::Read => return false,
         };
-        matches!((input, other), (RegisterInput::Read, RegisterInput::Write(v) | RegisterInput::Cas(_, v)) if v == value)
+        match (input, output) {
+            (RegisterInput::Read, Some(RegisterOutput::Read(Some(value)))) => *value == written,
+            // A compare-and-set observes whether the value was `from`.
+            (RegisterInput::Cas(from, _), Some(RegisterOutput::Cas(_))) => *from == written,
+            _ => false,
+        }
     }
 
     fn describe(&self, input: &RegisterInput, output: Option<&RegisterOutput>) -> String {
@@ -159,6 +165,10 @@ impl Model for Kv {
 
     fn key(&self, input: &KvInput) -> Option<String> {
         Some(input.key().to_string())
+    }
+
+    fn read_only(&self, input: &KvInput) -> bool {
+        matches!(input, KvInput::Get(_))
     }
 
     fn witnesses(&self, input: &KvInput, output: Option<&KvOutput>, other: &KvInput) -> bool {
