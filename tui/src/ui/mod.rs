@@ -286,6 +286,22 @@ mod tests {
     }
 
     #[test]
+    fn the_books_cli_reference_lists_every_key() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../book/src/cli.md");
+        let reference = std::fs::read_to_string(path).unwrap();
+        for (keys, _) in app::KEYS {
+            for key in keys.split_whitespace().filter(|k| *k != "/" && *k != ",") {
+                let key = key.trim_end_matches(',');
+                assert!(
+                    reference.contains(&format!("`{key}`"))
+                        || key == "0-9" && reference.contains("`0`-`9`"),
+                    "{key} is not in book/src/cli.md"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn quit_and_ctrl_c_leave() {
         let mut app = app("3pc-partition");
         press(&mut app, KeyCode::Char('q'));

@@ -1,0 +1,237 @@
+//! The book is tested like code: its commands run and print what it shows, the scenarios and
+//! chapters it names exist, and the scenario reference covers every field the code accepts.
+
+use simlab_protocols::shrink::to_ron;
+use simlab_protocols::{ProtocolConfig, Scenario};
+use simlab_sim::{Fault, NemesisConfig, NemesisKind, ScheduledFault};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn chapters() -> Vec<(PathBuf, String)> {
+    let mut out: Vec<(PathBuf, String)> = std::fs::read_dir(root().join("book/src"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .map(|p| (p.clone(), std::fs::read_to_string(&p).unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn every_command_runs_and_prints_what_the_book_shows() {
+    let mut ran = 0;
+    for (path, text) in chapters() {
+        let mut in_console = false;
+        let mut last: Option<(String, String)> = None; // (command, stdout)
+        for line in text.lines() {
+            if line.starts_with("```") {
+                in_console = line.trim() == "```console";
+                last = None;
+                continue;
+            }
+            if !in_console {
+                continue;
+            }
+            if let Some(command) = line.strip_prefix("simlab ") {
+                let (args, comment) = command.split_once('#').unwrap_or((command, ""));
+                let args: Vec<&str> = args.split_whitespace().collect();
+                let expected = comment
+                    .trim()
+                    .strip_prefix("exits ")
+                    .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+                    .map_or(0, |n| n.parse::<i32>().unwrap());
+                let out = Command::new(env!("CARGO_BIN_EXE_simlab"))
+                    .args(&args)
+                    .current_dir(root())
+                    .output()
+                    .unwrap();
+                assert_eq!(
+                    out.status.code(),
+                    Some(expected),
+                    "{}: simlab {}\n{}",
+                    path.display(),
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                last = Some((
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                ));
+                ran += 1;
+            } else if !line.trim().is_empty() {
+                let (command, stdout) = last.as_ref().unwrap_or_else(|| {
+                    panic!("{}: output before a command: {line}", path.display())
+                });
+                assert!(
+                    stdout.lines().any(|l| l.trim_end() == line.trim_end()),
+                    "{}: `simlab {command}` did not print\n{line}\nit printed:\n{stdout}",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(ran >= 12, "only {ran} commands found in the book");
+}
+
+#[test]
+fn named_scenarios_and_chapters_exist() {
+    let summary = std::fs::read_to_string(root().join("book/src/SUMMARY.md")).unwrap();
+    for (path, text) in chapters() {
+        for (i, _) in text.match_indices("scenarios/") {
+            let name: String = text[i..]
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '`' && *c != ')' && *c != ',')
+                .collect();
+            if name.ends_with(".ron") {
+                assert!(
+                    root().join(&name).exists(),
+                    "{}: {name} does not exist",
+                    path.display()
+                );
+            }
+        }
+        for (i, _) in text.match_indices("](") {
+            let target: String = text[i + 2..].chars().take_while(|c| *c != ')').collect();
+            if target.starts_with("http") || target.starts_with('#') {
+                continue;
+            }
+            let file = target.split('#').next().unwrap();
+            assert!(
+                root().join("book/src").join(file).exists(),
+                "{}: broken link {target}",
+                path.display()
+            );
+        }
+        let name = path.file_name().unwrap().to_string_lossy();
+        assert!(
+            name == "SUMMARY.md" || summary.contains(&format!("({name})")),
+            "{name} is not in SUMMARY.md"
+        );
+    }
+}
+
+/// Every field and variant the scenario format accepts, as the code serializes them.
+fn every_identifier() -> Vec<String> {
+    let base = Scenario::parse(
+        Path::new("x.ron"),
+        "Scenario(name: \"x\", protocol: Raft(), nodes: 5, stop_ms: 10000, expect: AllHold)",
+    )
+    .unwrap();
+    let faults = vec![
+        Fault::Partition(vec![vec![0, 1]]),
+        Fault::Isolate(1),
+        Fault::IsolateLeader,
+        Fault::IsolateFollower,
+        Fault::CutOneWay { from: 0, to: 1 },
+        Fault::Bridge {
+            left: vec![0],
+            right: vec![2],
+            bridge: 1,
+        },
+        Fault::Heal,
+        Fault::Crash(1),
+        Fault::CrashLeader,
+        Fault::CrashFollower,
+        Fault::Restart(1),
+        Fault::Pause(1),
+        Fault::PauseLeader,
+        Fault::Resume(1),
+        Fault::ClockSkew {
+            node: 1,
+            offset_ms: 1,
+            drift_ppm: 1,
+        },
+        Fault::RepairAll,
+    ];
+    let mut text = String::new();
+    for protocol in [
+        ProtocolConfig::Raft(Default::default()),
+        ProtocolConfig::TwoPhaseCommit(Default::default()),
+        ProtocolConfig::ThreePhaseCommit(Default::default()),
+    ] {
+        let mut s = base.clone();
+        s.protocol = protocol;
+        s.faults = faults
+            .iter()
+            .map(|f| ScheduledFault {
+                at_ms: 1,
+                fault: f.clone(),
+            })
+            .collect();
+        s.nemesis = Some(NemesisConfig {
+            kinds: NemesisKind::ALL.to_vec(),
+            interval_ms: (1, 2),
+            duration_ms: (1, 2),
+            start_ms: 0,
+            end_ms: 5,
+        });
+        s.network.links.push(simlab_sim::network::LinkOverride {
+            from: 0,
+            to: 1,
+            link: Default::default(),
+        });
+        text.push_str(&to_ron(&s));
+    }
+    let mut names: Vec<String> = Vec::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_alphabetic()
+            && (i == 0
+                || !chars[i - 1].is_ascii_alphanumeric()
+                    && chars[i - 1] != '_'
+                    && chars[i - 1] != '"')
+        {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            if matches!(chars.get(i), Some(':') | Some('('))
+                && !["Some", "None", "true", "false", "enable"].contains(&word.as_str())
+            {
+                names.push(word);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn the_scenario_reference_covers_every_field_and_variant() {
+    let reference = std::fs::read_to_string(root().join("book/src/scenarios.md")).unwrap();
+    let structs = [
+        "Scenario",
+        "NetworkConfig",
+        "ClientConfig",
+        "ScheduledFault",
+        "NemesisConfig",
+        "Limits",
+        "LinkOverride",
+        "LinkConfig",
+        "RaftConfig",
+        "TwoPcConfig",
+        "ThreePcConfig",
+    ];
+    let missing: Vec<String> = every_identifier()
+        .into_iter()
+        .filter(|n| !structs.contains(&n.as_str()) || n == "Scenario")
+        .filter(|n| !reference.contains(&format!("`{n}")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "book/src/scenarios.md does not document: {missing:?}"
+    );
+}
