@@ -235,3 +235,66 @@ fn the_scenario_reference_covers_every_field_and_variant() {
         "book/src/scenarios.md does not document: {missing:?}"
     );
 }
+
+/// The observe exercises' answers, recomputed from the runs they describe.
+#[test]
+fn observe_answers_match_the_runs() {
+    use simlab_protocols::{RunOptions, registry};
+    use simlab_sim::TraceMode;
+    let full = RunOptions {
+        trace: TraceMode::Full,
+        ..RunOptions::default()
+    };
+    let load = |name: &str| {
+        Scenario::load(&root().join("scenarios").join(name))
+            .unwrap()
+            .scenario
+    };
+    let raft_chapter = std::fs::read_to_string(root().join("book/src/raft.md")).unwrap();
+    let (_, run) = registry::run(&load("raft-reelection.ron"), &full);
+    let second = run
+        .records()
+        .iter()
+        .filter(|r| r.notes.iter().any(|n| n.starts_with("becomes leader")))
+        .nth(1)
+        .expect("a second leader");
+    let expected = format!(
+        "Step {}, at {}: n{} {}",
+        second.step,
+        second.time(),
+        second.node.unwrap().0,
+        second
+            .notes
+            .iter()
+            .find(|n| n.starts_with("becomes leader"))
+            .unwrap()
+    );
+    assert!(
+        raft_chapter.contains(&expected),
+        "raft.md should say: {expected}"
+    );
+
+    let commit_chapter = std::fs::read_to_string(root().join("book/src/atomic-commit.md")).unwrap();
+    let (_, run) = registry::run(&load("2pc-coordinator-crash-before-decision.ron"), &full);
+    let crash = run
+        .records()
+        .iter()
+        .find(|r| r.summary.contains("crash n0"))
+        .unwrap();
+    let ask = run
+        .records()
+        .iter()
+        .find(|r| r.notes.iter().any(|n| n.contains("asking")))
+        .unwrap();
+    assert!(commit_chapter.contains(&format!(
+        "The crash is step {}, at {} ms",
+        crash.step,
+        crash.time_us / 1000
+    )));
+    assert!(commit_chapter.contains(&format!(
+        "At step {} ({} ms) n{}",
+        ask.step,
+        ask.time_us / 1000,
+        ask.node.unwrap().0
+    )));
+}
