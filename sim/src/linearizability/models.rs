@@ -176,9 +176,8 @@ impl Model for Kv {
             return false;
         };
         match other {
-            KvInput::Put(_, v) | KvInput::Append(_, v) => {
-                !v.is_empty() && read.contains(v.as_str())
-            }
+            // An empty write is "seen" by every read: conservative, so it is never left out.
+            KvInput::Put(_, v) | KvInput::Append(_, v) => read.contains(v.as_str()),
             KvInput::Get(_) => false,
         }
     }
