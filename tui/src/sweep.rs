@@ -40,6 +40,9 @@ impl SeedPlan {
     }
 }
 
+/// The most seeds one sweep runs.
+pub const MAX_SEEDS: u64 = 100_000_000;
+
 /// Parses `A..B` (B excluded) or `A..=B`.
 pub fn parse_range(text: &str) -> Result<(u64, u64), String> {
     let bad = || format!("--seeds {text:?}: expected a range like 0..1000 or 0..=999");
@@ -59,6 +62,13 @@ pub fn parse_range(text: &str) -> Result<(u64, u64), String> {
     };
     if end <= a {
         return Err(format!("--seeds {text:?} is empty"));
+    }
+    // Results are kept per seed; a bigger range belongs on several machines (`--shard`).
+    if end - a > MAX_SEEDS {
+        return Err(format!(
+            "--seeds {text:?} holds {} seeds; one sweep runs at most {MAX_SEEDS} (split it with --shard K/N)",
+            end - a
+        ));
     }
     Ok((a, end))
 }
@@ -316,6 +326,9 @@ mod tests {
         assert_eq!(parse_range("5..=7"), Ok((5, 8)));
         assert!(parse_range("7..7").is_err());
         assert!(parse_range("x..3").is_err());
+        let too_many = parse_range("0..18446744073709551615").unwrap_err();
+        assert!(too_many.contains("--shard"), "{too_many}");
+        assert!(parse_range("0..100000000").is_ok());
         assert_eq!(parse_shard("1/3"), Ok((1, 3)));
         assert!(parse_shard("3/3").is_err());
         assert!(parse_shard("0/0").is_err());
