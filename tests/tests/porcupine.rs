@@ -1,5 +1,6 @@
 //! The linearizability checker agrees with every published verdict on Porcupine's test data
-//! (Jepsen etcd register logs and key-value logs, in ../shared/data/porcupine).
+//! (Jepsen etcd register logs and key-value logs, copied into tests/data/porcupine with their
+//! license and provenance).
 
 mod common;
 
@@ -7,9 +8,9 @@ use simlab_sim::linearizability::formats::{ModelKind, check_text};
 
 #[test]
 fn every_published_verdict_is_reproduced() {
-    let data = common::root().join("../shared/data/porcupine");
+    let data = common::root().join("tests/data/porcupine");
     let table = std::fs::read_to_string(data.join("verdicts.tsv"))
-        .expect("../shared/data/porcupine/verdicts.tsv (the shared data beside the repository)");
+        .expect("tests/data/porcupine/verdicts.tsv");
     let mut checked = 0;
     let mut linearizable = 0;
     for row in table.lines().skip(1).filter(|l| !l.trim().is_empty()) {

@@ -365,7 +365,7 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
         unit: "ops/s",
         target: None,
     });
-    let porcupine = root.join("../shared/data/porcupine/kv");
+    let porcupine = root.join("tests/data/porcupine/kv");
     for file in ["c50-ok.txt", "c50-bad.txt"] {
         let Ok(text) = std::fs::read_to_string(porcupine.join(file)) else {
             continue;

@@ -311,7 +311,7 @@ fn sweep_rejects_bad_ranges_and_shards() {
 
 #[test]
 fn lincheck_reads_every_format_and_explains_violations() {
-    let data = root().join("../shared/data/porcupine");
+    let data = root().join("tests/data/porcupine");
     let file = |f: &str| data.join(f).to_string_lossy().into_owned();
     let out = simlab(&["lincheck", "--model", "kv", &file("kv/c01-bad.txt")]);
     assert_eq!(out.status.code(), Some(1));
