@@ -113,6 +113,11 @@ impl Scenario {
         if self.name.trim().is_empty() {
             return invalid("name".into(), "must not be empty".into());
         }
+        // Before anything converts a setting to engine time: every `*_ms` value, the
+        // protocol's included, is bounded, so no conversion or sum of times can overflow.
+        if let Err((field, rule)) = load::check_times(self) {
+            return invalid(field, rule);
+        }
         if let Err(e) = self.sim_config(self.seed, TraceMode::HashOnly).validate() {
             return invalid(e.field, e.rule);
         }

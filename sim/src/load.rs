@@ -4,6 +4,7 @@
 //! the spot, and says what was expected. Protocol crates use [`parse_ron`] for their scenario
 //! types and [`LoadError::invalid`] for rules serde cannot express.
 
+use crate::time::Time;
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -118,6 +119,73 @@ pub fn parse_ron<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Load
     })
 }
 
+/// Checks every time setting of `settings` at once: each value under a field whose name ends in
+/// `_ms` (a number, a range, a latency distribution, at any depth, in any protocol's settings)
+/// must be at most [`Time::LONGEST_MS`] in size. Loaders call this before anything converts a
+/// setting to engine time, so a later `ms * 1_000` or a sum of a few times cannot overflow, and
+/// a new protocol's `*_ms` settings are covered without code of their own.
+///
+/// The error is `(field path, rule)`, e.g. `("clients.think_ms", "...")`; enum variant names
+/// (`Raft`, `ClockSkew`, `Uniform`) are left out of the path, as scenario messages write it.
+pub fn check_times<T: serde::Serialize>(settings: &T) -> Result<(), (String, String)> {
+    let value = serde_json::to_value(settings).map_err(|e| (String::new(), e.to_string()))?;
+    check_value(&value, "", false)
+}
+
+fn check_value(value: &serde_json::Value, path: &str, timed: bool) -> Result<(), (String, String)> {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if timed => {
+            let within = match (n.as_u64(), n.as_i64(), n.as_f64()) {
+                (Some(u), _, _) => u <= Time::LONGEST_MS,
+                (None, Some(i), _) => i.unsigned_abs() <= Time::LONGEST_MS,
+                (None, None, Some(f)) => f.abs() <= Time::LONGEST_MS as f64,
+                _ => false,
+            };
+            if within {
+                Ok(())
+            } else {
+                Err((
+                    path.to_string(),
+                    format!(
+                        "{n} ms is longer than 30 days ({} ms), the longest time a run can use",
+                        Time::LONGEST_MS
+                    ),
+                ))
+            }
+        }
+        Value::Array(items) => items.iter().enumerate().try_for_each(|(i, item)| {
+            if item.is_number() {
+                check_value(item, path, timed) // a range or a tuple: the field is the unit
+            } else {
+                check_value(item, &format!("{path}[{i}]"), timed)
+            }
+        }),
+        Value::Object(fields) => {
+            // `{"Variant": ...}` is an enum variant: its name is not a field.
+            let variant = fields.len() == 1
+                && fields
+                    .keys()
+                    .next()
+                    .is_some_and(|k| k.starts_with(|c: char| c.is_ascii_uppercase()));
+            for (key, inner) in fields {
+                if variant {
+                    check_value(inner, path, timed)?;
+                    continue;
+                }
+                let path = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                check_value(inner, &path, timed || key.ends_with("_ms"))?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +220,51 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(shown.starts_with("t.ron:1:"), "{shown}");
+    }
+
+    #[test]
+    fn every_time_setting_at_any_depth_is_bounded() {
+        #[derive(Clone, serde::Serialize)]
+        enum Dist {
+            Uniform(u64, u64),
+        }
+        #[derive(Clone, serde::Serialize)]
+        struct Link {
+            latency_ms: Dist,
+        }
+        #[derive(Clone, serde::Serialize)]
+        struct Settings {
+            stop_ms: u64,
+            count: u64,
+            think_ms: (u64, u64),
+            offset_ms: i64,
+            links: Vec<Link>,
+        }
+        let ok = Settings {
+            stop_ms: Time::LONGEST_MS,
+            count: u64::MAX, // not a time: unchecked
+            think_ms: (0, 10),
+            offset_ms: -5,
+            links: vec![Link {
+                latency_ms: Dist::Uniform(1, 10),
+            }],
+        };
+        assert_eq!(check_times(&ok), Ok(()));
+        let err = |f: &dyn Fn(&mut Settings)| {
+            let mut s = ok.clone();
+            f(&mut s);
+            check_times(&s).unwrap_err()
+        };
+        let (field, rule) = err(&|s| s.think_ms = (1, 18_446_744_073_709_552));
+        assert_eq!(field, "think_ms");
+        assert!(
+            rule.starts_with("18446744073709552 ms is longer than 30 days"),
+            "{rule}"
+        );
+        assert_eq!(err(&|s| s.offset_ms = i64::MIN).0, "offset_ms");
+        assert_eq!(err(&|s| s.stop_ms = Time::LONGEST_MS + 1).0, "stop_ms");
+        let (field, _) = err(&|s| s.links[0].latency_ms = Dist::Uniform(1, u64::MAX));
+        assert_eq!(field, "links[0].latency_ms");
     }
 
     #[test]

@@ -96,10 +96,22 @@ impl SimConfig {
                 format!("{} nodes is more than the limit of 1000", self.nodes),
             );
         }
+        let times = [
+            ("network", crate::load::check_times(&self.network)),
+            ("clients", crate::load::check_times(&self.clients)),
+            ("faults", crate::load::check_times(&self.faults)),
+            ("nemesis", crate::load::check_times(&self.nemesis)),
+        ];
+        for (section, checked) in times {
+            if let Err((field, rule)) = checked {
+                let separator = if field.starts_with('[') { "" } else { "." };
+                return err(format!("{section}{separator}{field}"), rule);
+            }
+        }
         if self.stop == Time::ZERO {
             return err("stop_ms".into(), "must be positive".into());
         }
-        if self.stop > Time::from_secs(30 * 24 * 3600) {
+        if self.stop > Time::from_millis(Time::LONGEST_MS) {
             return err(
                 "stop_ms".into(),
                 "is more than 30 days of virtual time".into(),

@@ -19,6 +19,9 @@ impl Time {
     pub const ZERO: Time = Time(0);
     /// The largest representable time; used as "never".
     pub const MAX: Time = Time(u64::MAX);
+    /// The longest span a setting may name, in milliseconds: 30 days, the longest run simlab
+    /// simulates. Every time in a run is at most a few such spans added, far below [`Time::MAX`].
+    pub const LONGEST_MS: u64 = 30 * 24 * 3_600 * 1_000;
 
     /// A time of `us` microseconds.
     pub const fn from_micros(us: u64) -> Time {
@@ -28,6 +31,16 @@ impl Time {
     /// A time of `ms` milliseconds (saturating at [`Time::MAX`]).
     pub const fn from_millis(ms: u64) -> Time {
         Time(ms.saturating_mul(1_000))
+    }
+
+    /// A time of `ms` milliseconds, or `None` if it is longer than [`Time::LONGEST_MS`]: the
+    /// conversion settings go through, so that no later arithmetic on them can overflow.
+    pub const fn checked_from_millis(ms: u64) -> Option<Time> {
+        if ms > Time::LONGEST_MS {
+            None
+        } else {
+            Some(Time(ms * 1_000))
+        }
     }
 
     /// A time of `s` seconds (saturating at [`Time::MAX`]).
@@ -104,5 +117,15 @@ mod tests {
         assert_eq!(Time::MAX + Time::from_micros(1), Time::MAX);
         assert_eq!(Time::from_micros(1) - Time::from_micros(5), Time::ZERO);
         assert_eq!(Time::from_millis(u64::MAX), Time::MAX);
+    }
+
+    #[test]
+    fn checked_conversion_refuses_spans_longer_than_a_run() {
+        assert_eq!(
+            Time::checked_from_millis(Time::LONGEST_MS),
+            Some(Time::from_secs(30 * 24 * 3_600))
+        );
+        assert_eq!(Time::checked_from_millis(Time::LONGEST_MS + 1), None);
+        assert_eq!(Time::checked_from_millis(18_446_744_073_709_552), None);
     }
 }

@@ -84,3 +84,72 @@ fn seeds_change_the_run_but_not_the_verdict_of_a_safe_protocol() {
     hashes.dedup();
     assert_eq!(hashes.len(), 5, "every seed is a different run");
 }
+
+/// Every time setting is bounded when the scenario loads, with the field in the error: values
+/// that used to wrap when converted to microseconds (and panic or silently change the run).
+#[test]
+fn time_settings_that_would_overflow_are_refused_with_their_field() {
+    let base =
+        std::fs::read_to_string(common::root().join("scenarios/raft-basic-agreement.ron")).unwrap();
+    let cases = [
+        (
+            "clients: (count: 1, ops: 2, think_ms: (1, 18446744073709552))",
+            "clients.think_ms",
+        ),
+        (
+            "clients: (count: 1, ops: 2, latency_ms: (1, 18446744073709552))",
+            "clients.latency_ms",
+        ),
+        (
+            "clients: (count: 1, ops: 2, timeout_ms: 18446744073709552)",
+            "clients.timeout_ms",
+        ),
+        (
+            "network: (latency_ms: Uniform(1, 10), reorder_ms: 9223372036854775808)",
+            "network.reorder_ms",
+        ),
+        (
+            "protocol: Raft(election_timeout_ms: (150, 18446744073709552))",
+            "protocol.election_timeout_ms",
+        ),
+        (
+            "protocol: Raft(election_timeout_ms: (18446744073709551615, 18446744073709551615))",
+            "protocol.election_timeout_ms",
+        ),
+        (
+            "faults: [(at_ms: 100, fault: ClockSkew(node: 0, offset_ms: -9223372036854775808, drift_ppm: 0))]",
+            "faults[0].fault.offset_ms",
+        ),
+    ];
+    for (replacement, field) in cases {
+        let key = replacement.split(':').next().unwrap();
+        let text: String = base
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with(&format!("{key}:")) {
+                    format!("    {replacement},")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let text = if text.contains(replacement) {
+            text
+        } else {
+            // The base scenario has no such line: add it before the stop time.
+            text.replacen(
+                "    stop_ms:",
+                &format!("    {replacement},\n    stop_ms:"),
+                1,
+            )
+        };
+        let err = Scenario::parse(std::path::Path::new("t.ron"), &text)
+            .expect_err(replacement)
+            .to_string();
+        assert!(
+            err.starts_with(&format!("t.ron: {field}: ")) && err.contains("longer than 30 days"),
+            "{replacement}: {err}"
+        );
+    }
+}
