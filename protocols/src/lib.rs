@@ -4,6 +4,10 @@
 //! prove the checkers catch them) and its view for the TUI.
 
 pub mod atomic_commit;
+pub mod counter;
+pub mod kv;
+pub mod learner;
+pub mod protocol;
 pub mod raft;
 pub mod registry;
 pub mod scenario;
@@ -12,5 +16,7 @@ pub mod sweep;
 pub mod three_phase_commit;
 pub mod two_phase_commit;
 
+pub use learner::{LearnerCode, Slot};
+pub use protocol::{Protocol, ReportItem, Setup};
 pub use registry::{ProtocolConfig, Run, RunOptions, build, run};
 pub use scenario::{LoadedScenario, Scenario};

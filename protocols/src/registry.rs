@@ -1,65 +1,160 @@
-//! The registry: maps a scenario's `protocol:` to a node type, builds the simulation, and hides
-//! the protocol's types behind [`Run`] so the CLI and the TUI can drive any protocol.
+//! The registry: the one list of protocols. It generates the scenario's `protocol:` enum and
+//! every dispatch from it, builds the simulation a scenario describes, and hides the protocol's
+//! types behind [`Run`] so the CLI, the TUI and the tests can drive any protocol.
+//!
+//! Adding a protocol adds one line to [`protocols!`]'s list below; nothing else in the
+//! workspace names protocols one by one.
 
-use crate::atomic_commit::invariants::{self, CommitNode};
-use crate::atomic_commit::{self, Blocking, CommitLog, CommitSettings, Transfer};
-use crate::raft::{self, KvWorkload, Raft, RaftConfig};
+use crate::counter::Counter;
+use crate::protocol::{Protocol, ReportItem, Setup};
+use crate::raft::Raft;
 use crate::scenario::Scenario;
-use crate::three_phase_commit::{ThreePc, ThreePcConfig};
-use crate::two_phase_commit::{TwoPc, TwoPcConfig};
+use crate::three_phase_commit::ThreePc;
+use crate::two_phase_commit::TwoPc;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use simlab_sim::linearizability::Op;
+use simlab_sim::linearizability::models::{KvInput, KvOutput};
 use simlab_sim::{
-    Invariant, InvariantKind, Node, NodeId, NodeStatus, NodeView, Outcome, Simulation, StepRecord,
-    Time, TraceMode, Workload,
+    InvariantKind, NodeId, NodeStatus, NodeView, Outcome, Simulation, StepRecord, Time, TraceMode,
 };
 use std::sync::Arc;
 
-/// A protocol and its settings, as a scenario names it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ProtocolConfig {
+/// Generates [`ProtocolConfig`] (one variant per protocol, holding its settings) and the
+/// dispatch from a variant to its [`Protocol`] type.
+macro_rules! protocols {
+    ($($(#[doc = $doc:literal])* $variant:ident => $protocol:ty,)*) => {
+        /// A protocol and its settings, as a scenario names it: `protocol: Raft(prevote: true)`.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        pub enum ProtocolConfig {
+            $($(#[doc = $doc])* $variant(#[serde(default)] <$protocol as Protocol>::Config),)*
+        }
+
+        impl ProtocolConfig {
+            /// Runs `visitor` with the protocol's type and its settings.
+            pub fn visit<V: Visit>(&self, visitor: V) -> V::Output {
+                match self {
+                    $(ProtocolConfig::$variant(config) => visitor.visit::<$protocol>(config),)*
+                }
+            }
+
+            /// Runs `visitor` with the protocol's type and its settings, for changing them.
+            pub fn visit_mut<V: VisitMut>(&mut self, visitor: V) -> V::Output {
+                match self {
+                    $(ProtocolConfig::$variant(config) => visitor.visit::<$protocol>(config),)*
+                }
+            }
+
+            /// Every protocol with its default settings, in registry order.
+            pub fn every_default() -> Vec<ProtocolConfig> {
+                vec![$(ProtocolConfig::$variant(Default::default()),)*]
+            }
+
+            /// The variant's name as a scenario writes it (`"Raft"`).
+            pub fn variant(&self) -> &'static str {
+                match self {
+                    $(ProtocolConfig::$variant(_) => stringify!($variant),)*
+                }
+            }
+        }
+    };
+}
+
+// ANCHOR: list
+protocols! {
     /// Two-phase commit.
-    TwoPhaseCommit(#[serde(default)] TwoPcConfig),
+    TwoPhaseCommit => TwoPc,
     /// Three-phase commit.
-    ThreePhaseCommit(#[serde(default)] ThreePcConfig),
+    ThreePhaseCommit => ThreePc,
     /// Raft replicating a key-value store.
-    Raft(#[serde(default)] RaftConfig),
+    Raft => Raft,
+    /// A replicated grow-only counter (the worked example of writing a protocol).
+    Counter => Counter,
+}
+// ANCHOR_END: list
+
+/// Something done with a protocol's type and settings (see [`ProtocolConfig::visit`]).
+pub trait Visit {
+    /// What it gives back.
+    type Output;
+    /// Does it for protocol `P`.
+    fn visit<P: Protocol>(self, config: &P::Config) -> Self::Output;
+}
+
+/// Something done to a protocol's settings (see [`ProtocolConfig::visit_mut`]).
+pub trait VisitMut {
+    /// What it gives back.
+    type Output;
+    /// Does it for protocol `P`.
+    fn visit<P: Protocol>(self, config: &mut P::Config) -> Self::Output;
 }
 
 impl ProtocolConfig {
     /// The protocol's name, for reports.
     pub fn name(&self) -> &'static str {
-        match self {
-            ProtocolConfig::TwoPhaseCommit(_) => "two-phase commit",
-            ProtocolConfig::ThreePhaseCommit(_) => "three-phase commit",
-            ProtocolConfig::Raft(_) => "Raft",
+        struct Name;
+        impl Visit for Name {
+            type Output = &'static str;
+            fn visit<P: Protocol>(self, _: &P::Config) -> &'static str {
+                P::NAME
+            }
         }
+        self.visit(Name)
     }
 
     /// Checks the settings for a cluster of `nodes`.
     pub fn validate(&self, nodes: u32) -> Result<(), (String, String)> {
-        match self {
-            ProtocolConfig::TwoPhaseCommit(c) => c.validate(nodes),
-            ProtocolConfig::ThreePhaseCommit(c) => c.validate(nodes),
-            ProtocolConfig::Raft(c) => c.validate(nodes),
+        struct Validate(u32);
+        impl Visit for Validate {
+            type Output = Result<(), (String, String)>;
+            fn visit<P: Protocol>(self, config: &P::Config) -> Self::Output {
+                P::validate(config, self.0)
+            }
         }
+        self.visit(Validate(nodes))
+    }
+
+    /// The smallest cluster the protocol works on.
+    pub fn min_nodes(&self) -> u32 {
+        struct MinNodes;
+        impl Visit for MinNodes {
+            type Output = u32;
+            fn visit<P: Protocol>(self, config: &P::Config) -> u32 {
+                P::min_nodes(config)
+            }
+        }
+        self.visit(MinNodes)
+    }
+
+    /// Switches off every planted bug.
+    pub fn clear_bugs(&mut self) {
+        struct ClearBugs;
+        impl VisitMut for ClearBugs {
+            type Output = ();
+            fn visit<P: Protocol>(self, config: &mut P::Config) {
+                P::clear_bugs(config);
+            }
+        }
+        self.visit_mut(ClearBugs)
     }
 
     /// Every invariant the protocol checks, with its kind.
     pub fn invariant_names(&self, nodes: u32) -> Vec<(String, InvariantKind)> {
-        fn names<P: Node>(list: Vec<Box<dyn Invariant<P>>>) -> Vec<(String, InvariantKind)> {
-            list.iter()
-                .map(|i| (i.name().to_string(), i.kind()))
-                .collect()
-        }
-        let nodes = nodes.max(3);
-        match self {
-            ProtocolConfig::TwoPhaseCommit(c) => names::<TwoPc>(invariants::all(&c.bank(nodes))),
-            ProtocolConfig::ThreePhaseCommit(c) => {
-                names::<ThreePc>(invariants::all(&c.bank(nodes)))
+        struct Names(u32);
+        impl Visit for Names {
+            type Output = Vec<(String, InvariantKind)>;
+            fn visit<P: Protocol>(self, config: &P::Config) -> Self::Output {
+                let setup = Setup {
+                    config: Arc::new(config.clone()),
+                    nodes: self.0.max(P::min_nodes(config)).max(1),
+                    code: Default::default(),
+                };
+                P::invariants(&setup)
+                    .iter()
+                    .map(|i| (i.name().to_string(), i.kind()))
+                    .collect()
             }
-            ProtocolConfig::Raft(_) => names::<Raft>(raft::invariants::all()),
         }
+        self.visit(Names(nodes))
     }
 }
 
@@ -88,6 +183,8 @@ pub trait Run {
     fn invariants(&self) -> Vec<(String, InvariantKind)>;
     /// Protocol-specific figures (e.g. 2PC blocking times).
     fn report(&self) -> Vec<ReportItem>;
+    /// The client history as key-value operations, for stores that speak the key-value API.
+    fn kv_history(&self) -> Option<Vec<Op<KvInput, KvOutput>>>;
     /// A copy that continues exactly like this one.
     fn snapshot(&self) -> Box<dyn Run>;
     /// Bytes held by the compact trace ([`TraceMode::Compact`]).
@@ -112,28 +209,12 @@ pub trait Run {
     fn faults(&self) -> &[simlab_sim::FaultRecord];
 }
 
-struct Instance<P: Node> {
+struct Instance<P: Protocol> {
     sim: Simulation<P>,
-    report: Reporter<P>,
+    setup: Arc<Setup<P::Config>>,
 }
 
-/// Computes a protocol's report from the finished simulation.
-type Reporter<P> = Arc<dyn Fn(&Simulation<P>) -> Vec<ReportItem>>;
-
-/// One protocol-specific figure of a run.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ReportItem {
-    /// Its key in JSON output.
-    pub key: &'static str,
-    /// Its label in the readable summary.
-    pub label: &'static str,
-    /// Its value for people; empty for figures only JSON carries (long lists).
-    pub text: String,
-    /// Its value for programs.
-    pub value: serde_json::Value,
-}
-
-impl<P: Node> Run for Instance<P> {
+impl<P: Protocol> Run for Instance<P> {
     fn step(&mut self) -> bool {
         self.sim.step()
     }
@@ -150,7 +231,10 @@ impl<P: Node> Run for Instance<P> {
         self.sim.invariant_names()
     }
     fn report(&self) -> Vec<ReportItem> {
-        (self.report)(&self.sim)
+        P::report(&self.setup, &self.sim)
+    }
+    fn kv_history(&self) -> Option<Vec<Op<KvInput, KvOutput>>> {
+        P::kv_history(&self.sim)
     }
     fn compact_records(&self) -> &[simlab_sim::CompactStep] {
         self.sim.compact_records()
@@ -186,7 +270,7 @@ impl<P: Node> Run for Instance<P> {
     fn snapshot(&self) -> Box<dyn Run> {
         Box::new(Instance {
             sim: self.sim.clone(),
-            report: self.report.clone(),
+            setup: self.setup.clone(),
         })
     }
 }
@@ -196,77 +280,56 @@ impl<P: Node> Run for Instance<P> {
 /// # Panics
 /// If the scenario was not validated ([`Scenario::load`] and [`Scenario::parse`] validate).
 pub fn build(scenario: &Scenario, options: &RunOptions) -> Box<dyn Run> {
-    let nodes = scenario.nodes;
-    match &scenario.protocol {
-        ProtocolConfig::TwoPhaseCommit(c) => {
-            let c = Arc::new(c.clone());
-            commit_instance(scenario, options, c.clone(), move |id| {
-                TwoPc::new(id, c.clone(), nodes)
-            })
-        }
-        ProtocolConfig::ThreePhaseCommit(c) => {
-            let c = Arc::new(c.clone());
-            commit_instance(scenario, options, c.clone(), move |id| {
-                ThreePc::new(id, c.clone(), nodes)
-            })
-        }
-        ProtocolConfig::Raft(c) => {
-            let report: Reporter<Raft> = Arc::new(raft_report);
-            Box::new(Instance {
-                sim: raft_simulation(scenario, options, c),
-                report,
-            })
+    struct Build<'a>(&'a Scenario, &'a RunOptions);
+    impl Visit for Build<'_> {
+        type Output = Box<dyn Run>;
+        fn visit<P: Protocol>(self, config: &P::Config) -> Box<dyn Run> {
+            let (sim, setup) = instance::<P>(self.0, config, self.1);
+            Box::new(Instance { sim, setup })
         }
     }
+    scenario.protocol.visit(Build(scenario, options))
 }
 
-/// 2PC and 3PC: the bank workload, the atomic-commit invariants and the blocking report.
-fn commit_instance<P: CommitNode>(
+/// The simulation of a scenario as its protocol's own type, for code that needs the protocol's
+/// types (tests reading a node's state, typed histories); `None` if the scenario runs another
+/// protocol than `P`.
+///
+/// # Panics
+/// If the scenario was not validated.
+pub fn simulation<P: Protocol>(scenario: &Scenario, options: &RunOptions) -> Option<Simulation<P>> {
+    struct Typed<'a, P>(&'a Scenario, &'a RunOptions, std::marker::PhantomData<P>);
+    impl<P: Protocol> Visit for Typed<'_, P> {
+        type Output = Option<Simulation<P>>;
+        fn visit<Q: Protocol>(self, config: &Q::Config) -> Option<Simulation<P>> {
+            let config = (config as &dyn std::any::Any).downcast_ref::<P::Config>()?;
+            Some(instance::<P>(self.0, config, self.1).0)
+        }
+    }
+    scenario
+        .protocol
+        .visit(Typed(scenario, options, std::marker::PhantomData))
+}
+
+fn instance<P: Protocol>(
     scenario: &Scenario,
+    config: &P::Config,
     options: &RunOptions,
-    settings: Arc<impl CommitSettings>,
-    factory: impl Fn(NodeId) -> P + 'static,
-) -> Box<dyn Run> {
-    let invariants = invariants::all(&settings.bank(scenario.nodes));
-    let workload: Box<dyn Workload<Transfer>> = Box::new(settings.workload());
-    let sim = simulation(scenario, options, factory, Some(workload), invariants);
-    Box::new(Instance {
-        sim,
-        report: commit_report(settings.blocking_threshold()),
-    })
-}
-
-fn raft_simulation(scenario: &Scenario, options: &RunOptions, c: &RaftConfig) -> Simulation<Raft> {
-    let c = Arc::new(c.clone());
-    let nodes = scenario.nodes;
-    let workload: Box<dyn Workload<raft::KvRequest>> = Box::new(KvWorkload {
-        keys: c.keys,
-        get_percent: c.get_percent,
-        put_percent: c.put_percent,
+) -> (Simulation<P>, Arc<Setup<P::Config>>) {
+    let setup = Arc::new(Setup {
+        config: Arc::new(config.clone()),
+        nodes: scenario.nodes,
+        code: scenario.code.clone(),
     });
-    let factory = move |id: NodeId| Raft::new(id, nodes, c.clone());
-    simulation(
-        scenario,
-        options,
-        factory,
-        Some(workload),
-        raft::invariants::all(),
-    )
-}
-
-/// The engine for a scenario: its configuration with these options, minus skipped invariants.
-fn simulation<P: Node>(
-    scenario: &Scenario,
-    options: &RunOptions,
-    factory: impl Fn(NodeId) -> P + 'static,
-    workload: Option<Box<dyn Workload<P::Request>>>,
-    mut invariants: Vec<Box<dyn Invariant<P>>>,
-) -> Simulation<P> {
-    let mut config = scenario.sim_config(options.seed.unwrap_or(scenario.seed), options.trace);
-    config.stop_on_violation = options.stop_on_violation;
+    let mut sim_config = scenario.sim_config(options.seed.unwrap_or(scenario.seed), options.trace);
+    sim_config.stop_on_violation = options.stop_on_violation;
+    let mut invariants = P::invariants(&setup);
     invariants.retain(|i| !scenario.skip_invariants.iter().any(|s| s == i.name()));
-    Simulation::new(config, factory, workload, invariants)
-        .expect("scenario validated before building")
+    let factory_setup = setup.clone();
+    let factory = move |id: NodeId| P::node(&factory_setup, id);
+    let sim = Simulation::new(sim_config, factory, P::workload(&setup), invariants)
+        .expect("scenario validated before building");
+    (sim, setup)
 }
 
 /// Builds and runs a scenario to the end.
@@ -275,138 +338,4 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> (Outcome, Box<dyn Run>)
     while run.step() {}
     let outcome = run.finish();
     (outcome, run)
-}
-
-/// Runs a Raft scenario to the end and returns its client history (for tests and exports).
-///
-/// # Panics
-/// If the scenario is not a Raft scenario, or was not validated.
-pub fn raft_history(
-    scenario: &Scenario,
-    options: &RunOptions,
-) -> simlab_sim::History<raft::KvRequest, raft::RaftResponse> {
-    let ProtocolConfig::Raft(c) = &scenario.protocol else {
-        panic!("{} is not a Raft scenario", scenario.name);
-    };
-    let mut sim = raft_simulation(scenario, options, c);
-    sim.run();
-    sim.history().clone()
-}
-
-fn raft_report(sim: &Simulation<Raft>) -> Vec<ReportItem> {
-    let world = sim.world();
-    let n = world.cluster_size();
-    let highest = raft::invariants::highest_term((0..n).map(|i| world.durable(NodeId(i))));
-    let commit = world
-        .live_nodes()
-        .map(|(_, r)| r.commit_index())
-        .max()
-        .unwrap_or(0);
-    let mut items = vec![
-        item(
-            "highest_term",
-            "highest term",
-            highest.to_string(),
-            json!(highest),
-        ),
-        item(
-            "commit_index",
-            "entries committed",
-            commit.to_string(),
-            json!(commit),
-        ),
-    ];
-    for (key, value) in sim.observations() {
-        let (label, text) = match key {
-            "leaders_elected" => ("leaders elected", value.to_string()),
-            "entries_applied" => ("entries applied", value.to_string()),
-            _ => ("", String::new()),
-        };
-        items.push(item(key, label, text, value));
-    }
-    items
-}
-
-/// Atomic commit's figures: commits, and how long participants stayed uncertain (holding
-/// locks), per transaction and participant; `timeout` separates real blocking from latency.
-fn commit_report<P: Node<Durable = CommitLog>>(timeout: Time) -> Reporter<P> {
-    Arc::new(move |sim: &Simulation<P>| {
-        let world = sim.world();
-        let logs = (0..world.cluster_size()).map(|i| (NodeId(i), world.durable(NodeId(i))));
-        let blocking = Blocking::measure(logs, sim.now());
-        let committed = world
-            .durable(atomic_commit::COORDINATOR)
-            .txs()
-            .values()
-            .filter(|r| matches!(r.decision, Some((atomic_commit::Decision::Commit, _))))
-            .count();
-        let blocked = blocking.blocked_longer_than(timeout);
-        let still: Vec<String> = blocking
-            .still_blocked
-            .iter()
-            .map(|(tx, n)| format!("{tx} at {n}"))
-            .collect();
-        let spans: Vec<serde_json::Value> = blocking
-            .spans
-            .iter()
-            .map(|(tx, node, t)| json!({"tx": tx.to_string(), "node": node.0, "uncertain_us": t.as_micros()}))
-            .collect();
-        let still_text = match still.len() {
-            0 => "none".to_string(),
-            n if n <= 4 => still.join(", "),
-            n => format!("{} (and {} more)", still[..4].join(", "), n - 4),
-        };
-        vec![
-            item(
-                "committed",
-                "transactions committed",
-                committed.to_string(),
-                json!(committed),
-            ),
-            item(
-                "uncertain_total_us",
-                "uncertain, in total",
-                blocking.total().to_string(),
-                json!(blocking.total().as_micros()),
-            ),
-            item(
-                "uncertain_longest_us",
-                "uncertain, longest",
-                blocking.max().to_string(),
-                json!(blocking.max().as_micros()),
-            ),
-            item(
-                "blocked",
-                "blocked (over timeout)",
-                format!("{blocked} of {} yes votes", blocking.spans.len()),
-                json!(blocked),
-            ),
-            item(
-                "still_blocked",
-                "still blocked at end",
-                still_text,
-                json!(still),
-            ),
-            item(
-                "uncertain_spans",
-                "uncertain spans",
-                String::new(),
-                json!(spans),
-            ),
-        ]
-    })
-}
-
-fn item(
-    key: &'static str,
-    label: &'static str,
-    text: String,
-    value: serde_json::Value,
-) -> ReportItem {
-    ReportItem {
-        key,
-        label,
-        text,
-        value,
-    }
 }

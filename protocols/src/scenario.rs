@@ -15,6 +15,7 @@
 //! )
 //! ```
 
+use crate::learner::LearnerCode;
 use crate::registry::ProtocolConfig;
 use serde::{Deserialize, Serialize};
 use simlab_sim::load::{self, LoadError};
@@ -62,6 +63,10 @@ pub struct Scenario {
     pub skip_invariants: Vec<String>,
     /// What the run must show.
     pub expect: Expect,
+    /// Functions a learner supplies to the protocol (see [`crate::learner`]); never in a file:
+    /// the program that loads the scenario attaches them.
+    #[serde(skip)]
+    pub code: LearnerCode,
 }
 
 /// A scenario read from a file, with the file's path for messages.

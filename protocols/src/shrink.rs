@@ -13,7 +13,6 @@
 //! mix: a random subset of the nemesis's kinds and a random pace, drawn from the seed's own
 //! stream, so the same seed always gets the same mix.
 
-use crate::registry::ProtocolConfig;
 use crate::registry::{self, RunOptions};
 use crate::scenario::Scenario;
 use crate::sweep::{SeedOutcome, run_seed};
@@ -252,10 +251,7 @@ pub fn shrink(
     // 5. Fewer nodes, where the protocol allows: drop the highest-numbered one and every fault
     //    that names it.
     let before = current.nodes;
-    let minimum = match current.protocol {
-        ProtocolConfig::Raft(_) => 1,
-        _ => 3,
-    };
+    let minimum = current.protocol.min_nodes();
     while current.nodes > minimum {
         let mut candidate = current.clone();
         candidate.nodes -= 1;

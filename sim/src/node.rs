@@ -105,6 +105,7 @@ impl NodeView {
     }
 }
 
+// ANCHOR: node
 /// A deterministic protocol participant.
 ///
 /// The engine creates a node with the protocol's factory at boot and again at every restart; the
@@ -146,6 +147,7 @@ pub trait Node: Clone + Debug + 'static {
         NodeView::default()
     }
 }
+// ANCHOR_END: node
 
 /// Something a handler did to the world, applied by the engine once the handler returns.
 #[derive(Clone, Debug)]

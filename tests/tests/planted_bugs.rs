@@ -3,31 +3,29 @@
 
 mod common;
 
+use simlab_protocols::Scenario;
 use simlab_protocols::shrink::{shrink, to_ron};
 use simlab_protocols::sweep::{first_violation, run_seed};
-use simlab_protocols::{ProtocolConfig, Scenario};
 use simlab_sim::Expect;
 
 const SWEEP: u64 = 1_000;
 /// Seeds of each clean sweep run in CI; the full 1,000 run in the ignored test below.
 const CLEAN_SEEDS: u64 = 200;
 
-const BUG_SCENARIOS: &[&str] = &[
-    "2pc-bug-apply-twice",
-    "2pc-bug-commit-before-log",
-    "2pc-bug-forget-vote",
-    "2pc-bug-ignore-no-vote",
-    "2pc-bug-unilateral-abort",
-    "3pc-bug-abort-on-precommit-timeout",
-    "3pc-bug-miscount-votes",
-    "3pc-bug-recovery-ignores-precommit",
-    "3pc-bug-termination-commits-uncertain",
-    "raft-bug-apply-retry-twice",
-    "raft-bug-commit-previous-term",
-    "raft-bug-forget-voted-for",
-    "raft-bug-no-step-down",
-    "raft-bug-skip-up-to-date-check",
-];
+/// Every `scenarios/*-bug-*.ron`: each plants a bug and expects the invariant that catches it.
+fn bug_scenarios() -> Vec<String> {
+    let names: Vec<String> = common::scenario_files()
+        .iter()
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .filter(|name| name.contains("-bug-"))
+        .collect();
+    assert!(
+        names.len() >= 14,
+        "only {} bug scenarios found",
+        names.len()
+    );
+    names
+}
 
 fn expected_invariant(scenario: &Scenario) -> String {
     match &scenario.expect {
@@ -41,17 +39,13 @@ fn expected_invariant(scenario: &Scenario) -> String {
 
 fn without_bugs(scenario: &Scenario) -> Scenario {
     let mut clean = scenario.clone();
-    match &mut clean.protocol {
-        ProtocolConfig::TwoPhaseCommit(c) => c.bugs.clear(),
-        ProtocolConfig::ThreePhaseCommit(c) => c.bugs.clear(),
-        ProtocolConfig::Raft(c) => c.bugs.clear(),
-    }
+    clean.protocol.clear_bugs();
     clean
 }
 
 #[test]
 fn each_planted_bug_is_found_by_a_sweep() {
-    for name in BUG_SCENARIOS {
+    for name in &bug_scenarios() {
         let scenario = common::scenario(name);
         let invariant = expected_invariant(&scenario);
         let found = first_violation(&scenario, 0..SWEEP, &invariant)
@@ -82,7 +76,7 @@ fn clean_sweep(name: &str, seeds: std::ops::Range<u64>) {
 
 #[test]
 fn without_the_bugs_the_same_sweeps_are_clean() {
-    for name in BUG_SCENARIOS {
+    for name in &bug_scenarios() {
         clean_sweep(name, 0..CLEAN_SEEDS);
     }
 }
@@ -90,7 +84,7 @@ fn without_the_bugs_the_same_sweeps_are_clean() {
 #[test]
 #[ignore = "the full 1,000-seed clean sweeps take minutes; run with --ignored"]
 fn without_the_bugs_the_full_sweeps_are_clean() {
-    for name in BUG_SCENARIOS {
+    for name in &bug_scenarios() {
         clean_sweep(name, 0..SWEEP);
     }
 }
@@ -122,7 +116,7 @@ fn a_random_partition_nemesis_breaks_three_phase_commit() {
 
 #[test]
 fn each_planted_bug_shrinks_to_a_scenario_that_fails_the_same_way() {
-    for name in BUG_SCENARIOS {
+    for name in &bug_scenarios() {
         let scenario = common::scenario(name);
         let invariant = expected_invariant(&scenario);
         let shrunk = shrink(&scenario, scenario.seed, Some(&invariant)).expect("the seed fails");

@@ -153,3 +153,59 @@ fn time_settings_that_would_overflow_are_refused_with_their_field() {
         );
     }
 }
+
+/// Whether `pattern` (a file name with at most one `*`) matches `name`.
+fn glob_matches(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, tail)) => {
+            name.len() >= head.len() + tail.len() && name.starts_with(head) && name.ends_with(tail)
+        }
+    }
+}
+
+/// The file names and patterns the index's tables list: every `` `….ron` `` in a table row.
+fn index_entries(index: &str) -> Vec<String> {
+    index
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .flat_map(|l| l.split('`').skip(1).step_by(2).map(str::to_string))
+        .filter(|e| e.ends_with(".ron"))
+        .collect()
+}
+
+#[test]
+fn the_index_lists_every_scenario_file() {
+    let index = std::fs::read_to_string(common::root().join("scenarios/README.md")).unwrap();
+    let entries = index_entries(&index);
+    let files: Vec<String> = common::scenario_files()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let missing: Vec<&String> = files
+        .iter()
+        .filter(|f| !entries.iter().any(|e| glob_matches(e, f)))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "scenarios/README.md does not list {missing:?}"
+    );
+    let stale: Vec<&String> = entries
+        .iter()
+        .filter(|e| !files.iter().any(|f| glob_matches(e, f)))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "scenarios/README.md lists missing files {stale:?}"
+    );
+}
+
+#[test]
+fn the_index_check_catches_an_unlisted_file() {
+    let entries =
+        index_entries("| `raft-bug-*.ron` | x |\n| `a.ron` / `b.ron` | y |\nnot `c.ron`\n");
+    assert_eq!(entries, ["raft-bug-*.ron", "a.ron", "b.ron"]);
+    assert!(glob_matches("raft-bug-*.ron", "raft-bug-no-step-down.ron"));
+    assert!(!glob_matches("raft-bug-*.ron", "raft-basic.ron"));
+    assert!(!entries.iter().any(|e| glob_matches(e, "c.ron")));
+}

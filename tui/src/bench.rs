@@ -340,8 +340,10 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
 
     say("linearizability checker");
     let big = load(root, "raft-concurrent-clients")?;
-    let history = registry::raft_history(&big, &RunOptions::default());
-    let ops = simlab_protocols::raft::invariants::kv_history(&history);
+    let (_, run) = registry::run(&big, &RunOptions::default());
+    let ops = run
+        .kv_history()
+        .ok_or("raft-concurrent-clients does not run a key-value store")?;
     let lin = median(
         (0..repeats)
             .map(|_| {

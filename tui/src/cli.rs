@@ -4,7 +4,7 @@ use crate::report;
 use crate::sweep;
 use crate::wall::Stopwatch;
 use clap::{Parser, Subcommand};
-use simlab_protocols::{RunOptions, Scenario, registry};
+use simlab_protocols::{LearnerCode, LoadedScenario, RunOptions, Scenario, registry};
 use simlab_sim::TraceMode;
 use simlab_sim::trace::write_jsonl;
 use std::path::PathBuf;
@@ -136,7 +136,13 @@ enum LincheckModel {
 }
 
 /// Runs the command; `Err` is bad input (exit code 2).
-pub fn dispatch(cli: Cli) -> Result<ExitCode, String> {
+pub fn dispatch(cli: Cli, code: &LearnerCode) -> Result<ExitCode, String> {
+    if !code.is_empty() {
+        eprintln!(
+            "simlab: running learner code for {}",
+            code.names().join(", ")
+        );
+    }
     match cli.command {
         Command::Run {
             file,
@@ -144,14 +150,21 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             json,
             trace,
             swarm,
-        } => run(file, seed, json, trace, swarm),
+        } => run(file, seed, json, trace, swarm, code),
         Command::Shrink {
             file,
             seed,
             invariant,
             swarm,
             out,
-        } => shrink(&file, seed, invariant.as_deref(), swarm, out.as_deref()),
+        } => shrink(
+            &file,
+            seed,
+            invariant.as_deref(),
+            swarm,
+            out.as_deref(),
+            code,
+        ),
         Command::Sweep {
             file,
             seeds,
@@ -168,6 +181,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             json,
             stop_on_first,
             swarm,
+            code,
         ),
         Command::Lincheck { model, file } => lincheck(model, &file),
         Command::Tui {
@@ -175,7 +189,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, String> {
             seed,
             at_violation,
             swarm,
-        } => tui(&file, seed, at_violation, swarm),
+        } => tui(&file, seed, at_violation, swarm, code),
         Command::Bench { json, repeats } => {
             if repeats == 0 {
                 return Err("--repeats must be at least 1".into());
@@ -201,9 +215,10 @@ fn tui(
     seed: Option<u64>,
     at_violation: bool,
     swarm: bool,
+    code: &LearnerCode,
 ) -> Result<ExitCode, String> {
     use std::io::IsTerminal;
-    let loaded = Scenario::load(file).map_err(|e| e.to_string())?;
+    let loaded = load(file, code)?;
     let seed = seed.unwrap_or(loaded.scenario.seed);
     let scenario = with_swarm(file, loaded.scenario, seed, swarm)?;
     if !std::io::stdout().is_terminal() {
@@ -279,8 +294,9 @@ fn sweep(
     json: bool,
     stop_on_first: bool,
     swarm: bool,
+    code: &LearnerCode,
 ) -> Result<ExitCode, String> {
-    let loaded = Scenario::load(&file).map_err(|e| e.to_string())?;
+    let loaded = load(&file, code)?;
     if swarm && loaded.scenario.nemesis.is_none() {
         return Err(format!(
             "{}: --swarm varies the nemesis, and this scenario has none",
@@ -316,9 +332,10 @@ fn shrink(
     invariant: Option<&str>,
     swarm: bool,
     out: Option<&std::path::Path>,
+    code: &LearnerCode,
 ) -> Result<ExitCode, String> {
     use simlab_protocols::shrink;
-    let loaded = Scenario::load(file).map_err(|e| e.to_string())?;
+    let loaded = load(file, code)?;
     let scenario = with_swarm(file, loaded.scenario, seed, swarm)?;
     let clock = crate::wall::Stopwatch::start();
     let shrunk = match shrink::shrink(&scenario, seed, invariant) {
@@ -410,8 +427,9 @@ fn run(
     json: bool,
     trace: Option<PathBuf>,
     swarm: bool,
+    code: &LearnerCode,
 ) -> Result<ExitCode, String> {
-    let loaded = Scenario::load(&file).map_err(|e| e.to_string())?;
+    let loaded = load(&file, code)?;
     let default_seed = loaded.scenario.seed;
     let scenario = &with_swarm(&file, loaded.scenario, seed.unwrap_or(default_seed), swarm)?;
     let options = RunOptions {
@@ -450,4 +468,11 @@ fn run(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Loads a scenario and attaches the learner code this program runs with.
+fn load(file: &std::path::Path, code: &LearnerCode) -> Result<LoadedScenario, String> {
+    let mut loaded = Scenario::load(file).map_err(|e| e.to_string())?;
+    loaded.scenario.code = code.clone();
+    Ok(loaded)
 }

@@ -1,22 +1,5 @@
-//! `simlab`: run, sweep, shrink and replay deterministic distributed-systems simulations.
+//! The `simlab` command line: the protocols as they are, with no learner code.
 
-use clap::Parser;
-use std::process::ExitCode;
-
-mod bench;
-mod cli;
-mod report;
-mod sweep;
-mod ui;
-mod wall;
-
-fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    match cli::dispatch(cli) {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err}");
-            ExitCode::from(2)
-        }
-    }
+fn main() -> std::process::ExitCode {
+    simlab::main_with(simlab::LearnerCode::new())
 }

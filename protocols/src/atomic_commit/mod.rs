@@ -497,6 +497,74 @@ pub fn initialize(log: &mut CommitLog, bank: &Bank, me: NodeId) {
     }
 }
 
+/// Atomic commit's figures: commits, and how long participants stayed uncertain (holding
+/// locks), per transaction and participant; `timeout` separates real blocking from latency.
+pub fn report<P: simlab_sim::Node<Durable = CommitLog>>(
+    sim: &simlab_sim::Simulation<P>,
+    timeout: Time,
+) -> Vec<crate::protocol::ReportItem> {
+    use crate::protocol::ReportItem;
+    use serde_json::json;
+    let world = sim.world();
+    let logs = (0..world.cluster_size()).map(|i| (NodeId(i), world.durable(NodeId(i))));
+    let blocking = Blocking::measure(logs, sim.now());
+    let committed = world
+        .durable(COORDINATOR)
+        .txs()
+        .values()
+        .filter(|r| matches!(r.decision, Some((Decision::Commit, _))))
+        .count();
+    let blocked = blocking.blocked_longer_than(timeout);
+    let still: Vec<String> = blocking
+        .still_blocked
+        .iter()
+        .map(|(tx, n)| format!("{tx} at {n}"))
+        .collect();
+    let spans: Vec<serde_json::Value> = blocking
+        .spans
+        .iter()
+        .map(|(tx, node, t)| json!({"tx": tx.to_string(), "node": node.0, "uncertain_us": t.as_micros()}))
+        .collect();
+    let still_text = match still.len() {
+        0 => "none".to_string(),
+        n if n <= 4 => still.join(", "),
+        n => format!("{} (and {} more)", still[..4].join(", "), n - 4),
+    };
+    vec![
+        ReportItem::count("committed", "transactions committed", committed as u64),
+        ReportItem::new(
+            "uncertain_total_us",
+            "uncertain, in total",
+            blocking.total().to_string(),
+            json!(blocking.total().as_micros()),
+        ),
+        ReportItem::new(
+            "uncertain_longest_us",
+            "uncertain, longest",
+            blocking.max().to_string(),
+            json!(blocking.max().as_micros()),
+        ),
+        ReportItem::new(
+            "blocked",
+            "blocked (over timeout)",
+            format!("{blocked} of {} yes votes", blocking.spans.len()),
+            json!(blocked),
+        ),
+        ReportItem::new(
+            "still_blocked",
+            "still blocked at end",
+            still_text,
+            json!(still),
+        ),
+        ReportItem::new(
+            "uncertain_spans",
+            "uncertain spans",
+            String::new(),
+            json!(spans),
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

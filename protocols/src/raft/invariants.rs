@@ -2,11 +2,10 @@
 //! linearizability of the client history and the liveness checks that apply once faults end.
 
 use super::log::RaftDurable;
-use super::{Command, KvOp, KvRequest, Raft, RaftResponse, Role};
+use super::{Command, Raft, Role};
+use crate::kv;
 use serde_json::json;
-use simlab_sim::linearizability::models::{Kv, KvInput};
-use simlab_sim::linearizability::{self, Op};
-use simlab_sim::{Completion, History, Invariant, InvariantKind, NodeId, NodeStatus, Time, World};
+use simlab_sim::{Invariant, InvariantKind, NodeId, NodeStatus, Time, World};
 use std::collections::BTreeMap;
 
 /// How long after faults end a committed entry may take to reach every live server.
@@ -20,7 +19,7 @@ pub fn all() -> Vec<Box<dyn Invariant<Raft>>> {
         Box::new(LeaderCompleteness::default()),
         Box::new(StateMachineSafety::default()),
         Box::new(LeaderAppendOnly::default()),
-        Box::new(Linearizable),
+        Box::new(kv::Linearizable),
         Box::new(LeaderExists::default()),
         Box::new(AllApplied::default()),
         Box::new(LeaderElected),
@@ -291,60 +290,6 @@ impl Invariant<Raft> for LeaderAppendOnly {
             self.read[i] = journal.len();
         }
         Ok(())
-    }
-}
-
-/// The client history is linearizable for the key-value model.
-#[derive(Clone)]
-pub struct Linearizable;
-
-/// The client history as key-value operations for the checker. Definite failures (every try
-/// redirected) are left out: they did not take effect.
-pub fn kv_history(history: &History<KvRequest, RaftResponse>) -> Vec<Op<KvInput, Option<String>>> {
-    history
-        .ops
-        .iter()
-        .filter(|op| !matches!(op.completion, Some(Completion::Fail(_))))
-        .map(|op| {
-            let input = match &op.request.0 {
-                KvOp::Get(k) => KvInput::Get(k.clone()),
-                KvOp::Put(k, v) => KvInput::Put(k.clone(), v.clone()),
-                KvOp::Append(k, v) => KvInput::Append(k.clone(), v.clone()),
-            };
-            let (output, ret) = match &op.completion {
-                Some(Completion::Ok(RaftResponse::Ok(value))) => {
-                    (Some(value.clone()), op.return_order)
-                }
-                _ => (None, None),
-            };
-            Op {
-                client: u64::from(op.client.0),
-                input,
-                output,
-                call: op.call_order,
-                ret,
-            }
-        })
-        .collect()
-}
-
-impl Invariant<Raft> for Linearizable {
-    fn name(&self) -> &str {
-        "Linearizable"
-    }
-    fn kind(&self) -> InvariantKind {
-        InvariantKind::History
-    }
-    fn check_history(&mut self, history: &History<KvRequest, RaftResponse>) -> Result<(), String> {
-        match linearizability::check(&Kv, &kv_history(history)) {
-            linearizability::Verdict::Linearizable => Ok(()),
-            linearizability::Verdict::NotLinearizable(v) => Err(v.to_string()),
-            // Not proven either way: say so rather than claim linearizability.
-            linearizability::Verdict::Undecided { key, ops_on_key } => Err(format!(
-                "undecided: the search for key {key:?} ({ops_on_key} operations) exceeded {} states; too many operations with unknown outcomes",
-                linearizability::MAX_SEARCH
-            )),
-        }
     }
 }
 

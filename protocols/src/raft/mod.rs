@@ -31,11 +31,15 @@
 pub mod invariants;
 pub mod log;
 
+use crate::kv::{self, KvOp, KvRequest, KvResponse, KvWorkload};
+use crate::protocol::{Protocol, ReportItem, Setup};
 use crate::raft::log::{Entry, RaftDurable};
 use serde::{Deserialize, Serialize};
-use simlab_sim::rng::{self, SimRng};
+use simlab_sim::linearizability::Op;
+use simlab_sim::linearizability::models::{KvInput, KvOutput};
 use simlab_sim::{
-    ClientId, Ctx, Node, NodeId, NodeView, ReplyTo, ResponseClass, Time, TimerId, Workload,
+    ClientId, Ctx, Invariant, Node, NodeId, NodeView, ReplyTo, ResponseClass, Simulation, Time,
+    TimerId, Workload,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -76,8 +80,10 @@ pub struct RaftConfig {
     pub keys: u32,
     /// Percent of operations that are gets.
     pub get_percent: u32,
-    /// Percent that are puts (the rest are appends).
+    /// Percent that are puts.
     pub put_percent: u32,
+    /// Percent that are compare-and-sets (the rest are appends).
+    pub cas_percent: u32,
     /// Planted bugs to switch on.
     pub bugs: Vec<RaftBug>,
 }
@@ -94,6 +100,7 @@ impl Default for RaftConfig {
             keys: 4,
             get_percent: 30,
             put_percent: 20,
+            cas_percent: 0,
             bugs: Vec::new(),
         }
     }
@@ -122,35 +129,26 @@ impl RaftConfig {
         if self.max_batch == 0 {
             return err("max_batch", "must be at least 1".into());
         }
-        if self.keys == 0 {
-            return err("keys", "the workload needs at least one key".into());
-        }
-        if self.get_percent + self.put_percent > 100 {
-            return err(
-                "get_percent",
-                "get_percent + put_percent must not exceed 100".into(),
-            );
-        }
+        self.workload().validate()?;
         if nodes == 0 {
             return err("nodes", "Raft needs at least 1 node".into());
         }
         Ok(())
     }
 
+    /// The clients' key-value workload.
+    pub fn workload(&self) -> KvWorkload {
+        KvWorkload::new(
+            self.keys,
+            self.get_percent,
+            self.put_percent,
+            self.cas_percent,
+        )
+    }
+
     fn has(&self, bug: RaftBug) -> bool {
         self.bugs.contains(&bug)
     }
-}
-
-/// A key-value operation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub enum KvOp {
-    /// Read a key.
-    Get(String),
-    /// Set a key.
-    Put(String, String),
-    /// Append to a key.
-    Append(String, String),
 }
 
 /// What a log entry asks the state machine to do.
@@ -167,15 +165,6 @@ pub enum Command {
         /// The operation.
         op: KvOp,
     },
-}
-
-/// A client's answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub enum RaftResponse {
-    /// Done; a get's value (empty for a missing key), nothing for writes.
-    Ok(Option<String>),
-    /// This server does not lead; try the hinted one.
-    NotLeader(Option<NodeId>),
 }
 
 /// Messages (Figure 2, plus the pre-vote flag and fast-backup hints).
@@ -265,7 +254,7 @@ pub struct Raft {
     last_applied: u64,
     kv: BTreeMap<String, String>,
     /// Per client: the last sequence number applied and its answer.
-    sessions: BTreeMap<u32, (u64, RaftResponse)>,
+    sessions: BTreeMap<u32, (u64, KvResponse)>,
     votes: BTreeSet<NodeId>,
     next_index: Vec<u64>,
     match_index: Vec<u64>,
@@ -752,7 +741,7 @@ impl Raft {
                     if last == seq { cached } else { continue }
                 }
                 _ => {
-                    let response = self.execute(&op);
+                    let response = kv::apply(&mut self.kv, &op);
                     self.sessions.insert(client, (seq, response.clone()));
                     response
                 }
@@ -773,20 +762,6 @@ impl Raft {
         self.pending.retain(|&i, _| i > applied);
     }
 
-    fn execute(&mut self, op: &KvOp) -> RaftResponse {
-        match op {
-            KvOp::Get(k) => RaftResponse::Ok(Some(self.kv.get(k).cloned().unwrap_or_default())),
-            KvOp::Put(k, v) => {
-                self.kv.insert(k.clone(), v.clone());
-                RaftResponse::Ok(None)
-            }
-            KvOp::Append(k, v) => {
-                self.kv.entry(k.clone()).or_default().push_str(v);
-                RaftResponse::Ok(None)
-            }
-        }
-    }
-
     fn on_check_quorum(&mut self, ctx: &mut Ctx<'_, Self>) {
         if self.role != Role::Leader {
             return;
@@ -804,11 +779,67 @@ impl Raft {
     }
 }
 
+impl Protocol for Raft {
+    type Config = RaftConfig;
+    const NAME: &'static str = "Raft";
+
+    fn validate(config: &RaftConfig, nodes: u32) -> Result<(), (String, String)> {
+        config.validate(nodes)
+    }
+    fn min_nodes(_: &RaftConfig) -> u32 {
+        1
+    }
+    fn clear_bugs(config: &mut RaftConfig) {
+        config.bugs.clear();
+    }
+    fn node(setup: &Setup<RaftConfig>, id: NodeId) -> Raft {
+        Raft::new(id, setup.nodes, setup.config.clone())
+    }
+    fn workload(setup: &Setup<RaftConfig>) -> Option<Box<dyn Workload<KvRequest>>> {
+        Some(Box::new(setup.config.workload()))
+    }
+    fn invariants(_: &Setup<RaftConfig>) -> Vec<Box<dyn Invariant<Raft>>> {
+        invariants::all()
+    }
+    fn report(_: &Setup<RaftConfig>, sim: &Simulation<Raft>) -> Vec<ReportItem> {
+        report(sim)
+    }
+    fn kv_history(sim: &Simulation<Raft>) -> Option<Vec<Op<KvInput, KvOutput>>> {
+        Some(kv::history(sim.history()))
+    }
+}
+
+/// Raft's figures: the highest term, how far the log is committed, and what the invariants
+/// watched (leaders elected, entries applied).
+fn report(sim: &Simulation<Raft>) -> Vec<ReportItem> {
+    let world = sim.world();
+    let n = world.cluster_size();
+    let highest = invariants::highest_term((0..n).map(|i| world.durable(NodeId(i))));
+    let commit = world
+        .live_nodes()
+        .map(|(_, r)| r.commit_index())
+        .max()
+        .unwrap_or(0);
+    let mut items = vec![
+        ReportItem::count("highest_term", "highest term", highest),
+        ReportItem::count("commit_index", "entries committed", commit),
+    ];
+    for (key, value) in sim.observations() {
+        let (label, text) = match key {
+            "leaders_elected" => ("leaders elected", value.to_string()),
+            "entries_applied" => ("entries applied", value.to_string()),
+            _ => ("", String::new()),
+        };
+        items.push(ReportItem::new(key, label, text, value));
+    }
+    items
+}
+
 impl Node for Raft {
     type Msg = Msg;
     type Timer = Timer;
     type Request = KvRequest;
-    type Response = RaftResponse;
+    type Response = KvResponse;
     type Durable = RaftDurable;
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
@@ -887,7 +918,7 @@ impl Node for Raft {
 
     fn on_request(&mut self, reply_to: ReplyTo, request: KvRequest, ctx: &mut Ctx<'_, Self>) {
         if self.role != Role::Leader {
-            ctx.reply(reply_to, RaftResponse::NotLeader(self.leader));
+            ctx.reply(reply_to, KvResponse::NotLeader(self.leader));
             return;
         }
         let client = reply_to.client.0;
@@ -915,11 +946,8 @@ impl Node for Raft {
         self.advance_commit(ctx);
     }
 
-    fn classify(response: &RaftResponse) -> ResponseClass {
-        match response {
-            RaftResponse::Ok(_) => ResponseClass::Ok,
-            RaftResponse::NotLeader(hint) => ResponseClass::Redirect(*hint),
-        }
+    fn classify(response: &KvResponse) -> ResponseClass {
+        response.classify()
     }
 
     fn is_leader(&self) -> bool {
@@ -943,7 +971,7 @@ impl Node for Raft {
             .rev()
             .map(|(i, e)| match &e.command {
                 Command::Noop => format!("{}:t{} noop", i + 1, e.term),
-                Command::Client { op, .. } => format!("{}:t{} {}", i + 1, e.term, describe_op(op)),
+                Command::Client { op, .. } => format!("{}:t{} {}", i + 1, e.term, op.describe()),
             })
             .collect();
         NodeView::new(role)
@@ -967,44 +995,5 @@ impl Node for Raft {
                     tail.join("  ")
                 },
             )
-    }
-}
-
-fn describe_op(op: &KvOp) -> String {
-    match op {
-        KvOp::Get(k) => format!("get {k}"),
-        KvOp::Put(k, v) => format!("put {k}={v}"),
-        KvOp::Append(k, v) => format!("append {k}+={v}"),
-    }
-}
-
-/// A client request: one key-value operation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct KvRequest(pub KvOp);
-
-/// Random gets, puts and appends over a few keys. Written values are unique (client and
-/// sequence number), so the linearizability checker can tell every write apart.
-#[derive(Clone, Debug)]
-pub struct KvWorkload {
-    /// Keys to choose from.
-    pub keys: u32,
-    /// Percent gets.
-    pub get_percent: u32,
-    /// Percent puts.
-    pub put_percent: u32,
-}
-
-impl Workload<KvRequest> for KvWorkload {
-    fn next_request(&mut self, client: ClientId, seq: u64, rng: &mut SimRng) -> KvRequest {
-        let key = format!("k{}", rng::below(rng, u64::from(self.keys)));
-        let roll = rng::below(rng, 100) as u32;
-        let op = if roll < self.get_percent {
-            KvOp::Get(key)
-        } else if roll < self.get_percent + self.put_percent {
-            KvOp::Put(key, format!("{}.{seq}", client.0))
-        } else {
-            KvOp::Append(key, format!("[{}.{seq}]", client.0))
-        };
-        KvRequest(op)
     }
 }

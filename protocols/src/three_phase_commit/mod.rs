@@ -31,9 +31,12 @@ use crate::atomic_commit::{
     TxId, TxRecord, TxResponse, Vote, apply_decision, can_prepare, force_decision, locks_from_log,
     response,
 };
+use crate::protocol::{Protocol, ReportItem, Setup};
 use crate::two_phase_commit::validate_commit_config;
 use serde::{Deserialize, Serialize};
-use simlab_sim::{Ctx, Node, NodeId, NodeView, ReplyTo, ResponseClass, Time};
+use simlab_sim::{
+    Ctx, Invariant, Node, NodeId, NodeView, ReplyTo, ResponseClass, Simulation, Time, Workload,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -845,6 +848,33 @@ impl ThreePc {
             self.recovering.insert(tx);
             ctx.set_timer(Time::from_millis(1), Timer::Quiet(tx));
         }
+    }
+}
+
+impl Protocol for ThreePc {
+    type Config = ThreePcConfig;
+    const NAME: &'static str = "three-phase commit";
+
+    fn validate(config: &ThreePcConfig, nodes: u32) -> Result<(), (String, String)> {
+        config.validate(nodes)
+    }
+    fn min_nodes(_: &ThreePcConfig) -> u32 {
+        3 // a coordinator and two participants
+    }
+    fn clear_bugs(config: &mut ThreePcConfig) {
+        config.bugs.clear();
+    }
+    fn node(setup: &Setup<ThreePcConfig>, id: NodeId) -> ThreePc {
+        ThreePc::new(id, setup.config.clone(), setup.nodes)
+    }
+    fn workload(setup: &Setup<ThreePcConfig>) -> Option<Box<dyn Workload<Transfer>>> {
+        Some(Box::new(setup.config.workload()))
+    }
+    fn invariants(setup: &Setup<ThreePcConfig>) -> Vec<Box<dyn Invariant<ThreePc>>> {
+        atomic_commit::invariants::all(&setup.config.bank(setup.nodes))
+    }
+    fn report(setup: &Setup<ThreePcConfig>, sim: &Simulation<ThreePc>) -> Vec<ReportItem> {
+        atomic_commit::report(sim, setup.config.blocking_threshold())
     }
 }
 

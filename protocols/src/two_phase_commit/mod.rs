@@ -21,8 +21,11 @@ use crate::atomic_commit::{
     TxId, TxRecord, TxResponse, Vote, apply_decision, can_prepare, force_decision, locks_from_log,
     repeat_vote, response,
 };
+use crate::protocol::{Protocol, ReportItem, Setup};
 use serde::{Deserialize, Serialize};
-use simlab_sim::{Ctx, Node, NodeId, NodeView, ReplyTo, ResponseClass, Time};
+use simlab_sim::{
+    Ctx, Invariant, Node, NodeId, NodeView, ReplyTo, ResponseClass, Simulation, Time, Workload,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -630,6 +633,33 @@ impl TwoPc {
             ctx.note(format!("{tx}: recovered uncertain"));
             ctx.set_timer(Time::from_millis(1), Timer::Uncertain(tx));
         }
+    }
+}
+
+impl Protocol for TwoPc {
+    type Config = TwoPcConfig;
+    const NAME: &'static str = "two-phase commit";
+
+    fn validate(config: &TwoPcConfig, nodes: u32) -> Result<(), (String, String)> {
+        config.validate(nodes)
+    }
+    fn min_nodes(_: &TwoPcConfig) -> u32 {
+        3 // a coordinator and two participants
+    }
+    fn clear_bugs(config: &mut TwoPcConfig) {
+        config.bugs.clear();
+    }
+    fn node(setup: &Setup<TwoPcConfig>, id: NodeId) -> TwoPc {
+        TwoPc::new(id, setup.config.clone(), setup.nodes)
+    }
+    fn workload(setup: &Setup<TwoPcConfig>) -> Option<Box<dyn Workload<Transfer>>> {
+        Some(Box::new(setup.config.workload()))
+    }
+    fn invariants(setup: &Setup<TwoPcConfig>) -> Vec<Box<dyn Invariant<TwoPc>>> {
+        atomic_commit::invariants::all(&setup.config.bank(setup.nodes))
+    }
+    fn report(setup: &Setup<TwoPcConfig>, sim: &Simulation<TwoPc>) -> Vec<ReportItem> {
+        atomic_commit::report(sim, setup.config.blocking_threshold())
     }
 }
 

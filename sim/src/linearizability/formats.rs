@@ -13,8 +13,9 @@
 //!   `{"client": 0, "call": 10, "return": 25, "op": "put", "key": "k", "value": "v"}`.
 //!   `op` is `read`, `write` or `cas` (register: `value` is an integer, or `[from, to]` for
 //!   cas; `output` is the value read, `null` for empty, or `true`/`false` for cas) or `get`,
-//!   `put` or `append` (kv: `key`, `value` for writes, `output` the string read). `return` is
-//!   `null` for an operation that never returned; a missing `output` on a read means unknown.
+//!   `put`, `append` or `cas` (kv: `key`, `value` for writes, `expected` for cas, `output` the
+//!   string read or `true`/`false` for cas). `return` is `null` for an operation that never
+//!   returned; a missing `output` on a read means unknown. [`write_json_kv`] writes this format.
 
 use super::Op;
 use super::models::{KvInput, KvOutput, RegisterInput, RegisterOutput};
@@ -381,9 +382,11 @@ pub fn parse_porcupine_kv(text: &str) -> Result<Vec<Op<KvInput, KvOutput>>, Pars
                     Edn::Nil => String::new(),
                     v => string(v)?,
                 };
-                pairing.ret(line, process, Some(Some(read)), |_| Ok(()))?;
+                pairing.ret(line, process, Some(KvOutput::Value(read)), |_| Ok(()))?;
             }
-            ("ok", "put" | "append") => pairing.ret(line, process, Some(None), |_| Ok(()))?,
+            ("ok", "put" | "append") => {
+                pairing.ret(line, process, Some(KvOutput::Written), |_| Ok(()))?
+            }
             ("fail" | "info", _) => {}
             _ => {
                 return err(
@@ -539,8 +542,8 @@ pub fn parse_json_kv(text: &str) -> Result<Vec<Op<KvInput, KvOutput>>, ParseErro
             "get" => {
                 let output = match v.get("output").filter(|_| ret.is_some()) {
                     None => None,
-                    Some(serde_json::Value::Null) => Some(Some(String::new())),
-                    Some(x) => Some(Some(
+                    Some(serde_json::Value::Null) => Some(KvOutput::Value(String::new())),
+                    Some(x) => Some(KvOutput::Value(
                         x.as_str()
                             .ok_or_else(|| ParseError {
                                 line,
@@ -551,12 +554,33 @@ pub fn parse_json_kv(text: &str) -> Result<Vec<Op<KvInput, KvOutput>>, ParseErro
                 };
                 (KvInput::Get(key), output)
             }
-            "put" => (KvInput::Put(key, string("value")?), ret.map(|_| None)),
-            "append" => (KvInput::Append(key, string("value")?), ret.map(|_| None)),
+            "put" => (
+                KvInput::Put(key, string("value")?),
+                ret.map(|_| KvOutput::Written),
+            ),
+            "append" => (
+                KvInput::Append(key, string("value")?),
+                ret.map(|_| KvOutput::Written),
+            ),
+            "cas" => {
+                let output = match v.get("output").filter(|_| ret.is_some()) {
+                    None => None,
+                    Some(x) => Some(KvOutput::Cas(x.as_bool().ok_or_else(|| ParseError {
+                        line,
+                        message: "a cas \"output\" must be true (swapped) or false".into(),
+                    })?)),
+                };
+                (
+                    KvInput::Cas(key, string("expected")?, string("value")?),
+                    output,
+                )
+            }
             other => {
                 return err(
                     line,
-                    format!("expected \"op\" get, put or append for the kv model, found {other:?}"),
+                    format!(
+                        "expected \"op\" get, put, append or cas for the kv model, found {other:?}"
+                    ),
                 );
             }
         };
@@ -571,9 +595,100 @@ pub fn parse_json_kv(text: &str) -> Result<Vec<Op<KvInput, KvOutput>>, ParseErro
     Ok(ops)
 }
 
+/// Writes key-value operations as simlab JSON lines, one per line, in the order given; what
+/// [`parse_json_kv`] reads back as the same operations.
+pub fn write_json_kv(ops: &[Op<KvInput, KvOutput>]) -> String {
+    use serde_json::{Value, json};
+    let mut out = String::new();
+    for op in ops {
+        let ret = op.ret.map_or(Value::Null, Value::from);
+        let mut line = json!({"client": op.client, "call": op.call, "return": ret});
+        let fields = line.as_object_mut().expect("an object");
+        let (name, key) = match &op.input {
+            KvInput::Get(k) => ("get", k),
+            KvInput::Put(k, v) | KvInput::Append(k, v) => {
+                fields.insert("value".into(), json!(v));
+                let name = if matches!(op.input, KvInput::Put(..)) {
+                    "put"
+                } else {
+                    "append"
+                };
+                (name, k)
+            }
+            KvInput::Cas(k, expected, v) => {
+                fields.insert("expected".into(), json!(expected));
+                fields.insert("value".into(), json!(v));
+                ("cas", k)
+            }
+        };
+        fields.insert("op".into(), json!(name));
+        fields.insert("key".into(), json!(key));
+        if op.ret.is_some() {
+            match &op.output {
+                Some(KvOutput::Value(v)) => {
+                    fields.insert("output".into(), json!(v));
+                }
+                Some(KvOutput::Cas(swapped)) => {
+                    fields.insert("output".into(), json!(swapped));
+                }
+                Some(KvOutput::Written) | None => {}
+            }
+        }
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kv_json_lines_round_trip_every_operation() {
+        let op = |client, input, output, call, ret| Op {
+            client,
+            input,
+            output,
+            call,
+            ret,
+        };
+        let ops = vec![
+            op(
+                0,
+                KvInput::Put("k".into(), "a".into()),
+                Some(KvOutput::Written),
+                0,
+                Some(3),
+            ),
+            op(
+                1,
+                KvInput::Get("k".into()),
+                Some(KvOutput::Value("a".into())),
+                1,
+                Some(4),
+            ),
+            op(2, KvInput::Append("k".into(), "b".into()), None, 2, None),
+            op(
+                0,
+                KvInput::Cas("k".into(), "a".into(), "c".into()),
+                Some(KvOutput::Cas(true)),
+                5,
+                Some(6),
+            ),
+            op(
+                1,
+                KvInput::Cas("k".into(), "x".into(), "d".into()),
+                Some(KvOutput::Cas(false)),
+                7,
+                Some(8),
+            ),
+            op(3, KvInput::Get("j".into()), None, 9, None),
+        ];
+        let text = write_json_kv(&ops);
+        assert_eq!(detect(&text), Ok(Format::SimlabJson));
+        assert_eq!(parse_json_kv(&text).unwrap(), ops);
+    }
 
     #[test]
     fn formats_are_detected() {

@@ -527,7 +527,7 @@ pub fn timeline<M: Model>(model: &M, ops: &[ModelOp<M>]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::models::{Kv, KvInput, Register, RegisterInput, RegisterOutput};
+    use super::models::{Kv, KvInput, KvOutput, Register, RegisterInput, RegisterOutput};
     use super::*;
 
     fn op(
@@ -711,7 +711,7 @@ mod tests {
         ops.push(Op {
             client: 99,
             input: get,
-            output: Some(Some(read)),
+            output: Some(KvOutput::Value(read)),
             call: 100,
             ret: Some(101),
         });

@@ -1,5 +1,5 @@
 //! Sequential models: a register with read/write/compare-and-set, and a key-value store with
-//! get/put/append (checked key by key).
+//! get/put/append/compare-and-set (checked key by key).
 
 use super::Model;
 
@@ -129,19 +129,32 @@ pub enum KvInput {
     Put(String, String),
     /// Append to a key's value.
     Append(String, String),
+    /// If the key's value is `expected` (the first string), set it to the second.
+    Cas(String, String, String),
 }
 
 impl KvInput {
     /// The key operated on.
     pub fn key(&self) -> &str {
         match self {
-            KvInput::Get(k) | KvInput::Put(k, _) | KvInput::Append(k, _) => k,
+            KvInput::Get(k)
+            | KvInput::Put(k, _)
+            | KvInput::Append(k, _)
+            | KvInput::Cas(k, _, _) => k,
         }
     }
 }
 
-/// A key-value operation's answer: the value read, or `None` for writes.
-pub type KvOutput = Option<String>;
+/// A key-value operation's answer.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum KvOutput {
+    /// A get's value (`""` for a missing key).
+    Value(String),
+    /// A put or an append took effect.
+    Written,
+    /// Whether a compare-and-set found the expected value and swapped.
+    Cas(bool),
+}
 
 impl Model for Kv {
     type State = String;
@@ -153,13 +166,22 @@ impl Model for Kv {
     }
 
     fn step(&self, state: &String, input: &KvInput, output: Option<&KvOutput>) -> Option<String> {
-        match input {
-            KvInput::Get(_) => match output {
-                None | Some(None) => Some(state.clone()),
-                Some(Some(v)) => (v == state).then(|| state.clone()),
-            },
-            KvInput::Put(_, v) => Some(v.clone()),
-            KvInput::Append(_, v) => Some(format!("{state}{v}")),
+        match (input, output) {
+            (KvInput::Get(_), None) => Some(state.clone()),
+            (KvInput::Get(_), Some(KvOutput::Value(v))) => (v == state).then(|| state.clone()),
+            (KvInput::Put(_, v), None | Some(KvOutput::Written)) => Some(v.clone()),
+            (KvInput::Append(_, v), None | Some(KvOutput::Written)) => Some(format!("{state}{v}")),
+            // An unknown compare-and-set takes effect if it can.
+            (KvInput::Cas(_, expected, new), None) => Some(if state == expected {
+                new.clone()
+            } else {
+                state.clone()
+            }),
+            (KvInput::Cas(_, expected, new), Some(KvOutput::Cas(swapped))) => {
+                let matches = state == expected;
+                (matches == *swapped).then(|| if matches { new.clone() } else { state.clone() })
+            }
+            _ => None,
         }
     }
 
@@ -172,22 +194,36 @@ impl Model for Kv {
     }
 
     fn witnesses(&self, input: &KvInput, output: Option<&KvOutput>, other: &KvInput) -> bool {
-        let (KvInput::Get(_), Some(Some(read))) = (input, output) else {
-            return false;
+        let written = match other {
+            KvInput::Put(_, v) | KvInput::Append(_, v) | KvInput::Cas(_, _, v) => v,
+            KvInput::Get(_) => return false,
         };
-        match other {
+        match (input, output) {
             // An empty write is "seen" by every read: conservative, so it is never left out.
-            KvInput::Put(_, v) | KvInput::Append(_, v) => read.contains(v.as_str()),
-            KvInput::Get(_) => false,
+            (KvInput::Get(_), Some(KvOutput::Value(read))) => read.contains(written.as_str()),
+            // A swap saw its expected value, which may hold the write.
+            (KvInput::Cas(_, expected, _), Some(KvOutput::Cas(true))) => {
+                expected.contains(written.as_str())
+            }
+            // A refused swap saw some other value, which any write may have put there: it
+            // witnesses them all, so none is left out of the search.
+            (KvInput::Cas(..), Some(KvOutput::Cas(false))) => true,
+            _ => false,
         }
     }
 
     fn describe(&self, input: &KvInput, output: Option<&KvOutput>) -> String {
-        match (input, output) {
-            (KvInput::Get(k), Some(Some(v))) => format!("get({k:?}) -> {v:?}"),
-            (KvInput::Get(k), _) => format!("get({k:?}) -> ?"),
-            (KvInput::Put(k, v), _) => format!("put({k:?}, {v:?})"),
-            (KvInput::Append(k, v), _) => format!("append({k:?}, {v:?})"),
+        let answer = match output {
+            None => "?".to_string(),
+            Some(KvOutput::Value(v)) => format!("{v:?}"),
+            Some(KvOutput::Written) => "ok".to_string(),
+            Some(KvOutput::Cas(swapped)) => if *swapped { "ok" } else { "fail" }.to_string(),
+        };
+        match input {
+            KvInput::Get(k) => format!("get({k:?}) -> {answer}"),
+            KvInput::Put(k, v) => format!("put({k:?}, {v:?})"),
+            KvInput::Append(k, v) => format!("append({k:?}, {v:?})"),
+            KvInput::Cas(k, e, v) => format!("cas({k:?}, {e:?}, {v:?}) -> {answer}"),
         }
     }
 }
@@ -254,9 +290,27 @@ mod tests {
             .unwrap();
         assert_eq!(s, "ab");
         assert!(
-            kv.step(&s, &KvInput::Get("k".into()), Some(&Some("a".into())))
-                .is_none()
+            kv.step(
+                &s,
+                &KvInput::Get("k".into()),
+                Some(&KvOutput::Value("a".into()))
+            )
+            .is_none()
         );
+        let cas = KvInput::Cas("k".into(), "ab".into(), "c".into());
+        assert_eq!(
+            kv.step(&s, &cas, Some(&KvOutput::Cas(true))).as_deref(),
+            Some("c")
+        );
+        assert_eq!(kv.step(&s, &cas, Some(&KvOutput::Cas(false))), None);
+        assert_eq!(kv.step(&s, &cas, None).as_deref(), Some("c"));
+        let miss = KvInput::Cas("k".into(), "zz".into(), "c".into());
+        assert_eq!(
+            kv.step(&s, &miss, Some(&KvOutput::Cas(false))).as_deref(),
+            Some("ab")
+        );
+        assert_eq!(kv.step(&s, &miss, Some(&KvOutput::Cas(true))), None);
+        assert_eq!(kv.step(&s, &miss, None).as_deref(), Some("ab"));
         assert_eq!(
             kv.key(&KvInput::Put("k".into(), "v".into())).as_deref(),
             Some("k")

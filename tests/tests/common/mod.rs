@@ -41,6 +41,10 @@ pub fn replay(name: &str, seed: u64) -> String {
 pub fn raft_history(
     scenario: &Scenario,
     options: &simlab_protocols::RunOptions,
-) -> simlab_sim::History<simlab_protocols::raft::KvRequest, simlab_protocols::raft::RaftResponse> {
-    simlab_protocols::registry::raft_history(scenario, options)
+) -> simlab_sim::History<simlab_protocols::kv::KvRequest, simlab_protocols::kv::KvResponse> {
+    let mut sim =
+        simlab_protocols::registry::simulation::<simlab_protocols::raft::Raft>(scenario, options)
+            .expect("a Raft scenario");
+    sim.run();
+    sim.history().clone()
 }

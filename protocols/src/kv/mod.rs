@@ -1,0 +1,340 @@
+//! The key-value client API every replicated store speaks: one request and response type, one
+//! workload, one state machine, one history export and one linearizability invariant, so a new
+//! store (Raft today; Multi-Paxos, the gossip cache and the hash ring later) gets the workload,
+//! the checker and the CAP report by speaking it.
+//!
+//! Hashed types (their variant index is in every trace hash): a store that needs more (deletes,
+//! sibling reads, "not the owner of this key" redirects) adds variants **at the end** of
+//! [`KvOp`] or [`KvResponse`], so existing traces do not move.
+
+use serde::Serialize;
+use simlab_sim::linearizability::models::{Kv, KvInput, KvOutput};
+use simlab_sim::linearizability::{self, Op};
+use simlab_sim::rng::{self, SimRng};
+use simlab_sim::{
+    ClientId, Completion, History, Invariant, InvariantKind, Node, NodeId, ResponseClass, Workload,
+};
+use std::collections::BTreeMap;
+
+/// A key-value operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum KvOp {
+    /// Read a key.
+    Get(String),
+    /// Set a key.
+    Put(String, String),
+    /// Append to a key.
+    Append(String, String),
+    /// Compare-and-set: if the key holds `expected`, set it to `new`.
+    Cas {
+        /// The key.
+        key: String,
+        /// The value it must hold (`""` for a missing key).
+        expected: String,
+        /// The value it gets if it does.
+        new: String,
+    },
+}
+
+impl KvOp {
+    /// The key the operation touches.
+    pub fn key(&self) -> &str {
+        match self {
+            KvOp::Get(k) | KvOp::Put(k, _) | KvOp::Append(k, _) | KvOp::Cas { key: k, .. } => k,
+        }
+    }
+
+    /// A short description for views and notes, e.g. `put k1=0.3`.
+    pub fn describe(&self) -> String {
+        match self {
+            KvOp::Get(k) => format!("get {k}"),
+            KvOp::Put(k, v) => format!("put {k}={v}"),
+            KvOp::Append(k, v) => format!("append {k}+={v}"),
+            KvOp::Cas { key, expected, new } => format!("cas {key}: {expected:?}->{new}"),
+        }
+    }
+}
+
+/// A client request: one key-value operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KvRequest(pub KvOp);
+
+/// A store's answer to a client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum KvResponse {
+    /// Done: a get's value (`""` for a missing key); nothing for writes and successful swaps.
+    Ok(Option<String>),
+    /// This node cannot serve the request; try the hinted one.
+    NotLeader(Option<NodeId>),
+    /// A compare-and-set found another value and changed nothing.
+    CasFailed,
+}
+
+impl KvResponse {
+    /// How a client treats the answer: [`Node::classify`] for stores that speak this API.
+    pub fn classify(&self) -> ResponseClass {
+        match self {
+            KvResponse::Ok(_) | KvResponse::CasFailed => ResponseClass::Ok,
+            KvResponse::NotLeader(hint) => ResponseClass::Redirect(*hint),
+        }
+    }
+}
+
+/// The state machine every store replicates: applies one operation and answers it.
+pub fn apply(store: &mut BTreeMap<String, String>, op: &KvOp) -> KvResponse {
+    match op {
+        KvOp::Get(k) => KvResponse::Ok(Some(store.get(k).cloned().unwrap_or_default())),
+        KvOp::Put(k, v) => {
+            store.insert(k.clone(), v.clone());
+            KvResponse::Ok(None)
+        }
+        KvOp::Append(k, v) => {
+            store.entry(k.clone()).or_default().push_str(v);
+            KvResponse::Ok(None)
+        }
+        KvOp::Cas { key, expected, new } => {
+            if store.get(key).map_or("", String::as_str) == expected {
+                store.insert(key.clone(), new.clone());
+                KvResponse::Ok(None)
+            } else {
+                KvResponse::CasFailed
+            }
+        }
+    }
+}
+
+/// What the workload asks for: how many keys and which mix of operations (percentages; the rest
+/// are appends).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KvWorkload {
+    /// Keys to choose from.
+    pub keys: u32,
+    /// Percent gets.
+    pub get_percent: u32,
+    /// Percent puts.
+    pub put_percent: u32,
+    /// Percent compare-and-sets. At 0, the workload draws exactly what it drew before
+    /// compare-and-set existed, so existing traces do not move.
+    pub cas_percent: u32,
+    /// The last value a put or swap was generated with, per key: a swap expects it, so some
+    /// swaps succeed (if no other write came between) and some fail.
+    last_written: BTreeMap<u32, String>,
+}
+
+impl KvWorkload {
+    /// A workload over `keys` keys with this mix.
+    pub fn new(keys: u32, get_percent: u32, put_percent: u32, cas_percent: u32) -> KvWorkload {
+        KvWorkload {
+            keys,
+            get_percent,
+            put_percent,
+            cas_percent,
+            last_written: BTreeMap::new(),
+        }
+    }
+
+    /// Checks the mix; the error is `(field, rule)` with the field as a store's config names it.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if self.keys == 0 {
+            return Err(("keys".into(), "the workload needs at least one key".into()));
+        }
+        // Summed in u64: three u32 percentages cannot wrap there.
+        let total =
+            u64::from(self.get_percent) + u64::from(self.put_percent) + u64::from(self.cas_percent);
+        if total > 100 {
+            return Err((
+                "get_percent".into(),
+                format!(
+                    "get_percent + put_percent + cas_percent is {total}; it must not exceed 100"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Workload<KvRequest> for KvWorkload {
+    /// Written values are unique (client and sequence number), so the linearizability checker
+    /// can tell every write apart.
+    fn next_request(&mut self, client: ClientId, seq: u64, rng: &mut SimRng) -> KvRequest {
+        let key_index = rng::below(rng, u64::from(self.keys)) as u32;
+        let key = format!("k{key_index}");
+        let roll = rng::below(rng, 100) as u32;
+        let (gets, puts) = (self.get_percent, self.get_percent + self.put_percent);
+        let op = if roll < gets {
+            KvOp::Get(key)
+        } else if roll < puts {
+            let value = format!("{}.{seq}", client.0);
+            if self.cas_percent > 0 {
+                self.last_written.insert(key_index, value.clone());
+            }
+            KvOp::Put(key, value)
+        } else if roll < puts + self.cas_percent {
+            let new = format!("{}.{seq}", client.0);
+            let expected = self.last_written.insert(key_index, new.clone());
+            KvOp::Cas {
+                key,
+                expected: expected.unwrap_or_default(),
+                new,
+            }
+        } else {
+            KvOp::Append(key, format!("[{}.{seq}]", client.0))
+        };
+        KvRequest(op)
+    }
+}
+
+/// The client history as key-value operations for the checker. Definite failures (every try
+/// redirected) are left out: they did not take effect.
+pub fn history(history: &History<KvRequest, KvResponse>) -> Vec<Op<KvInput, KvOutput>> {
+    history
+        .ops
+        .iter()
+        .filter(|op| !matches!(op.completion, Some(Completion::Fail(_))))
+        .map(|op| {
+            let input = match &op.request.0 {
+                KvOp::Get(k) => KvInput::Get(k.clone()),
+                KvOp::Put(k, v) => KvInput::Put(k.clone(), v.clone()),
+                KvOp::Append(k, v) => KvInput::Append(k.clone(), v.clone()),
+                KvOp::Cas { key, expected, new } => {
+                    KvInput::Cas(key.clone(), expected.clone(), new.clone())
+                }
+            };
+            let output = match &op.completion {
+                Some(Completion::Ok(KvResponse::Ok(Some(value)))) => {
+                    Some(KvOutput::Value(value.clone()))
+                }
+                Some(Completion::Ok(KvResponse::Ok(None))) => Some(match input {
+                    KvInput::Cas(..) => KvOutput::Cas(true),
+                    _ => KvOutput::Written,
+                }),
+                Some(Completion::Ok(KvResponse::CasFailed)) => Some(KvOutput::Cas(false)),
+                _ => None,
+            };
+            Op {
+                client: u64::from(op.client.0),
+                input,
+                ret: output.as_ref().and(op.return_order),
+                output,
+                call: op.call_order,
+            }
+        })
+        .collect()
+}
+
+/// The client history is linearizable for the key-value model: for any node that speaks the
+/// key-value API.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Linearizable;
+
+impl<P: Node<Request = KvRequest, Response = KvResponse>> Invariant<P> for Linearizable {
+    fn name(&self) -> &str {
+        "Linearizable"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::History
+    }
+    fn check_history(&mut self, h: &History<KvRequest, KvResponse>) -> Result<(), String> {
+        match linearizability::check(&Kv, &history(h)) {
+            linearizability::Verdict::Linearizable => Ok(()),
+            linearizability::Verdict::NotLinearizable(v) => Err(v.to_string()),
+            // Not proven either way: say so rather than claim linearizability.
+            linearizability::Verdict::Undecided { key, ops_on_key } => Err(format!(
+                "undecided: the search for key {key:?} ({ops_on_key} operations) exceeded {} states; too many operations with unknown outcomes",
+                linearizability::MAX_SEARCH
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_machine_answers_every_operation() {
+        let mut store = BTreeMap::new();
+        let put = KvOp::Put("k".into(), "a".into());
+        assert_eq!(apply(&mut store, &put), KvResponse::Ok(None));
+        let append = KvOp::Append("k".into(), "b".into());
+        assert_eq!(apply(&mut store, &append), KvResponse::Ok(None));
+        let get = KvOp::Get("k".into());
+        assert_eq!(apply(&mut store, &get), KvResponse::Ok(Some("ab".into())));
+        let stale = KvOp::Cas {
+            key: "k".into(),
+            expected: "a".into(),
+            new: "c".into(),
+        };
+        assert_eq!(apply(&mut store, &stale), KvResponse::CasFailed);
+        let fresh = KvOp::Cas {
+            key: "k".into(),
+            expected: "ab".into(),
+            new: "c".into(),
+        };
+        assert_eq!(apply(&mut store, &fresh), KvResponse::Ok(None));
+        assert_eq!(store["k"], "c");
+        let missing = KvOp::Cas {
+            key: "m".into(),
+            expected: String::new(),
+            new: "x".into(),
+        };
+        assert_eq!(apply(&mut store, &missing), KvResponse::Ok(None));
+        assert_eq!(store["m"], "x");
+    }
+
+    #[test]
+    fn without_swaps_the_workload_draws_as_it_always_did() {
+        // The draws of the workload before compare-and-set existed: key, then the roll.
+        let mut before = simlab_sim::rng::stream(7, simlab_sim::rng::Stream::Workload(0));
+        let mut now = simlab_sim::rng::stream(7, simlab_sim::rng::Stream::Workload(0));
+        let mut workload = KvWorkload::new(4, 30, 20, 0);
+        for seq in 0..500 {
+            let key = format!("k{}", rng::below(&mut before, 4));
+            let roll = rng::below(&mut before, 100);
+            let expected = if roll < 30 {
+                KvOp::Get(key)
+            } else if roll < 50 {
+                KvOp::Put(key, format!("3.{seq}"))
+            } else {
+                KvOp::Append(key, format!("[3.{seq}]"))
+            };
+            let got = workload.next_request(ClientId(3), seq, &mut now);
+            assert_eq!(got.0, expected);
+        }
+    }
+
+    #[test]
+    fn swaps_expect_the_last_value_written() {
+        let mut r = simlab_sim::rng::stream(1, simlab_sim::rng::Stream::Workload(0));
+        let mut workload = KvWorkload::new(1, 0, 50, 50);
+        let mut last = String::new();
+        let (mut swaps, mut puts) = (0, 0);
+        for seq in 0..200 {
+            match workload.next_request(ClientId(0), seq, &mut r).0 {
+                KvOp::Put(_, v) => {
+                    puts += 1;
+                    last = v;
+                }
+                KvOp::Cas { expected, new, .. } => {
+                    swaps += 1;
+                    assert_eq!(expected, last);
+                    last = new;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(swaps > 50 && puts > 50, "{swaps} swaps, {puts} puts");
+    }
+
+    #[test]
+    fn percentages_cannot_wrap_past_the_check() {
+        let w = KvWorkload::new(1, u32::MAX, 2, 0);
+        let (field, rule) = w.validate().unwrap_err();
+        assert_eq!(field, "get_percent");
+        assert!(rule.contains("4294967297"), "{rule}");
+        assert_eq!(
+            KvWorkload::new(0, 0, 0, 0).validate().unwrap_err().0,
+            "keys"
+        );
+    }
+}

@@ -1,0 +1,116 @@
+//! The plug-in surface: the one trait a protocol folder implements.
+//!
+//! A protocol is a [`Node`] type plus what the registry needs to run it from a scenario: its
+//! settings (serde, defaults, validation), the smallest cluster it works on, how to switch its
+//! planted bugs off, its workload, its invariants and the figures it reports. The registry
+//! (`registry.rs`, one line per protocol) generates the scenario's `protocol:` enum and every
+//! dispatch from these, and the workspace tests derive their lists from the registry, so adding
+//! a protocol is its folder, one registry line, its scenarios and its book chapter.
+
+use crate::learner::LearnerCode;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use simlab_sim::linearizability::Op;
+use simlab_sim::linearizability::models::{KvInput, KvOutput};
+use simlab_sim::{Invariant, Node, NodeId, Simulation, Workload};
+use std::fmt::Debug;
+use std::sync::Arc;
+
+/// What a protocol's hooks get: its settings, the cluster size and the learner code in force.
+#[derive(Clone, Debug)]
+pub struct Setup<C> {
+    /// The scenario's settings for the protocol.
+    pub config: Arc<C>,
+    /// Cluster size.
+    pub nodes: u32,
+    /// Functions a learner supplies instead of the protocol's own (empty: the protocol's own).
+    pub code: LearnerCode,
+}
+
+// ANCHOR: trait
+/// A protocol simlab can run from a scenario. Implemented by the protocol's node type.
+pub trait Protocol: Node {
+    /// Its settings in a scenario: `protocol: Variant(field: value, …)`. Every field needs a
+    /// default (`#[serde(default)]` on the struct) so `Variant()` is a valid scenario line, and
+    /// settings named `*_ms` are bounded by the loader before [`Protocol::validate`] runs.
+    type Config: Clone
+        + Debug
+        + Default
+        + PartialEq
+        + Serialize
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static;
+
+    /// The protocol's name for people (`"Raft"`, `"two-phase commit"`).
+    const NAME: &'static str;
+
+    /// Checks the settings for a cluster of `nodes`: `Err((field, rule))`, with `field` one of
+    /// the config's fields (the loader prefixes `protocol.`) or `"nodes"`.
+    fn validate(config: &Self::Config, nodes: u32) -> Result<(), (String, String)>;
+
+    /// The smallest cluster the protocol works on (shrinking removes nodes down to it).
+    fn min_nodes(config: &Self::Config) -> u32;
+
+    /// Switches off every planted bug (the planted-bug tests sweep the same scenario clean).
+    fn clear_bugs(config: &mut Self::Config);
+
+    /// A node as it boots or restarts (only its durable store carries over a crash).
+    fn node(setup: &Setup<Self::Config>, id: NodeId) -> Self;
+
+    /// What the simulated clients ask for; `None` for a protocol without clients.
+    fn workload(setup: &Setup<Self::Config>) -> Option<Box<dyn Workload<Self::Request>>>;
+
+    /// Every invariant the protocol checks.
+    fn invariants(setup: &Setup<Self::Config>) -> Vec<Box<dyn Invariant<Self>>>;
+
+    /// Protocol-specific figures of a finished (or running) simulation.
+    fn report(setup: &Setup<Self::Config>, sim: &Simulation<Self>) -> Vec<ReportItem> {
+        let _ = (setup, sim);
+        Vec::new()
+    }
+
+    /// The client history as key-value operations, for stores that speak the key-value API
+    /// (`Some(kv::history(sim.history()))`); `None` otherwise.
+    fn kv_history(sim: &Simulation<Self>) -> Option<Vec<Op<KvInput, KvOutput>>> {
+        let _ = sim;
+        None
+    }
+}
+// ANCHOR_END: trait
+
+/// One protocol-specific figure of a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReportItem {
+    /// Its key in JSON output.
+    pub key: &'static str,
+    /// Its label in the readable summary.
+    pub label: &'static str,
+    /// Its value for people; empty for figures only JSON carries (long lists).
+    pub text: String,
+    /// Its value for programs.
+    pub value: serde_json::Value,
+}
+
+impl ReportItem {
+    /// A figure shown to people as `text` and to programs as `value`.
+    pub fn new(
+        key: &'static str,
+        label: &'static str,
+        text: impl Into<String>,
+        value: serde_json::Value,
+    ) -> ReportItem {
+        ReportItem {
+            key,
+            label,
+            text: text.into(),
+            value,
+        }
+    }
+
+    /// A number shown the same way to people and programs.
+    pub fn count(key: &'static str, label: &'static str, value: u64) -> ReportItem {
+        ReportItem::new(key, label, value.to_string(), serde_json::json!(value))
+    }
+}
