@@ -327,6 +327,34 @@ mod tests {
     }
 
     #[test]
+    fn the_checker_catches_two_swaps_that_both_won() {
+        // Two clients swap the same value away, one after the other: only one can win.
+        let op = |client, input, output, call, ret| Op {
+            client,
+            input,
+            output: Some(output),
+            call,
+            ret: Some(ret),
+        };
+        let put = KvInput::Put("k".into(), "a".into());
+        let swap = |new: &str| KvInput::Cas("k".into(), "a".into(), new.into());
+        let mut ops = vec![
+            op(0, put, KvOutput::Written, 0, 1),
+            op(1, swap("b"), KvOutput::Cas(true), 2, 3),
+            op(2, swap("c"), KvOutput::Cas(false), 4, 5),
+        ];
+        assert!(matches!(
+            linearizability::check(&Kv, &ops),
+            linearizability::Verdict::Linearizable
+        ));
+        ops[2].output = Some(KvOutput::Cas(true));
+        assert!(matches!(
+            linearizability::check(&Kv, &ops),
+            linearizability::Verdict::NotLinearizable(_)
+        ));
+    }
+
+    #[test]
     fn percentages_cannot_wrap_past_the_check() {
         let w = KvWorkload::new(1, u32::MAX, 2, 0);
         let (field, rule) = w.validate().unwrap_err();
