@@ -40,5 +40,7 @@ fn trace_hashes_are_pinned() {
         ("raft-basic-agreement", 1),
         ("raft-churn-unreliable", 1),
         ("raft-bug-commit-previous-term", 5),
+        ("raft-compare-and-set", 1),
+        ("counter-gossip", 1),
     ]));
 }
