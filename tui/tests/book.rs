@@ -261,6 +261,45 @@ fn observe_answers_match_the_runs() {
         "raft.md should say: {expected}"
     );
 
+    // The counter's observe answer: the step, the message and the arithmetic.
+    let own_chapter = std::fs::read_to_string(root().join("book/src/own-protocol.md")).unwrap();
+    let (outcome, run) = registry::run(&load("counter-bug-merge-by-sum.ron"), &full);
+    let violation = outcome
+        .violations
+        .iter()
+        .find(|v| v.invariant == "NeverOvercounts")
+        .expect("the planted bug is caught");
+    let step = &run.records()[violation.step as usize];
+    assert!(own_chapter.contains(&format!(
+        "NeverOvercounts (always) at step {} ({}): {}",
+        step.step,
+        step.time(),
+        violation.message
+    )));
+    let answer = format!(
+        "Step {}, at {}: n{} receives n{}'s gossip `{}`",
+        step.step,
+        step.time(),
+        step.node.unwrap().0,
+        step.from.unwrap().0,
+        step.summary.split(": ").nth(1).unwrap()
+    );
+    assert!(
+        own_chapter.contains(&answer),
+        "own-protocol.md should say: {answer}"
+    );
+    // "n1 counts 18 for n1, which added only 13" and "13 + 5 = 18", with 5 from the gossip.
+    let numbers: Vec<u64> = violation
+        .message
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let (counted, added) = (numbers[1], numbers[3]);
+    assert!(own_chapter.contains(&format!(
+        "{added} + {} = {counted}",
+        counted - added
+    )));
+
     let commit_chapter = std::fs::read_to_string(root().join("book/src/atomic-commit.md")).unwrap();
     let (_, run) = registry::run(&load("2pc-coordinator-crash-before-decision.ron"), &full);
     let crash = run
