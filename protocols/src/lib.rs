@@ -1,22 +1,33 @@
 //! Protocols for simlab, and the registry that maps a scenario's `protocol:` to one of them.
 //!
 //! Each protocol module holds its node, messages, invariants, planted bugs (for teaching, and to
-//! prove the checkers catch them) and its view for the TUI.
+//! prove the checkers catch them) and its view for the TUI, and implements [`Protocol`].
 
 pub mod atomic_commit;
-pub mod counter;
 pub mod kv;
 pub mod learner;
 pub mod protocol;
-pub mod raft;
 pub mod registry;
 pub mod scenario;
 pub mod shrink;
 pub mod sweep;
-pub mod three_phase_commit;
-pub mod two_phase_commit;
+
+// ANCHOR: list
+// The registry: one line per protocol, `Variant => folder::NodeType`. `Variant` is how a
+// scenario names it (`protocol: Raft(…)`); the line also declares the folder's module.
+registry::protocols! {
+    /// Two-phase commit.
+    TwoPhaseCommit => two_phase_commit::TwoPc,
+    /// Three-phase commit.
+    ThreePhaseCommit => three_phase_commit::ThreePc,
+    /// Raft replicating a key-value store.
+    Raft => raft::Raft,
+    /// A replicated grow-only counter (the worked example of writing a protocol).
+    Counter => counter::Counter,
+}
+// ANCHOR_END: list
 
 pub use learner::{LearnerCode, Slot};
 pub use protocol::{Protocol, ReportItem, Setup};
-pub use registry::{ProtocolConfig, Run, RunOptions, build, run};
+pub use registry::{Run, RunOptions, build, run};
 pub use scenario::{LoadedScenario, Scenario};

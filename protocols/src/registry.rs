@@ -2,16 +2,12 @@
 //! every dispatch from it, builds the simulation a scenario describes, and hides the protocol's
 //! types behind [`Run`] so the CLI, the TUI and the tests can drive any protocol.
 //!
-//! Adding a protocol adds one line to [`protocols!`]'s list below; nothing else in the
-//! workspace names protocols one by one.
+//! The list itself is in `lib.rs` (it declares the protocols' modules too): adding a protocol is
+//! one line there; nothing else in the workspace names protocols one by one.
 
-use crate::counter::Counter;
+pub use crate::ProtocolConfig;
 use crate::protocol::{Protocol, ReportItem, Setup};
-use crate::raft::Raft;
 use crate::scenario::Scenario;
-use crate::three_phase_commit::ThreePc;
-use crate::two_phase_commit::TwoPc;
-use serde::{Deserialize, Serialize};
 use simlab_sim::linearizability::Op;
 use simlab_sim::linearizability::models::{KvInput, KvOutput};
 use simlab_sim::{
@@ -19,28 +15,30 @@ use simlab_sim::{
 };
 use std::sync::Arc;
 
-/// Generates [`ProtocolConfig`] (one variant per protocol, holding its settings) and the
-/// dispatch from a variant to its [`Protocol`] type.
+/// The registry's list, written once in `lib.rs` as `Variant => module::Type`: declares each
+/// protocol's module and generates [`ProtocolConfig`] (one variant per protocol, holding its
+/// settings) with the dispatch from a variant to its [`Protocol`] type.
 macro_rules! protocols {
-    ($($(#[doc = $doc:literal])* $variant:ident => $protocol:ty,)*) => {
+    ($($(#[doc = $doc:literal])* $variant:ident => $module:ident::$node:ident,)*) => {
+        $(pub mod $module;)*
         /// A protocol and its settings, as a scenario names it: `protocol: Raft(prevote: true)`.
-        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
         pub enum ProtocolConfig {
-            $($(#[doc = $doc])* $variant(#[serde(default)] <$protocol as Protocol>::Config),)*
+            $($(#[doc = $doc])* $variant(#[serde(default)] <$module::$node as $crate::protocol::Protocol>::Config),)*
         }
 
         impl ProtocolConfig {
             /// Runs `visitor` with the protocol's type and its settings.
-            pub fn visit<V: Visit>(&self, visitor: V) -> V::Output {
+            pub fn visit<V: $crate::registry::Visit>(&self, visitor: V) -> V::Output {
                 match self {
-                    $(ProtocolConfig::$variant(config) => visitor.visit::<$protocol>(config),)*
+                    $(ProtocolConfig::$variant(config) => visitor.visit::<$module::$node>(config),)*
                 }
             }
 
             /// Runs `visitor` with the protocol's type and its settings, for changing them.
-            pub fn visit_mut<V: VisitMut>(&mut self, visitor: V) -> V::Output {
+            pub fn visit_mut<V: $crate::registry::VisitMut>(&mut self, visitor: V) -> V::Output {
                 match self {
-                    $(ProtocolConfig::$variant(config) => visitor.visit::<$protocol>(config),)*
+                    $(ProtocolConfig::$variant(config) => visitor.visit::<$module::$node>(config),)*
                 }
             }
 
@@ -59,18 +57,7 @@ macro_rules! protocols {
     };
 }
 
-// ANCHOR: list
-protocols! {
-    /// Two-phase commit.
-    TwoPhaseCommit => TwoPc,
-    /// Three-phase commit.
-    ThreePhaseCommit => ThreePc,
-    /// Raft replicating a key-value store.
-    Raft => Raft,
-    /// A replicated grow-only counter (the worked example of writing a protocol).
-    Counter => Counter,
-}
-// ANCHOR_END: list
+pub(crate) use protocols;
 
 /// Something done with a protocol's type and settings (see [`ProtocolConfig::visit`]).
 pub trait Visit {

@@ -295,10 +295,7 @@ fn observe_answers_match_the_runs() {
         .filter_map(|w| w.parse().ok())
         .collect();
     let (counted, added) = (numbers[1], numbers[3]);
-    assert!(own_chapter.contains(&format!(
-        "{added} + {} = {counted}",
-        counted - added
-    )));
+    assert!(own_chapter.contains(&format!("{added} + {} = {counted}", counted - added)));
 
     let commit_chapter = std::fs::read_to_string(root().join("book/src/atomic-commit.md")).unwrap();
     let (_, run) = registry::run(&load("2pc-coordinator-crash-before-decision.ron"), &full);
