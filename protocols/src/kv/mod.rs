@@ -25,22 +25,41 @@ pub enum KvOp {
     Put(String, String),
     /// Append to a key.
     Append(String, String),
-    /// Compare-and-set: if the key holds `expected`, set it to `new`.
-    Cas {
-        /// The key.
-        key: String,
-        /// The value it must hold (`""` for a missing key).
-        expected: String,
-        /// The value it gets if it does.
-        new: String,
-    },
+    /// Compare-and-set: if the key holds `expected`, set it to `new`. Boxed so that the common
+    /// operations (and every log entry and message that carries one) stay as small as before.
+    Cas(Box<Cas>),
+}
+
+/// A compare-and-set's arguments.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Cas {
+    /// The key.
+    pub key: String,
+    /// The value it must hold (`""` for a missing key).
+    pub expected: String,
+    /// The value it gets if it does.
+    pub new: String,
 }
 
 impl KvOp {
+    /// A compare-and-set of `key` from `expected` to `new`.
+    pub fn cas(
+        key: impl Into<String>,
+        expected: impl Into<String>,
+        new: impl Into<String>,
+    ) -> KvOp {
+        KvOp::Cas(Box::new(Cas {
+            key: key.into(),
+            expected: expected.into(),
+            new: new.into(),
+        }))
+    }
+
     /// The key the operation touches.
     pub fn key(&self) -> &str {
         match self {
-            KvOp::Get(k) | KvOp::Put(k, _) | KvOp::Append(k, _) | KvOp::Cas { key: k, .. } => k,
+            KvOp::Get(k) | KvOp::Put(k, _) | KvOp::Append(k, _) => k,
+            KvOp::Cas(cas) => &cas.key,
         }
     }
 
@@ -50,7 +69,7 @@ impl KvOp {
             KvOp::Get(k) => format!("get {k}"),
             KvOp::Put(k, v) => format!("put {k}={v}"),
             KvOp::Append(k, v) => format!("append {k}+={v}"),
-            KvOp::Cas { key, expected, new } => format!("cas {key}: {expected:?}->{new}"),
+            KvOp::Cas(c) => format!("cas {}: {:?}->{}", c.key, c.expected, c.new),
         }
     }
 }
@@ -92,9 +111,9 @@ pub fn apply(store: &mut BTreeMap<String, String>, op: &KvOp) -> KvResponse {
             store.entry(k.clone()).or_default().push_str(v);
             KvResponse::Ok(None)
         }
-        KvOp::Cas { key, expected, new } => {
-            if store.get(key).map_or("", String::as_str) == expected {
-                store.insert(key.clone(), new.clone());
+        KvOp::Cas(c) => {
+            if store.get(&c.key).map_or("", String::as_str) == c.expected {
+                store.insert(c.key.clone(), c.new.clone());
                 KvResponse::Ok(None)
             } else {
                 KvResponse::CasFailed
@@ -172,11 +191,7 @@ impl Workload<KvRequest> for KvWorkload {
         } else if roll < puts + self.cas_percent {
             let new = format!("{}.{seq}", client.0);
             let expected = self.last_written.insert(key_index, new.clone());
-            KvOp::Cas {
-                key,
-                expected: expected.unwrap_or_default(),
-                new,
-            }
+            KvOp::cas(key, expected.unwrap_or_default(), new)
         } else {
             KvOp::Append(key, format!("[{}.{seq}]", client.0))
         };
@@ -196,9 +211,7 @@ pub fn history(history: &History<KvRequest, KvResponse>) -> Vec<Op<KvInput, KvOu
                 KvOp::Get(k) => KvInput::Get(k.clone()),
                 KvOp::Put(k, v) => KvInput::Put(k.clone(), v.clone()),
                 KvOp::Append(k, v) => KvInput::Append(k.clone(), v.clone()),
-                KvOp::Cas { key, expected, new } => {
-                    KvInput::Cas(key.clone(), expected.clone(), new.clone())
-                }
+                KvOp::Cas(c) => KvInput::Cas(c.key.clone(), c.expected.clone(), c.new.clone()),
             };
             let output = match &op.completion {
                 Some(Completion::Ok(KvResponse::Ok(Some(value)))) => {
@@ -260,24 +273,12 @@ mod tests {
         assert_eq!(apply(&mut store, &append), KvResponse::Ok(None));
         let get = KvOp::Get("k".into());
         assert_eq!(apply(&mut store, &get), KvResponse::Ok(Some("ab".into())));
-        let stale = KvOp::Cas {
-            key: "k".into(),
-            expected: "a".into(),
-            new: "c".into(),
-        };
+        let stale = KvOp::cas("k", "a", "c");
         assert_eq!(apply(&mut store, &stale), KvResponse::CasFailed);
-        let fresh = KvOp::Cas {
-            key: "k".into(),
-            expected: "ab".into(),
-            new: "c".into(),
-        };
+        let fresh = KvOp::cas("k", "ab", "c");
         assert_eq!(apply(&mut store, &fresh), KvResponse::Ok(None));
         assert_eq!(store["k"], "c");
-        let missing = KvOp::Cas {
-            key: "m".into(),
-            expected: String::new(),
-            new: "x".into(),
-        };
+        let missing = KvOp::cas("m", "", "x");
         assert_eq!(apply(&mut store, &missing), KvResponse::Ok(None));
         assert_eq!(store["m"], "x");
     }
@@ -315,10 +316,10 @@ mod tests {
                     puts += 1;
                     last = v;
                 }
-                KvOp::Cas { expected, new, .. } => {
+                KvOp::Cas(c) => {
                     swaps += 1;
-                    assert_eq!(expected, last);
-                    last = new;
+                    assert_eq!(c.expected, last);
+                    last = c.new;
                 }
                 other => panic!("unexpected {other:?}"),
             }
