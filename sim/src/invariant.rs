@@ -11,7 +11,7 @@
 
 use crate::history::History;
 use crate::node::Node;
-use crate::simulation::World;
+use crate::world::World;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

@@ -5,6 +5,7 @@
 //! seeded stream ([`rng`]), time is virtual ([`Time`]), events run in `(time, insertion)` order,
 //! and the run is fingerprinted by a stable trace hash ([`hash`]).
 
+pub mod config;
 pub mod faults;
 pub mod hash;
 pub mod history;
@@ -18,7 +19,10 @@ pub mod rng;
 pub mod simulation;
 pub mod time;
 pub mod trace;
+pub mod workload;
+pub mod world;
 
+pub use config::{ConfigError, Limits, SimConfig};
 pub use faults::{Fault, FaultRecord, NemesisConfig, NemesisKind, ScheduledFault};
 pub use history::{ClientConfig, Completion, History, Operation, Side};
 pub use invariant::{FnInvariant, HistoryInvariant, Invariant, InvariantKind};
@@ -26,6 +30,8 @@ pub use network::{LatencyMs, NetworkConfig};
 pub use node::{ClientId, Ctx, Effect, Node, NodeId, NodeView, ReplyTo, ResponseClass, TimerId};
 pub use outcome::{CapReport, Expect, Outcome, Stats, StopReason, Violation};
 pub use rng::{Probability, SimRng};
-pub use simulation::{ConfigError, Limits, NodeStatus, SimConfig, Simulation, Workload, World};
+pub use simulation::Simulation;
 pub use time::Time;
 pub use trace::{CompactStep, StepKind, StepRecord, TraceMode};
+pub use workload::Workload;
+pub use world::{NodeStatus, World};

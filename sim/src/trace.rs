@@ -204,3 +204,122 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// What one step did, in the engine's terms; filled in as the step runs.
+pub(crate) struct StepInfo {
+    pub(crate) kind: StepKind,
+    pub(crate) node: Option<NodeId>,
+    pub(crate) from: Option<NodeId>,
+    pub(crate) client: Option<ClientId>,
+    pub(crate) summary: String,
+    pub(crate) payload: serde_json::Value,
+    pub(crate) effects: Vec<String>,
+}
+
+impl StepInfo {
+    pub(crate) fn new(kind: StepKind) -> StepInfo {
+        StepInfo {
+            kind,
+            node: None,
+            from: None,
+            client: None,
+            summary: String::new(),
+            payload: serde_json::Value::Null,
+            effects: Vec::new(),
+        }
+    }
+}
+
+/// One-line summaries of steps and effects, for people (built only for full traces).
+pub(crate) mod summary {
+    use crate::faults::Fault;
+    use crate::node::{ClientId, Effect, Node, NodeId};
+    use std::fmt::Debug;
+
+    /// A node starts (at boot; restarts are faults).
+    pub(crate) fn start(id: NodeId) -> String {
+        format!("{id} starts")
+    }
+
+    /// What became of a message that reached its delivery time.
+    pub(crate) enum Fate {
+        /// Handed to the recipient.
+        Delivered,
+        /// A partition between the two cut it while it was in flight.
+        LostInFlight,
+        /// The recipient was down.
+        RecipientDown,
+    }
+
+    /// A message's delivery (or loss).
+    pub(crate) fn message(from: NodeId, to: NodeId, msg: &dyn Debug, fate: Fate) -> String {
+        match fate {
+            Fate::Delivered => format!("{from} → {to}: {msg:?}"),
+            Fate::LostInFlight => format!("{from} → {to} lost in flight (partition): {msg:?}"),
+            Fate::RecipientDown => format!("{from} → {to} lost ({to} is down): {msg:?}"),
+        }
+    }
+
+    /// A timer fires.
+    pub(crate) fn timer(node: NodeId, timer: &dyn Debug) -> String {
+        format!("{node} timer: {timer:?}")
+    }
+
+    /// A client request reaches a node (or finds it down).
+    pub(crate) fn request(
+        client: ClientId,
+        to: NodeId,
+        (seq, send): (u64, u32),
+        request: &dyn Debug,
+        down: bool,
+    ) -> String {
+        if down {
+            format!("{client} → {to} lost ({to} is down): {request:?}")
+        } else {
+            format!("{client} → {to} (op {seq}, send {send}): {request:?}")
+        }
+    }
+
+    /// A node's answer reaches its client.
+    pub(crate) fn reply(from: NodeId, client: ClientId, seq: u64, response: &dyn Debug) -> String {
+        format!("{from} → {client} (op {seq}): {response:?}")
+    }
+
+    /// A client gives up waiting for one send of an operation.
+    pub(crate) fn client_timeout(client: ClientId, seq: u64, send: u32) -> String {
+        format!("{client} op {seq} send {send} timed out")
+    }
+
+    /// A client starts an operation.
+    pub(crate) fn invoke(client: ClientId, seq: u64, request: &dyn Debug) -> String {
+        format!("{client} invokes op {seq}: {request:?}")
+    }
+
+    /// A client has nothing left to do.
+    pub(crate) fn client_done(client: ClientId, ops: u64) -> String {
+        format!("{client} has finished its {ops} operations")
+    }
+
+    /// A fault, as injected (with "the leader" resolved), or why it did nothing.
+    pub(crate) fn fault(fault: &Fault, skipped: Option<&str>) -> String {
+        match skipped {
+            None => format!("fault: {fault}"),
+            Some(why) => format!("fault: {fault} (skipped: {why})"),
+        }
+    }
+
+    /// One line per effect of a handler, for people.
+    pub(crate) fn effect<P: Node>(effect: &Effect<P>) -> String {
+        match effect {
+            Effect::Send { to, msg } => format!("send → {to}: {msg:?}"),
+            Effect::SetTimer { id, after, timer } => {
+                format!("set timer #{} in {after}: {timer:?}", id.0)
+            }
+            Effect::CancelTimer(id) => format!("cancel timer #{}", id.0),
+            Effect::Reply { to, response } => {
+                format!("reply → {} (op {}): {response:?}", to.client, to.seq)
+            }
+            Effect::DurableWrite => "durable write".into(),
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! A simulation's configuration: cluster size, seed, stop time, network, faults, clients and
+//! limits, and the rules a configuration must follow.
+
+use crate::faults::{NemesisConfig, ScheduledFault};
+use crate::history::ClientConfig;
+use crate::network::NetworkConfig;
+use crate::time::Time;
+use crate::trace::TraceMode;
+use serde::{Deserialize, Serialize};
+
+/// Hard limits that end a run which would otherwise never end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// The most steps a run may take.
+    pub max_steps: u64,
+    /// The most events that may wait in the queue at once.
+    pub max_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_steps: 20_000_000,
+            max_queue: 1_000_000,
+        }
+    }
+}
+
+/// Everything the engine needs to know about a run, apart from the protocol.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Cluster size.
+    pub nodes: u32,
+    /// The seed every random stream derives from.
+    pub seed: u64,
+    /// When the run stops.
+    pub stop: Time,
+    /// The network.
+    pub network: NetworkConfig,
+    /// Faults at fixed times.
+    pub faults: Vec<ScheduledFault>,
+    /// Random faults.
+    pub nemesis: Option<NemesisConfig>,
+    /// Simulated clients.
+    pub clients: ClientConfig,
+    /// Step and queue limits.
+    pub limits: Limits,
+    /// How much of the trace to keep.
+    pub trace: TraceMode,
+    /// Stop at the first violated invariant (sweeps want the verdict, not the rest of the run).
+    pub stop_on_violation: bool,
+}
+
+impl SimConfig {
+    /// A fault-free configuration of `nodes` nodes with default network and no clients.
+    pub fn new(nodes: u32, seed: u64, stop: Time) -> SimConfig {
+        SimConfig {
+            nodes,
+            seed,
+            stop,
+            network: NetworkConfig::default(),
+            faults: Vec::new(),
+            nemesis: None,
+            clients: ClientConfig::default(),
+            limits: Limits::default(),
+            trace: TraceMode::HashOnly,
+            stop_on_violation: false,
+        }
+    }
+
+    /// Checks the configuration; the error names the field and the rule it breaks.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |field: String, rule: String| Err(ConfigError { field, rule });
+        if self.nodes == 0 {
+            return err("nodes".into(), "a cluster needs at least 1 node".into());
+        }
+        if self.nodes > 1_000 {
+            return err(
+                "nodes".into(),
+                format!("{} nodes is more than the limit of 1000", self.nodes),
+            );
+        }
+        let times = [
+            ("network", crate::load::check_times(&self.network)),
+            ("clients", crate::load::check_times(&self.clients)),
+            ("faults", crate::load::check_times(&self.faults)),
+            ("nemesis", crate::load::check_times(&self.nemesis)),
+        ];
+        for (section, checked) in times {
+            if let Err((field, rule)) = checked {
+                let separator = if field.starts_with('[') { "" } else { "." };
+                return err(format!("{section}{separator}{field}"), rule);
+            }
+        }
+        if self.stop == Time::ZERO {
+            return err("stop_ms".into(), "must be positive".into());
+        }
+        if self.stop > Time::from_millis(Time::LONGEST_MS) {
+            return err(
+                "stop_ms".into(),
+                "is more than 30 days of virtual time".into(),
+            );
+        }
+        if let Err(rule) = self.network.latency_ms.validate() {
+            return err("network.latency_ms".into(), rule);
+        }
+        for (i, link) in self.network.links.iter().enumerate() {
+            for (name, n) in [("from", link.from), ("to", link.to)] {
+                if n >= self.nodes {
+                    return err(
+                        format!("network.links[{i}].{name}"),
+                        format!(
+                            "node {n} does not exist: the cluster has {} nodes",
+                            self.nodes
+                        ),
+                    );
+                }
+            }
+            if let Err(rule) = link.link.latency_ms.validate() {
+                return err(format!("network.links[{i}].link.latency_ms"), rule);
+            }
+        }
+        for (i, f) in self.faults.iter().enumerate() {
+            if let Err(rule) = f.fault.validate(self.nodes) {
+                return err(format!("faults[{i}].fault"), rule);
+            }
+            if Time::from_millis(f.at_ms) > self.stop {
+                return err(
+                    format!("faults[{i}].at_ms"),
+                    format!(
+                        "{} ms is after the stop time {} ms",
+                        f.at_ms,
+                        self.stop.as_millis()
+                    ),
+                );
+            }
+        }
+        if let Some(nemesis) = &self.nemesis {
+            if let Err((field, rule)) = nemesis.validate(self.nodes) {
+                return err(format!("nemesis.{field}"), rule);
+            }
+            if Time::from_millis(nemesis.end_ms) > self.stop {
+                return err("nemesis.end_ms".into(), "is after the stop time".into());
+            }
+        }
+        if let Err((field, rule)) = self.clients.validate() {
+            return err(format!("clients.{field}"), rule);
+        }
+        if self.limits.max_steps == 0 || self.limits.max_queue == 0 {
+            return err("limits".into(), "limits must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// When the last fault is over: the latest scheduled fault or the nemesis's end.
+    pub fn faults_over_at(&self) -> Time {
+        let scheduled = self.faults.iter().map(|f| f.at_ms).max().unwrap_or(0);
+        let nemesis = self.nemesis.as_ref().map_or(0, |n| n.end_ms);
+        Time::from_millis(scheduled.max(nemesis))
+    }
+}
+
+/// A configuration value that breaks a rule.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {rule}")]
+pub struct ConfigError {
+    /// The field, as a path (e.g. `faults[2].fault`).
+    pub field: String,
+    /// The rule it breaks.
+    pub rule: String,
+}

@@ -1,0 +1,243 @@
+//! Simulated clients: invoking operations, sending and resending them, following redirects,
+//! timing out, and recording each operation in the history with the partition side it ran on.
+
+use super::Simulation;
+use super::queue::Event;
+use crate::history::{Completion, Operation, Side};
+use crate::node::{ClientId, Node, NodeId, ResponseClass};
+use crate::rng::{self, SimRng};
+use crate::time::Time;
+use crate::trace::{StepInfo, summary};
+
+#[derive(Clone, Debug)]
+pub(super) struct Pending {
+    pub(super) seq: u64,
+    /// Numbers every send of this operation, so stale timeouts can be told apart.
+    pub(super) send: u32,
+    /// Tries started; each ends in an answer, a timeout, or a redirect without a hint.
+    pub(super) tries: u32,
+    /// Redirects with a hint followed during the current try.
+    pub(super) hops: u32,
+    /// An earlier try timed out, so the operation may have taken effect.
+    pub(super) maybe_applied: bool,
+}
+
+/// Redirects with a hint a client follows within one try before it counts as a failed try:
+/// enough to find a leader, few enough that two confused nodes cannot bounce it forever.
+const MAX_HOPS_PER_TRY: u32 = 4;
+
+#[derive(Clone, Debug)]
+pub(super) struct ClientState {
+    pub(super) rng: SimRng,
+    pub(super) workload_rng: SimRng,
+    /// History index of each of this client's operations, by `seq`.
+    pub(super) ops: Vec<usize>,
+    pub(super) pending: Option<Pending>,
+    pub(super) leader_hint: Option<NodeId>,
+}
+
+impl<P: Node> Simulation<P> {
+    pub(super) fn side_of(&mut self, node: NodeId) -> Side {
+        if !self.state.network.reach.is_partitioned() {
+            return Side::Healthy;
+        }
+        let n = self.config.nodes as usize;
+        let reach = &self.state.network.reach;
+        let sides = self.side_cache.get_or_insert_with(|| {
+            let mut sides = vec![Side::Minority; n];
+            for component in reach.components() {
+                if component.len() * 2 > n {
+                    for id in component {
+                        sides[id.index()] = Side::Majority;
+                    }
+                }
+            }
+            sides
+        });
+        sides[node.index()]
+    }
+
+    pub(super) fn client_invoke(&mut self, client: ClientId, info: &mut StepInfo, full: bool) {
+        let c = client.0 as usize;
+        let seq = self.clients[c].ops.len() as u64;
+        if seq >= u64::from(self.config.clients.ops) {
+            if full {
+                info.summary = summary::client_done(client, seq);
+            }
+            return;
+        }
+        let state = &mut self.clients[c];
+        let workload = self
+            .workload
+            .as_mut()
+            .expect("validated: clients have a workload");
+        let request = workload.next_request(client, seq, &mut state.workload_rng);
+        self.hasher.value(&request);
+        let target = match state.leader_hint {
+            Some(node) => node,
+            None => NodeId(rng::below(&mut state.rng, u64::from(self.config.nodes)) as u32),
+        };
+        if full {
+            info.summary = summary::invoke(client, seq, &request);
+            info.payload = serde_json::to_value(&request).unwrap_or_default();
+        }
+        let side = self.side_of(target);
+        self.clients[c].ops.push(self.state.history.ops.len());
+        let call_order = self.state.history.next_order();
+        self.state.history.ops.push(Operation {
+            client,
+            seq,
+            request,
+            invoked: self.state.now,
+            completed: None,
+            completion: None,
+            node: target,
+            side,
+            attempts: 0,
+            call_order,
+            return_order: None,
+        });
+        self.clients[c].pending = Some(Pending {
+            seq,
+            send: 0,
+            tries: 1,
+            hops: 0,
+            maybe_applied: false,
+        });
+        self.client_send(client, target, Time::ZERO);
+    }
+
+    /// Sends the pending operation again to `target` after `backoff`.
+    pub(super) fn client_send(&mut self, client: ClientId, target: NodeId, backoff: Time) {
+        let config = &self.config.clients;
+        let c = client.0 as usize;
+        let state = &mut self.clients[c];
+        let pending = state.pending.as_mut().expect("a pending operation");
+        pending.send += 1;
+        let (seq, send) = (pending.seq, pending.send);
+        let (lo, hi) = config.latency_ms;
+        let latency = Time::from_micros(rng::between(&mut state.rng, lo * 1_000, hi * 1_000));
+        let index = state.ops[seq as usize];
+        self.state.history.ops[index].attempts += 1;
+        self.state.stats.client_requests += 1;
+        let sent = self.state.now + backoff;
+        let timeout = Time::from_millis(config.timeout_ms);
+        self.push(
+            sent + latency,
+            Event::Request {
+                client,
+                to: target,
+                seq,
+                send,
+            },
+        );
+        self.push(sent + timeout, Event::ClientTimeout { client, seq, send });
+    }
+
+    /// Ends the pending operation and schedules the next after a think time.
+    pub(super) fn client_complete(
+        &mut self,
+        client: ClientId,
+        completion: Completion<P::Response>,
+    ) {
+        let c = client.0 as usize;
+        let pending = self.clients[c].pending.take().expect("a pending operation");
+        let index = self.clients[c].ops[pending.seq as usize];
+        let order = self.state.history.next_order();
+        let op = &mut self.state.history.ops[index];
+        op.completed = Some(self.state.now);
+        op.completion = Some(completion);
+        op.return_order = Some(order);
+        if self.clients[c].ops.len() as u64 >= u64::from(self.config.clients.ops) {
+            return; // This client is done.
+        }
+        let (lo, hi) = self.config.clients.think_ms;
+        let think = Time::from_micros(rng::between(
+            &mut self.clients[c].rng,
+            lo * 1_000,
+            hi * 1_000,
+        ));
+        self.push(self.state.now + think, Event::ClientInvoke(client));
+    }
+
+    pub(super) fn random_other_node(&mut self, client: ClientId, not: NodeId) -> NodeId {
+        let n = u64::from(self.config.nodes);
+        let rng = &mut self.clients[client.0 as usize].rng;
+        if n == 1 {
+            return not;
+        }
+        let pick = rng::below(rng, n - 1) as u32;
+        NodeId(if pick >= not.0 { pick + 1 } else { pick })
+    }
+
+    pub(super) fn client_reply(
+        &mut self,
+        client: ClientId,
+        from: NodeId,
+        seq: u64,
+        response: P::Response,
+    ) {
+        let c = client.0 as usize;
+        match &self.clients[c].pending {
+            Some(p) if p.seq == seq => {}
+            _ => return, // A late answer to an operation already settled.
+        }
+        match P::classify(&response) {
+            ResponseClass::Ok => {
+                self.clients[c].leader_hint = Some(from);
+                self.client_complete(client, Completion::Ok(response));
+            }
+            ResponseClass::Fail => self.client_complete(client, Completion::Fail(response)),
+            ResponseClass::Redirect(hint) => {
+                let pending = self.clients[c].pending.as_mut().expect("checked above");
+                if let Some(node) = hint
+                    && pending.hops < MAX_HOPS_PER_TRY
+                {
+                    pending.hops += 1;
+                    self.clients[c].leader_hint = Some(node);
+                    self.client_send(client, node, Time::ZERO);
+                    return;
+                }
+                if pending.tries >= self.config.clients.attempts {
+                    let completion = if pending.maybe_applied {
+                        Completion::Unknown
+                    } else {
+                        Completion::Fail(response)
+                    };
+                    self.client_complete(client, completion);
+                    return;
+                }
+                pending.tries += 1;
+                pending.hops = 0;
+                self.clients[c].leader_hint = None;
+                // Nobody knows where to go (an election, perhaps): wait a little first.
+                let timeout = self.config.clients.timeout_ms * 1_000;
+                let wait = rng::between(&mut self.clients[c].rng, timeout / 10, timeout / 2);
+                let target = self.random_other_node(client, from);
+                self.client_send(client, target, Time::from_micros(wait));
+            }
+        }
+    }
+
+    pub(super) fn client_timeout(&mut self, client: ClientId, seq: u64, send: u32) {
+        let c = client.0 as usize;
+        let Some(pending) = self.clients[c].pending.as_mut() else {
+            return;
+        };
+        if pending.seq != seq || pending.send != send {
+            return; // That send was answered or superseded.
+        }
+        pending.maybe_applied = true;
+        if pending.tries >= self.config.clients.attempts {
+            self.client_complete(client, Completion::Unknown);
+            return;
+        }
+        pending.tries += 1;
+        pending.hops = 0;
+        let index = self.clients[c].ops[seq as usize];
+        let last = self.state.history.ops[index].node;
+        self.clients[c].leader_hint = None;
+        let target = self.random_other_node(client, last);
+        self.client_send(client, target, Time::ZERO);
+    }
+}

@@ -1,0 +1,250 @@
+//! Fault injection: scheduled faults and the random nemesis, "the leader" resolved to a node,
+//! and what each fault does to the world.
+
+use super::Simulation;
+use super::queue::{Event, FaultEvent};
+use crate::faults::{Fault, FaultRecord, NemesisConfig, NemesisKind, node_ids};
+use crate::node::{Node, NodeId};
+use crate::rng::{self, SimRng};
+use crate::time::Time;
+use crate::trace::{StepInfo, summary};
+use crate::world::Clock;
+use std::sync::Arc;
+
+impl<P: Node> Simulation<P> {
+    pub(super) fn nemesis_interval(&mut self, nemesis: &NemesisConfig) -> Time {
+        let (lo, hi) = nemesis.interval_ms;
+        Time::from_millis(rng::between(&mut self.fault_rng, lo, hi))
+    }
+
+    pub(super) fn leader(&self) -> Option<NodeId> {
+        self.world()
+            .live_nodes()
+            .find(|(_, p)| p.is_leader())
+            .map(|(id, _)| id)
+    }
+
+    pub(super) fn handle_fault(&mut self, event: FaultEvent, info: &mut StepInfo, full: bool) {
+        match event {
+            FaultEvent::Scheduled(i) => {
+                let fault = self.config.faults[i].fault.clone();
+                self.inject(fault, false, info, full);
+            }
+            FaultEvent::NemesisRepair(fault) => {
+                self.inject(fault, true, info, full);
+                let nemesis = self.config.nemesis.clone().expect("nemesis configured");
+                let next = self.state.now + self.nemesis_interval(&nemesis);
+                if next < Time::from_millis(nemesis.end_ms) {
+                    self.push(next, Event::Fault(FaultEvent::NemesisInject));
+                }
+            }
+            FaultEvent::NemesisInject => {
+                let nemesis = self.config.nemesis.clone().expect("nemesis configured");
+                let end = Time::from_millis(nemesis.end_ms);
+                let kind = nemesis.kinds
+                    [rng::below(&mut self.fault_rng, nemesis.kinds.len() as u64) as usize];
+                let (fault, repair) = self.draw_fault(kind);
+                let (lo, hi) = nemesis.duration_ms;
+                let duration = Time::from_millis(rng::between(&mut self.fault_rng, lo, hi));
+                self.inject(fault, true, info, full);
+                let repair_at = (self.state.now + duration).min(end);
+                self.push(repair_at, Event::Fault(FaultEvent::NemesisRepair(repair)));
+            }
+        }
+    }
+
+    /// A random fault of this kind and the fault that undoes it.
+    pub(super) fn draw_fault(&mut self, kind: NemesisKind) -> (Fault, Fault) {
+        let n = self.config.nodes;
+        let rng = &mut self.fault_rng;
+        let mut shuffled: Vec<u32> = (0..n).collect();
+        let any = |rng: &mut SimRng| rng::below(rng, u64::from(n)) as u32;
+        match kind {
+            NemesisKind::Partition => {
+                rng::shuffle(rng, &mut shuffled);
+                let cut = 1 + rng::below(rng, u64::from(n) - 1) as usize;
+                let (a, b) = shuffled.split_at(cut);
+                let (mut a, mut b) = (a.to_vec(), b.to_vec());
+                a.sort_unstable();
+                b.sort_unstable();
+                (Fault::Partition(vec![a, b]), Fault::Heal)
+            }
+            NemesisKind::Isolate => (Fault::Isolate(any(rng)), Fault::Heal),
+            NemesisKind::IsolateLeader => (Fault::IsolateLeader, Fault::Heal),
+            NemesisKind::CutOneWay => {
+                let from = any(rng);
+                let to = (from + 1 + rng::below(rng, u64::from(n) - 1) as u32) % n;
+                (Fault::CutOneWay { from, to }, Fault::Heal)
+            }
+            NemesisKind::Bridge => {
+                rng::shuffle(rng, &mut shuffled);
+                let bridge = shuffled[0];
+                let rest = &shuffled[1..];
+                let cut = 1 + rng::below(rng, rest.len() as u64 - 1) as usize;
+                let (mut left, mut right) = (rest[..cut].to_vec(), rest[cut..].to_vec());
+                left.sort_unstable();
+                right.sort_unstable();
+                (
+                    Fault::Bridge {
+                        left,
+                        right,
+                        bridge,
+                    },
+                    Fault::Heal,
+                )
+            }
+            NemesisKind::Crash => {
+                let node = any(rng);
+                (Fault::Crash(node), Fault::Restart(node))
+            }
+            NemesisKind::CrashLeader => (Fault::CrashLeader, Fault::RepairAll),
+            NemesisKind::Pause => {
+                let node = any(rng);
+                (Fault::Pause(node), Fault::Resume(node))
+            }
+            NemesisKind::ClockSkew => {
+                let node = any(rng);
+                let offset_ms = rng::between(rng, 0, 1_000) as i64 - 500;
+                let drift_ppm = rng::between(rng, 0, 200_000) as i32 - 100_000;
+                (
+                    Fault::ClockSkew {
+                        node,
+                        offset_ms,
+                        drift_ppm,
+                    },
+                    Fault::ClockSkew {
+                        node,
+                        offset_ms: 0,
+                        drift_ppm: 0,
+                    },
+                )
+            }
+        }
+    }
+
+    /// Applies a fault, resolving "the leader", and records it.
+    pub(super) fn inject(&mut self, fault: Fault, random: bool, info: &mut StepInfo, full: bool) {
+        let leader = self.leader();
+        let follower = self
+            .world()
+            .live_nodes()
+            .find(|(_, p)| !p.is_leader())
+            .map(|(id, _)| id);
+        let resolved = match (&fault, leader, follower) {
+            (Fault::IsolateLeader, Some(l), _) => Fault::Isolate(l.0),
+            (Fault::CrashLeader, Some(l), _) => Fault::Crash(l.0),
+            (Fault::PauseLeader, Some(l), _) => Fault::Pause(l.0),
+            (Fault::IsolateFollower, _, Some(f)) => Fault::Isolate(f.0),
+            (Fault::CrashFollower, _, Some(f)) => Fault::Crash(f.0),
+            _ => fault,
+        };
+        let skipped = self.apply_fault(&resolved, info);
+        if resolved.is_partition() && skipped.is_none() {
+            self.partitions_injected += 1;
+        }
+        self.hasher.value(&resolved);
+        if full {
+            info.summary = summary::fault(&resolved, skipped.as_deref());
+            info.payload = serde_json::to_value(&resolved).unwrap_or_default();
+        }
+        self.fault_log.push(FaultRecord {
+            at: self.state.now,
+            fault: resolved,
+            random,
+            skipped,
+        });
+    }
+
+    /// Does what the fault says. Returns why it did nothing, if it did nothing.
+    pub(super) fn apply_fault(&mut self, fault: &Fault, info: &mut StepInfo) -> Option<String> {
+        self.side_cache = None;
+        let reach = &mut self.state.network.reach;
+        let now = self.state.now;
+        match fault {
+            Fault::Partition(groups) => {
+                let groups: Vec<_> = groups.iter().map(|g| node_ids(g)).collect();
+                reach.split(&groups, now);
+            }
+            Fault::Isolate(n) => reach.isolate(NodeId(*n), now),
+            Fault::CutOneWay { from, to } => reach.cut_one_way(NodeId(*from), NodeId(*to), now),
+            Fault::Bridge {
+                left,
+                right,
+                bridge,
+            } => {
+                reach.bridge(&node_ids(left), &node_ids(right), NodeId(*bridge), now);
+            }
+            Fault::Heal => reach.heal(now),
+            Fault::IsolateLeader | Fault::CrashLeader | Fault::PauseLeader => {
+                return Some("no node leads now".into());
+            }
+            Fault::IsolateFollower | Fault::CrashFollower => {
+                return Some("every live node leads".into());
+            }
+            Fault::Crash(n) => {
+                let slot = &mut self.state.nodes[*n as usize];
+                if slot.state.is_none() {
+                    return Some(format!("n{n} is already down"));
+                }
+                slot.state = None;
+                slot.timers.clear();
+                slot.paused = false;
+                self.backlogs[*n as usize].clear();
+                info.node = Some(NodeId(*n));
+            }
+            Fault::Restart(n) => return self.restart(NodeId(*n), info),
+            Fault::Pause(n) => {
+                let slot = &mut self.state.nodes[*n as usize];
+                if slot.state.is_none() || slot.paused {
+                    return Some(format!("n{n} is not running"));
+                }
+                slot.paused = true;
+                info.node = Some(NodeId(*n));
+            }
+            Fault::Resume(n) => return self.resume(NodeId(*n)),
+            Fault::ClockSkew {
+                node,
+                offset_ms,
+                drift_ppm,
+            } => {
+                self.state.nodes[*node as usize].clock = Clock {
+                    offset_us: offset_ms * 1_000,
+                    drift_ppm: *drift_ppm,
+                };
+            }
+            Fault::RepairAll => {
+                reach.heal(now);
+                for i in 0..self.config.nodes {
+                    self.state.nodes[i as usize].clock = Clock::default();
+                    let _ = self.resume(NodeId(i));
+                    let _ = self.restart(NodeId(i), info);
+                }
+            }
+        }
+        None
+    }
+
+    pub(super) fn restart(&mut self, id: NodeId, info: &mut StepInfo) -> Option<String> {
+        if self.state.nodes[id.index()].state.is_some() {
+            return Some(format!("{id} is not down"));
+        }
+        // Rebuilt from the factory: nothing volatile survives; on_start reads the durable store.
+        self.state.nodes[id.index()].state = Some(Arc::new((self.factory)(id)));
+        info.node = Some(id);
+        self.run_handler(id, info, |node, ctx| node.on_start(ctx));
+        None
+    }
+
+    pub(super) fn resume(&mut self, id: NodeId) -> Option<String> {
+        let slot = &mut self.state.nodes[id.index()];
+        if !slot.paused {
+            return Some(format!("{id} is not paused"));
+        }
+        slot.paused = false;
+        // What waited runs now, in the order it arrived.
+        for event in std::mem::take(&mut self.backlogs[id.index()]) {
+            self.push(self.state.now, event);
+        }
+        None
+    }
+}

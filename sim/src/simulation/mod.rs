@@ -1,0 +1,667 @@
+//! The engine: one single-threaded, deterministic discrete-event simulation.
+//!
+//! Events wait in a priority queue ordered by `(time, seq)`, where `seq` counts insertions, so
+//! events at the same instant run in the order they were scheduled, always. Each [`step`] pops
+//! one event, hands it to a node (or a client, or the fault injector), applies the effects the
+//! handler recorded, checks the invariants, and folds the step into the rolling trace hash.
+//!
+//! [`step`]: Simulation::step
+
+mod checks;
+mod clients;
+mod inject;
+mod queue;
+
+use crate::config::{ConfigError, SimConfig};
+use crate::faults::FaultRecord;
+use crate::hash::StableHasher;
+use crate::history::{History, Side};
+use crate::invariant::{Invariant, InvariantKind};
+use crate::network::{DropReason, Network, Reachability, Verdict};
+use crate::node::{ClientId, Ctx, Effect, Node, NodeId, NodeView, ReplyTo};
+use crate::outcome::{Outcome, Stats, StopReason, Violation};
+use crate::rng::{self, SimRng, Stream};
+use crate::time::Time;
+use crate::trace::summary::{self, Fate};
+use crate::trace::{CompactStep, StepInfo, StepKind, StepRecord, TraceMode};
+use crate::workload::Workload;
+use crate::world::{Clock, NodeSlot, NodeStatus, World, WorldState};
+use clients::ClientState;
+use queue::{Event, EventQueue, FaultEvent};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// A deterministic simulation of a cluster of `P` nodes.
+#[derive(Clone)]
+pub struct Simulation<P: Node> {
+    config: Arc<SimConfig>,
+    factory: Arc<dyn Fn(NodeId) -> P>,
+    workload: Option<Box<dyn Workload<P::Request>>>,
+    invariants: Vec<Box<dyn Invariant<P>>>,
+    /// The world: nodes, network, history, counts.
+    state: WorldState<P>,
+    queue: EventQueue<P>,
+    /// Per node: events a pause holds back, in arrival order.
+    backlogs: Vec<Vec<Event<P>>>,
+    next_timer: u64,
+    side_cache: Option<Vec<Side>>,
+    clients: Vec<ClientState>,
+    fault_rng: SimRng,
+    fault_log: Vec<FaultRecord>,
+    partitions_injected: u64,
+    hasher: StableHasher,
+    violations: Vec<Violation>,
+    /// Per invariant: `Some(step)` once a sometimes-invariant held, or an always-invariant failed.
+    settled: Vec<Option<u64>>,
+    converged_since: Option<Time>,
+    records: Vec<StepRecord>,
+    compact: Vec<CompactStep>,
+    stop_reason: Option<StopReason>,
+    finished: bool,
+    effects_buf: Vec<Effect<P>>,
+    notes_buf: Vec<String>,
+    last_eventually_check: Option<Time>,
+}
+
+impl<P: Node> Simulation<P> {
+    /// A simulation ready to run: nodes scheduled to start at time zero, clients at their start
+    /// time, scheduled faults and the nemesis in the queue.
+    pub fn new(
+        config: SimConfig,
+        factory: impl Fn(NodeId) -> P + 'static,
+        workload: Option<Box<dyn Workload<P::Request>>>,
+        invariants: Vec<Box<dyn Invariant<P>>>,
+    ) -> Result<Simulation<P>, ConfigError> {
+        config.validate()?;
+        if config.clients.count > 0 && workload.is_none() {
+            return Err(ConfigError {
+                field: "clients".into(),
+                rule: "clients need a workload, and this protocol has none".into(),
+            });
+        }
+        let seed = config.seed;
+        let nodes = (0..config.nodes)
+            .map(|i| NodeSlot {
+                state: Some(Arc::new(factory(NodeId(i)))),
+                durable: Arc::new(P::Durable::default()),
+                paused: false,
+                timers: BTreeMap::new(),
+                clock: Clock::default(),
+                rng: rng::stream(seed, Stream::Node(i)),
+                net_rng: rng::stream(seed, Stream::Network(i)),
+            })
+            .collect();
+        let clients = (0..config.clients.count)
+            .map(|i| ClientState {
+                rng: rng::stream(seed, Stream::Client(i)),
+                workload_rng: rng::stream(seed, Stream::Workload(i)),
+                ops: Vec::new(),
+                pending: None,
+                leader_hint: None,
+            })
+            .collect();
+        let settled = vec![None; invariants.len()];
+        let mut sim = Simulation {
+            state: WorldState {
+                now: Time::ZERO,
+                nodes,
+                network: Network::new(config.nodes, &config.network),
+                history: History::default(),
+                stats: Stats::default(),
+                durable_writes: Vec::new(),
+                faults_over_at: config.faults_over_at(),
+            },
+            factory: Arc::new(factory),
+            workload,
+            invariants,
+            queue: EventQueue::new(),
+            backlogs: vec![Vec::new(); config.nodes as usize],
+            next_timer: 0,
+            side_cache: None,
+            clients,
+            fault_rng: rng::stream(seed, Stream::Faults),
+            fault_log: Vec::new(),
+            partitions_injected: 0,
+            hasher: StableHasher::new(),
+            violations: Vec::new(),
+            settled,
+            converged_since: None,
+            records: Vec::new(),
+            compact: Vec::new(),
+            stop_reason: None,
+            finished: false,
+            effects_buf: Vec::new(),
+            notes_buf: Vec::new(),
+            last_eventually_check: None,
+            config: Arc::new(config),
+        };
+        for i in 0..sim.config.nodes {
+            sim.push(Time::ZERO, Event::Start(NodeId(i)));
+        }
+        for i in 0..sim.config.faults.len() {
+            let at = Time::from_millis(sim.config.faults[i].at_ms);
+            sim.push(at, Event::Fault(FaultEvent::Scheduled(i)));
+        }
+        if let Some(nemesis) = sim.config.nemesis.clone() {
+            let first = Time::from_millis(nemesis.start_ms) + sim.nemesis_interval(&nemesis);
+            sim.push(first, Event::Fault(FaultEvent::NemesisInject));
+        }
+        let start = Time::from_millis(sim.config.clients.start_ms);
+        for c in 0..sim.config.clients.count {
+            sim.push(start, Event::ClientInvoke(ClientId(c)));
+        }
+        Ok(sim)
+    }
+
+    /// The configuration this simulation runs.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// Changes how much trace is kept from the next step on. This never changes the run
+    /// itself (the hash covers every step whatever the mode), so a replay can switch to
+    /// [`TraceMode::Full`] just for the steps someone looks at.
+    pub fn set_trace_mode(&mut self, mode: TraceMode) {
+        if self.config.trace != mode {
+            Arc::make_mut(&mut self.config).trace = mode;
+        }
+    }
+
+    /// Every fault so far, with concrete nodes.
+    pub fn fault_log(&self) -> &[FaultRecord] {
+        &self.fault_log
+    }
+
+    /// The partition state now.
+    pub fn reachability(&self) -> &Reachability {
+        &self.state.network.reach
+    }
+
+    /// Virtual time now.
+    pub fn now(&self) -> Time {
+        self.state.now
+    }
+
+    /// A read-only view of the world.
+    pub fn world(&self) -> World<'_, P> {
+        World::new(&self.state)
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> &Stats {
+        &self.state.stats
+    }
+
+    /// The client history so far.
+    pub fn history(&self) -> &History<P::Request, P::Response> {
+        &self.state.history
+    }
+
+    /// The step records kept so far ([`TraceMode::Full`] only).
+    pub fn records(&self) -> &[StepRecord] {
+        &self.records
+    }
+
+    /// The compact step records kept so far ([`TraceMode::Compact`] only).
+    pub fn compact_records(&self) -> &[CompactStep] {
+        &self.compact
+    }
+
+    /// Takes the compact records kept so far, leaving none (so snapshots stay small).
+    pub fn drain_compact_records(&mut self) -> Vec<CompactStep> {
+        std::mem::take(&mut self.compact)
+    }
+
+    /// Bytes the compact trace holds (its allocated capacity).
+    pub fn compact_trace_bytes(&self) -> usize {
+        self.compact.capacity() * std::mem::size_of::<CompactStep>()
+    }
+
+    /// Violations found so far.
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    /// The rolling trace hash so far.
+    pub fn trace_hash(&self) -> u64 {
+        self.hasher.finish()
+    }
+
+    /// Whether the run is over.
+    pub fn is_done(&self) -> bool {
+        self.stop_reason.is_some()
+    }
+
+    /// What the invariants observed, as `(key, value)` pairs (see
+    /// [`Invariant::observations`]).
+    pub fn observations(&self) -> Vec<(&'static str, serde_json::Value)> {
+        self.invariants
+            .iter()
+            .flat_map(|i| i.observations())
+            .collect()
+    }
+
+    /// The names and kinds of this simulation's invariants.
+    pub fn invariant_names(&self) -> Vec<(String, InvariantKind)> {
+        self.invariants
+            .iter()
+            .map(|i| (i.name().to_string(), i.kind()))
+            .collect()
+    }
+
+    /// A node's liveness.
+    pub fn status(&self, id: NodeId) -> NodeStatus {
+        self.state.status(id)
+    }
+
+    /// Each node's status and protocol view (crashed nodes show no view).
+    pub fn views(&self) -> Vec<(NodeStatus, NodeView)> {
+        self.state
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, slot)| {
+                let view = slot
+                    .state
+                    .as_ref()
+                    .map_or_else(NodeView::default, |p| p.view(&slot.durable));
+                (self.status(NodeId(i as u32)), view)
+            })
+            .collect()
+    }
+
+    /// Messages in flight per directed link `(from, to, count)`, in order.
+    pub fn in_flight(&self) -> Vec<(NodeId, NodeId, usize)> {
+        let mut counts: BTreeMap<(NodeId, NodeId), usize> = BTreeMap::new();
+        for event in self.queue.events() {
+            if let Event::Deliver { from, to, .. } = *event {
+                *counts.entry((from, to)).or_default() += 1;
+            }
+        }
+        counts.into_iter().map(|((a, b), n)| (a, b, n)).collect()
+    }
+
+    /// Runs to the end and returns the outcome.
+    pub fn run(&mut self) -> Outcome {
+        while self.step() {}
+        self.finish()
+    }
+
+    fn push(&mut self, time: Time, event: Event<P>) {
+        self.queue.push(time, event);
+    }
+
+    /// Pops the next event that is a step: skips cancelled timers and holds back events for
+    /// paused nodes. Sets the stop reason when the run is over.
+    fn next_event(&mut self) -> Option<(Time, Event<P>)> {
+        loop {
+            let Some(next) = self.queue.next_time() else {
+                // Nothing will ever happen again: the world stays as it is until the stop time,
+                // which is when end-of-run checks look at it.
+                self.state.now = self.config.stop;
+                self.state.stats.end_time = self.state.now;
+                self.stop_reason = Some(StopReason::Quiescent);
+                return None;
+            };
+            if next > self.config.stop {
+                self.stop_reason = Some(StopReason::TimeLimit);
+                return None;
+            }
+            let (time, event) = self.queue.pop().expect("peeked");
+            if let Event::Timer { node, id } = &event
+                && !self.state.nodes[node.index()].timers.contains_key(id)
+            {
+                continue;
+            }
+            if let Some(node) = event.target_node()
+                && self.state.nodes[node.index()].paused
+            {
+                self.backlogs[node.index()].push(event);
+                continue;
+            }
+            return Some((time, event));
+        }
+    }
+
+    /// Takes one step. Returns false when the run is over (and takes no step then).
+    pub fn step(&mut self) -> bool {
+        if self.stop_reason.is_some() {
+            return false;
+        }
+        if self.state.stats.steps >= self.config.limits.max_steps {
+            self.stop_reason = Some(StopReason::StepLimit(self.config.limits.max_steps));
+            return false;
+        }
+        let Some((time, event)) = self.next_event() else {
+            return false;
+        };
+        self.state.now = time;
+        self.state.durable_writes.clear();
+        let full = self.config.trace == TraceMode::Full;
+        let step = self.state.stats.steps;
+        self.hasher.word(step);
+        self.hasher.word(time.as_micros());
+        self.hasher.value(&event);
+        let info = self.handle(event, full);
+        self.state.stats.steps += 1;
+        self.state.stats.end_time = self.state.now;
+        let first_violation = self.violations.len();
+        self.check_invariants();
+        if full {
+            let notes = std::mem::take(&mut self.notes_buf);
+            self.records.push(StepRecord {
+                step,
+                time_us: time.as_micros(),
+                kind: info.kind,
+                node: info.node,
+                from: info.from,
+                client: info.client,
+                summary: info.summary,
+                payload: info.payload,
+                effects: info.effects,
+                notes,
+                violations: self.violations[first_violation..]
+                    .iter()
+                    .map(|v| format!("{}: {}", v.invariant, v.message))
+                    .collect(),
+                hash: format!("{:016x}", self.hasher.finish()),
+            });
+        } else {
+            self.notes_buf.clear();
+            if self.config.trace == TraceMode::Compact {
+                let id = |n: Option<NodeId>| n.map_or(CompactStep::NONE, |n| n.0);
+                self.compact.push(CompactStep {
+                    time_us: time.as_micros(),
+                    hash: self.hasher.finish(),
+                    node: id(info.node),
+                    peer: info
+                        .from
+                        .map(|n| n.0)
+                        .or(info.client.map(|c| c.0))
+                        .unwrap_or(CompactStep::NONE),
+                    kind: info.kind,
+                    violation: first_violation < self.violations.len(),
+                });
+            }
+        }
+        if self.queue.len() > self.config.limits.max_queue {
+            self.stop_reason = Some(StopReason::QueueLimit(self.config.limits.max_queue));
+        }
+        if self.config.stop_on_violation && first_violation < self.violations.len() {
+            self.stop_reason = Some(StopReason::TimeLimit);
+        }
+        true
+    }
+
+    fn handle(&mut self, event: Event<P>, full: bool) -> StepInfo {
+        let payload = |v: &dyn erased::Json| {
+            if full {
+                v.json()
+            } else {
+                serde_json::Value::Null
+            }
+        };
+        match event {
+            Event::Start(id) => {
+                let mut info = StepInfo::new(StepKind::Start);
+                info.node = Some(id);
+                if full {
+                    info.summary = summary::start(id);
+                }
+                self.run_handler(id, &mut info, |node, ctx| node.on_start(ctx));
+                info
+            }
+            Event::Deliver {
+                from,
+                to,
+                sent,
+                msg,
+            } => {
+                let reachable = self.state.network.reach.delivers(from, to, sent);
+                let crashed = self.state.nodes[to.index()].state.is_none();
+                let kind = if reachable && !crashed {
+                    StepKind::Deliver
+                } else {
+                    StepKind::Drop
+                };
+                let mut info = StepInfo::new(kind);
+                info.node = Some(to);
+                info.from = Some(from);
+                info.payload = payload(&msg);
+                if !reachable {
+                    self.state.stats.dropped_partition += 1;
+                    if full {
+                        info.summary = summary::message(from, to, &msg, Fate::LostInFlight);
+                    }
+                } else if crashed {
+                    self.state.stats.dropped_crashed += 1;
+                    if full {
+                        info.summary = summary::message(from, to, &msg, Fate::RecipientDown);
+                    }
+                } else {
+                    self.state.stats.messages_delivered += 1;
+                    if full {
+                        info.summary = summary::message(from, to, &msg, Fate::Delivered);
+                    }
+                    self.run_handler(to, &mut info, |node, ctx| node.on_message(from, msg, ctx));
+                }
+                info
+            }
+            Event::Timer { node, id } => {
+                let timer = self.state.nodes[node.index()]
+                    .timers
+                    .remove(&id)
+                    .expect("live timer");
+                self.hasher.value(&timer);
+                self.state.stats.timers_fired += 1;
+                let mut info = StepInfo::new(StepKind::Timer);
+                info.node = Some(node);
+                info.payload = payload(&timer);
+                if full {
+                    info.summary = summary::timer(node, &timer);
+                }
+                self.run_handler(node, &mut info, |n, ctx| n.on_timer(timer, ctx));
+                info
+            }
+            Event::Request {
+                client,
+                to,
+                seq,
+                send,
+            } => {
+                let index = self.clients[client.0 as usize].ops[seq as usize];
+                let request = self.state.history.ops[index].request.clone();
+                self.hasher.value(&request);
+                let mut info = StepInfo::new(StepKind::Request);
+                info.node = Some(to);
+                info.client = Some(client);
+                info.payload = payload(&request);
+                if self.state.nodes[to.index()].state.is_none() {
+                    if full {
+                        info.summary = summary::request(client, to, (seq, send), &request, true);
+                    }
+                } else {
+                    if full {
+                        info.summary = summary::request(client, to, (seq, send), &request, false);
+                    }
+                    let reply_to = ReplyTo { client, seq };
+                    self.run_handler(to, &mut info, |n, ctx| n.on_request(reply_to, request, ctx));
+                }
+                info
+            }
+            Event::Reply {
+                client,
+                from,
+                seq,
+                response,
+            } => {
+                let mut info = StepInfo::new(StepKind::Reply);
+                info.node = Some(from);
+                info.client = Some(client);
+                info.payload = payload(&response);
+                if full {
+                    info.summary = summary::reply(from, client, seq, &response);
+                }
+                self.client_reply(client, from, seq, response);
+                info
+            }
+            Event::ClientTimeout { client, seq, send } => {
+                let mut info = StepInfo::new(StepKind::ClientTimeout);
+                info.client = Some(client);
+                if full {
+                    info.summary = summary::client_timeout(client, seq, send);
+                }
+                self.client_timeout(client, seq, send);
+                info
+            }
+            Event::ClientInvoke(client) => {
+                let mut info = StepInfo::new(StepKind::ClientInvoke);
+                info.client = Some(client);
+                self.client_invoke(client, &mut info, full);
+                info
+            }
+            Event::Fault(fault) => {
+                let mut info = StepInfo::new(StepKind::Fault);
+                self.handle_fault(fault, &mut info, full);
+                info
+            }
+        }
+    }
+
+    /// Runs one handler on a live node and applies what it did.
+    fn run_handler(
+        &mut self,
+        id: NodeId,
+        info: &mut StepInfo,
+        f: impl FnOnce(&mut P, &mut Ctx<'_, P>),
+    ) {
+        let full = self.config.trace == TraceMode::Full;
+        let mut effects = std::mem::take(&mut self.effects_buf);
+        {
+            let nodes = self.config.nodes;
+            let slot = &mut self.state.nodes[id.index()];
+            let node = Arc::make_mut(slot.state.as_mut().expect("handlers run on live nodes"));
+            let mut ctx = Ctx {
+                id,
+                now: slot.clock.local(self.state.now),
+                nodes,
+                rng: &mut slot.rng,
+                durable: Arc::make_mut(&mut slot.durable),
+                next_timer: &mut self.next_timer,
+                effects: &mut effects,
+                notes: &mut self.notes_buf,
+                keep_notes: full,
+            };
+            f(node, &mut ctx);
+        }
+        for effect in effects.drain(..) {
+            self.hasher.value(&effect);
+            if matches!(effect, Effect::DurableWrite) && !self.state.durable_writes.contains(&id) {
+                self.state.durable_writes.push(id);
+            }
+            if full {
+                info.effects.push(summary::effect(&effect));
+            }
+            self.apply(id, effect);
+        }
+        self.effects_buf = effects;
+    }
+
+    fn apply(&mut self, id: NodeId, effect: Effect<P>) {
+        match effect {
+            Effect::Send { to, msg } => {
+                assert!(
+                    to.0 < self.config.nodes,
+                    "{id} sent a message to {to}, which does not exist"
+                );
+                self.state.stats.messages_sent += 1;
+                let slot = &mut self.state.nodes[id.index()];
+                match self.state.network.decide(id, to, &mut slot.net_rng) {
+                    Verdict::Drop(DropReason::Partition) => self.state.stats.dropped_partition += 1,
+                    Verdict::Drop(_) => self.state.stats.dropped_loss += 1,
+                    Verdict::Deliver { delay, duplicate } => {
+                        if let Some(extra) = duplicate {
+                            self.state.stats.duplicated += 1;
+                            self.push(
+                                self.state.now + extra,
+                                Event::Deliver {
+                                    from: id,
+                                    to,
+                                    sent: self.state.now,
+                                    msg: msg.clone(),
+                                },
+                            );
+                        }
+                        self.push(
+                            self.state.now + delay,
+                            Event::Deliver {
+                                from: id,
+                                to,
+                                sent: self.state.now,
+                                msg,
+                            },
+                        );
+                    }
+                }
+            }
+            Effect::SetTimer {
+                id: timer_id,
+                after,
+                timer,
+            } => {
+                let slot = &mut self.state.nodes[id.index()];
+                let delay = slot.clock.real_delay(after);
+                slot.timers.insert(timer_id, timer);
+                self.push(
+                    self.state.now + delay,
+                    Event::Timer {
+                        node: id,
+                        id: timer_id,
+                    },
+                );
+            }
+            Effect::CancelTimer(timer_id) => {
+                self.state.nodes[id.index()].timers.remove(&timer_id);
+            }
+            Effect::Reply { to, response } => {
+                let Some(client) = self.clients.get_mut(to.client.0 as usize) else {
+                    panic!("{id} replied to {}, which does not exist", to.client);
+                };
+                let (lo, hi) = self.config.clients.latency_ms;
+                let delay =
+                    Time::from_micros(rng::between(&mut client.rng, lo * 1_000, hi * 1_000));
+                let event = Event::Reply {
+                    client: to.client,
+                    from: id,
+                    seq: to.seq,
+                    response,
+                };
+                self.push(self.state.now + delay, event);
+            }
+            Effect::DurableWrite => {}
+        }
+    }
+}
+
+impl<P: Node> fmt::Debug for Simulation<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Simulation")
+            .field("now", &self.state.now)
+            .field("steps", &self.state.stats.steps)
+            .field("queued", &self.queue.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Lets `handle` turn any payload into JSON through one `&dyn` parameter.
+mod erased {
+    pub trait Json {
+        fn json(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        }
+    }
+}

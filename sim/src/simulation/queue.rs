@@ -1,0 +1,133 @@
+//! The event queue: events ordered by `(time, seq)`, where `seq` counts insertions, so events
+//! at the same instant run in the order they were scheduled, always.
+
+use crate::faults::Fault;
+use crate::node::{ClientId, Node, NodeId, TimerId};
+use crate::time::Time;
+use serde::Serialize;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+#[derive(Clone, Debug, Serialize)]
+pub(super) enum FaultEvent {
+    Scheduled(usize),
+    NemesisInject,
+    NemesisRepair(Fault),
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(bound = "")]
+pub(super) enum Event<P: Node> {
+    Start(NodeId),
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        sent: Time,
+        msg: P::Msg,
+    },
+    Timer {
+        node: NodeId,
+        id: TimerId,
+    },
+    Request {
+        client: ClientId,
+        to: NodeId,
+        seq: u64,
+        send: u32,
+    },
+    Reply {
+        client: ClientId,
+        from: NodeId,
+        seq: u64,
+        response: P::Response,
+    },
+    ClientTimeout {
+        client: ClientId,
+        seq: u64,
+        send: u32,
+    },
+    ClientInvoke(ClientId),
+    Fault(FaultEvent),
+}
+
+impl<P: Node> Event<P> {
+    /// The node whose handler this event runs, for events a pause holds back.
+    pub(super) fn target_node(&self) -> Option<NodeId> {
+        match self {
+            Event::Deliver { to, .. } | Event::Request { to, .. } => Some(*to),
+            Event::Timer { node, .. } => Some(*node),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Queued<P: Node> {
+    time: Time,
+    seq: u64,
+    event: Event<P>,
+}
+
+impl<P: Node> PartialEq for Queued<P> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time, self.seq) == (other.time, other.seq)
+    }
+}
+impl<P: Node> Eq for Queued<P> {}
+impl<P: Node> PartialOrd for Queued<P> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<P: Node> Ord for Queued<P> {
+    /// Reversed, so that `BinaryHeap` (a max-heap) pops the earliest `(time, seq)` first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.time, other.seq).cmp(&(self.time, self.seq))
+    }
+}
+
+/// Events waiting to happen.
+#[derive(Clone, Debug)]
+pub(super) struct EventQueue<P: Node> {
+    heap: BinaryHeap<Queued<P>>,
+    next_seq: u64,
+}
+
+impl<P: Node> EventQueue<P> {
+    pub(super) fn new() -> EventQueue<P> {
+        EventQueue {
+            heap: BinaryHeap::new(),
+            next_seq: 0,
+        }
+    }
+
+    /// Schedules `event` at `time`, after everything already scheduled for that instant.
+    pub(super) fn push(&mut self, time: Time, event: Event<P>) {
+        self.heap.push(Queued {
+            time,
+            seq: self.next_seq,
+            event,
+        });
+        self.next_seq += 1;
+    }
+
+    /// When the next event happens.
+    pub(super) fn next_time(&self) -> Option<Time> {
+        self.heap.peek().map(|q| q.time)
+    }
+
+    /// Takes the next event.
+    pub(super) fn pop(&mut self) -> Option<(Time, Event<P>)> {
+        self.heap.pop().map(|q| (q.time, q.event))
+    }
+
+    /// How many events wait.
+    pub(super) fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Every waiting event, in no particular order.
+    pub(super) fn events(&self) -> impl Iterator<Item = &Event<P>> {
+        self.heap.iter().map(|q| &q.event)
+    }
+}

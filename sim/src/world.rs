@@ -1,0 +1,150 @@
+//! The world a simulation runs: every node's state, durable store, timers and clock, the
+//! network, the client history and the counts so far. [`World`] is the read-only view of it
+//! that invariants and the TUI get; the engine (`simulation`) owns and changes it.
+
+use crate::history::History;
+use crate::network::{Network, Reachability};
+use crate::node::{Node, NodeId, TimerId};
+use crate::outcome::Stats;
+use crate::rng::SimRng;
+use crate::time::Time;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A node's liveness.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum NodeStatus {
+    /// Running.
+    Up,
+    /// Frozen; events wait until it resumes.
+    Paused,
+    /// Down; only its durable store exists.
+    Crashed,
+}
+
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Clock {
+    pub(crate) offset_us: i64,
+    pub(crate) drift_ppm: i32,
+}
+
+impl Clock {
+    /// The node's reading of virtual time `real`.
+    pub(crate) fn local(self, real: Time) -> Time {
+        let us = i128::from(real.as_micros()) + i128::from(self.offset_us);
+        Time::from_micros(us.clamp(0, i128::from(u64::MAX)) as u64)
+    }
+
+    /// How much virtual time passes while this clock measures `local`.
+    pub(crate) fn real_delay(self, local: Time) -> Time {
+        if self.drift_ppm == 0 {
+            return local;
+        }
+        let rate = 1_000_000i128 + i128::from(self.drift_ppm);
+        let real = i128::from(local.as_micros()) * 1_000_000 / rate;
+        Time::from_micros(real.clamp(0, i128::from(u64::MAX)) as u64)
+    }
+}
+
+/// One node as the engine holds it.
+#[derive(Clone, Debug)]
+pub(crate) struct NodeSlot<P: Node> {
+    /// `None` while crashed. Shared with snapshots; cloned on the first write after one.
+    pub(crate) state: Option<Arc<P>>,
+    pub(crate) durable: Arc<P::Durable>,
+    pub(crate) paused: bool,
+    pub(crate) timers: BTreeMap<TimerId, P::Timer>,
+    pub(crate) clock: Clock,
+    pub(crate) rng: SimRng,
+    pub(crate) net_rng: SimRng,
+}
+
+/// Everything that makes up the world at one instant (the engine's queue, clients and
+/// bookkeeping aside).
+#[derive(Clone, Debug)]
+pub(crate) struct WorldState<P: Node> {
+    pub(crate) now: Time,
+    pub(crate) nodes: Vec<NodeSlot<P>>,
+    pub(crate) network: Network,
+    pub(crate) history: History<P::Request, P::Response>,
+    pub(crate) stats: Stats,
+    /// Nodes whose durable store was written in the current step.
+    pub(crate) durable_writes: Vec<NodeId>,
+    /// When the last scheduled fault happens and the nemesis stops.
+    pub(crate) faults_over_at: Time,
+}
+
+impl<P: Node> WorldState<P> {
+    /// A node's liveness.
+    pub(crate) fn status(&self, id: NodeId) -> NodeStatus {
+        let slot = &self.nodes[id.index()];
+        match (&slot.state, slot.paused) {
+            (None, _) => NodeStatus::Crashed,
+            (Some(_), true) => NodeStatus::Paused,
+            (Some(_), false) => NodeStatus::Up,
+        }
+    }
+}
+
+/// A read-only view of the world, for invariants and the TUI.
+pub struct World<'a, P: Node> {
+    state: &'a WorldState<P>,
+}
+
+impl<'a, P: Node> World<'a, P> {
+    /// The view of `state`.
+    pub(crate) fn new(state: &'a WorldState<P>) -> World<'a, P> {
+        World { state }
+    }
+    /// Virtual time now.
+    pub fn now(&self) -> Time {
+        self.state.now
+    }
+    /// Steps taken so far.
+    pub fn step(&self) -> u64 {
+        self.state.stats.steps
+    }
+    /// Cluster size.
+    pub fn cluster_size(&self) -> u32 {
+        self.state.nodes.len() as u32
+    }
+    /// A node's state, or `None` while it is crashed.
+    pub fn node(&self, id: NodeId) -> Option<&'a P> {
+        self.state.nodes[id.index()].state.as_deref()
+    }
+    /// Every node that is not crashed, in order.
+    pub fn live_nodes(&self) -> impl Iterator<Item = (NodeId, &'a P)> + 'a {
+        let nodes = &self.state.nodes;
+        nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.state.as_deref().map(|p| (NodeId(i as u32), p)))
+    }
+    /// A node's durable store (present whether it is up or not).
+    pub fn durable(&self, id: NodeId) -> &'a P::Durable {
+        &self.state.nodes[id.index()].durable
+    }
+    /// A node's liveness.
+    pub fn status(&self, id: NodeId) -> NodeStatus {
+        self.state.status(id)
+    }
+    /// The partition state.
+    pub fn reachability(&self) -> &'a Reachability {
+        &self.state.network.reach
+    }
+    /// The client history so far.
+    pub fn history(&self) -> &'a History<P::Request, P::Response> {
+        &self.state.history
+    }
+    /// When the last scheduled fault happens and the nemesis stops (eventually-invariants are
+    /// checked from then on).
+    pub fn faults_over_at(&self) -> Time {
+        self.state.faults_over_at
+    }
+    /// The nodes that wrote their durable store in the last step. Invariants over durable
+    /// state need only look again when this is not empty.
+    pub fn durable_writes(&self) -> &'a [NodeId] {
+        &self.state.durable_writes
+    }
+}
