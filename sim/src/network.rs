@@ -1,10 +1,10 @@
 //! The simulated network: latency, loss, duplication, reordering and partitions.
 //!
-//! Each message is decided once, when it is sent, by an ordered list of rules where the first
-//! verdict that is not "pass" wins: (1) the link is cut by a partition: dropped; (2) the link's
-//! drop probability: dropped; (3) otherwise delivered after a latency drawn from the link's
-//! distribution, plus with the reorder probability an extra delay; (4) with the duplicate
-//! probability a second copy follows with its own latency.
+//! Each message is decided once, when it is sent, by an ordered list of rules ([`Rule::ALL`])
+//! where the first verdict that is not "pass" wins: (1) the link is cut by a partition: dropped;
+//! (2) the link's drop probability: dropped; (3) otherwise delivered after a latency drawn from
+//! the link's distribution, plus with the reorder probability an extra delay; (4) with the
+//! duplicate probability a second copy follows with its own latency.
 //!
 //! **Partitions and messages in flight.** A partition cuts the wire, not just the sockets: when a
 //! message reaches its destination the engine checks reachability again, and a message whose link
@@ -369,27 +369,86 @@ impl Network {
             .map_or(&self.default, |o| &o.link)
     }
 
-    /// Decides the fate of one message, drawing from the sender's network stream.
+    /// Decides the fate of one message, drawing from the sender's network stream: the rules of
+    /// [`Rule::ALL`], in order, each passing the message on (perhaps with a delay or a copy) or
+    /// dropping it; the first drop decides.
     pub fn decide(&self, from: NodeId, to: NodeId, rng: &mut SimRng) -> Verdict {
-        if !self.reach.can_reach(from, to) {
-            return Verdict::Drop(DropReason::Partition);
+        let mut delivery = Delivery {
+            from,
+            to,
+            link: self.link(from, to),
+            delay: Time::ZERO,
+            duplicate: None,
+        };
+        for rule in Rule::ALL {
+            if let Err(reason) = rule.apply(self, &mut delivery, rng) {
+                return Verdict::Drop(reason);
+            }
         }
-        let link = self.link(from, to);
-        if rng::chance(rng, link.drop) {
-            return Verdict::Drop(DropReason::Loss);
+        Verdict::Deliver {
+            delay: delivery.delay,
+            duplicate: delivery.duplicate,
         }
-        let delay = Self::delay(link, rng);
-        let duplicate = rng::chance(rng, link.duplicate).then(|| Self::delay(link, rng));
-        Verdict::Deliver { delay, duplicate }
     }
+}
 
-    fn delay(link: &LinkConfig, rng: &mut SimRng) -> Time {
-        let mut delay = link.latency_ms.sample(rng);
-        if rng::chance(rng, link.reorder) {
-            delay += Time::from_micros(rng::between(rng, 0, link.reorder_ms * 1_000));
+/// A message on its way through the rules: its link and what the rules so far decided.
+struct Delivery<'a> {
+    from: NodeId,
+    to: NodeId,
+    link: &'a LinkConfig,
+    delay: Time,
+    duplicate: Option<Time>,
+}
+
+/// One rule of the network. A new kind of network fault is a new rule in [`Rule::ALL`], at the
+/// place in the order where it acts; a rule that is off draws no random number, so adding one
+/// does not move existing traces.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// A partition cuts the link: dropped.
+    Partition,
+    /// The link's drop probability: dropped.
+    Loss,
+    /// The link's latency, plus with the reorder probability an extra delay.
+    Latency,
+    /// With the duplicate probability, a second copy with its own latency.
+    Duplicate,
+}
+
+impl Rule {
+    /// Every rule, in the order the network applies them.
+    pub const ALL: [Rule; 4] = [Rule::Partition, Rule::Loss, Rule::Latency, Rule::Duplicate];
+
+    fn apply(
+        self,
+        network: &Network,
+        d: &mut Delivery<'_>,
+        rng: &mut SimRng,
+    ) -> Result<(), DropReason> {
+        match self {
+            Rule::Partition if !network.reach.can_reach(d.from, d.to) => {
+                return Err(DropReason::Partition);
+            }
+            Rule::Partition => {}
+            Rule::Loss if rng::chance(rng, d.link.drop) => return Err(DropReason::Loss),
+            Rule::Loss => {}
+            Rule::Latency => d.delay = latency(d.link, rng),
+            Rule::Duplicate => {
+                d.duplicate = rng::chance(rng, d.link.duplicate).then(|| latency(d.link, rng));
+            }
         }
-        delay
+        Ok(())
     }
+}
+
+/// A latency drawn from the link's distribution, plus with the reorder probability an extra delay.
+fn latency(link: &LinkConfig, rng: &mut SimRng) -> Time {
+    let mut delay = link.latency_ms.sample(rng);
+    if rng::chance(rng, link.reorder) {
+        delay += Time::from_micros(rng::between(rng, 0, link.reorder_ms * 1_000));
+    }
+    delay
 }
 
 #[cfg(test)]
