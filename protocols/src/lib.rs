@@ -15,7 +15,7 @@ pub mod sweep;
 // ANCHOR: list
 // The registry: one line per protocol, `Variant => folder::NodeType`. `Variant` is how a
 // scenario names it (`protocol: Raft(…)`); the line also declares the folder's module.
-registry::protocols! {
+protocol::protocols! {
     /// Two-phase commit.
     TwoPhaseCommit => two_phase_commit::TwoPc,
     /// Three-phase commit.

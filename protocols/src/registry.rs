@@ -6,7 +6,7 @@
 //! one line there; nothing else in the workspace names protocols one by one.
 
 pub use crate::ProtocolConfig;
-use crate::protocol::{Protocol, ReportItem, Setup};
+use crate::protocol::{Protocol, ReportItem, Setup, Visit, VisitMut};
 use crate::scenario::Scenario;
 use simlab_sim::linearizability::Op;
 use simlab_sim::linearizability::models::{KvInput, KvOutput};
@@ -14,66 +14,6 @@ use simlab_sim::{
     InvariantKind, NodeId, NodeStatus, NodeView, Outcome, Simulation, StepRecord, Time, TraceMode,
 };
 use std::sync::Arc;
-
-/// The registry's list, written once in `lib.rs` as `Variant => module::Type`: declares each
-/// protocol's module and generates [`ProtocolConfig`] (one variant per protocol, holding its
-/// settings) with the dispatch from a variant to its [`Protocol`] type.
-macro_rules! protocols {
-    ($($(#[doc = $doc:literal])* $variant:ident => $module:ident::$node:ident,)*) => {
-        $(pub mod $module;)*
-        /// A protocol and its settings, as a scenario names it: `protocol: Raft(prevote: true)`.
-        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-        pub enum ProtocolConfig {
-            $($(#[doc = $doc])* $variant(#[serde(default)] <$module::$node as $crate::protocol::Protocol>::Config),)*
-        }
-
-        impl ProtocolConfig {
-            /// Runs `visitor` with the protocol's type and its settings.
-            pub fn visit<V: $crate::registry::Visit>(&self, visitor: V) -> V::Output {
-                match self {
-                    $(ProtocolConfig::$variant(config) => visitor.visit::<$module::$node>(config),)*
-                }
-            }
-
-            /// Runs `visitor` with the protocol's type and its settings, for changing them.
-            pub fn visit_mut<V: $crate::registry::VisitMut>(&mut self, visitor: V) -> V::Output {
-                match self {
-                    $(ProtocolConfig::$variant(config) => visitor.visit::<$module::$node>(config),)*
-                }
-            }
-
-            /// Every protocol with its default settings, in registry order.
-            pub fn every_default() -> Vec<ProtocolConfig> {
-                vec![$(ProtocolConfig::$variant(Default::default()),)*]
-            }
-
-            /// The variant's name as a scenario writes it (`"Raft"`).
-            pub fn variant(&self) -> &'static str {
-                match self {
-                    $(ProtocolConfig::$variant(_) => stringify!($variant),)*
-                }
-            }
-        }
-    };
-}
-
-pub(crate) use protocols;
-
-/// Something done with a protocol's type and settings (see [`ProtocolConfig::visit`]).
-pub trait Visit {
-    /// What it gives back.
-    type Output;
-    /// Does it for protocol `P`.
-    fn visit<P: Protocol>(self, config: &P::Config) -> Self::Output;
-}
-
-/// Something done to a protocol's settings (see [`ProtocolConfig::visit_mut`]).
-pub trait VisitMut {
-    /// What it gives back.
-    type Output;
-    /// Does it for protocol `P`.
-    fn visit<P: Protocol>(self, config: &mut P::Config) -> Self::Output;
-}
 
 impl ProtocolConfig {
     /// The protocol's name, for reports.

@@ -15,8 +15,8 @@
 //! )
 //! ```
 
+use crate::ProtocolConfig;
 use crate::learner::LearnerCode;
-use crate::registry::ProtocolConfig;
 use serde::{Deserialize, Serialize};
 use simlab_sim::load::{self, LoadError};
 use simlab_sim::{

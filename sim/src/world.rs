@@ -5,7 +5,6 @@
 use crate::history::History;
 use crate::network::{Network, Reachability};
 use crate::node::{Node, NodeId, TimerId};
-use crate::outcome::Stats;
 use crate::rng::SimRng;
 use crate::time::Time;
 use serde::Serialize;
@@ -146,5 +145,37 @@ impl<'a, P: Node> World<'a, P> {
     /// state need only look again when this is not empty.
     pub fn durable_writes(&self) -> &'a [NodeId] {
         &self.state.durable_writes
+    }
+}
+
+/// Message and event counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Steps taken.
+    pub steps: u64,
+    /// Virtual time at the end.
+    pub end_time: Time,
+    /// Messages nodes sent.
+    pub messages_sent: u64,
+    /// Messages delivered (duplicates included).
+    pub messages_delivered: u64,
+    /// Messages lost to partitions (at send or in flight).
+    pub dropped_partition: u64,
+    /// Messages lost at random.
+    pub dropped_loss: u64,
+    /// Messages that arrived at a crashed node.
+    pub dropped_crashed: u64,
+    /// Extra copies the network made.
+    pub duplicated: u64,
+    /// Timers that fired.
+    pub timers_fired: u64,
+    /// Client requests sent (retries included).
+    pub client_requests: u64,
+}
+
+impl Stats {
+    /// Every message lost, whatever the reason.
+    pub fn messages_dropped(&self) -> u64 {
+        self.dropped_partition + self.dropped_loss + self.dropped_crashed
     }
 }
