@@ -10,6 +10,7 @@ pub mod protocol;
 pub mod registry;
 pub mod scenario;
 pub mod shrink;
+pub mod swarm;
 pub mod sweep;
 
 // ANCHOR: list

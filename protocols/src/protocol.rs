@@ -10,6 +10,7 @@
 use crate::learner::LearnerCode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use simlab_sim::FieldError;
 use simlab_sim::linearizability::Op;
 use simlab_sim::linearizability::models::{KvInput, KvOutput};
 use simlab_sim::{Invariant, Node, NodeId, Simulation, Workload};
@@ -46,9 +47,9 @@ pub trait Protocol: Node {
     /// The protocol's name for people (`"Raft"`, `"two-phase commit"`).
     const NAME: &'static str;
 
-    /// Checks the settings for a cluster of `nodes`: `Err((field, rule))`, with `field` one of
-    /// the config's fields (the loader prefixes `protocol.`) or `"nodes"`.
-    fn validate(config: &Self::Config, nodes: u32) -> Result<(), (String, String)>;
+    /// Checks the settings for a cluster of `nodes`; the error names one of the config's fields
+    /// (the loader adds `protocol.` in front) or `nodes`.
+    fn validate(config: &Self::Config, nodes: u32) -> Result<(), FieldError>;
 
     /// The smallest cluster the protocol works on (shrinking removes nodes down to it).
     fn min_nodes(config: &Self::Config) -> u32;

@@ -8,6 +8,7 @@
 pub use crate::ProtocolConfig;
 use crate::protocol::{Protocol, ReportItem, Setup, Visit, VisitMut};
 use crate::scenario::Scenario;
+use simlab_sim::FieldError;
 use simlab_sim::linearizability::Op;
 use simlab_sim::linearizability::models::{KvInput, KvOutput};
 use simlab_sim::{
@@ -29,10 +30,10 @@ impl ProtocolConfig {
     }
 
     /// Checks the settings for a cluster of `nodes`.
-    pub fn validate(&self, nodes: u32) -> Result<(), (String, String)> {
+    pub fn validate(&self, nodes: u32) -> Result<(), FieldError> {
         struct Validate(u32);
         impl Visit for Validate {
-            type Output = Result<(), (String, String)>;
+            type Output = Result<(), FieldError>;
             fn visit<P: Protocol>(self, config: &P::Config) -> Self::Output {
                 P::validate(config, self.0)
             }

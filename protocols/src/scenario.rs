@@ -20,8 +20,8 @@ use crate::learner::LearnerCode;
 use serde::{Deserialize, Serialize};
 use simlab_sim::load::{self, LoadError};
 use simlab_sim::{
-    ClientConfig, Expect, Limits, NemesisConfig, NetworkConfig, ScheduledFault, SimConfig, Time,
-    TraceMode,
+    ClientConfig, Expect, FieldError, Limits, NemesisConfig, NetworkConfig, ScheduledFault,
+    SimConfig, Time, TraceMode,
 };
 use std::path::{Path, PathBuf};
 
@@ -114,56 +114,49 @@ impl Scenario {
 
     /// Checks every rule serde cannot: node numbers, ranges, invariant names.
     pub fn validate(&self, path: &Path) -> Result<(), LoadError> {
-        let invalid = |field: String, rule: String| Err(LoadError::invalid(path, field, rule));
+        self.check().map_err(|e| LoadError::invalid(path, e))
+    }
+
+    fn check(&self) -> Result<(), FieldError> {
         if self.name.trim().is_empty() {
-            return invalid("name".into(), "must not be empty".into());
+            return Err(FieldError::new("name", "must not be empty"));
         }
         // Before anything converts a setting to engine time: every `*_ms` value, the
         // protocol's included, is bounded, so no conversion or sum of times can overflow.
-        if let Err((field, rule)) = load::check_times(self) {
-            return invalid(field, rule);
-        }
-        if let Err(e) = self.sim_config(self.seed, TraceMode::HashOnly).validate() {
-            return invalid(e.field, e.rule);
-        }
-        if let Err((field, rule)) = self.protocol.validate(self.nodes) {
-            let field = if field == "nodes" {
-                field
+        load::check_times(self)?;
+        self.sim_config(self.seed, TraceMode::HashOnly).validate()?;
+        self.protocol.validate(self.nodes).map_err(|e| {
+            if e.field == "nodes" {
+                e
             } else {
-                format!("protocol.{field}")
-            };
-            return invalid(field, rule);
-        }
+                e.within("protocol")
+            }
+        })?;
         let known = self.protocol.invariant_names(self.nodes);
-        let check = |field: String, name: &str| {
+        let check = |name: &str| {
             if known.iter().any(|(k, _)| k == name) {
                 Ok(())
             } else {
                 let names: Vec<&str> = known.iter().map(|(k, _)| k.as_str()).collect();
-                Err(LoadError::invalid(
-                    path,
-                    field,
-                    format!(
-                        "no invariant called {name:?}; {} has: {}",
-                        self.protocol.name(),
-                        names.join(", ")
-                    ),
-                ))
+                let rule = format!(
+                    "no invariant called {name:?}; {} has: {}",
+                    self.protocol.name(),
+                    names.join(", ")
+                );
+                Err(FieldError::new("", rule))
             }
         };
         for (i, name) in self.expect.names().into_iter().enumerate() {
-            check(format!("expect[{i}]"), name)?;
+            check(name).map_err(|e| e.at(i).within("expect"))?;
         }
         for (i, name) in self.skip_invariants.iter().enumerate() {
-            check(format!("skip_invariants[{i}]"), name)?;
+            check(name).map_err(|e| e.at(i).within("skip_invariants"))?;
         }
         if let Expect::Violates(name) = &self.expect
             && self.skip_invariants.contains(name)
         {
-            return invalid(
-                "expect".into(),
-                format!("expects {name} to be violated but skips it"),
-            );
+            let rule = format!("expects {name} to be violated but skips it");
+            return Err(FieldError::new("expect", rule));
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 use crate::faults::{NemesisConfig, ScheduledFault};
 use crate::history::ClientConfig;
+use crate::load::{FieldError, check_times};
 use crate::network::NetworkConfig;
 use crate::time::Time;
 use crate::trace::TraceMode;
@@ -70,85 +71,72 @@ impl SimConfig {
     }
 
     /// Checks the configuration; the error names the field and the rule it breaks.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let err = |field: String, rule: String| Err(ConfigError { field, rule });
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let err = |field: &str, rule: String| Err(FieldError::new(field, rule));
         if self.nodes == 0 {
-            return err("nodes".into(), "a cluster needs at least 1 node".into());
+            return err("nodes", "a cluster needs at least 1 node".into());
         }
         if self.nodes > 1_000 {
             return err(
-                "nodes".into(),
+                "nodes",
                 format!("{} nodes is more than the limit of 1000", self.nodes),
             );
         }
-        let times = [
-            ("network", crate::load::check_times(&self.network)),
-            ("clients", crate::load::check_times(&self.clients)),
-            ("faults", crate::load::check_times(&self.faults)),
-            ("nemesis", crate::load::check_times(&self.nemesis)),
-        ];
-        for (section, checked) in times {
-            if let Err((field, rule)) = checked {
-                let separator = if field.starts_with('[') { "" } else { "." };
-                return err(format!("{section}{separator}{field}"), rule);
-            }
-        }
+        check_times(&self.network).map_err(|e| e.within("network"))?;
+        check_times(&self.clients).map_err(|e| e.within("clients"))?;
+        check_times(&self.faults).map_err(|e| e.within("faults"))?;
+        check_times(&self.nemesis).map_err(|e| e.within("nemesis"))?;
         if self.stop == Time::ZERO {
-            return err("stop_ms".into(), "must be positive".into());
+            return err("stop_ms", "must be positive".into());
         }
         if self.stop > Time::from_millis(Time::LONGEST_MS) {
-            return err(
-                "stop_ms".into(),
-                "is more than 30 days of virtual time".into(),
-            );
+            return err("stop_ms", "is more than 30 days of virtual time".into());
         }
-        if let Err(rule) = self.network.latency_ms.validate() {
-            return err("network.latency_ms".into(), rule);
-        }
+        self.network
+            .latency_ms
+            .validate()
+            .map_err(|rule| FieldError::new("latency_ms", rule).within("network"))?;
         for (i, link) in self.network.links.iter().enumerate() {
+            let in_link = |e: FieldError| e.at(i).within("links").within("network");
             for (name, n) in [("from", link.from), ("to", link.to)] {
                 if n >= self.nodes {
-                    return err(
-                        format!("network.links[{i}].{name}"),
-                        format!(
-                            "node {n} does not exist: the cluster has {} nodes",
-                            self.nodes
-                        ),
+                    let rule = format!(
+                        "node {n} does not exist: the cluster has {} nodes",
+                        self.nodes
                     );
+                    return Err(in_link(FieldError::new(name, rule)));
                 }
             }
-            if let Err(rule) = link.link.latency_ms.validate() {
-                return err(format!("network.links[{i}].link.latency_ms"), rule);
-            }
+            link.link
+                .latency_ms
+                .validate()
+                .map_err(|rule| in_link(FieldError::new("latency_ms", rule).within("link")))?;
         }
         for (i, f) in self.faults.iter().enumerate() {
-            if let Err(rule) = f.fault.validate(self.nodes) {
-                return err(format!("faults[{i}].fault"), rule);
-            }
+            let in_fault = |e: FieldError| e.at(i).within("faults");
+            f.fault
+                .validate(self.nodes)
+                .map_err(|rule| in_fault(FieldError::new("fault", rule)))?;
             if Time::from_millis(f.at_ms) > self.stop {
-                return err(
-                    format!("faults[{i}].at_ms"),
-                    format!(
-                        "{} ms is after the stop time {} ms",
-                        f.at_ms,
-                        self.stop.as_millis()
-                    ),
+                let rule = format!(
+                    "{} ms is after the stop time {} ms",
+                    f.at_ms,
+                    self.stop.as_millis()
                 );
+                return Err(in_fault(FieldError::new("at_ms", rule)));
             }
         }
         if let Some(nemesis) = &self.nemesis {
-            if let Err((field, rule)) = nemesis.validate(self.nodes) {
-                return err(format!("nemesis.{field}"), rule);
-            }
+            nemesis
+                .validate(self.nodes)
+                .map_err(|e| e.within("nemesis"))?;
             if Time::from_millis(nemesis.end_ms) > self.stop {
-                return err("nemesis.end_ms".into(), "is after the stop time".into());
+                return err("nemesis.end_ms", "is after the stop time".into());
             }
         }
-        if let Err((field, rule)) = self.clients.validate() {
-            return err(format!("clients.{field}"), rule);
-        }
+        self.clients.validate().map_err(|e| e.within("clients"))?;
         if self.limits.max_steps == 0 || self.limits.max_queue == 0 {
-            return err("limits".into(), "limits must be positive".into());
+            return err("limits", "limits must be positive".into());
         }
         Ok(())
     }
@@ -159,14 +147,4 @@ impl SimConfig {
         let nemesis = self.nemesis.as_ref().map_or(0, |n| n.end_ms);
         Time::from_millis(scheduled.max(nemesis))
     }
-}
-
-/// A configuration value that breaks a rule.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {rule}")]
-pub struct ConfigError {
-    /// The field, as a path (e.g. `faults[2].fault`).
-    pub field: String,
-    /// The rule it breaks.
-    pub rule: String,
 }

@@ -5,6 +5,7 @@
 //! does is recorded as a plain, timed [`FaultRecord`] in the outcome, so a failing run can be
 //! written back as an explicit schedule and shrunk.
 
+use crate::load::FieldError;
 use crate::node::NodeId;
 use crate::time::Time;
 use serde::{Deserialize, Serialize};
@@ -271,8 +272,8 @@ pub struct NemesisConfig {
 
 impl NemesisConfig {
     /// Checks the ranges; the error names the field and the rule.
-    pub fn validate(&self, nodes: u32) -> Result<(), (String, String)> {
-        let field = |name: &str, rule: String| Err((name.to_string(), rule));
+    pub fn validate(&self, nodes: u32) -> Result<(), FieldError> {
+        let field = |name: &str, rule: String| Err(FieldError::new(name, rule));
         if self.kinds.is_empty() {
             return field(
                 "kinds",
@@ -385,10 +386,10 @@ mod tests {
             start_ms: 0,
             end_ms: 1_000,
         };
-        assert_eq!(n.validate(3).unwrap_err().0, "interval_ms");
+        assert_eq!(n.validate(3).unwrap_err().field, "interval_ms");
         n.interval_ms = (10, 20);
         assert!(n.validate(3).is_ok());
         n.kinds = vec![NemesisKind::Bridge];
-        assert_eq!(n.validate(2).unwrap_err().0, "kinds");
+        assert_eq!(n.validate(2).unwrap_err().field, "kinds");
     }
 }

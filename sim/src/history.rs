@@ -4,6 +4,7 @@
 //! from it. An operation that timed out on its last attempt is [`Completion::Unknown`]: it may or
 //! may not have taken effect, and checkers must allow both.
 
+use crate::load::FieldError;
 use crate::node::{ClientId, NodeId};
 use crate::time::Time;
 use serde::{Deserialize, Serialize};
@@ -127,8 +128,8 @@ impl Default for ClientConfig {
 
 impl ClientConfig {
     /// Checks the values; the error names the field and the rule.
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        let err = |f: &str, r: String| Err((f.to_string(), r));
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let err = |f: &str, r: String| Err(FieldError::new(f, r));
         for (name, (lo, hi)) in [("think_ms", self.think_ms), ("latency_ms", self.latency_ms)] {
             if lo > hi {
                 return err(
@@ -165,11 +166,11 @@ mod tests {
             attempts: 0,
             ..ClientConfig::default()
         };
-        assert_eq!(bad.validate().unwrap_err().0, "attempts");
+        assert_eq!(bad.validate().unwrap_err().field, "attempts");
         let bad = ClientConfig {
             think_ms: (5, 1),
             ..ClientConfig::default()
         };
-        assert_eq!(bad.validate().unwrap_err().0, "think_ms");
+        assert_eq!(bad.validate().unwrap_err().field, "think_ms");
     }
 }

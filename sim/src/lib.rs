@@ -22,10 +22,11 @@ pub mod trace;
 pub mod workload;
 pub mod world;
 
-pub use config::{ConfigError, Limits, SimConfig};
+pub use config::{Limits, SimConfig};
 pub use faults::{Fault, FaultRecord, NemesisConfig, NemesisKind, ScheduledFault};
 pub use history::{ClientConfig, Completion, History, Operation, Side};
 pub use invariant::{FnInvariant, HistoryInvariant, Invariant, InvariantKind};
+pub use load::FieldError;
 pub use network::{LatencyMs, NetworkConfig};
 pub use node::{ClientId, Ctx, Effect, Node, NodeId, NodeView, ReplyTo, ResponseClass, TimerId};
 pub use outcome::{CapReport, Expect, Outcome, StopReason, Violation};

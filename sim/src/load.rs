@@ -35,25 +35,71 @@ pub enum LoadError {
         snippet: Snippet,
     },
     /// The file parses but breaks a rule (0 nodes, a fault naming a missing node, …).
-    #[error("{}: {field}: {rule}", path.display())]
+    #[error("{}: {error}", path.display())]
     Invalid {
         /// The file.
         path: PathBuf,
-        /// The field, as a path (e.g. `faults[2].fault`).
-        field: String,
-        /// The rule it breaks.
-        rule: String,
+        /// The field and the rule it breaks.
+        error: FieldError,
     },
 }
 
 impl LoadError {
-    /// A rule violation in `path` at `field`.
-    pub fn invalid(path: &Path, field: impl Into<String>, rule: impl Into<String>) -> LoadError {
+    /// A rule violation in `path`.
+    pub fn invalid(path: &Path, error: FieldError) -> LoadError {
         LoadError::Invalid {
             path: path.to_path_buf(),
+            error,
+        }
+    }
+}
+
+/// A setting that breaks a rule: the one shape of "this field breaks this rule" for every
+/// layer (engine configuration, protocol settings, scenario files). The field is a path such as
+/// `faults[2].at_ms`, built as the error travels outwards: whoever checks a value names only
+/// its own field, and each enclosing level adds its name with [`FieldError::within`] or
+/// [`FieldError::at`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {rule}")]
+pub struct FieldError {
+    /// The field, as a path (e.g. `faults[2].fault`, `protocol.election_timeout_ms`).
+    pub field: String,
+    /// The rule it breaks, with the offending value where that helps.
+    pub rule: String,
+}
+
+impl FieldError {
+    /// `field` breaks `rule`.
+    pub fn new(field: impl Into<String>, rule: impl Into<String>) -> FieldError {
+        FieldError {
             field: field.into(),
             rule: rule.into(),
         }
+    }
+
+    /// The same error seen from the struct that holds it under `outer`: `think_ms` becomes
+    /// `clients.think_ms`, `[2].at_ms` becomes `faults[2].at_ms`.
+    pub fn within(mut self, outer: &str) -> FieldError {
+        self.field = if self.field.is_empty() {
+            outer.to_string()
+        } else if self.field.starts_with('[') {
+            format!("{outer}{}", self.field)
+        } else {
+            format!("{outer}.{}", self.field)
+        };
+        self
+    }
+
+    /// The same error seen from the list that holds it at `index`: `at_ms` becomes `[2].at_ms`.
+    pub fn at(mut self, index: usize) -> FieldError {
+        self.field = if self.field.is_empty() {
+            format!("[{index}]")
+        } else if self.field.starts_with('[') {
+            format!("[{index}]{}", self.field)
+        } else {
+            format!("[{index}].{}", self.field)
+        };
+        self
     }
 }
 
@@ -125,14 +171,14 @@ pub fn parse_ron<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Load
 /// setting to engine time, so a later `ms * 1_000` or a sum of a few times cannot overflow, and
 /// a new protocol's `*_ms` settings are covered without code of their own.
 ///
-/// The error is `(field path, rule)`, e.g. `("clients.think_ms", "...")`; enum variant names
+/// The error names the field as a path, e.g. `clients.think_ms`; enum variant names
 /// (`Raft`, `ClockSkew`, `Uniform`) are left out of the path, as scenario messages write it.
-pub fn check_times<T: serde::Serialize>(settings: &T) -> Result<(), (String, String)> {
-    let value = serde_json::to_value(settings).map_err(|e| (String::new(), e.to_string()))?;
+pub fn check_times<T: serde::Serialize>(settings: &T) -> Result<(), FieldError> {
+    let value = serde_json::to_value(settings).map_err(|e| FieldError::new("", e.to_string()))?;
     check_value(&value, "", false)
 }
 
-fn check_value(value: &serde_json::Value, path: &str, timed: bool) -> Result<(), (String, String)> {
+fn check_value(value: &serde_json::Value, path: &str, timed: bool) -> Result<(), FieldError> {
     use serde_json::Value;
     match value {
         Value::Number(n) if timed => {
@@ -145,8 +191,8 @@ fn check_value(value: &serde_json::Value, path: &str, timed: bool) -> Result<(),
             if within {
                 Ok(())
             } else {
-                Err((
-                    path.to_string(),
+                Err(FieldError::new(
+                    path,
                     format!(
                         "{n} ms is longer than 30 days ({} ms), the longest time a run can use",
                         Time::LONGEST_MS
@@ -255,16 +301,28 @@ mod tests {
             f(&mut s);
             check_times(&s).unwrap_err()
         };
-        let (field, rule) = err(&|s| s.think_ms = (1, 18_446_744_073_709_552));
+        let FieldError { field, rule } = err(&|s| s.think_ms = (1, 18_446_744_073_709_552));
         assert_eq!(field, "think_ms");
         assert!(
             rule.starts_with("18446744073709552 ms is longer than 30 days"),
             "{rule}"
         );
-        assert_eq!(err(&|s| s.offset_ms = i64::MIN).0, "offset_ms");
-        assert_eq!(err(&|s| s.stop_ms = Time::LONGEST_MS + 1).0, "stop_ms");
-        let (field, _) = err(&|s| s.links[0].latency_ms = Dist::Uniform(1, u64::MAX));
+        assert_eq!(err(&|s| s.offset_ms = i64::MIN).field, "offset_ms");
+        assert_eq!(err(&|s| s.stop_ms = Time::LONGEST_MS + 1).field, "stop_ms");
+        let field = err(&|s| s.links[0].latency_ms = Dist::Uniform(1, u64::MAX)).field;
         assert_eq!(field, "links[0].latency_ms");
+    }
+
+    #[test]
+    fn field_paths_are_built_outwards() {
+        let e = FieldError::new("at_ms", "too late").at(2).within("faults");
+        assert_eq!(e.field, "faults[2].at_ms");
+        assert_eq!(e.to_string(), "faults[2].at_ms: too late");
+        let e = FieldError::new("think_ms", "empty").within("clients");
+        assert_eq!(e.field, "clients.think_ms");
+        assert_eq!(FieldError::new("", "x").within("limits").field, "limits");
+        let shown = LoadError::invalid(Path::new("s.ron"), e).to_string();
+        assert_eq!(shown, "s.ron: clients.think_ms: empty");
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub enum StopReason {
     StepLimit(u64),
     /// The event queue grew past its limit: a message storm or a timer leak.
     QueueLimit(usize),
+    /// Stopped at the first violated invariant, as asked (sweeps want the verdict, not the
+    /// rest of the run); end-of-run checks were not made.
+    FirstViolation,
 }
 
 impl StopReason {
@@ -57,6 +60,7 @@ impl fmt::Display for StopReason {
                 f,
                 "hit the event-queue limit of {n} pending events (a message storm or timer leak?)"
             ),
+            StopReason::FirstViolation => f.write_str("stopped at the first violation"),
         }
     }
 }

@@ -646,6 +646,38 @@ fn invariants_of_every_kind_catch_what_they_should() {
 }
 
 #[test]
+fn a_run_asked_to_stop_at_the_first_violation_says_so() {
+    let mut c = config(3, 1, 2_000);
+    c.faults = vec![ScheduledFault {
+        at_ms: 1_000,
+        fault: Fault::Crash(2),
+    }];
+    c.stop_on_violation = true;
+    let node = |id: NodeId| Pinger {
+        id: id.0,
+        tick_ms: 10,
+        ..Pinger::default()
+    };
+    let mut sim = Simulation::new(c, node, None, invariants()).unwrap();
+    let outcome = sim.run();
+    assert_eq!(outcome.stop_reason, StopReason::FirstViolation);
+    assert_eq!(
+        outcome.stop_reason.to_string(),
+        "stopped at the first violation"
+    );
+    assert!(!outcome.stop_reason.is_normal());
+    // Only the violation that stopped it: no end-of-run verdicts on a run cut short (n2 is
+    // down, but AllUp is not judged).
+    let names: Vec<&str> = outcome
+        .violations
+        .iter()
+        .map(|v| v.invariant.as_str())
+        .collect();
+    assert_eq!(names, ["ReceivedAtMost"]);
+    assert!(outcome.stats.end_time < Time::from_millis(2_000));
+}
+
+#[test]
 fn eventually_invariants_report_convergence_time() {
     let mut c = config(3, 1, 2_000);
     c.faults = vec![

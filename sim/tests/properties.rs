@@ -80,7 +80,7 @@ fn fault(nodes: u32) -> impl Strategy<Value = Fault> {
     ]
 }
 
-fn run(nodes: u32, seed: u64, faults: Vec<ScheduledFault>) -> Result<Outcome, ConfigError> {
+fn run(nodes: u32, seed: u64, faults: Vec<ScheduledFault>) -> Result<Outcome, FieldError> {
     let mut config = SimConfig::new(nodes, seed, Time::from_millis(1_000));
     config.network.drop = Probability::new(0.05).unwrap();
     config.network.duplicate = Probability::new(0.05).unwrap();

@@ -315,7 +315,7 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
             _ => at.saturating_sub(100),
         };
         let t = Instant::now();
-        let _ = replay.frame(at);
+        let _ = replay.moment(at);
         latencies.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let worst = latencies.iter().copied().fold(0.0, f64::max);

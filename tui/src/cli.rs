@@ -1,6 +1,6 @@
 //! Command-line parsing and dispatch.
 
-use crate::report;
+use crate::summary;
 use crate::sweep;
 use crate::wall::Stopwatch;
 use clap::{Parser, Subcommand};
@@ -406,7 +406,7 @@ fn with_swarm(
     if !swarm {
         return Ok(scenario);
     }
-    match simlab_protocols::shrink::swarm(&scenario, seed) {
+    match simlab_protocols::swarm::swarm(&scenario, seed) {
         Some((mixed, mix)) => {
             eprintln!(
                 "swarm mix   {:?}, interval {:?} ms",
@@ -449,7 +449,7 @@ fn run(
             .map_err(|e| format!("{}: cannot write the trace: {e}", path.display()))?;
     }
     let expect_met = scenario.expect.is_met(&outcome);
-    let summary = report::RunSummary {
+    let summary = summary::RunSummary {
         file: &file,
         scenario,
         outcome: &outcome,

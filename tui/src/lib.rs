@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod cli;
-mod report;
+mod summary;
 mod sweep;
 mod ui;
 mod wall;

@@ -6,12 +6,12 @@
 // Threads here run independent simulations side by side; none is shared by two threads.
 #![allow(clippy::disallowed_methods)]
 
-use crate::report::{inspect_command, replay_command};
+use crate::summary::{inspect_command, replay_command};
 use crate::wall::{Stopwatch, per_sec};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use simlab_protocols::Scenario;
-use simlab_protocols::shrink::{SwarmMix, swarm};
+use simlab_protocols::swarm::{SwarmMix, swarm};
 use simlab_protocols::sweep::{SeedOutcome, run_seed};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;

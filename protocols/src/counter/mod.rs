@@ -16,6 +16,7 @@
 //! The merge is a [`Slot`]: a learner can write it (the book's build exercise) and the protocol
 //! runs their code under every fault and sweep.
 
+use simlab_sim::FieldError;
 use crate::learner::Slot;
 use crate::protocol::{Protocol, ReportItem, Setup};
 use serde::{Deserialize, Serialize};
@@ -197,15 +198,15 @@ impl Protocol for Counter {
     type Config = CounterConfig;
     const NAME: &'static str = "replicated counter";
 
-    fn validate(config: &CounterConfig, _nodes: u32) -> Result<(), (String, String)> {
+    fn validate(config: &CounterConfig, _nodes: u32) -> Result<(), FieldError> {
         if config.gossip_ms == 0 {
-            return Err(("gossip_ms".into(), "must be positive".into()));
+            return Err(FieldError::new("gossip_ms", "must be positive"));
         }
         if config.read_percent > 100 {
-            return Err(("read_percent".into(), "must be at most 100".into()));
+            return Err(FieldError::new("read_percent", "must be at most 100"));
         }
         if config.max_add == 0 || config.max_add > 1_000_000 {
-            return Err(("max_add".into(), "must be between 1 and 1000000".into()));
+            return Err(FieldError::new("max_add", "must be between 1 and 1000000"));
         }
         Ok(())
     }

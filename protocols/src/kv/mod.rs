@@ -8,6 +8,7 @@
 //! [`KvOp`] or [`KvResponse`], so existing traces do not move.
 
 use serde::Serialize;
+use simlab_sim::FieldError;
 use simlab_sim::linearizability::models::{Kv, KvInput, KvOutput};
 use simlab_sim::linearizability::{self, Op};
 use simlab_sim::rng::{self, SimRng};
@@ -152,17 +153,20 @@ impl KvWorkload {
         }
     }
 
-    /// Checks the mix; the error is `(field, rule)` with the field as a store's config names it.
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    /// Checks the mix; the error names the field as a store's config names it.
+    pub fn validate(&self) -> Result<(), FieldError> {
         if self.keys == 0 {
-            return Err(("keys".into(), "the workload needs at least one key".into()));
+            return Err(FieldError::new(
+                "keys",
+                "the workload needs at least one key",
+            ));
         }
         // Summed in u64: three u32 percentages cannot wrap there.
         let total =
             u64::from(self.get_percent) + u64::from(self.put_percent) + u64::from(self.cas_percent);
         if total > 100 {
-            return Err((
-                "get_percent".into(),
+            return Err(FieldError::new(
+                "get_percent",
                 format!(
                     "get_percent + put_percent + cas_percent is {total}; it must not exceed 100"
                 ),
@@ -358,11 +362,11 @@ mod tests {
     #[test]
     fn percentages_cannot_wrap_past_the_check() {
         let w = KvWorkload::new(1, u32::MAX, 2, 0);
-        let (field, rule) = w.validate().unwrap_err();
+        let FieldError { field, rule } = w.validate().unwrap_err();
         assert_eq!(field, "get_percent");
         assert!(rule.contains("4294967297"), "{rule}");
         assert_eq!(
-            KvWorkload::new(0, 0, 0, 0).validate().unwrap_err().0,
+            KvWorkload::new(0, 0, 0, 0).validate().unwrap_err().field,
             "keys"
         );
     }

@@ -31,6 +31,7 @@
 pub mod invariants;
 pub mod log;
 
+use simlab_sim::FieldError;
 use crate::kv::{self, KvOp, KvRequest, KvResponse, KvWorkload};
 use crate::protocol::{Protocol, ReportItem, Setup};
 use crate::raft::log::{Entry, RaftDurable};
@@ -108,8 +109,8 @@ impl Default for RaftConfig {
 
 impl RaftConfig {
     /// Checks the settings; the error names the field and the rule.
-    pub fn validate(&self, nodes: u32) -> Result<(), (String, String)> {
-        let err = |f: &str, r: String| Err((f.to_string(), r));
+    pub fn validate(&self, nodes: u32) -> Result<(), FieldError> {
+        let err = |f: &str, r: String| Err(FieldError::new(f, r));
         let (lo, hi) = self.election_timeout_ms;
         if lo == 0 || lo > hi {
             return err(
@@ -783,7 +784,7 @@ impl Protocol for Raft {
     type Config = RaftConfig;
     const NAME: &'static str = "Raft";
 
-    fn validate(config: &RaftConfig, nodes: u32) -> Result<(), (String, String)> {
+    fn validate(config: &RaftConfig, nodes: u32) -> Result<(), FieldError> {
         config.validate(nodes)
     }
     fn min_nodes(_: &RaftConfig) -> u32 {

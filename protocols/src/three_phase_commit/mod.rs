@@ -26,6 +26,7 @@
 //! first moving the uncertain ones to pre-commit; with a reliable network (messages sent before a
 //! crash still arrive) the outcome is the same.
 
+use simlab_sim::FieldError;
 use crate::atomic_commit::{
     self, AbortCause, Bank, COORDINATOR, CommitLog, CommitSettings, Decision, Locks, Transfer,
     TxId, TxRecord, TxResponse, Vote, apply_decision, can_prepare, force_decision, locks_from_log,
@@ -121,7 +122,7 @@ impl atomic_commit::CommitSettings for ThreePcConfig {
 
 impl ThreePcConfig {
     /// Checks the settings for a cluster of `nodes`; the error names the field and the rule.
-    pub fn validate(&self, nodes: u32) -> Result<(), (String, String)> {
+    pub fn validate(&self, nodes: u32) -> Result<(), FieldError> {
         validate_commit_config(
             nodes,
             self.accounts,
@@ -855,7 +856,7 @@ impl Protocol for ThreePc {
     type Config = ThreePcConfig;
     const NAME: &'static str = "three-phase commit";
 
-    fn validate(config: &ThreePcConfig, nodes: u32) -> Result<(), (String, String)> {
+    fn validate(config: &ThreePcConfig, nodes: u32) -> Result<(), FieldError> {
         config.validate(nodes)
     }
     fn min_nodes(_: &ThreePcConfig) -> u32 {

@@ -16,6 +16,7 @@
 //! "abort" for transactions it has no record of (presumed abort); a participant re-takes the
 //! locks of transactions it is uncertain about and asks around.
 
+use simlab_sim::FieldError;
 use crate::atomic_commit::{
     self, AbortCause, Bank, COORDINATOR, CommitLog, CommitSettings, Decision, Locks, Transfer,
     TxId, TxRecord, TxResponse, Vote, apply_decision, can_prepare, force_decision, locks_from_log,
@@ -107,7 +108,7 @@ impl atomic_commit::CommitSettings for TwoPcConfig {
 
 impl TwoPcConfig {
     /// Checks the settings for a cluster of `nodes`; the error names the field and the rule.
-    pub fn validate(&self, nodes: u32) -> Result<(), (String, String)> {
+    pub fn validate(&self, nodes: u32) -> Result<(), FieldError> {
         validate_commit_config(
             nodes,
             self.accounts,
@@ -135,8 +136,8 @@ pub(crate) fn validate_commit_config(
     max_amount: i64,
     max_recipients: u32,
     timeouts: &[(&str, u64)],
-) -> Result<(), (String, String)> {
-    let err = |f: &str, r: String| Err((f.to_string(), r));
+) -> Result<(), FieldError> {
+    let err = |f: &str, r: String| Err(FieldError::new(f, r));
     if nodes < 3 {
         return err(
             "nodes",
@@ -640,7 +641,7 @@ impl Protocol for TwoPc {
     type Config = TwoPcConfig;
     const NAME: &'static str = "two-phase commit";
 
-    fn validate(config: &TwoPcConfig, nodes: u32) -> Result<(), (String, String)> {
+    fn validate(config: &TwoPcConfig, nodes: u32) -> Result<(), FieldError> {
         config.validate(nodes)
     }
     fn min_nodes(_: &TwoPcConfig) -> u32 {

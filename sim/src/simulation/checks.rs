@@ -78,12 +78,7 @@ impl<P: Node> Simulation<P> {
         let mut invariants = std::mem::take(&mut self.invariants);
         let last_step = self.state.stats.steps.saturating_sub(1);
         let normal_end = self.stop_reason.as_ref().is_some_and(StopReason::is_normal);
-        let already_violated: Vec<String> = self
-            .violations
-            .iter()
-            .map(|v| v.invariant.clone())
-            .collect();
-        let cut_short = self.config.stop_on_violation && !already_violated.is_empty();
+        let cut_short = self.stop_reason == Some(StopReason::FirstViolation);
         for (i, invariant) in invariants.iter_mut().enumerate() {
             let kind = invariant.kind();
             let result = match kind {

@@ -12,11 +12,12 @@ mod clients;
 mod inject;
 mod queue;
 
-use crate::config::{ConfigError, SimConfig};
+use crate::config::SimConfig;
 use crate::faults::FaultRecord;
 use crate::hash::StableHasher;
 use crate::history::{History, Side};
 use crate::invariant::{Invariant, InvariantKind};
+use crate::load::FieldError;
 use crate::network::{DropReason, Network, Reachability, Verdict};
 use crate::node::{ClientId, Ctx, Effect, Node, NodeId, NodeView, ReplyTo};
 use crate::outcome::{Outcome, StopReason, Violation};
@@ -72,13 +73,13 @@ impl<P: Node> Simulation<P> {
         factory: impl Fn(NodeId) -> P + 'static,
         workload: Option<Box<dyn Workload<P::Request>>>,
         invariants: Vec<Box<dyn Invariant<P>>>,
-    ) -> Result<Simulation<P>, ConfigError> {
+    ) -> Result<Simulation<P>, FieldError> {
         config.validate()?;
         if config.clients.count > 0 && workload.is_none() {
-            return Err(ConfigError {
-                field: "clients".into(),
-                rule: "clients need a workload, and this protocol has none".into(),
-            });
+            return Err(FieldError::new(
+                "clients",
+                "clients need a workload, and this protocol has none",
+            ));
         }
         let seed = config.seed;
         let nodes = (0..config.nodes)
@@ -389,7 +390,7 @@ impl<P: Node> Simulation<P> {
             self.stop_reason = Some(StopReason::QueueLimit(self.config.limits.max_queue));
         }
         if self.config.stop_on_violation && first_violation < self.violations.len() {
-            self.stop_reason = Some(StopReason::TimeLimit);
+            self.stop_reason = Some(StopReason::FirstViolation);
         }
         true
     }

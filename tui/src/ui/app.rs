@@ -1,7 +1,7 @@
 //! The TUI's state and everything that changes it: keys become [`Action`]s, and [`update`]
 //! applies them. Drawing is separate (`render`) and reads the state only.
 
-use super::replay::{Frame, Replay};
+use super::replay::{Moment, Replay};
 use simlab_sim::{StepKind, Time};
 
 /// Which events the timeline lists.
@@ -167,7 +167,7 @@ pub struct App {
     /// The step under the cursor.
     pub cursor: u64,
     /// The world at the cursor.
-    pub frame: Frame,
+    pub moment: Moment,
     /// The selected node.
     pub selected: u32,
     /// Nodes in the cluster.
@@ -201,14 +201,14 @@ impl App {
         nodes: u32,
         mut replay: Replay,
     ) -> App {
-        let frame = replay.frame(0);
+        let moment = replay.moment(0);
         App {
             scenario,
             protocol,
             seed,
             replay,
             cursor: 0,
-            frame,
+            moment,
             selected: 0,
             nodes,
             node_filter: false,
@@ -240,7 +240,7 @@ impl App {
 
     fn go(&mut self, step: u64) {
         self.cursor = step.min(self.last());
-        self.frame = self.replay.frame(self.cursor);
+        self.moment = self.replay.moment(self.cursor);
     }
 
     /// The next listed step after `from` (or before it, going back), within `limit` steps.
@@ -284,7 +284,7 @@ impl App {
         let watch = self.breakpoint.clone();
         let mut value = watch
             .as_ref()
-            .and_then(|b| self.field_value(&self.frame.views, b.node, &b.field));
+            .and_then(|b| self.field_value(&self.moment.views, b.node, &b.field));
         while at < self.last() && at - start < count {
             at += 1;
             if self.break_on_violation && self.replay.steps[at as usize].violation {
@@ -294,11 +294,11 @@ impl App {
                 return;
             }
             if let Some(b) = &watch {
-                let frame = self.replay.frame(at);
-                let now = self.field_value(&frame.views, b.node, &b.field);
+                let moment = self.replay.moment(at);
+                let now = self.field_value(&moment.views, b.node, &b.field);
                 if now != value {
                     self.cursor = at;
-                    self.frame = frame;
+                    self.moment = moment;
                     self.playing = false;
                     self.message = format!(
                         "stopped: n{} {} changed to {}",
@@ -390,7 +390,7 @@ pub fn update(app: &mut App, action: Action) -> Option<Action> {
         Action::Tick => {}
         Action::CycleFieldBreakpoint => {
             let fields: Vec<String> = app
-                .frame
+                .moment
                 .views
                 .get(app.selected as usize)
                 .map(|(_, v)| v.fields.iter().map(|f| f.name.clone()).collect())

@@ -191,23 +191,23 @@ mod tests {
         press(&mut app, KeyCode::Char('}'));
         let (cursor, views, hash) = (
             app.cursor,
-            app.frame.views.clone(),
-            app.frame.record.as_ref().unwrap().hash.clone(),
+            app.moment.views.clone(),
+            app.moment.record.as_ref().unwrap().hash.clone(),
         );
         for k in [1u64, 7, 10, 100, 1_234] {
             update(&mut app, Action::Forward(k));
             assert_eq!(app.cursor, cursor + k);
             update(&mut app, Action::Back(k));
             assert_eq!(app.cursor, cursor);
-            assert_eq!(app.frame.views, views, "views after +{k} then -{k}");
-            assert_eq!(app.frame.record.as_ref().unwrap().hash, hash);
+            assert_eq!(app.moment.views, views, "views after +{k} then -{k}");
+            assert_eq!(app.moment.record.as_ref().unwrap().hash, hash);
         }
         // Stepping one at a time agrees with jumping.
         update(&mut app, Action::GotoStep(2_500));
-        let jumped = app.frame.views.clone();
+        let jumped = app.moment.views.clone();
         update(&mut app, Action::GotoStep(2_499));
         update(&mut app, Action::Forward(1));
-        assert_eq!(app.frame.views, jumped);
+        assert_eq!(app.moment.views, jumped);
     }
 
     #[test]
@@ -271,8 +271,8 @@ mod tests {
             "{}",
             app.message
         );
-        let term_now = |a: &App| a.frame.views[0].1.fields[0].value.clone();
-        let before = app.replay.frame(app.cursor - 1).views[0].1.fields[0]
+        let term_now = |a: &App| a.moment.views[0].1.fields[0].value.clone();
+        let before = app.replay.moment(app.cursor - 1).views[0].1.fields[0]
             .value
             .clone();
         assert_ne!(before, term_now(&app));

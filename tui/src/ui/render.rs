@@ -68,7 +68,7 @@ fn header_line(app: &App) -> Line<'static> {
             format!("step {}/{} ", app.cursor, total),
             Style::new().add_modifier(Modifier::BOLD),
         ),
-        Span::raw(format!("t={} hash {hash} {play}", app.frame.time)),
+        Span::raw(format!("t={} hash {hash} {play}", app.moment.time)),
     ])
 }
 
@@ -174,9 +174,9 @@ fn draw_timeline(frame: &mut Frame<'_>, app: &App, area: Rect) {
 fn draw_nodes(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let acting = app.replay.steps.get(app.cursor as usize).map(|s| s.node);
     let mut lines = Vec::new();
-    for (i, (status, view)) in app.frame.views.iter().enumerate() {
+    for (i, (status, view)) in app.moment.views.iter().enumerate() {
         let id = i as u32;
-        let before = app.frame.before.get(i).map(|(_, v)| v);
+        let before = app.moment.before.get(i).map(|(_, v)| v);
         let mut spans = Vec::new();
         let mut name_style = Style::new().add_modifier(Modifier::BOLD);
         if acting == Some(id) {
@@ -231,7 +231,7 @@ fn draw_nodes(frame: &mut Frame<'_>, app: &App, area: Rect) {
 }
 
 fn draw_network(frame: &mut Frame<'_>, app: &App, area: Rect) {
-    let (groups, cut) = &app.frame.partition;
+    let (groups, cut) = &app.moment.partition;
     let reach = if cut.is_empty() {
         "fully connected".to_string()
     } else {
@@ -263,7 +263,7 @@ fn draw_network(frame: &mut Frame<'_>, app: &App, area: Rect) {
         text
     };
     let flight: Vec<String> = app
-        .frame
+        .moment
         .in_flight
         .iter()
         .map(|(a, b, n)| format!("{a}->{b}:{n}"))
@@ -292,7 +292,7 @@ fn draw_network(frame: &mut Frame<'_>, app: &App, area: Rect) {
 
 fn draw_detail(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let mut lines = Vec::new();
-    match &app.frame.record {
+    match &app.moment.record {
         None => lines.push(Line::from("nothing happened in this run")),
         Some(r) => {
             lines.push(Line::styled(
@@ -317,7 +317,7 @@ fn draw_detail(frame: &mut Frame<'_>, app: &App, area: Rect) {
             }
         }
     }
-    if let Some((status, view)) = app.frame.views.get(app.selected as usize) {
+    if let Some((status, view)) = app.moment.views.get(app.selected as usize) {
         let fields: Vec<String> = view
             .fields
             .iter()

@@ -33,7 +33,7 @@ pub struct Replay {
 }
 
 /// What the screen shows of the world at one step.
-pub struct Frame {
+pub struct Moment {
     /// The record of the step (as full detail).
     pub record: Option<StepRecord>,
     /// Node status and view after the step.
@@ -122,10 +122,10 @@ impl Replay {
 
     /// The world at step `step` (after it ran): its record in full, and the views before and
     /// after.
-    pub fn frame(&mut self, step: u64) -> Frame {
+    pub fn moment(&mut self, step: u64) -> Moment {
         if self.is_empty() {
             self.seek(0);
-            return Frame {
+            return Moment {
                 record: None,
                 views: self.current.views(),
                 before: self.current.views(),
@@ -143,7 +143,7 @@ impl Replay {
         self.position += 1;
         self.current.set_trace(TraceMode::HashOnly);
         let record = self.current.records().last().cloned();
-        Frame {
+        Moment {
             record,
             views: self.current.views(),
             before,
