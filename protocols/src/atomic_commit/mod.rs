@@ -19,11 +19,16 @@
 //! - **AllDecided** (eventually): once faults are over, no participant stays uncertain for
 //!   more than a second.
 
+pub mod coordinator;
 pub mod invariants;
+pub mod participant;
+
+pub use coordinator::{Active, Coordinator};
+pub use participant::Participant;
 
 use serde::{Deserialize, Serialize};
 use simlab_sim::rng::{self, SimRng};
-use simlab_sim::{ClientId, NodeId, ReplyTo, ResponseClass, Time, Workload};
+use simlab_sim::{ClientId, FieldError, NodeId, ReplyTo, ResponseClass, Time, Workload};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -426,12 +431,128 @@ pub fn participant_fields(
 
 /// What the registry needs to know of an atomic-commit protocol's settings.
 pub trait CommitSettings {
-    /// The bank for a cluster of `nodes`.
-    fn bank(&self, nodes: u32) -> Bank;
-    /// The clients' transfers.
-    fn workload(&self) -> TransferWorkload;
+    /// The bank's settings.
+    fn bank_settings(&self) -> BankSettings;
     /// The participants' own timeout: uncertainty longer than this is real blocking.
     fn blocking_threshold(&self) -> Time;
+
+    /// The bank for a cluster of `nodes`.
+    fn bank(&self, nodes: u32) -> Bank {
+        let s = self.bank_settings();
+        Bank {
+            nodes,
+            accounts: s.accounts,
+            initial_balance: s.initial_balance,
+        }
+    }
+
+    /// The clients' transfers.
+    fn workload(&self) -> TransferWorkload {
+        let s = self.bank_settings();
+        TransferWorkload {
+            accounts: s.accounts,
+            max_amount: s.max_amount,
+            max_recipients: s.max_recipients,
+        }
+    }
+}
+
+/// The TUI's view of a commit node: its role, what it is doing, and its last transactions.
+/// `extra` adds the protocol's own fields (3PC: termination rounds in progress).
+pub fn node_view(
+    coordinator: Option<&Coordinator>,
+    participant: &Participant,
+    log: &CommitLog,
+    extra: Option<(&str, String)>,
+) -> simlab_sim::NodeView {
+    let mut view = match coordinator {
+        Some(c) => simlab_sim::NodeView::new("coordinator").field("in progress", c.active.len()),
+        None => participant_fields(
+            simlab_sim::NodeView::new("participant"),
+            &participant.locks,
+            log,
+        ),
+    };
+    if let Some((name, value)) = extra {
+        view = view.field(name, value);
+    }
+    view_transactions(view, log, |tx| coordinator.and_then(|c| c.describe(tx)))
+}
+
+/// A commit protocol's messages and timers, as the shared [`Coordinator`] and [`Participant`]
+/// send and set them. 2PC and 3PC name their messages differently and add their own; these are
+/// the ones both have.
+pub trait CommitProtocol:
+    simlab_sim::Node<Durable = CommitLog, Request = Transfer, Response = TxResponse>
+{
+    /// The first phase's name in notes (`"prepare"`, `"can-commit"`).
+    const FIRST_PHASE: &'static str;
+    /// Coordinator → participant: the first phase, with this participant's part of `tx`.
+    fn first_phase(tx: TxId, participants: Vec<NodeId>, ops: Vec<(u32, i64)>) -> Self::Msg;
+    /// Participant → coordinator: the vote.
+    fn vote(tx: TxId, vote: Vote) -> Self::Msg;
+    /// Whoever knows → participant: the decision.
+    fn decide(tx: TxId, decision: Decision) -> Self::Msg;
+    /// Coordinator: the votes for `tx` are due.
+    fn vote_timeout(tx: TxId) -> Self::Timer;
+    /// Coordinator: resend the decision for `tx` to whoever has not acknowledged it.
+    fn retransmit(tx: TxId) -> Self::Timer;
+    /// Participant: still undecided about `tx`?
+    fn wait_for_decision(tx: TxId) -> Self::Timer;
+}
+
+/// The settings every commit protocol has, for the bank, its workload and the checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BankSettings {
+    /// Accounts in the bank.
+    pub accounts: u32,
+    /// Starting balance of each account.
+    pub initial_balance: i64,
+    /// Largest amount a transfer pays each recipient.
+    pub max_amount: i64,
+    /// Largest number of recipients of one transfer.
+    pub max_recipients: u32,
+}
+
+impl BankSettings {
+    /// Checks the bank for a cluster of `nodes`; `timeouts` are the protocol's `(name, ms)`
+    /// timeouts, each of which must be positive.
+    pub fn validate(&self, nodes: u32, timeouts: &[(&str, u64)]) -> Result<(), FieldError> {
+        let err = |f: &str, r: String| Err(FieldError::new(f, r));
+        if nodes < 3 {
+            return err(
+                "nodes",
+                format!(
+                    "atomic commit needs a coordinator and at least 2 participants, so at least 3 nodes (got {nodes})"
+                ),
+            );
+        }
+        if self.accounts < 2 {
+            return err("accounts", "a transfer needs at least 2 accounts".into());
+        }
+        if self.initial_balance < 0 {
+            return err("initial_balance", "must not be negative".into());
+        }
+        if self.max_amount < 1 {
+            return err("max_amount", "must be at least 1".into());
+        }
+        if self.max_recipients < 1 || self.max_recipients >= self.accounts {
+            return err(
+                "max_recipients",
+                format!(
+                    "must be between 1 and accounts - 1 = {} (got {})",
+                    self.accounts - 1,
+                    self.max_recipients
+                ),
+            );
+        }
+        for (name, value) in timeouts {
+            if *value == 0 {
+                return err(name, "must be positive".into());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Adds the last few transactions to a view: the volatile state `live` describes where it has

@@ -26,17 +26,16 @@
 //! first moving the uncertain ones to pre-commit; with a reliable network (messages sent before a
 //! crash still arrive) the outcome is the same.
 
-use simlab_sim::FieldError;
 use crate::atomic_commit::{
-    self, AbortCause, Bank, COORDINATOR, CommitLog, CommitSettings, Decision, Locks, Transfer,
-    TxId, TxRecord, TxResponse, Vote, apply_decision, can_prepare, force_decision, locks_from_log,
-    response,
+    self, AbortCause, Active, BankSettings, COORDINATOR, CommitLog, CommitProtocol, CommitSettings,
+    Coordinator, Decision, Participant, Transfer, TxId, TxRecord, TxResponse, Vote,
+    apply_decision, force_decision,
 };
 use crate::protocol::{Protocol, ReportItem, Setup};
-use crate::two_phase_commit::validate_commit_config;
 use serde::{Deserialize, Serialize};
 use simlab_sim::{
-    Ctx, Invariant, Node, NodeId, NodeView, ReplyTo, ResponseClass, Simulation, Time, Workload,
+    Ctx, FieldError, Invariant, Node, NodeId, NodeView, ReplyTo, ResponseClass, Simulation, Time,
+    Workload,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -98,18 +97,11 @@ impl Default for ThreePcConfig {
     }
 }
 
-impl atomic_commit::CommitSettings for ThreePcConfig {
-    fn bank(&self, nodes: u32) -> Bank {
-        Bank {
-            nodes,
+impl CommitSettings for ThreePcConfig {
+    fn bank_settings(&self) -> BankSettings {
+        BankSettings {
             accounts: self.accounts,
             initial_balance: self.initial_balance,
-        }
-    }
-
-    fn workload(&self) -> atomic_commit::TransferWorkload {
-        atomic_commit::TransferWorkload {
-            accounts: self.accounts,
             max_amount: self.max_amount,
             max_recipients: self.max_recipients,
         }
@@ -123,12 +115,8 @@ impl atomic_commit::CommitSettings for ThreePcConfig {
 impl ThreePcConfig {
     /// Checks the settings for a cluster of `nodes`; the error names the field and the rule.
     pub fn validate(&self, nodes: u32) -> Result<(), FieldError> {
-        validate_commit_config(
+        self.bank_settings().validate(
             nodes,
-            self.accounts,
-            self.initial_balance,
-            self.max_amount,
-            self.max_recipients,
             &[
                 ("vote_timeout_ms", self.vote_timeout_ms),
                 ("ack_timeout_ms", self.ack_timeout_ms),
@@ -230,47 +218,59 @@ pub enum Timer {
     Ask(TxId),
 }
 
-#[derive(Clone, Debug, Default)]
-struct Active {
-    parts: Vec<(NodeId, Vec<(u32, i64)>)>,
-    yes: BTreeSet<NodeId>,
-    precommitted: bool,
-    precommit_acks: BTreeSet<NodeId>,
-    decision: Option<Decision>,
-    acks: BTreeSet<NodeId>,
-    clients: Vec<ReplyTo>,
-}
-
-impl Active {
-    fn participants(&self) -> Vec<NodeId> {
-        self.parts.iter().map(|(p, _)| *p).collect()
-    }
-}
-
 /// A 3PC node: the coordinator (node 0) or a participant.
 #[derive(Clone, Debug)]
 pub struct ThreePc {
     id: NodeId,
     config: Arc<ThreePcConfig>,
-    bank: Bank,
-    active: BTreeMap<TxId, Active>,
-    locks: Locks,
+    coordinator: Coordinator,
+    participant: Participant,
     /// Termination rounds in progress: the states collected so far, and who may lead.
     rounds: BTreeMap<TxId, BTreeMap<NodeId, (TxState, bool)>>,
     /// Undecided transactions found in the log at restart: this node only asks about them.
     recovering: BTreeSet<TxId>,
 }
 
+impl CommitProtocol for ThreePc {
+    const FIRST_PHASE: &'static str = "can-commit";
+    fn first_phase(tx: TxId, participants: Vec<NodeId>, ops: Vec<(u32, i64)>) -> Msg {
+        Msg::CanCommit {
+            tx,
+            participants,
+            ops,
+        }
+    }
+    fn vote(tx: TxId, vote: Vote) -> Msg {
+        Msg::Vote { tx, vote }
+    }
+    fn decide(tx: TxId, decision: Decision) -> Msg {
+        Msg::Decide { tx, decision }
+    }
+    fn vote_timeout(tx: TxId) -> Timer {
+        Timer::VoteTimeout(tx)
+    }
+    fn retransmit(tx: TxId) -> Timer {
+        Timer::Retransmit(tx)
+    }
+    fn wait_for_decision(tx: TxId) -> Timer {
+        Timer::Quiet(tx)
+    }
+}
+
 impl ThreePc {
     /// A fresh node (at boot or restart: only the durable log carries over).
     pub fn new(id: NodeId, config: Arc<ThreePcConfig>, nodes: u32) -> ThreePc {
         let bank = config.bank(nodes);
+        let ms = Time::from_millis;
         ThreePc {
             id,
+            coordinator: Coordinator::new(
+                bank.clone(),
+                ms(config.vote_timeout_ms),
+                ms(config.retransmit_ms),
+            ),
+            participant: Participant::new(id, bank, ms(config.participant_timeout_ms)),
             config,
-            bank,
-            active: BTreeMap::new(),
-            locks: Locks::new(),
             rounds: BTreeMap::new(),
             recovering: BTreeSet::new(),
         }
@@ -286,67 +286,24 @@ impl ThreePc {
 
     // ----- coordinator -----
 
-    fn start(&mut self, reply_to: ReplyTo, transfer: Transfer, ctx: &mut Ctx<'_, Self>) {
-        let tx = TxId::from(reply_to);
-        if let Some(decision) = ctx.durable().decision(tx) {
-            ctx.reply(reply_to, response(decision));
-            return;
-        }
-        if let Some(active) = self.active.get_mut(&tx) {
-            if !active.clients.contains(&reply_to) {
-                active.clients.push(reply_to);
-            }
-            return;
-        }
-        if ctx.durable().record(tx).is_some() {
-            return; // Recovered and undecided: the participants' answers will settle it.
-        }
-        let parts = self.bank.split(&transfer);
-        let participants: Vec<NodeId> = parts.iter().map(|(p, _)| *p).collect();
-        for (p, ops) in &parts {
-            ctx.send(
-                *p,
-                Msg::CanCommit {
-                    tx,
-                    participants: participants.clone(),
-                    ops: ops.clone(),
-                },
-            );
-        }
-        ctx.note(format!("{tx}: can-commit {transfer:?} at {participants:?}"));
-        self.active.insert(
-            tx,
-            Active {
-                parts,
-                clients: vec![reply_to],
-                ..Active::default()
-            },
-        );
-        ctx.set_timer(
-            Self::ms(self.config.vote_timeout_ms),
-            Timer::VoteTimeout(tx),
-        );
-    }
-
+    /// Phase 2: every vote yes moves to pre-commit (not yet to commit); a no vote aborts.
     fn on_vote(&mut self, from: NodeId, tx: TxId, vote: Vote, ctx: &mut Ctx<'_, Self>) {
-        let Some(active) = self.active.get_mut(&tx) else {
-            if let Some(decision) = ctx.durable().decision(tx) {
-                ctx.send(from, Msg::Decide { tx, decision });
-            }
+        let miscount = self.config.has(ThreePcBug::MiscountVotes);
+        let Some(active) = self.coordinator.counting(from, tx, ctx) else {
             return;
         };
-        if let Some(decision) = active.decision {
-            ctx.send(from, Msg::Decide { tx, decision });
-            return;
-        }
         if active.precommitted {
             return; // Too late to matter (only reachable with MiscountVotes).
         }
         match vote {
-            Vote::No => self.decide(tx, Decision::Abort, Some(AbortCause::NoVote(from)), ctx),
+            Vote::No => {
+                let cause = Some(AbortCause::NoVote(from));
+                self.coordinator
+                    .decide(tx, Decision::Abort, cause, None, ctx);
+            }
             Vote::Yes => {
                 active.yes.insert(from);
-                let needed = if self.config.has(ThreePcBug::MiscountVotes) {
+                let needed = if miscount {
                     active.parts.len().saturating_sub(1).max(1)
                 } else {
                     active.parts.len()
@@ -360,6 +317,7 @@ impl ThreePc {
 
     fn precommit(&mut self, tx: TxId, ctx: &mut Ctx<'_, Self>) {
         let active = self
+            .coordinator
             .active
             .get_mut(&tx)
             .expect("pre-committing an active transaction");
@@ -375,91 +333,34 @@ impl ThreePc {
         ctx.set_timer(Self::ms(self.config.ack_timeout_ms), Timer::AckTimeout(tx));
     }
 
-    fn decide(
-        &mut self,
-        tx: TxId,
-        decision: Decision,
-        cause: Option<AbortCause>,
-        ctx: &mut Ctx<'_, Self>,
-    ) {
-        let active = self
-            .active
-            .get_mut(&tx)
-            .expect("deciding an active transaction");
-        active.decision = Some(decision);
-        let participants = active.participants();
-        force_decision(ctx, tx, participants.clone(), decision, cause);
-        ctx.note(format!("{tx}: decided {decision}"));
-        for p in participants {
-            ctx.send(p, Msg::Decide { tx, decision });
-        }
-        for client in std::mem::take(&mut active.clients) {
-            ctx.reply(client, response(decision));
-        }
-        ctx.set_timer(Self::ms(self.config.retransmit_ms), Timer::Retransmit(tx));
-    }
-
+    /// Phase 3: once every participant is pre-committed, commit.
     fn on_precommit_ack(&mut self, from: NodeId, tx: TxId, ctx: &mut Ctx<'_, Self>) {
-        let Some(active) = self.active.get_mut(&tx) else {
+        let Some(active) = self.coordinator.active.get_mut(&tx) else {
             return;
         };
         active.precommit_acks.insert(from);
-        let all = active
-            .parts
-            .iter()
-            .all(|(p, _)| active.precommit_acks.contains(p));
-        if all && active.decision.is_none() {
-            self.decide(tx, Decision::Commit, None, ctx);
-        }
-    }
-
-    fn on_ack(&mut self, from: NodeId, tx: TxId, ctx: &mut Ctx<'_, Self>) {
-        let Some(active) = self.active.get_mut(&tx) else {
-            return;
-        };
-        active.acks.insert(from);
-        if active.decision.is_some() && active.parts.iter().all(|(p, _)| active.acks.contains(p)) {
-            self.active.remove(&tx);
-            ctx.durable_mut().record_mut(tx).ended = true;
+        if active.all_in(&active.precommit_acks) && active.decision.is_none() {
+            self.coordinator
+                .decide(tx, Decision::Commit, None, None, ctx);
         }
     }
 
     fn coordinator_timer(&mut self, timer: Timer, ctx: &mut Ctx<'_, Self>) {
         match timer {
-            Timer::VoteTimeout(tx) => {
-                if let Some(a) = self.active.get(&tx)
-                    && a.decision.is_none()
-                    && !a.precommitted
-                {
-                    let yes_votes = a.yes.iter().copied().collect();
-                    self.decide(
-                        tx,
-                        Decision::Abort,
-                        Some(AbortCause::Timeout { yes_votes }),
-                        ctx,
-                    );
-                }
-            }
+            Timer::VoteTimeout(tx) => self.coordinator.on_vote_timeout(tx, ctx),
             Timer::AckTimeout(tx) => {
                 // Everyone voted yes; a participant that did not acknowledge is presumed down.
-                if self.active.get(&tx).is_some_and(|a| a.decision.is_none()) {
-                    self.decide(tx, Decision::Commit, None, ctx);
+                if self
+                    .coordinator
+                    .active
+                    .get(&tx)
+                    .is_some_and(|a| a.decision.is_none())
+                {
+                    self.coordinator
+                        .decide(tx, Decision::Commit, None, None, ctx);
                 }
             }
-            Timer::Retransmit(tx) => {
-                let Some(active) = self.active.get(&tx) else {
-                    return;
-                };
-                let Some(decision) = active.decision else {
-                    return;
-                };
-                for (p, _) in &active.parts {
-                    if !active.acks.contains(p) {
-                        ctx.send(*p, Msg::Decide { tx, decision });
-                    }
-                }
-                ctx.set_timer(Self::ms(self.config.retransmit_ms), Timer::Retransmit(tx));
-            }
+            Timer::Retransmit(tx) => self.coordinator.on_retransmit(tx, ctx),
             Timer::Ask(tx) => {
                 if ctx.durable().decision(tx).is_none()
                     && let Some(record) = ctx.durable().record(tx)
@@ -483,29 +384,12 @@ impl ThreePc {
             .map(|(tx, r)| (*tx, r.clone()))
             .collect();
         for (tx, record) in records {
-            let parts: Vec<(NodeId, Vec<(u32, i64)>)> = record
-                .participants
-                .iter()
-                .map(|p| (*p, Vec::new()))
-                .collect();
             match record.decision {
-                Some((decision, _)) => {
-                    self.active.insert(
-                        tx,
-                        Active {
-                            parts,
-                            decision: Some(decision),
-                            ..Active::default()
-                        },
-                    );
-                    for p in &record.participants {
-                        ctx.send(*p, Msg::Decide { tx, decision });
-                    }
-                    ctx.set_timer(Self::ms(self.config.retransmit_ms), Timer::Retransmit(tx));
-                }
+                Some((decision, _)) => self.coordinator.resume(tx, &record, decision, ctx),
                 None if self.config.has(ThreePcBug::RecoveryIgnoresPrecommit) => {
                     ctx.note(format!("{tx}: recovered undecided, presuming abort (bug)"));
-                    self.active.insert(
+                    let parts = record.participants.iter().map(|p| (*p, Vec::new())).collect();
+                    self.coordinator.active.insert(
                         tx,
                         Active {
                             parts,
@@ -513,7 +397,9 @@ impl ThreePc {
                             ..Active::default()
                         },
                     );
-                    self.decide(tx, Decision::Abort, Some(AbortCause::Recovery), ctx);
+                    let cause = Some(AbortCause::Recovery);
+                    self.coordinator
+                        .decide(tx, Decision::Abort, cause, None, ctx);
                 }
                 None => {
                     // Pre-committed but undecided: the participants may have terminated without
@@ -547,7 +433,7 @@ impl ThreePc {
             Some(AbortCause::Termination).filter(|_| decision == Decision::Abort),
         );
         let parts = participants.into_iter().map(|p| (p, Vec::new())).collect();
-        self.active.insert(
+        self.coordinator.active.insert(
             tx,
             Active {
                 parts,
@@ -555,7 +441,7 @@ impl ThreePc {
                 ..Active::default()
             },
         );
-        ctx.set_timer(Self::ms(self.config.retransmit_ms), Timer::Retransmit(tx));
+        ctx.set_timer(self.coordinator.retransmit, Timer::Retransmit(tx));
     }
 
     // ----- participant -----
@@ -568,62 +454,6 @@ impl ThreePc {
             (None, false, Some((Vote::Yes, _))) => TxState::Uncertain,
             (None, false, _) => return None,
         })
-    }
-
-    fn on_can_commit(
-        &mut self,
-        tx: TxId,
-        participants: Vec<NodeId>,
-        ops: Vec<(u32, i64)>,
-        ctx: &mut Ctx<'_, Self>,
-    ) {
-        if let Some(record) = ctx.durable().record(tx) {
-            ctx.send(
-                COORDINATOR,
-                Msg::Vote {
-                    tx,
-                    vote: atomic_commit::repeat_vote(record),
-                },
-            );
-            return;
-        }
-        let now = ctx.now();
-        if can_prepare(ctx.durable(), &self.locks, tx, &ops) {
-            for (account, _) in &ops {
-                self.locks.insert(*account, tx);
-            }
-            let record = TxRecord {
-                participants,
-                ops,
-                vote: Some((Vote::Yes, now)),
-                ..TxRecord::default()
-            };
-            ctx.durable_mut().insert(tx, record);
-            ctx.send(
-                COORDINATOR,
-                Msg::Vote {
-                    tx,
-                    vote: Vote::Yes,
-                },
-            );
-            ctx.set_timer(
-                Self::ms(self.config.participant_timeout_ms),
-                Timer::Quiet(tx),
-            );
-        } else {
-            ctx.note(format!(
-                "{tx}: cannot commit (locked or overdrawn): voting no"
-            ));
-            let record = TxRecord {
-                participants,
-                ops,
-                vote: Some((Vote::No, now)),
-                decision: Some((Decision::Abort, now)),
-                ..TxRecord::default()
-            };
-            ctx.durable_mut().insert(tx, record);
-            ctx.send(COORDINATOR, Msg::Vote { tx, vote: Vote::No });
-        }
     }
 
     fn on_precommit(&mut self, from: NodeId, tx: TxId, ctx: &mut Ctx<'_, Self>) {
@@ -646,7 +476,7 @@ impl ThreePc {
         if apply_decision(ctx.durable_mut(), tx, decision, now) {
             ctx.note(format!("{tx}: {decision}"));
         }
-        self.locks.retain(|_, holder| *holder != tx);
+        self.participant.release(tx);
         self.rounds.remove(&tx);
         self.recovering.remove(&tx);
     }
@@ -789,15 +619,9 @@ impl ThreePc {
         let state = match (ctx.durable().decision(tx), ctx.durable().record(tx)) {
             (Some(d), _) => TxState::Decided(d),
             (None, Some(r)) if r.precommitted => TxState::PreCommitted,
-            (None, _) if self.active.contains_key(&tx) => return,
+            (None, _) if self.coordinator.active.contains_key(&tx) => return,
             (None, _) => {
-                force_decision(
-                    ctx,
-                    tx,
-                    vec![from],
-                    Decision::Abort,
-                    Some(AbortCause::Unknown),
-                );
+                Coordinator::presume_abort(from, tx, ctx);
                 TxState::Decided(Decision::Abort)
             }
         };
@@ -838,13 +662,7 @@ impl ThreePc {
     }
 
     fn recover_participant(&mut self, ctx: &mut Ctx<'_, Self>) {
-        if !ctx.durable().is_initialized() {
-            let (bank, id) = (self.bank.clone(), self.id);
-            atomic_commit::initialize(ctx.durable_mut(), &bank, id);
-        }
-        self.locks = locks_from_log(ctx.durable());
-        let undecided: BTreeSet<TxId> = self.locks.values().copied().collect();
-        for tx in undecided {
+        for tx in self.participant.recover(ctx) {
             ctx.note(format!("{tx}: recovered undecided"));
             self.recovering.insert(tx);
             ctx.set_timer(Time::from_millis(1), Timer::Quiet(tx));
@@ -900,7 +718,9 @@ impl Node for ThreePc {
                 tx,
                 participants,
                 ops,
-            } => self.on_can_commit(tx, participants, ops, ctx),
+            } => self
+                .participant
+                .on_first_phase(tx, participants, ops, false, ctx),
             Msg::Vote { tx, vote } => self.on_vote(from, tx, vote, ctx),
             Msg::PreCommit { tx } => self.on_precommit(from, tx, ctx),
             Msg::PreCommitAck { tx } => self.on_precommit_ack(from, tx, ctx),
@@ -911,7 +731,7 @@ impl Node for ThreePc {
                 self.learn(tx, decision, ctx);
                 ctx.send(from, Msg::Ack { tx });
             }
-            Msg::Ack { tx } => self.on_ack(from, tx, ctx),
+            Msg::Ack { tx } => self.coordinator.on_ack(from, tx, ctx),
             Msg::StateRequest { tx } => self.on_state_request(from, tx, ctx),
             Msg::StateReply {
                 tx,
@@ -931,7 +751,7 @@ impl Node for ThreePc {
 
     fn on_request(&mut self, reply_to: ReplyTo, request: Transfer, ctx: &mut Ctx<'_, Self>) {
         if self.is_coordinator() {
-            self.start(reply_to, request, ctx);
+            self.coordinator.start(reply_to, request, ctx);
         } else {
             ctx.reply(reply_to, TxResponse::NotCoordinator);
         }
@@ -946,33 +766,9 @@ impl Node for ThreePc {
     }
 
     fn view(&self, log: &CommitLog) -> NodeView {
-        let role = if self.is_coordinator() {
-            "coordinator"
-        } else {
-            "participant"
-        };
-        let mut view = NodeView::new(role);
-        if self.is_coordinator() {
-            view = view.field("in progress", self.active.len());
-        } else {
-            view = atomic_commit::participant_fields(view, &self.locks, log);
-            if !self.rounds.is_empty() {
-                let rounds: Vec<String> = self.rounds.keys().map(TxId::to_string).collect();
-                view = view.field("terminating", rounds.join(" "));
-            }
-        }
-        atomic_commit::view_transactions(view, log, |tx| {
-            self.active
-                .get(&tx)
-                .map(|a| match (a.decision, a.precommitted) {
-                    (Some(d), _) => format!("{d}: acks {}/{}", a.acks.len(), a.parts.len()),
-                    (None, true) => format!(
-                        "pre-committed: acks {}/{}",
-                        a.precommit_acks.len(),
-                        a.parts.len()
-                    ),
-                    (None, false) => format!("waiting: yes {}/{}", a.yes.len(), a.parts.len()),
-                })
-        })
+        let coordinator = self.is_coordinator().then_some(&self.coordinator);
+        let rounds: Vec<String> = self.rounds.keys().map(TxId::to_string).collect();
+        let terminating = (!rounds.is_empty()).then(|| ("terminating", rounds.join(" ")));
+        atomic_commit::node_view(coordinator, &self.participant, log, terminating)
     }
 }

@@ -16,18 +16,18 @@
 //! "abort" for transactions it has no record of (presumed abort); a participant re-takes the
 //! locks of transactions it is uncertain about and asks around.
 
-use simlab_sim::FieldError;
 use crate::atomic_commit::{
-    self, AbortCause, Bank, COORDINATOR, CommitLog, CommitSettings, Decision, Locks, Transfer,
-    TxId, TxRecord, TxResponse, Vote, apply_decision, can_prepare, force_decision, locks_from_log,
-    repeat_vote, response,
+    self, AbortCause, BankSettings, COORDINATOR, CommitLog, CommitProtocol, CommitSettings,
+    Coordinator, Decision, Participant, Transfer, TxId, TxRecord, TxResponse, Vote,
+    apply_decision, force_decision,
 };
 use crate::protocol::{Protocol, ReportItem, Setup};
 use serde::{Deserialize, Serialize};
 use simlab_sim::{
-    Ctx, Invariant, Node, NodeId, NodeView, ReplyTo, ResponseClass, Simulation, Time, Workload,
+    Ctx, FieldError, Invariant, Node, NodeId, NodeView, ReplyTo, ResponseClass, Simulation, Time,
+    Workload,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Deliberate mistakes, for teaching and to prove the checkers catch them.
@@ -84,18 +84,11 @@ impl Default for TwoPcConfig {
     }
 }
 
-impl atomic_commit::CommitSettings for TwoPcConfig {
-    fn bank(&self, nodes: u32) -> Bank {
-        Bank {
-            nodes,
+impl CommitSettings for TwoPcConfig {
+    fn bank_settings(&self) -> BankSettings {
+        BankSettings {
             accounts: self.accounts,
             initial_balance: self.initial_balance,
-        }
-    }
-
-    fn workload(&self) -> atomic_commit::TransferWorkload {
-        atomic_commit::TransferWorkload {
-            accounts: self.accounts,
             max_amount: self.max_amount,
             max_recipients: self.max_recipients,
         }
@@ -109,12 +102,8 @@ impl atomic_commit::CommitSettings for TwoPcConfig {
 impl TwoPcConfig {
     /// Checks the settings for a cluster of `nodes`; the error names the field and the rule.
     pub fn validate(&self, nodes: u32) -> Result<(), FieldError> {
-        validate_commit_config(
+        self.bank_settings().validate(
             nodes,
-            self.accounts,
-            self.initial_balance,
-            self.max_amount,
-            self.max_recipients,
             &[
                 ("vote_timeout_ms", self.vote_timeout_ms),
                 ("decision_timeout_ms", self.decision_timeout_ms),
@@ -126,50 +115,6 @@ impl TwoPcConfig {
     fn has(&self, bug: TwoPcBug) -> bool {
         self.bugs.contains(&bug)
     }
-}
-
-/// The rules 2PC and 3PC settings share.
-pub(crate) fn validate_commit_config(
-    nodes: u32,
-    accounts: u32,
-    initial_balance: i64,
-    max_amount: i64,
-    max_recipients: u32,
-    timeouts: &[(&str, u64)],
-) -> Result<(), FieldError> {
-    let err = |f: &str, r: String| Err(FieldError::new(f, r));
-    if nodes < 3 {
-        return err(
-            "nodes",
-            format!(
-                "atomic commit needs a coordinator and at least 2 participants, so at least 3 nodes (got {nodes})"
-            ),
-        );
-    }
-    if accounts < 2 {
-        return err("accounts", "a transfer needs at least 2 accounts".into());
-    }
-    if initial_balance < 0 {
-        return err("initial_balance", "must not be negative".into());
-    }
-    if max_amount < 1 {
-        return err("max_amount", "must be at least 1".into());
-    }
-    if max_recipients < 1 || max_recipients >= accounts {
-        return err(
-            "max_recipients",
-            format!(
-                "must be between 1 and accounts - 1 = {} (got {max_recipients})",
-                accounts - 1
-            ),
-        );
-    }
-    for (name, value) in timeouts {
-        if *value == 0 {
-            return err(name, "must be positive".into());
-        }
-    }
-    Ok(())
 }
 
 /// Messages between coordinator and participants.
@@ -230,45 +175,55 @@ pub enum Timer {
     LogDecision(TxId),
 }
 
-/// The coordinator's volatile state for a transaction in progress.
-#[derive(Clone, Debug, Default)]
-struct Active {
-    parts: Vec<(NodeId, Vec<(u32, i64)>)>,
-    yes: BTreeSet<NodeId>,
-    decision: Option<Decision>,
-    acks: BTreeSet<NodeId>,
-    clients: Vec<ReplyTo>,
-}
-
-impl Active {
-    fn participants(&self) -> Vec<NodeId> {
-        self.parts.iter().map(|(p, _)| *p).collect()
-    }
-}
-
 /// A 2PC node: the coordinator (node 0) or a participant.
 #[derive(Clone, Debug)]
 pub struct TwoPc {
     id: NodeId,
     config: Arc<TwoPcConfig>,
-    bank: Bank,
-    active: BTreeMap<TxId, Active>,
-    locks: Locks,
-    /// [`TwoPcBug::ForgetVote`]: votes kept only in memory until the decision arrives.
-    unforced: BTreeMap<TxId, TxRecord>,
+    coordinator: Coordinator,
+    participant: Participant,
+}
+
+impl CommitProtocol for TwoPc {
+    const FIRST_PHASE: &'static str = "prepare";
+    fn first_phase(tx: TxId, participants: Vec<NodeId>, ops: Vec<(u32, i64)>) -> Msg {
+        Msg::Prepare {
+            tx,
+            participants,
+            ops,
+        }
+    }
+    fn vote(tx: TxId, vote: Vote) -> Msg {
+        Msg::Vote { tx, vote }
+    }
+    fn decide(tx: TxId, decision: Decision) -> Msg {
+        Msg::Decide { tx, decision }
+    }
+    fn vote_timeout(tx: TxId) -> Timer {
+        Timer::VoteTimeout(tx)
+    }
+    fn retransmit(tx: TxId) -> Timer {
+        Timer::Retransmit(tx)
+    }
+    fn wait_for_decision(tx: TxId) -> Timer {
+        Timer::Uncertain(tx)
+    }
 }
 
 impl TwoPc {
     /// A fresh node (at boot or restart: only the durable log carries over).
     pub fn new(id: NodeId, config: Arc<TwoPcConfig>, nodes: u32) -> TwoPc {
         let bank = config.bank(nodes);
+        let ms = Time::from_millis;
         TwoPc {
             id,
+            coordinator: Coordinator::new(
+                bank.clone(),
+                ms(config.vote_timeout_ms),
+                ms(config.retransmit_ms),
+            ),
+            participant: Participant::new(id, bank, ms(config.decision_timeout_ms)),
             config,
-            bank,
-            active: BTreeMap::new(),
-            locks: Locks::new(),
-            unforced: BTreeMap::new(),
         }
     }
 
@@ -276,150 +231,35 @@ impl TwoPc {
         self.id == COORDINATOR
     }
 
-    fn ms(v: u64) -> Time {
-        Time::from_millis(v)
-    }
-
     // ----- coordinator -----
 
-    fn start(&mut self, reply_to: ReplyTo, transfer: Transfer, ctx: &mut Ctx<'_, Self>) {
-        let tx = TxId::from(reply_to);
-        if let Some(decision) = ctx.durable().decision(tx) {
-            ctx.reply(reply_to, response(decision));
-            return;
-        }
-        if let Some(active) = self.active.get_mut(&tx) {
-            if !active.clients.contains(&reply_to) {
-                active.clients.push(reply_to);
-            }
-            return;
-        }
-        let parts = self.bank.split(&transfer);
-        let participants: Vec<NodeId> = parts.iter().map(|(p, _)| *p).collect();
-        for (p, ops) in &parts {
-            ctx.send(
-                *p,
-                Msg::Prepare {
-                    tx,
-                    participants: participants.clone(),
-                    ops: ops.clone(),
-                },
-            );
-        }
-        ctx.note(format!("{tx}: prepare {transfer:?} at {participants:?}"));
-        self.active.insert(
-            tx,
-            Active {
-                parts,
-                clients: vec![reply_to],
-                ..Active::default()
-            },
-        );
-        ctx.set_timer(
-            Self::ms(self.config.vote_timeout_ms),
-            Timer::VoteTimeout(tx),
-        );
-    }
-
+    /// Phase 2: every vote yes commits; a no vote aborts.
     fn on_vote(&mut self, from: NodeId, tx: TxId, vote: Vote, ctx: &mut Ctx<'_, Self>) {
-        let Some(active) = self.active.get_mut(&tx) else {
-            // Already finished: the participant missed the decision; tell it again.
-            if let Some(decision) = ctx.durable().decision(tx) {
-                ctx.send(from, Msg::Decide { tx, decision });
-            }
+        let ignore_no = self.config.has(TwoPcBug::IgnoreNoVote);
+        let Some(active) = self.coordinator.counting(from, tx, ctx) else {
             return;
         };
-        if let Some(decision) = active.decision {
-            ctx.send(from, Msg::Decide { tx, decision });
-            return;
-        }
-        match vote {
-            Vote::No if !self.config.has(TwoPcBug::IgnoreNoVote) => {
-                self.decide(tx, Decision::Abort, Some(AbortCause::NoVote(from)), ctx);
-            }
+        let decision = match vote {
+            Vote::No if !ignore_no => Some((Decision::Abort, Some(AbortCause::NoVote(from)))),
             _ => {
                 active.yes.insert(from);
-                if active.parts.iter().all(|(p, _)| active.yes.contains(p)) {
-                    self.decide(tx, Decision::Commit, None, ctx);
-                }
+                active.all_in(&active.yes).then_some((Decision::Commit, None))
             }
-        }
-    }
-
-    fn decide(
-        &mut self,
-        tx: TxId,
-        decision: Decision,
-        cause: Option<AbortCause>,
-        ctx: &mut Ctx<'_, Self>,
-    ) {
-        let active = self
-            .active
-            .get_mut(&tx)
-            .expect("deciding an active transaction");
-        active.decision = Some(decision);
-        let participants = active.participants();
-        let late_log = decision == Decision::Commit && self.config.has(TwoPcBug::CommitBeforeLog);
-        if late_log {
-            ctx.set_timer(Time::from_millis(2), Timer::LogDecision(tx));
-        } else {
-            // Force the decision before anyone hears of it: recovery must find it.
-            force_decision(ctx, tx, participants.clone(), decision, cause);
-        }
-        ctx.note(format!("{tx}: decided {decision}"));
-        for p in &participants {
-            ctx.send(*p, Msg::Decide { tx, decision });
-        }
-        for client in std::mem::take(&mut active.clients) {
-            ctx.reply(client, response(decision));
-        }
-        ctx.set_timer(Self::ms(self.config.retransmit_ms), Timer::Retransmit(tx));
-    }
-
-    fn on_ack(&mut self, from: NodeId, tx: TxId, ctx: &mut Ctx<'_, Self>) {
-        let Some(active) = self.active.get_mut(&tx) else {
-            return;
         };
-        active.acks.insert(from);
-        if active.parts.iter().all(|(p, _)| active.acks.contains(p))
-            && ctx.durable().decision(tx).is_some()
-        {
-            self.active.remove(&tx);
-            ctx.durable_mut().record_mut(tx).ended = true;
+        if let Some((decision, cause)) = decision {
+            let log_late = (decision == Decision::Commit
+                && self.config.has(TwoPcBug::CommitBeforeLog))
+            .then_some(Timer::LogDecision(tx));
+            self.coordinator.decide(tx, decision, cause, log_late, ctx);
         }
     }
 
     fn coordinator_timer(&mut self, timer: Timer, ctx: &mut Ctx<'_, Self>) {
         match timer {
-            Timer::VoteTimeout(tx) => {
-                if let Some(active) = self.active.get(&tx)
-                    && active.decision.is_none()
-                {
-                    let yes_votes = active.yes.iter().copied().collect();
-                    self.decide(
-                        tx,
-                        Decision::Abort,
-                        Some(AbortCause::Timeout { yes_votes }),
-                        ctx,
-                    );
-                }
-            }
-            Timer::Retransmit(tx) => {
-                let Some(active) = self.active.get(&tx) else {
-                    return;
-                };
-                let Some(decision) = active.decision else {
-                    return;
-                };
-                for (p, _) in &active.parts {
-                    if !active.acks.contains(p) {
-                        ctx.send(*p, Msg::Decide { tx, decision });
-                    }
-                }
-                ctx.set_timer(Self::ms(self.config.retransmit_ms), Timer::Retransmit(tx));
-            }
+            Timer::VoteTimeout(tx) => self.coordinator.on_vote_timeout(tx, ctx),
+            Timer::Retransmit(tx) => self.coordinator.on_retransmit(tx, ctx),
             Timer::LogDecision(tx) => {
-                if let Some(active) = self.active.get(&tx)
+                if let Some(active) = self.coordinator.active.get(&tx)
                     && let Some(decision) = active.decision
                 {
                     force_decision(ctx, tx, active.participants(), decision, None);
@@ -429,29 +269,27 @@ impl TwoPc {
         }
     }
 
+    /// Cooperative termination, the coordinator's side: the decision if it knows one, nothing
+    /// while it is still collecting votes, and abort for a transaction it has no record of.
     fn coordinator_inquiry(&mut self, from: NodeId, tx: TxId, ctx: &mut Ctx<'_, Self>) {
-        let known = ctx
-            .durable()
-            .decision(tx)
-            .or_else(|| self.active.get(&tx).and_then(|a| a.decision));
+        let known = ctx.durable().decision(tx).or_else(|| {
+            self.coordinator
+                .active
+                .get(&tx)
+                .and_then(|a| a.decision)
+        });
         let decision = match known {
             Some(d) => Some(d),
-            None if self.active.contains_key(&tx) => None, // Still collecting votes.
+            None if self.coordinator.active.contains_key(&tx) => None, // Still collecting votes.
             None => {
-                // Presumed abort: no record means no commit was ever decided here.
-                force_decision(
-                    ctx,
-                    tx,
-                    vec![from],
-                    Decision::Abort,
-                    Some(AbortCause::Unknown),
-                );
+                Coordinator::presume_abort(from, tx, ctx);
                 Some(Decision::Abort)
             }
         };
         ctx.send(from, Msg::DecisionReply { tx, decision });
     }
 
+    /// After a crash: resend every decision the log holds that was not acknowledged.
     fn recover_coordinator(&mut self, ctx: &mut Ctx<'_, Self>) {
         let unfinished: Vec<(TxId, TxRecord)> = ctx
             .durable()
@@ -462,107 +300,21 @@ impl TwoPc {
             .collect();
         for (tx, record) in unfinished {
             let (decision, _) = record.decision.expect("filtered");
-            let parts = record
-                .participants
-                .iter()
-                .map(|p| (*p, Vec::new()))
-                .collect();
-            self.active.insert(
-                tx,
-                Active {
-                    parts,
-                    decision: Some(decision),
-                    ..Active::default()
-                },
-            );
-            for p in &record.participants {
-                ctx.send(*p, Msg::Decide { tx, decision });
-            }
-            ctx.set_timer(Self::ms(self.config.retransmit_ms), Timer::Retransmit(tx));
+            self.coordinator.resume(tx, &record, decision, ctx);
         }
-        if !self.active.is_empty() {
+        if !self.coordinator.active.is_empty() {
             ctx.note(format!(
                 "recovered: resending {} decisions",
-                self.active.len()
+                self.coordinator.active.len()
             ));
         }
     }
 
     // ----- participant -----
 
-    fn record(&self, tx: TxId, ctx: &Ctx<'_, Self>) -> Option<TxRecord> {
-        ctx.durable()
-            .txs()
-            .get(&tx)
-            .or_else(|| self.unforced.get(&tx))
-            .cloned()
-    }
-
-    fn on_prepare(
-        &mut self,
-        tx: TxId,
-        participants: Vec<NodeId>,
-        ops: Vec<(u32, i64)>,
-        ctx: &mut Ctx<'_, Self>,
-    ) {
-        if let Some(record) = self.record(tx, ctx) {
-            // Asked again (a retransmission, or a retry after the coordinator forgot): answer as
-            // before, unless this participant has since learnt the transaction aborted.
-            ctx.send(
-                COORDINATOR,
-                Msg::Vote {
-                    tx,
-                    vote: repeat_vote(&record),
-                },
-            );
-            return;
-        }
-        let now = ctx.now();
-        if can_prepare(ctx.durable(), &self.locks, tx, &ops) {
-            for (account, _) in &ops {
-                self.locks.insert(*account, tx);
-            }
-            let record = TxRecord {
-                participants,
-                ops,
-                vote: Some((Vote::Yes, now)),
-                ..TxRecord::default()
-            };
-            if self.config.has(TwoPcBug::ForgetVote) {
-                self.unforced.insert(tx, record);
-            } else {
-                ctx.durable_mut().insert(tx, record);
-            }
-            ctx.send(
-                COORDINATOR,
-                Msg::Vote {
-                    tx,
-                    vote: Vote::Yes,
-                },
-            );
-            ctx.set_timer(
-                Self::ms(self.config.decision_timeout_ms),
-                Timer::Uncertain(tx),
-            );
-        } else {
-            ctx.note(format!(
-                "{tx}: cannot prepare (locked or overdrawn): voting no"
-            ));
-            let record = TxRecord {
-                participants,
-                ops,
-                vote: Some((Vote::No, now)),
-                decision: Some((Decision::Abort, now)),
-                ..TxRecord::default()
-            };
-            ctx.durable_mut().insert(tx, record);
-            ctx.send(COORDINATOR, Msg::Vote { tx, vote: Vote::No });
-        }
-    }
-
     /// Applies a decision learnt from the coordinator or a peer.
     fn learn(&mut self, tx: TxId, decision: Decision, ctx: &mut Ctx<'_, Self>) {
-        if let Some(record) = self.unforced.remove(&tx) {
+        if let Some(record) = self.participant.unforced.remove(&tx) {
             ctx.durable_mut().insert(tx, record);
         }
         let now = ctx.now();
@@ -579,11 +331,13 @@ impl TwoPc {
             apply_decision(ctx.durable_mut(), tx, decision, now);
             ctx.note(format!("{tx}: {decision}"));
         }
-        self.locks.retain(|_, holder| *holder != tx);
+        self.participant.release(tx);
     }
 
+    /// Voted yes and still no decision: ask the coordinator and the other participants
+    /// (cooperative termination), and again later. This is where 2PC blocks.
     fn on_uncertain(&mut self, tx: TxId, ctx: &mut Ctx<'_, Self>) {
-        let Some(record) = self.record(tx, ctx) else {
+        let Some(record) = self.participant.record(tx, ctx) else {
             return;
         };
         if record.decision.is_some() || !matches!(record.vote, Some((Vote::Yes, _))) {
@@ -599,17 +353,15 @@ impl TwoPc {
         for p in record.participants.iter().filter(|&&p| p != self.id) {
             ctx.send(*p, Msg::DecisionRequest { tx });
         }
-        ctx.set_timer(
-            Self::ms(self.config.decision_timeout_ms),
-            Timer::Uncertain(tx),
-        );
+        ctx.set_timer(self.participant.wait, Timer::Uncertain(tx));
     }
 
+    /// Cooperative termination, a peer's side: the decision if known; a participant that has
+    /// not voted aborts now, so the coordinator can never commit without it.
     fn participant_inquiry(&mut self, from: NodeId, tx: TxId, ctx: &mut Ctx<'_, Self>) {
-        let decision = match self.record(tx, ctx) {
+        let decision = match self.participant.record(tx, ctx) {
             Some(r) => r.decision.map(|(d, _)| d),
             None => {
-                // Not voted yet: abort now, so the coordinator can never commit without us.
                 let now = ctx.now();
                 let record = TxRecord {
                     decision: Some((Decision::Abort, now)),
@@ -624,12 +376,7 @@ impl TwoPc {
     }
 
     fn recover_participant(&mut self, ctx: &mut Ctx<'_, Self>) {
-        if !ctx.durable().is_initialized() {
-            let (bank, id) = (self.bank.clone(), self.id);
-            atomic_commit::initialize(ctx.durable_mut(), &bank, id);
-        }
-        self.locks = locks_from_log(ctx.durable());
-        let uncertain: BTreeSet<TxId> = self.locks.values().copied().collect();
+        let uncertain: BTreeSet<TxId> = self.participant.recover(ctx);
         for tx in uncertain {
             ctx.note(format!("{tx}: recovered uncertain"));
             ctx.set_timer(Time::from_millis(1), Timer::Uncertain(tx));
@@ -685,13 +432,17 @@ impl Node for TwoPc {
                 tx,
                 participants,
                 ops,
-            } => self.on_prepare(tx, participants, ops, ctx),
+            } => {
+                let forget = self.config.has(TwoPcBug::ForgetVote);
+                self.participant
+                    .on_first_phase(tx, participants, ops, forget, ctx);
+            }
             Msg::Vote { tx, vote } => self.on_vote(from, tx, vote, ctx),
             Msg::Decide { tx, decision } => {
                 self.learn(tx, decision, ctx);
                 ctx.send(from, Msg::Ack { tx });
             }
-            Msg::Ack { tx } => self.on_ack(from, tx, ctx),
+            Msg::Ack { tx } => self.coordinator.on_ack(from, tx, ctx),
             Msg::DecisionRequest { tx } if self.is_coordinator() => {
                 self.coordinator_inquiry(from, tx, ctx)
             }
@@ -700,7 +451,10 @@ impl Node for TwoPc {
                 tx,
                 decision: Some(decision),
             } => {
-                let uncertain = self.record(tx, ctx).is_some_and(|r| r.decision.is_none());
+                let uncertain = self
+                    .participant
+                    .record(tx, ctx)
+                    .is_some_and(|r| r.decision.is_none());
                 if uncertain {
                     self.learn(tx, decision, ctx);
                 }
@@ -718,7 +472,7 @@ impl Node for TwoPc {
 
     fn on_request(&mut self, reply_to: ReplyTo, request: Transfer, ctx: &mut Ctx<'_, Self>) {
         if self.is_coordinator() {
-            self.start(reply_to, request, ctx);
+            self.coordinator.start(reply_to, request, ctx);
         } else {
             ctx.reply(reply_to, TxResponse::NotCoordinator);
         }
@@ -733,22 +487,7 @@ impl Node for TwoPc {
     }
 
     fn view(&self, log: &CommitLog) -> NodeView {
-        let role = if self.is_coordinator() {
-            "coordinator"
-        } else {
-            "participant"
-        };
-        let mut view = NodeView::new(role);
-        if self.is_coordinator() {
-            view = view.field("in progress", self.active.len());
-        } else {
-            view = atomic_commit::participant_fields(view, &self.locks, log);
-        }
-        atomic_commit::view_transactions(view, log, |tx| {
-            self.active.get(&tx).map(|a| match a.decision {
-                Some(d) => format!("{d}: acks {}/{}", a.acks.len(), a.parts.len()),
-                None => format!("waiting: yes {}/{}", a.yes.len(), a.parts.len()),
-            })
-        })
+        let coordinator = self.is_coordinator().then_some(&self.coordinator);
+        atomic_commit::node_view(coordinator, &self.participant, log, None)
     }
 }
