@@ -501,6 +501,51 @@ pub trait CommitProtocol:
     fn wait_for_decision(tx: TxId) -> Self::Timer;
 }
 
+/// Implements [`crate::Protocol`] for a commit protocol's node: every commit protocol runs
+/// the bank workload, checks the atomic-commit invariants and reports blocking the same way.
+/// `$node::new(id, config, nodes)` builds a node; the config has `validate` and `bugs`.
+macro_rules! commit_protocol {
+    ($node:ident, $config:ident, $name:literal) => {
+        impl $crate::protocol::Protocol for $node {
+            type Config = $config;
+            const NAME: &'static str = $name;
+
+            fn validate(config: &$config, nodes: u32) -> Result<(), simlab_sim::FieldError> {
+                config.validate(nodes)
+            }
+            fn min_nodes(_: &$config) -> u32 {
+                3 // a coordinator and two participants
+            }
+            fn clear_bugs(config: &mut $config) {
+                config.bugs.clear();
+            }
+            fn node(setup: &$crate::protocol::Setup<$config>, id: simlab_sim::NodeId) -> $node {
+                $node::new(id, setup.config.clone(), setup.nodes)
+            }
+            fn workload(
+                setup: &$crate::protocol::Setup<$config>,
+            ) -> Option<Box<dyn simlab_sim::Workload<$crate::atomic_commit::Transfer>>> {
+                use $crate::atomic_commit::CommitSettings;
+                Some(Box::new(setup.config.workload()))
+            }
+            fn invariants(
+                setup: &$crate::protocol::Setup<$config>,
+            ) -> Vec<Box<dyn simlab_sim::Invariant<$node>>> {
+                use $crate::atomic_commit::CommitSettings;
+                $crate::atomic_commit::invariants::all(&setup.config.bank(setup.nodes))
+            }
+            fn report(
+                setup: &$crate::protocol::Setup<$config>,
+                sim: &simlab_sim::Simulation<$node>,
+            ) -> Vec<$crate::protocol::ReportItem> {
+                use $crate::atomic_commit::CommitSettings;
+                $crate::atomic_commit::report(sim, setup.config.blocking_threshold())
+            }
+        }
+    };
+}
+pub(crate) use commit_protocol;
+
 /// The settings every commit protocol has, for the bank, its workload and the checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BankSettings {

@@ -31,11 +31,9 @@ use crate::atomic_commit::{
     Coordinator, Decision, Participant, Transfer, TxId, TxRecord, TxResponse, Vote,
     apply_decision, force_decision,
 };
-use crate::protocol::{Protocol, ReportItem, Setup};
 use serde::{Deserialize, Serialize};
 use simlab_sim::{
-    Ctx, FieldError, Invariant, Node, NodeId, NodeView, ReplyTo, ResponseClass, Simulation, Time,
-    Workload,
+    Ctx, FieldError, Node, NodeId, NodeView, ReplyTo, ResponseClass, Time,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -670,32 +668,7 @@ impl ThreePc {
     }
 }
 
-impl Protocol for ThreePc {
-    type Config = ThreePcConfig;
-    const NAME: &'static str = "three-phase commit";
-
-    fn validate(config: &ThreePcConfig, nodes: u32) -> Result<(), FieldError> {
-        config.validate(nodes)
-    }
-    fn min_nodes(_: &ThreePcConfig) -> u32 {
-        3 // a coordinator and two participants
-    }
-    fn clear_bugs(config: &mut ThreePcConfig) {
-        config.bugs.clear();
-    }
-    fn node(setup: &Setup<ThreePcConfig>, id: NodeId) -> ThreePc {
-        ThreePc::new(id, setup.config.clone(), setup.nodes)
-    }
-    fn workload(setup: &Setup<ThreePcConfig>) -> Option<Box<dyn Workload<Transfer>>> {
-        Some(Box::new(setup.config.workload()))
-    }
-    fn invariants(setup: &Setup<ThreePcConfig>) -> Vec<Box<dyn Invariant<ThreePc>>> {
-        atomic_commit::invariants::all(&setup.config.bank(setup.nodes))
-    }
-    fn report(setup: &Setup<ThreePcConfig>, sim: &Simulation<ThreePc>) -> Vec<ReportItem> {
-        atomic_commit::report(sim, setup.config.blocking_threshold())
-    }
-}
+atomic_commit::commit_protocol!(ThreePc, ThreePcConfig, "three-phase commit");
 
 impl Node for ThreePc {
     type Msg = Msg;

@@ -21,11 +21,9 @@ use crate::atomic_commit::{
     Coordinator, Decision, Participant, Transfer, TxId, TxRecord, TxResponse, Vote,
     apply_decision, force_decision,
 };
-use crate::protocol::{Protocol, ReportItem, Setup};
 use serde::{Deserialize, Serialize};
 use simlab_sim::{
-    Ctx, FieldError, Invariant, Node, NodeId, NodeView, ReplyTo, ResponseClass, Simulation, Time,
-    Workload,
+    Ctx, FieldError, Node, NodeId, NodeView, ReplyTo, ResponseClass, Time,
 };
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -384,32 +382,7 @@ impl TwoPc {
     }
 }
 
-impl Protocol for TwoPc {
-    type Config = TwoPcConfig;
-    const NAME: &'static str = "two-phase commit";
-
-    fn validate(config: &TwoPcConfig, nodes: u32) -> Result<(), FieldError> {
-        config.validate(nodes)
-    }
-    fn min_nodes(_: &TwoPcConfig) -> u32 {
-        3 // a coordinator and two participants
-    }
-    fn clear_bugs(config: &mut TwoPcConfig) {
-        config.bugs.clear();
-    }
-    fn node(setup: &Setup<TwoPcConfig>, id: NodeId) -> TwoPc {
-        TwoPc::new(id, setup.config.clone(), setup.nodes)
-    }
-    fn workload(setup: &Setup<TwoPcConfig>) -> Option<Box<dyn Workload<Transfer>>> {
-        Some(Box::new(setup.config.workload()))
-    }
-    fn invariants(setup: &Setup<TwoPcConfig>) -> Vec<Box<dyn Invariant<TwoPc>>> {
-        atomic_commit::invariants::all(&setup.config.bank(setup.nodes))
-    }
-    fn report(setup: &Setup<TwoPcConfig>, sim: &Simulation<TwoPc>) -> Vec<ReportItem> {
-        atomic_commit::report(sim, setup.config.blocking_threshold())
-    }
-}
+atomic_commit::commit_protocol!(TwoPc, TwoPcConfig, "two-phase commit");
 
 impl Node for TwoPc {
     type Msg = Msg;
