@@ -107,6 +107,23 @@ impl SimConfig {
                     return Err(in_link(FieldError::new(name, rule)));
                 }
             }
+            if link.from == link.to {
+                let rule = format!(
+                    "a link from node {} to itself: a node always reaches itself instantly",
+                    link.from
+                );
+                return Err(in_link(FieldError::new("to", rule)));
+            }
+            if let Some(j) = self.network.links[..i]
+                .iter()
+                .position(|other| (other.from, other.to) == (link.from, link.to))
+            {
+                let rule = format!(
+                    "a second override for the link {} -> {} (the first is links[{j}])",
+                    link.from, link.to
+                );
+                return Err(in_link(FieldError::new("from", rule)));
+            }
             link.link
                 .latency_ms
                 .validate()
@@ -131,7 +148,12 @@ impl SimConfig {
                 .validate(self.nodes)
                 .map_err(|e| e.within("nemesis"))?;
             if Time::from_millis(nemesis.end_ms) > self.stop {
-                return err("nemesis.end_ms", "is after the stop time".into());
+                let rule = format!(
+                    "{} ms is after the stop time {} ms",
+                    nemesis.end_ms,
+                    self.stop.as_millis()
+                );
+                return err("nemesis.end_ms", rule);
             }
         }
         self.clients.validate().map_err(|e| e.within("clients"))?;

@@ -128,8 +128,15 @@ impl Fault {
                         return Err(format!("node {n} is in more than one partition group"));
                     }
                 }
-                if groups.iter().filter(|g| !g.is_empty()).count() < 2 && seen.iter().all(|&s| s) {
-                    return Err("a partition needs at least two non-empty groups".into());
+                if let Some(i) = groups.iter().position(Vec::is_empty) {
+                    return Err(format!("group {i} is empty: list at least one node in it"));
+                }
+                // Nodes in no group form one more group.
+                let effective = groups.len() + usize::from(seen.iter().any(|&s| !s));
+                if effective < 2 {
+                    return Err(format!(
+                        "{groups:?} leaves every node in one group: a partition needs at least two"
+                    ));
                 }
             }
             Fault::Bridge {
@@ -142,6 +149,9 @@ impl Fault {
                 }
                 if left.iter().any(|n| right.contains(n)) {
                     return Err("a node is on both sides of the bridge".into());
+                }
+                if left.is_empty() || right.is_empty() {
+                    return Err("both sides of a bridge need at least one node".into());
                 }
             }
             Fault::CutOneWay { from, to } if from == to => {
@@ -351,6 +361,18 @@ mod tests {
                 .is_err()
         );
         assert!(Fault::Partition(vec![vec![0, 1, 2]]).validate(3).is_err());
+        assert!(
+            Fault::Partition(vec![]).validate(3).is_err(),
+            "no cut at all"
+        );
+        assert!(Fault::Partition(vec![vec![], vec![]]).validate(3).is_err());
+        assert!(Fault::Partition(vec![vec![0], vec![]]).validate(3).is_err());
+        let empty_bridge = Fault::Bridge {
+            left: vec![],
+            right: vec![2],
+            bridge: 1,
+        };
+        assert!(empty_bridge.validate(3).is_err());
         assert!(
             Fault::Partition(vec![vec![0, 1]]).validate(3).is_ok(),
             "node 2 forms a group"

@@ -144,6 +144,15 @@ impl ClientConfig {
                 format!("{} clients is more than the limit of 10000", self.count),
             );
         }
+        if self.count > 0 && self.ops == 0 {
+            return err(
+                "ops",
+                format!(
+                    "{} clients with 0 operations each would do nothing: set ops (operations per client)",
+                    self.count
+                ),
+            );
+        }
         if self.count > 0 && self.timeout_ms == 0 {
             return err("timeout_ms", "must be positive".into());
         }
@@ -163,10 +172,22 @@ mod tests {
         assert!(ClientConfig::default().validate().is_ok());
         let bad = ClientConfig {
             count: 1,
+            ops: 1,
             attempts: 0,
             ..ClientConfig::default()
         };
         assert_eq!(bad.validate().unwrap_err().field, "attempts");
+        let idle = ClientConfig {
+            count: 5,
+            ..ClientConfig::default()
+        };
+        let err = idle.validate().unwrap_err();
+        assert_eq!(err.field, "ops");
+        assert!(
+            err.rule.contains("5 clients with 0 operations"),
+            "{}",
+            err.rule
+        );
         let bad = ClientConfig {
             think_ms: (5, 1),
             ..ClientConfig::default()

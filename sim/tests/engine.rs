@@ -751,7 +751,13 @@ fn impossible_configurations_are_errors_not_panics() {
     assert_eq!(err(config(5, 1, 0)).field, "stop_ms");
     let mut c = config(5, 1, 100);
     c.clients.count = 1;
-    assert_eq!(err(c).field, "clients");
+    assert_eq!(
+        err(c.clone()).field,
+        "clients.ops",
+        "clients with nothing to do"
+    );
+    c.clients.ops = 1;
+    assert_eq!(err(c).field, "clients", "clients without a workload");
 }
 
 #[test]

@@ -303,14 +303,21 @@ fn sweep(
             file.display()
         ));
     }
-    let (start, end) = sweep::parse_range(seeds)?;
+    let (start, last) = sweep::parse_range(seeds)?;
     let shard = shard.map(sweep::parse_shard).transpose()?.unwrap_or((0, 1));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = match jobs {
         Some(0) => return Err("--jobs must be at least 1".into()),
+        Some(n) if n > sweep::MAX_JOBS => {
+            return Err(format!(
+                "--jobs {n} is more than {}: each job is a thread, and this machine has {cores} cores",
+                sweep::MAX_JOBS
+            ));
+        }
         Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        None => cores,
     };
-    let plan = sweep::SeedPlan { start, end, shard };
+    let plan = sweep::SeedPlan { start, last, shard };
     let result = sweep::run(&loaded.scenario, &plan, jobs, stop_on_first, swarm, !json);
     if json {
         for line in sweep::json_lines(&file, &result) {
@@ -337,6 +344,17 @@ fn shrink(
     use simlab_protocols::shrink;
     let loaded = load(file, code)?;
     let scenario = with_swarm(file, loaded.scenario, seed, swarm)?;
+    if let Some(name) = invariant {
+        let known = scenario.protocol.invariant_names(scenario.nodes);
+        if !known.iter().any(|(k, _)| k == name) {
+            let names: Vec<&str> = known.iter().map(|(k, _)| k.as_str()).collect();
+            return Err(format!(
+                "--invariant {name:?}: {} has no such invariant; it has: {}",
+                scenario.protocol.name(),
+                names.join(", ")
+            ));
+        }
+    }
     let clock = crate::wall::Stopwatch::start();
     let shrunk = match shrink::shrink(&scenario, seed, invariant) {
         Ok(shrunk) => shrunk,

@@ -24,8 +24,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 pub struct SeedPlan {
     /// First seed.
     pub start: u64,
-    /// One past the last seed.
-    pub end: u64,
+    /// Last seed (included, so a range can end at the largest seed there is).
+    pub last: u64,
     /// `(k, n)`: run only seeds whose position in the range is `k` modulo `n`.
     pub shard: (u64, u64),
 }
@@ -34,16 +34,19 @@ impl SeedPlan {
     /// The seeds, in order.
     pub fn seeds(&self) -> Vec<u64> {
         let (k, n) = self.shard;
-        (self.start..self.end)
+        (self.start..=self.last)
             .filter(|s| (s - self.start) % n == k)
             .collect()
     }
 }
 
+/// The most threads one sweep starts (`--jobs`).
+pub const MAX_JOBS: usize = 1_024;
+
 /// The most seeds one sweep runs.
 pub const MAX_SEEDS: u64 = 100_000_000;
 
-/// Parses `A..B` (B excluded) or `A..=B`.
+/// Parses `A..B` (B excluded) or `A..=B` into the first and the last seed.
 pub fn parse_range(text: &str) -> Result<(u64, u64), String> {
     let bad = || format!("--seeds {text:?}: expected a range like 0..1000 or 0..=999");
     let (a, b, inclusive) = if let Some((a, b)) = text.split_once("..=") {
@@ -53,24 +56,30 @@ pub fn parse_range(text: &str) -> Result<(u64, u64), String> {
     } else {
         return Err(bad());
     };
-    let a: u64 = a.trim().parse().map_err(|_| bad())?;
-    let b: u64 = b.trim().parse().map_err(|_| bad())?;
-    let end = if inclusive {
-        b.checked_add(1).ok_or_else(bad)?
-    } else {
-        b
+    let number = |s: &str| {
+        s.trim().parse::<u64>().map_err(|e| {
+            format!("--seeds {text:?}: {s:?} is not a seed (a whole number from 0 to 18446744073709551615): {e}")
+        })
     };
-    if end <= a {
+    let (first, b) = (number(a)?, number(b)?);
+    let last = if inclusive {
+        b
+    } else {
+        b.checked_sub(1)
+            .filter(|&last| last >= first)
+            .ok_or_else(|| format!("--seeds {text:?} is empty"))?
+    };
+    if last < first {
         return Err(format!("--seeds {text:?} is empty"));
     }
     // Results are kept per seed; a bigger range belongs on several machines (`--shard`).
-    if end - a > MAX_SEEDS {
+    let count = u128::from(last - first) + 1;
+    if count > u128::from(MAX_SEEDS) {
         return Err(format!(
-            "--seeds {text:?} holds {} seeds; one sweep runs at most {MAX_SEEDS} (split it with --shard K/N)",
-            end - a
+            "--seeds {text:?} holds {count} seeds; one sweep runs at most {MAX_SEEDS} (split it with --shard K/N)"
         ));
     }
-    Ok((a, end))
+    Ok((first, last))
 }
 
 /// Parses `K/N`: the K-th (counting from 0) of N interleaved slices.
@@ -133,26 +142,35 @@ pub fn run(
     let failures = AtomicU64::new(0);
     let results: Mutex<Vec<Option<SeedResult>>> = Mutex::new(vec![None; seeds.len()]);
     let progress = Progress::new(seeds.len() as u64, show_progress);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= seeds.len()
-                        || (stop_on_first && i > first_failure.load(Ordering::Relaxed))
-                    {
-                        break;
-                    }
-                    let (outcome, mix) = one_seed(scenario, seeds[i], swarm_mode);
-                    if !outcome.violations.is_empty() {
-                        failures.fetch_add(1, Ordering::Relaxed);
-                        first_failure.fetch_min(i, Ordering::Relaxed);
-                    }
-                    progress.tick(failures.load(Ordering::Relaxed));
-                    results.lock().expect("no worker panicked")[i] = Some((outcome, mix));
-                }
-            });
+    let work = || {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= seeds.len() || (stop_on_first && i > first_failure.load(Ordering::Relaxed)) {
+                break;
+            }
+            let (outcome, mix) = one_seed(scenario, seeds[i], swarm_mode);
+            if !outcome.violations.is_empty() {
+                failures.fetch_add(1, Ordering::Relaxed);
+                first_failure.fetch_min(i, Ordering::Relaxed);
+            }
+            progress.tick(failures.load(Ordering::Relaxed));
+            results.lock().expect("no worker panicked")[i] = Some((outcome, mix));
         }
+    };
+    // No more workers than seeds; this thread is one of them. If the system refuses a thread,
+    // the workers already running share the seeds (results go by index, so the output is the
+    // same whatever ran them).
+    let workers = jobs.clamp(1, seeds.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 1..workers {
+            if std::thread::Builder::new()
+                .spawn_scoped(scope, work)
+                .is_err()
+            {
+                break;
+            }
+        }
+        work();
     });
     progress.finish();
     let cut = if stop_on_first {
@@ -322,10 +340,22 @@ mod tests {
 
     #[test]
     fn ranges_and_shards_parse_and_partition_the_seeds() {
-        assert_eq!(parse_range("0..10"), Ok((0, 10)));
-        assert_eq!(parse_range("5..=7"), Ok((5, 8)));
-        assert!(parse_range("7..7").is_err());
-        assert!(parse_range("x..3").is_err());
+        assert_eq!(parse_range("0..10"), Ok((0, 9)));
+        assert_eq!(parse_range("5..=7"), Ok((5, 7)));
+        assert!(parse_range("7..7").unwrap_err().contains("is empty"));
+        assert!(parse_range("0..0").unwrap_err().contains("is empty"));
+        assert!(
+            parse_range("x..3")
+                .unwrap_err()
+                .contains("\"x\" is not a seed")
+        );
+        let top = "18446744073709551615..=18446744073709551615";
+        assert_eq!(parse_range(top), Ok((u64::MAX, u64::MAX)));
+        assert!(
+            parse_range("0..=18446744073709551615")
+                .unwrap_err()
+                .contains("--shard")
+        );
         let too_many = parse_range("0..18446744073709551615").unwrap_err();
         assert!(too_many.contains("--shard"), "{too_many}");
         assert!(parse_range("0..100000000").is_ok());
@@ -336,7 +366,7 @@ mod tests {
             .flat_map(|k| {
                 SeedPlan {
                     start: 10,
-                    end: 20,
+                    last: 19,
                     shard: (k, 3),
                 }
                 .seeds()
@@ -352,7 +382,7 @@ mod tests {
         assert_eq!(
             SeedPlan {
                 start: 10,
-                end: 20,
+                last: 19,
                 shard: (1, 3)
             }
             .seeds(),

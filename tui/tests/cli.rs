@@ -298,6 +298,20 @@ fn sweep_rejects_bad_ranges_and_shards() {
         &["sweep", "scenarios/3pc-crash-stop.ron", "--seeds", "abc"][..],
         &["sweep", "scenarios/3pc-crash-stop.ron", "--shard", "3/3"][..],
         &["sweep", "scenarios/3pc-crash-stop.ron", "--jobs", "0"][..],
+        &[
+            "sweep",
+            "scenarios/3pc-crash-stop.ron",
+            "--jobs",
+            "18446744073709551615",
+        ][..],
+        &[
+            "shrink",
+            "scenarios/3pc-partition.ron",
+            "--seed",
+            "1",
+            "--invariant",
+            "agreement",
+        ][..],
     ] {
         let out = simlab(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -307,6 +321,38 @@ fn sweep_rejects_bad_ranges_and_shards() {
             stderr(&out)
         );
     }
+    let out = simlab(&["sweep", "scenarios/3pc-crash-stop.ron", "--jobs", "100000"]);
+    assert!(
+        stderr(&out).contains("--jobs 100000 is more than 1024"),
+        "{}",
+        stderr(&out)
+    );
+    let out = simlab(&[
+        "shrink",
+        "scenarios/3pc-partition.ron",
+        "--seed",
+        "1",
+        "--invariant",
+        "agreement",
+    ]);
+    assert!(
+        stderr(&out).contains("has no such invariant; it has: Agreement,"),
+        "{}",
+        stderr(&out)
+    );
+    // The largest seed can be swept (inclusive range at the top of u64).
+    let out = simlab(&[
+        "sweep",
+        "scenarios/3pc-crash-stop.ron",
+        "--seeds",
+        "18446744073709551615..=18446744073709551615",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("seeds       1 run, 0 failing"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

@@ -546,6 +546,11 @@ macro_rules! commit_protocol {
 }
 pub(crate) use commit_protocol;
 
+/// The most accounts a bank may have.
+pub const MAX_ACCOUNTS: u32 = 100_000;
+/// The largest balance or amount (a trillion): `MAX_ACCOUNTS` such balances still fit an i64.
+pub const MAX_MONEY: i64 = 1_000_000_000_000;
+
 /// The settings every commit protocol has, for the bank, its workload and the checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BankSettings {
@@ -575,11 +580,25 @@ impl BankSettings {
         if self.accounts < 2 {
             return err("accounts", "a transfer needs at least 2 accounts".into());
         }
-        if self.initial_balance < 0 {
-            return err("initial_balance", "must not be negative".into());
+        // Bounds that keep work and sums finite: every transfer looks at every account, and
+        // the total money (accounts x balance) must fit in an i64 with room for transfers.
+        if self.accounts > MAX_ACCOUNTS {
+            return err(
+                "accounts",
+                format!("{} is more than {MAX_ACCOUNTS}", self.accounts),
+            );
         }
-        if self.max_amount < 1 {
-            return err("max_amount", "must be at least 1".into());
+        if !(0..=MAX_MONEY).contains(&self.initial_balance) {
+            return err(
+                "initial_balance",
+                format!("{} is not between 0 and {MAX_MONEY}", self.initial_balance),
+            );
+        }
+        if !(1..=MAX_MONEY).contains(&self.max_amount) {
+            return err(
+                "max_amount",
+                format!("{} is not between 1 and {MAX_MONEY}", self.max_amount),
+            );
         }
         if self.max_recipients < 1 || self.max_recipients >= self.accounts {
             return err(
@@ -734,6 +753,36 @@ pub fn report<P: simlab_sim::Node<Durable = CommitLog>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bank_settings_that_would_run_away_are_refused() {
+        let ok = BankSettings {
+            accounts: 8,
+            initial_balance: 100,
+            max_amount: 30,
+            max_recipients: 1,
+        };
+        assert_eq!(ok.validate(4, &[("t_ms", 1)]), Ok(()));
+        let field = |s: BankSettings| s.validate(4, &[]).unwrap_err().field;
+        let huge = BankSettings {
+            accounts: u32::MAX,
+            max_recipients: u32::MAX - 1,
+            ..ok
+        };
+        assert_eq!(field(huge), "accounts");
+        let rich = BankSettings {
+            initial_balance: i64::MAX,
+            ..ok
+        };
+        assert_eq!(field(rich), "initial_balance");
+        let generous = BankSettings {
+            max_amount: i64::MAX,
+            ..ok
+        };
+        assert_eq!(field(generous), "max_amount");
+        assert_eq!(ok.validate(4, &[("t_ms", 0)]).unwrap_err().field, "t_ms");
+        assert_eq!(ok.validate(2, &[]).unwrap_err().field, "nodes");
+    }
 
     #[test]
     fn accounts_are_sharded_over_participants() {
