@@ -127,12 +127,59 @@ impl fmt::Display for Snippet {
     }
 }
 
-/// Reads and parses a RON file.
-pub fn load_ron<T: DeserializeOwned>(path: &Path) -> Result<T, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+/// The largest scenario file simlab reads (the biggest in `scenarios/` is a few KiB).
+pub const MAX_SCENARIO_BYTES: u64 = 1 << 20;
+/// The largest history file `simlab lincheck` reads: far beyond what the checker can decide
+/// (Porcupine's largest, 318 KB, is decided in a fraction of a second; a 64 MiB history holds
+/// hundreds of thousands of operations).
+pub const MAX_HISTORY_BYTES: u64 = 64 << 20;
+
+/// Reads a text file of at most `limit` bytes. Refuses larger files (and endless ones such as
+/// `/dev/zero`) without reading them whole, and reports invalid UTF-8 with its line and column.
+pub fn read_text(path: &Path, limit: u64) -> Result<String, LoadError> {
+    use std::io::Read;
+    let io = |source| LoadError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(LoadError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(format!(
+                "the file is larger than {limit} bytes, the most simlab reads"
+            )),
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&valid[line_start..])
+            .chars()
+            .count()
+            + 1;
+        let text = String::from_utf8_lossy(e.as_bytes());
+        let source_line = text.lines().nth(line - 1).unwrap_or("").to_string();
+        LoadError::Syntax {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: "the file is not valid UTF-8 text here".into(),
+            snippet: Snippet {
+                line_number: line,
+                text: source_line,
+                column,
+            },
+        }
+    })
+}
+
+/// Reads and parses a RON file (at most [`MAX_SCENARIO_BYTES`]).
+pub fn load_ron<T: DeserializeOwned>(path: &Path) -> Result<T, LoadError> {
+    let text = read_text(path, MAX_SCENARIO_BYTES)?;
     parse_ron(path, &text)
 }
 
@@ -155,7 +202,7 @@ pub fn parse_ron<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Load
             path: path.to_path_buf(),
             line,
             column,
-            message: e.code.to_string(),
+            message: explain(&e.code),
             snippet: Snippet {
                 line_number: line,
                 text: source_line,
@@ -230,6 +277,27 @@ fn check_value(value: &serde_json::Value, path: &str, timed: bool) -> Result<(),
         }
         _ => Ok(()),
     }
+}
+
+/// RON's message for an error, with what it leaves out: the range of the number that did not
+/// fit, and without advice that does not apply to scenario files (raw identifiers).
+fn explain(code: &ron::error::Error) -> String {
+    let message = code.to_string();
+    // RON suggests `r#name` when a name is not a plain identifier: raw identifiers are for Rust
+    // keywords used as names, and no simlab name is one, so the advice only misleads.
+    if let ron::error::Error::SuggestRawIdentifier(name) = code {
+        return format!(
+            "{name:?} is not a name here: field and variant names are letters, digits and `_`"
+        );
+    }
+    if matches!(code, ron::error::Error::IntegerOutOfBounds) {
+        return format!(
+            "{message}: counts and times take whole numbers from 0 to 18446744073709551615 \
+             (node, client and account counts, percentages: up to 4294967295; offsets: \
+             -9223372036854775808 to 9223372036854775807)"
+        );
+    }
+    message
 }
 
 #[cfg(test)]
@@ -323,6 +391,48 @@ mod tests {
         assert_eq!(FieldError::new("", "x").within("limits").field, "limits");
         let shown = LoadError::invalid(Path::new("s.ron"), e).to_string();
         assert_eq!(shown, "s.ron: clients.think_ms: empty");
+    }
+
+    #[test]
+    fn oversized_and_non_utf8_files_are_refused_with_a_position() {
+        let dir = std::env::temp_dir().join(format!("simlab-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let big = dir.join("big.ron");
+        std::fs::write(&big, vec![b' '; 2_000]).unwrap();
+        let err = read_text(&big, 1_000).unwrap_err().to_string();
+        assert!(err.contains("larger than 1000 bytes"), "{err}");
+        let bad = dir.join("bad.ron");
+        std::fs::write(&bad, b"Example(\n    name: \"a\xffb\",\n)").unwrap();
+        let err = read_text(&bad, 1_000).unwrap_err();
+        let LoadError::Syntax { line, column, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!((*line, *column), (2, 13), "{err}");
+        assert!(err.to_string().contains("not valid UTF-8"), "{err}");
+        // An endless file is cut at the limit, not read whole.
+        if Path::new("/dev/zero").exists() {
+            let err = read_text(Path::new("/dev/zero"), 1_000)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("larger than"), "{err}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn no_advice_to_use_raw_identifiers() {
+        let shown = explain(&ron::error::Error::SuggestRawIdentifier("count-x".into()));
+        assert!(!shown.contains("r#"), "{shown}");
+        assert!(shown.contains("\"count-x\" is not a name here"), "{shown}");
+    }
+
+    #[test]
+    fn numbers_out_of_range_say_which_ranges_exist() {
+        let text = "Example(name: \"x\", nodes: 99999999999)";
+        let shown = parse_ron::<Example>(Path::new("t.ron"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(shown.contains("up to 4294967295"), "{shown}");
     }
 
     #[test]

@@ -246,8 +246,8 @@ fn tui(
 fn lincheck(model: LincheckModel, file: &std::path::Path) -> Result<ExitCode, String> {
     use simlab_sim::linearizability::Verdict;
     use simlab_sim::linearizability::formats::{ModelKind, check_text};
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
+    let text = simlab_sim::load::read_text(file, simlab_sim::load::MAX_HISTORY_BYTES)
+        .map_err(|e| e.to_string())?;
     let kind = match model {
         LincheckModel::Register => ModelKind::Register,
         LincheckModel::Kv => ModelKind::Kv,

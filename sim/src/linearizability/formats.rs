@@ -449,11 +449,55 @@ fn json_common(
     Ok((v, client, call, ret, op))
 }
 
+/// Each client's operations so far: a client runs one operation at a time, as the Jepsen and
+/// Porcupine readers require too, so an operation may not start before the client's previous
+/// one returned (nor after one that never returned).
+#[derive(Default)]
+struct Sessions {
+    /// Per client: the line and the return time of its latest operation (`None`: never returned).
+    last: std::collections::BTreeMap<u64, (usize, Option<u64>)>,
+}
+
+impl Sessions {
+    fn check(
+        &mut self,
+        line: usize,
+        client: u64,
+        call: u64,
+        ret: Option<u64>,
+    ) -> Result<(), ParseError> {
+        if let Some(&(previous, returned)) = self.last.get(&client) {
+            match returned {
+                None => {
+                    return err(
+                        line,
+                        format!(
+                            "client {client} starts an operation after its operation on line {previous}, which never returned"
+                        ),
+                    );
+                }
+                Some(r) if call <= r => {
+                    return err(
+                        line,
+                        format!(
+                            "client {client}'s operation starts at {call}, before its operation on line {previous} returned at {r}: a client runs one operation at a time"
+                        ),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        self.last.insert(client, (line, ret));
+        Ok(())
+    }
+}
+
 /// Reads simlab JSON lines for the register model.
 pub fn parse_json_register(
     text: &str,
 ) -> Result<Vec<Op<RegisterInput, RegisterOutput>>, ParseError> {
     let mut ops = Vec::new();
+    let mut sessions = Sessions::default();
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
         if raw.trim().is_empty() {
@@ -508,6 +552,7 @@ pub fn parse_json_register(
                 );
             }
         };
+        sessions.check(line, client, call, ret)?;
         ops.push(Op {
             client,
             input,
@@ -522,6 +567,7 @@ pub fn parse_json_register(
 /// Reads simlab JSON lines for the key-value model.
 pub fn parse_json_kv(text: &str) -> Result<Vec<Op<KvInput, KvOutput>>, ParseError> {
     let mut ops = Vec::new();
+    let mut sessions = Sessions::default();
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
         if raw.trim().is_empty() {
@@ -584,6 +630,7 @@ pub fn parse_json_kv(text: &str) -> Result<Vec<Op<KvInput, KvOutput>>, ParseErro
                 );
             }
         };
+        sessions.check(line, client, call, ret)?;
         ops.push(Op {
             client,
             input,
@@ -688,6 +735,28 @@ mod tests {
         let text = write_json_kv(&ops);
         assert_eq!(detect(&text), Ok(Format::SimlabJson));
         assert_eq!(parse_json_kv(&text).unwrap(), ops);
+    }
+
+    #[test]
+    fn a_client_runs_one_operation_at_a_time() {
+        let overlapping = "{\"client\": 0, \"call\": 0, \"return\": 5, \"op\": \"get\", \"key\": \"k\", \"output\": \"\"}\n\
+                           {\"client\": 0, \"call\": 3, \"return\": 7, \"op\": \"put\", \"key\": \"k\", \"value\": \"v\"}\n";
+        let e = parse_json_kv(overlapping).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(
+            e.message
+                .contains("before its operation on line 1 returned"),
+            "{}",
+            e.message
+        );
+        let after_unknown = "{\"client\": 1, \"call\": 0, \"return\": null, \"op\": \"write\", \"value\": 1}\n\
+                             {\"client\": 1, \"call\": 9, \"return\": 10, \"op\": \"read\", \"output\": 1}\n";
+        let e = parse_json_register(after_unknown).unwrap_err();
+        assert!(e.message.contains("never returned"), "{}", e.message);
+        // Other clients may overlap freely.
+        let fine = "{\"client\": 0, \"call\": 0, \"return\": 5, \"op\": \"get\", \"key\": \"k\", \"output\": \"\"}\n\
+                    {\"client\": 1, \"call\": 3, \"return\": 7, \"op\": \"put\", \"key\": \"k\", \"value\": \"v\"}\n";
+        assert_eq!(parse_json_kv(fine).unwrap().len(), 2);
     }
 
     #[test]
