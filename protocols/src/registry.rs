@@ -105,6 +105,8 @@ pub trait Run {
     fn finish(&mut self) -> Outcome;
     /// Step records kept so far ([`TraceMode::Full`]).
     fn records(&self) -> &[StepRecord];
+    /// Takes the step records kept so far (to stream them out).
+    fn drain_records(&mut self) -> Vec<StepRecord>;
     /// Each node's status and view now.
     fn views(&self) -> Vec<(NodeStatus, NodeView)>;
     /// Invariant names and kinds.
@@ -151,6 +153,9 @@ impl<P: Protocol> Run for Instance<P> {
     }
     fn records(&self) -> &[StepRecord] {
         self.sim.records()
+    }
+    fn drain_records(&mut self) -> Vec<StepRecord> {
+        self.sim.drain_records()
     }
     fn views(&self) -> Vec<(NodeStatus, NodeView)> {
         self.sim.views()

@@ -128,50 +128,134 @@ impl StepRecord {
     }
 }
 
-/// Writes records as JSON lines to `path`, all or nothing: into a temporary file beside it,
-/// flushed and synced, then renamed over `path`.
+/// Writes records as JSON lines to `path`, all or nothing (see [`OutputFile`]).
 pub fn write_jsonl<'a>(
     path: &Path,
     records: impl IntoIterator<Item = &'a StepRecord>,
 ) -> io::Result<()> {
     write_atomically(path, |out| {
         for record in records {
-            serde_json::to_writer(&mut *out, record)?;
-            out.write_all(b"\n")?;
+            write_record(out, record)?;
         }
         Ok(())
     })
 }
 
-/// Creates `path` whole or not at all: `fill` writes to a temporary file in the same directory,
-/// which replaces `path` only once everything was written and synced.
+/// Writes one record as a JSON line.
+pub fn write_record(out: &mut impl Write, record: &StepRecord) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, record)?;
+    out.write_all(b"\n")
+}
+
+/// Creates `path` whole or not at all (see [`OutputFile`]): `fill` writes, and the file
+/// appears only if it succeeds.
 pub fn write_atomically(
     path: &Path,
     fill: impl FnOnce(&mut io::BufWriter<std::fs::File>) -> io::Result<()>,
 ) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut out = io::BufWriter::new(std::fs::File::create(&tmp)?);
-        fill(&mut out)?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let mut out = OutputFile::create(path)?;
+    fill(out.writer())?;
+    out.commit()
+}
+
+/// A file being written, whole or not at all.
+///
+/// - A regular file (or a new one) is written to a temporary file in the same directory, which
+///   replaces it only at [`OutputFile::commit`]: a failure or a full disk leaves the old file
+///   as it was, and dropping an uncommitted output removes the temporary file.
+/// - A special file (a terminal, a pipe, `/dev/stdout`, a device) is written directly, as a
+///   stream: it cannot be replaced, and must not be (`/dev/stdout` replaced by a regular file
+///   would break the machine).
+/// - A symbolic link is followed: the file it points to is the one written.
+///
+/// The directory is checked when the output is created, so a run that cannot save its output
+/// fails before it starts rather than after.
+pub struct OutputFile {
+    writer: io::BufWriter<std::fs::File>,
+    /// The temporary file and the target it replaces; `None` when written directly.
+    rename: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl OutputFile {
+    /// Opens `path` for writing.
+    pub fn create(path: &Path) -> io::Result<OutputFile> {
+        // Symbolic links are followed deliberately: `metadata` looks through them.
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "is a directory, not a file",
+                ));
+            }
+            Ok(meta) if !meta.is_file() => {
+                let file = std::fs::OpenOptions::new().write(true).open(path)?;
+                return Ok(OutputFile {
+                    writer: io::BufWriter::new(file),
+                    rename: None,
+                });
+            }
+            _ => {}
+        }
+        // A regular file is replaced where it really is, so a link to it stays a link.
+        let target = match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_symlink() => match std::fs::canonicalize(path) {
+                Ok(real) => real,
+                Err(_) => {
+                    // A dangling link: create the file it names.
+                    let link = std::fs::read_link(path)?;
+                    path.parent().map_or(link.clone(), |dir| dir.join(&link))
+                }
+            },
+            _ => path.to_path_buf(),
+        };
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        let name = target
+            .file_name()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
+        let tmp = dir.join(format!(
+            ".{}.tmp{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let file = std::fs::File::create(&tmp)?;
+        Ok(OutputFile {
+            writer: io::BufWriter::new(file),
+            rename: Some((tmp, target)),
+        })
     }
-    result
+
+    /// Where to write.
+    pub fn writer(&mut self) -> &mut io::BufWriter<std::fs::File> {
+        &mut self.writer
+    }
+
+    /// Finishes: flushes, syncs a regular file and puts it in place.
+    pub fn commit(mut self) -> io::Result<()> {
+        self.writer.flush()?;
+        if let Some((tmp, target)) = self.rename.take() {
+            let result = self
+                .writer
+                .get_ref()
+                .sync_all()
+                .and_then(|()| std::fs::rename(&tmp, &target));
+            if result.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            return result;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OutputFile {
+    fn drop(&mut self) {
+        if let Some((tmp, _)) = self.rename.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -201,6 +285,47 @@ mod tests {
         );
         write_atomically(&path, |out| out.write_all(b"new")).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn outputs_follow_links_and_stream_to_special_files() {
+        let dir = std::env::temp_dir().join(format!("simlab-output-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A symbolic link is followed: its target is replaced, the link stays a link.
+        let real = dir.join("real.jsonl");
+        std::fs::write(&real, "old").unwrap();
+        let link = dir.join("link.jsonl");
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&real, &link).unwrap();
+            write_atomically(&link, |out| out.write_all(b"new")).unwrap();
+            assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+            assert!(
+                std::fs::symlink_metadata(&link)
+                    .unwrap()
+                    .file_type()
+                    .is_symlink()
+            );
+        }
+        // A device is written to, not replaced.
+        if Path::new("/dev/null").exists() {
+            write_atomically(Path::new("/dev/null"), |out| out.write_all(b"x")).unwrap();
+            assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
+        }
+        // A directory cannot be an output; a missing directory fails at once.
+        assert!(OutputFile::create(&dir).is_err());
+        assert!(OutputFile::create(&dir.join("missing/x.jsonl")).is_err());
+        // Dropped before commit: nothing is left behind.
+        let mut out = OutputFile::create(&dir.join("dropped.jsonl")).unwrap();
+        out.writer().write_all(b"half").unwrap();
+        drop(out);
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["link.jsonl", "real.jsonl"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -6,7 +6,7 @@ use crate::wall::Stopwatch;
 use clap::{Parser, Subcommand};
 use simlab_protocols::{LearnerCode, LoadedScenario, RunOptions, Scenario, registry};
 use simlab_sim::TraceMode;
-use simlab_sim::trace::write_jsonl;
+use simlab_sim::trace::{OutputFile, write_record};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -32,7 +32,11 @@ enum Command {
         /// Print one JSON object instead of the readable summary.
         #[arg(long)]
         json: bool,
-        /// Write every step as JSON lines to this file (written whole or not at all).
+        /// Write every step as JSON lines to this file, streamed as the run goes. A regular file
+        /// is written whole or not at all (a temporary file beside it is renamed over it at
+        /// the end); a special file such as a pipe is written directly; a symbolic link is
+        /// followed. `-` (or /dev/stdout) streams to standard output and moves the summary to
+        /// standard error.
         #[arg(long, value_name = "OUT.jsonl")]
         trace: Option<PathBuf>,
         /// Run with this seed's swarm fault mix (as `sweep --swarm` did).
@@ -120,7 +124,8 @@ enum Command {
         /// Apply the seed's swarm fault mix first (for seeds found by `sweep --swarm`).
         #[arg(long)]
         swarm: bool,
-        /// Where to write the shrunk scenario (default: print it).
+        /// Where to write the shrunk scenario (default: print it). Written whole or not at all;
+        /// a special file is written directly; a symbolic link is followed.
         #[arg(long, value_name = "MIN.ron")]
         out: Option<PathBuf>,
     },
@@ -459,12 +464,44 @@ fn run(
         },
         stop_on_violation: false,
     };
+    // The trace streams to its file as the run goes (constant memory); the file is opened
+    // first, so a path that cannot be written fails before the run, not after it.
+    let cannot = |path: &std::path::Path, e: std::io::Error| {
+        format!("{}: cannot write the trace: {e}", path.display())
+    };
+    // `-` (or /dev/stdout) streams the trace to standard output; the summary then goes to
+    // standard error, so the stream stays clean JSON lines.
+    let trace = trace.map(|p| {
+        if p.as_os_str() == "-" {
+            PathBuf::from("/dev/stdout")
+        } else {
+            p
+        }
+    });
+    let summary_to_stderr = trace
+        .as_ref()
+        .is_some_and(|p| p.as_os_str() == "/dev/stdout");
+    let mut output = match &trace {
+        Some(path) => Some((path, OutputFile::create(path).map_err(|e| cannot(path, e))?)),
+        None => None,
+    };
     let clock = Stopwatch::start();
-    let (outcome, run) = registry::run(scenario, &options);
+    let mut run = registry::build(scenario, &options);
+    loop {
+        let more = run.step();
+        if let Some((path, out)) = &mut output {
+            for record in run.drain_records() {
+                write_record(out.writer(), &record).map_err(|e| cannot(path, e))?;
+            }
+        }
+        if !more {
+            break;
+        }
+    }
+    let outcome = run.finish();
     let elapsed = clock.elapsed();
-    if let Some(path) = &trace {
-        write_jsonl(path, run.records())
-            .map_err(|e| format!("{}: cannot write the trace: {e}", path.display()))?;
+    if let Some((path, out)) = output {
+        out.commit().map_err(|e| cannot(path, e))?;
     }
     let expect_met = scenario.expect.is_met(&outcome);
     let summary = summary::RunSummary {
@@ -476,10 +513,15 @@ fn run(
         elapsed,
         swarm,
     };
-    if json {
-        println!("{}", summary.json());
+    let shown = if json {
+        format!("{}\n", summary.json())
     } else {
-        print!("{}", summary.text());
+        summary.text()
+    };
+    if summary_to_stderr {
+        eprint!("{shown}");
+    } else {
+        print!("{shown}");
     }
     Ok(if expect_met {
         ExitCode::SUCCESS

@@ -204,6 +204,12 @@ impl<P: Node> Simulation<P> {
         &self.records
     }
 
+    /// Takes the step records kept so far, leaving none (so a trace can be streamed to a file
+    /// as the run goes, in constant memory).
+    pub fn drain_records(&mut self) -> Vec<StepRecord> {
+        std::mem::take(&mut self.records)
+    }
+
     /// The compact step records kept so far ([`TraceMode::Compact`] only).
     pub fn compact_records(&self) -> &[CompactStep] {
         &self.compact
