@@ -6,7 +6,14 @@ mod common;
 use std::path::{Path, PathBuf};
 
 /// Folders that are build output or version control, not the project's files.
-const SKIPPED: &[&str] = &["target", ".git", "book/book", "fuzz/target", "fuzz/corpus"];
+const SKIPPED: &[&str] = &[
+    "target",
+    ".git",
+    "book/book",
+    "fuzz/target",
+    "fuzz/corpus",
+    "fuzz/artifacts",
+];
 
 fn project_files(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
