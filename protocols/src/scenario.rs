@@ -81,18 +81,21 @@ pub struct LoadedScenario {
 impl Scenario {
     /// Reads, parses and validates a scenario file.
     pub fn load(path: &Path) -> Result<LoadedScenario, LoadError> {
-        let scenario: Scenario = load::load_ron(path)?;
-        scenario.validate(path)?;
+        let text = load::read_text(path, load::MAX_SCENARIO_BYTES)?;
+        let scenario = Scenario::parse(path, &text)?;
         Ok(LoadedScenario {
             path: path.to_path_buf(),
             scenario,
         })
     }
 
-    /// Parses and validates scenario text; `path` names it in messages.
+    /// Parses and validates scenario text; `path` names it in messages, and a rule broken
+    /// after parsing points at the field's line and column in `text`.
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
         let scenario: Scenario = load::parse_ron(path, text)?;
-        scenario.validate(path)?;
+        scenario
+            .check()
+            .map_err(|e| LoadError::invalid_in(path, text, e))?;
         Ok(scenario)
     }
 

@@ -35,22 +35,265 @@ pub enum LoadError {
         snippet: Snippet,
     },
     /// The file parses but breaks a rule (0 nodes, a fault naming a missing node, …).
-    #[error("{}: {error}", path.display())]
+    #[error("{}{}: {error}{}", path.display(), Position(snippet.as_deref()), Shown(snippet.as_deref()))]
     Invalid {
         /// The file.
         path: PathBuf,
         /// The field and the rule it breaks.
         error: FieldError,
+        /// Where the field is written, with a caret under it (when it is written).
+        snippet: Option<Box<Snippet>>,
     },
 }
 
+/// `:line:column` of a snippet, or nothing.
+struct Position<'a>(Option<&'a Snippet>);
+
+impl fmt::Display for Position<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(s) => write!(f, ":{}:{}", s.line_number, s.column),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A snippet on its own lines, or nothing.
+struct Shown<'a>(Option<&'a Snippet>);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(snippet) => write!(f, "\n{snippet}"),
+            None => Ok(()),
+        }
+    }
+}
+
 impl LoadError {
-    /// A rule violation in `path`.
+    /// A rule violation in `path`, with no position.
     pub fn invalid(path: &Path, error: FieldError) -> LoadError {
         LoadError::Invalid {
             path: path.to_path_buf(),
             error,
+            snippet: None,
         }
+    }
+
+    /// A rule violation in `path`, pointing at the field in `text` where it is written.
+    pub fn invalid_in(path: &Path, text: &str, error: FieldError) -> LoadError {
+        let snippet = locate(text, &error.field).map(|(line, column)| {
+            Box::new(Snippet {
+                line_number: line,
+                text: text.lines().nth(line - 1).unwrap_or("").to_string(),
+                column,
+            })
+        });
+        LoadError::Invalid {
+            path: path.to_path_buf(),
+            error,
+            snippet,
+        }
+    }
+}
+
+/// Where the field at `field_path` (as [`FieldError`] writes it: `faults[2].at_ms`,
+/// `protocol.election_timeout_ms`) is written in RON `text`, as a 1-based line and column.
+/// `None` when the path is empty or the field is not written (it has its default).
+pub fn locate(text: &str, field_path: &str) -> Option<(usize, usize)> {
+    let mut scanner = RonScanner::new(text);
+    // Into the outermost struct: `Scenario(` (or a bare `(`).
+    scanner.enter_value()?;
+    let mut position = None;
+    for segment in path_segments(field_path)? {
+        let start = match segment {
+            Segment::Field(name) => scanner.find_field(name)?,
+            Segment::Index(i) => scanner.find_item(i)?,
+        };
+        position = Some(start);
+        scanner.enter_value();
+    }
+    let offset = position?;
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+        .chars()
+        .count()
+        + 1;
+    Some((line, column))
+}
+
+enum Segment<'a> {
+    Field(&'a str),
+    Index(usize),
+}
+
+fn path_segments(path: &str) -> Option<Vec<Segment<'_>>> {
+    let mut out = Vec::new();
+    for part in path.split('.') {
+        let (name, mut rest) = part.split_once('[').map_or((part, ""), |(n, r)| (n, r));
+        if !name.is_empty() {
+            out.push(Segment::Field(name));
+        }
+        while !rest.is_empty() {
+            let (index, after) = rest.split_once(']')?;
+            out.push(Segment::Index(index.parse().ok()?));
+            rest = after.strip_prefix('[').unwrap_or(after);
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Just enough of RON to find where fields and list items are written: strings, comments and
+/// nesting are understood; values are skipped.
+struct RonScanner<'a> {
+    bytes: &'a [u8],
+    /// Where the current container's contents start and end (exclusive).
+    range: (usize, usize),
+}
+
+impl<'a> RonScanner<'a> {
+    fn new(text: &'a str) -> RonScanner<'a> {
+        RonScanner {
+            bytes: text.as_bytes(),
+            range: (0, text.len()),
+        }
+    }
+
+    /// Skips whitespace and comments from `i`.
+    fn skip_blank(&self, mut i: usize) -> usize {
+        let b = self.bytes;
+        while i < b.len() {
+            if b[i].is_ascii_whitespace() {
+                i += 1;
+            } else if b[i..].starts_with(b"//") {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            } else if b[i..].starts_with(b"/*") {
+                i += 2;
+                while i < b.len() && !b[i..].starts_with(b"*/") {
+                    i += 1;
+                }
+                i = (i + 2).min(b.len());
+            } else if b[i..].starts_with(b"#![") {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            } else {
+                break;
+            }
+        }
+        i
+    }
+
+    /// The end of the value (or token) starting at `i`: past a string, a bracketed group, or
+    /// an identifier/number and any group that follows it directly (`Uniform(1, 10)`).
+    fn skip_value(&self, mut i: usize) -> usize {
+        let b = self.bytes;
+        let mut depth = 0usize;
+        while i < b.len() {
+            match b[i] {
+                b'"' => {
+                    i += 1;
+                    while i < b.len() && b[i] != b'"' {
+                        i += if b[i] == b'\\' { 2 } else { 1 };
+                    }
+                    i += 1;
+                    if depth == 0 {
+                        return i;
+                    }
+                    continue;
+                }
+                b'(' | b'[' | b'{' => depth += 1,
+                b')' | b']' | b'}' => {
+                    if depth == 0 {
+                        return i;
+                    }
+                    depth -= 1;
+                    if depth == 0 {
+                        return i + 1;
+                    }
+                }
+                b',' if depth == 0 => return i,
+                _ if depth == 0 && b[i..].starts_with(b"//") => return i,
+                _ => {}
+            }
+            i += 1;
+        }
+        i
+    }
+
+    /// Enters the value at the start of the current range, if it is a group: `(…)`, `[…]` or
+    /// `Name(…)`. Returns whether it did.
+    fn enter_value(&mut self) -> Option<()> {
+        let b = self.bytes;
+        let mut i = self.skip_blank(self.range.0);
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            i += 1;
+        }
+        i = self.skip_blank(i);
+        if i < b.len() && matches!(b[i], b'(' | b'[' | b'{') {
+            let end = self.skip_value(i);
+            self.range = (i + 1, end.saturating_sub(1).max(i + 1));
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// Finds `name:` among the current struct's fields; the range moves to its value.
+    fn find_field(&mut self, name: &str) -> Option<usize> {
+        let b = self.bytes;
+        let mut i = self.skip_blank(self.range.0);
+        while i < self.range.1 {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            let word = &b[start..i];
+            let colon = self.skip_blank(i);
+            if colon < b.len() && b[colon] == b':' && !word.is_empty() {
+                let value = self.skip_blank(colon + 1);
+                let end = self.skip_value(value);
+                if word == name.as_bytes() {
+                    self.range = (value, end);
+                    return Some(start);
+                }
+                i = end;
+            } else {
+                i = self.skip_value(start.max(i));
+            }
+            i = self.skip_blank(i);
+            if i < b.len() && b[i] == b',' {
+                i = self.skip_blank(i + 1);
+            } else if i == start {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Finds the `index`-th item of the current list; the range moves to it.
+    fn find_item(&mut self, index: usize) -> Option<usize> {
+        let b = self.bytes;
+        let mut i = self.skip_blank(self.range.0);
+        let mut n = 0;
+        while i < self.range.1 {
+            let end = self.skip_value(i);
+            if n == index {
+                self.range = (i, end);
+                return Some(i);
+            }
+            n += 1;
+            i = self.skip_blank(end);
+            if i < b.len() && b[i] == b',' {
+                i = self.skip_blank(i + 1);
+            } else {
+                return None;
+            }
+        }
+        None
     }
 }
 
@@ -433,6 +676,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(shown.contains("up to 4294967295"), "{shown}");
+    }
+
+    #[test]
+    fn field_paths_are_found_where_they_are_written() {
+        let text = "// comment: nodes: 9\nScenario(\n    name: \"a, b: (c)\",\n    nodes: 3,\n    clients: (count: 1, think_ms: (5, 1)),\n    faults: [(at_ms: 1, fault: Heal), (at_ms: 2, fault: ClockSkew(node: 0, offset_ms: 7, drift_ppm: 0))],\n    protocol: Raft(election_timeout_ms: (1, 2)),\n)\n";
+        assert_eq!(locate(text, "nodes"), Some((4, 5)));
+        assert_eq!(locate(text, "clients.think_ms"), Some((5, 25)));
+        assert_eq!(locate(text, "faults[1].fault.offset_ms"), Some((6, 76)));
+        assert_eq!(locate(text, "faults[1]"), Some((6, 39)));
+        assert_eq!(locate(text, "protocol.election_timeout_ms"), Some((7, 20)));
+        assert_eq!(locate(text, "seed"), None, "not written: no position");
+        assert_eq!(locate(text, "faults[5].at_ms"), None);
+        assert_eq!(locate(text, ""), None);
+        let e = LoadError::invalid_in(Path::new("s.ron"), text, FieldError::new("nodes", "bad"));
+        let shown = e.to_string();
+        assert!(shown.starts_with("s.ron:4:5: nodes: bad\n"), "{shown}");
+        assert!(shown.contains("4 |     nodes: 3,"), "{shown}");
     }
 
     #[test]
