@@ -14,8 +14,8 @@ pub mod fuzz {
     use simlab_sim::linearizability::{Verdict, check_within};
     use std::path::Path;
 
-    /// The most steps a fuzzed scenario runs, so each input takes milliseconds.
-    pub const MAX_STEPS: u64 = 20_000;
+    /// The most steps a fuzzed scenario runs, so each input takes about a millisecond.
+    pub const MAX_STEPS: u64 = 5_000;
     /// The checker's budget per fuzzed history.
     pub const MAX_SEARCH: usize = 20_000;
 
