@@ -2,7 +2,7 @@
 
 use crate::registry::{self, RunOptions};
 use crate::scenario::Scenario;
-use simlab_sim::{TraceMode, Violation};
+use simlab_sim::{StopReason, TraceMode, Violation};
 
 /// What one seed of a sweep produced.
 #[derive(Clone, Debug)]
@@ -17,12 +17,38 @@ pub struct SeedOutcome {
     pub steps: u64,
     /// Whether the scenario's `expect` was met.
     pub expect_met: bool,
+    /// Why the run stopped.
+    pub stop: StopReason,
 }
 
 impl SeedOutcome {
     /// Whether the named invariant was violated.
     pub fn violated(&self, invariant: &str) -> bool {
         self.violations.iter().any(|v| v.invariant == invariant)
+    }
+
+    /// Whether the run hit a step or queue limit: it was cut short, so its verdicts cannot be
+    /// trusted, and a sweep counts it as failing.
+    pub fn hit_limit(&self) -> bool {
+        matches!(
+            self.stop,
+            StopReason::StepLimit(_) | StopReason::QueueLimit(_)
+        )
+    }
+
+    /// Whether the seed failed: an invariant was violated, or the run hit a limit.
+    pub fn failed(&self) -> bool {
+        !self.violations.is_empty() || self.hit_limit()
+    }
+
+    /// What a sweep groups this failing seed under, and the line it shows for it: the first
+    /// violated invariant, or the limit that was hit.
+    pub fn failure(&self) -> Option<(String, String)> {
+        match self.violations.first() {
+            Some(v) => Some((v.invariant.clone(), v.message.clone())),
+            None if self.hit_limit() => Some(("(limit hit)".into(), self.stop.to_string())),
+            None => None,
+        }
     }
 }
 
@@ -37,6 +63,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64, stop_on_violation: bool) -> Seed
     SeedOutcome {
         seed,
         expect_met: scenario.expect.is_met(&outcome),
+        stop: outcome.stop_reason.clone(),
         violations: outcome.violations,
         trace_hash: outcome.trace_hash,
         steps: outcome.stats.steps,

@@ -109,7 +109,7 @@ pub struct SweepResult {
 impl SweepResult {
     /// Seeds with at least one violation.
     pub fn failures(&self) -> impl Iterator<Item = &SeedOutcome> {
-        self.outcomes.iter().filter(|o| !o.violations.is_empty())
+        self.outcomes.iter().filter(|o| o.failed())
     }
 }
 
@@ -149,7 +149,7 @@ pub fn run(
                 break;
             }
             let (outcome, mix) = one_seed(scenario, seeds[i], swarm_mode);
-            if !outcome.violations.is_empty() {
+            if outcome.failed() {
                 failures.fetch_add(1, Ordering::Relaxed);
                 first_failure.fetch_min(i, Ordering::Relaxed);
             }
@@ -251,15 +251,17 @@ pub fn text(file: &Path, result: &SweepResult) -> String {
     let runs = result.outcomes.len();
     let failing: Vec<&SeedOutcome> = result.failures().collect();
     let _ = writeln!(out, "seeds       {runs} run, {} failing", failing.len());
-    let mut groups: BTreeMap<&str, Vec<&SeedOutcome>> = BTreeMap::new();
+    let mut groups: BTreeMap<String, Vec<(&SeedOutcome, String)>> = BTreeMap::new();
     for o in &failing {
-        groups
-            .entry(o.violations[0].invariant.as_str())
-            .or_default()
-            .push(o);
+        let (group, line) = o.failure().expect("a failing seed");
+        groups.entry(group).or_default().push((o, line));
     }
     for (invariant, seeds) in &groups {
-        let listed: Vec<String> = seeds.iter().take(10).map(|o| o.seed.to_string()).collect();
+        let listed: Vec<String> = seeds
+            .iter()
+            .take(10)
+            .map(|(o, _)| o.seed.to_string())
+            .collect();
         let more = if seeds.len() > 10 {
             format!(" … and {} more", seeds.len() - 10)
         } else {
@@ -271,8 +273,8 @@ pub fn text(file: &Path, result: &SweepResult) -> String {
             seeds.len(),
             listed.join(", ")
         );
-        for o in seeds.iter().take(3) {
-            let _ = writeln!(out, "    seed {:>6}: {}", o.seed, o.violations[0].message);
+        for (o, line) in seeds.iter().take(3) {
+            let _ = writeln!(out, "    seed {:>6}: {line}", o.seed);
             let _ = writeln!(
                 out,
                 "    replay       {}",
@@ -303,11 +305,13 @@ pub fn json_lines(file: &Path, result: &SweepResult) -> Vec<serde_json::Value> {
         .outcomes
         .iter()
         .zip(&result.mixes)
-        .filter(|(o, _)| !o.violations.is_empty())
+        .filter(|(o, _)| o.failed())
         .map(|(o, mix)| {
             json!({
                 "swarm": mix,
                 "seed": o.seed,
+                "stopped": o.stop.to_string(),
+                "limit_hit": o.hit_limit(),
                 "violations": o.violations.iter().map(|v| json!({
                     "invariant": v.invariant, "step": v.step, "time": v.time.as_micros(), "message": v.message,
                 })).collect::<Vec<_>>(),
@@ -317,11 +321,10 @@ pub fn json_lines(file: &Path, result: &SweepResult) -> Vec<serde_json::Value> {
             })
         })
         .collect();
-    let mut by_invariant: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut by_invariant: BTreeMap<String, u64> = BTreeMap::new();
     for o in result.failures() {
-        *by_invariant
-            .entry(o.violations[0].invariant.as_str())
-            .or_default() += 1;
+        let (group, _) = o.failure().expect("a failing seed");
+        *by_invariant.entry(group).or_default() += 1;
     }
     lines.push(json!({
         "summary": true,

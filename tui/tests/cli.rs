@@ -291,6 +291,39 @@ fn a_clean_sweep_exits_zero_with_a_readable_summary() {
     assert!(text.contains("seeds/s"), "{text}");
 }
 
+/// A run cut short by a limit proved nothing: a sweep counts it as failing, under its own
+/// heading, in the text and in the JSON lines.
+#[test]
+fn sweep_counts_a_run_that_hit_a_limit_as_failing() {
+    let text = std::fs::read_to_string(root().join("scenarios/raft-basic-agreement.ron"))
+        .unwrap()
+        .replace(
+            "stop_ms: 10000,",
+            "stop_ms: 10000,\n    limits: (max_steps: 500, max_queue: 1000000),",
+        );
+    let dir = std::env::temp_dir().join(format!("simlab-limit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("raft-basic-agreement.ron");
+    std::fs::write(&file, text).unwrap();
+    let path = file.to_string_lossy().into_owned();
+    let out = simlab(&["sweep", &path, "--seeds", "0..5"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let shown = stdout(&out);
+    assert!(shown.contains("seeds       5 run, 5 failing"), "{shown}");
+    assert!(shown.contains("(limit hit): 5 seeds"), "{shown}");
+    assert!(shown.contains("hit the step limit of 500 steps"), "{shown}");
+    let out = simlab(&["sweep", &path, "--seeds", "0..5", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 6, "five failing seeds and the summary");
+    assert_eq!(lines[0]["limit_hit"], true);
+    assert_eq!(lines[5]["by_invariant"]["(limit hit)"], 5);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn sweep_rejects_bad_ranges_and_shards() {
     for args in [
