@@ -19,6 +19,8 @@ pub struct SeedOutcome {
     pub expect_met: bool,
     /// Why the run stopped.
     pub stop: StopReason,
+    /// Checks that could decide neither way, as `(invariant, why)`.
+    pub undecided: Vec<(String, String)>,
 }
 
 impl SeedOutcome {
@@ -41,13 +43,21 @@ impl SeedOutcome {
         !self.violations.is_empty() || self.hit_limit()
     }
 
+    /// Whether the seed did not pass: it failed, or a check it needs was undecided.
+    pub fn not_passed(&self) -> bool {
+        self.failed() || !self.undecided.is_empty()
+    }
+
     /// What a sweep groups this failing seed under, and the line it shows for it: the first
     /// violated invariant, or the limit that was hit.
     pub fn failure(&self) -> Option<(String, String)> {
         match self.violations.first() {
             Some(v) => Some((v.invariant.clone(), v.message.clone())),
             None if self.hit_limit() => Some(("(limit hit)".into(), self.stop.to_string())),
-            None => None,
+            None => self
+                .undecided
+                .first()
+                .map(|(name, why)| (format!("{name} (undecided)"), why.clone())),
         }
     }
 }
@@ -64,6 +74,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64, stop_on_violation: bool) -> Seed
         seed,
         expect_met: scenario.expect.is_met(&outcome),
         stop: outcome.stop_reason.clone(),
+        undecided: outcome.undecided.clone(),
         violations: outcome.violations,
         trace_hash: outcome.trace_hash,
         steps: outcome.stats.steps,

@@ -64,6 +64,12 @@ pub trait Invariant<P: Node>: InvariantClone<P> {
         let _ = history;
         Ok(())
     }
+    /// Why the last check could decide neither way, if it could not (a history check that ran
+    /// out of budget returns `Ok` from [`Invariant::check_history`] and says why here). An
+    /// undecided check is reported as undecided: neither held nor violated.
+    fn undecided(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Cloning boxed invariants (for simulation snapshots).

@@ -92,6 +92,8 @@ pub struct CapReport {
     pub consistency_held: Vec<String>,
     /// History invariants that were violated.
     pub consistency_violated: Vec<String>,
+    /// History invariants whose check could decide neither way.
+    pub consistency_undecided: Vec<String>,
     /// All client operations.
     pub ops: OpCounts,
     /// Operations by the network side of the node they went to, for sides that saw any.
@@ -110,6 +112,8 @@ impl CapReport {
     pub fn consistency_verdict(&self) -> String {
         if !self.consistency_violated.is_empty() {
             format!("violated: {}", self.consistency_violated.join(", "))
+        } else if !self.consistency_undecided.is_empty() {
+            format!("undecided: {}", self.consistency_undecided.join(", "))
         } else if !self.consistency_held.is_empty() {
             format!("holds: {}", self.consistency_held.join(", "))
         } else {
@@ -129,6 +133,9 @@ pub struct Outcome {
     pub stop_reason: StopReason,
     /// Violations, in the order they were found.
     pub violations: Vec<Violation>,
+    /// Checks that could decide neither way (e.g. a linearizability search past its budget),
+    /// as `(invariant, why)`.
+    pub undecided: Vec<(String, String)>,
     /// Sometimes-invariants that were reached, with the first step they held.
     pub reached: Vec<(String, u64)>,
     /// Every fault that happened, scheduled or random, with concrete nodes.
@@ -175,14 +182,39 @@ impl Expect {
     /// Whether the outcome meets this expectation. A run cut short by a limit never meets an
     /// expectation that something holds: it did not finish.
     pub fn is_met(&self, outcome: &Outcome) -> bool {
+        self.verdict(outcome) == Verdict::Met
+    }
+
+    /// Whether the run met the expectation, did not, or could not tell: an expectation that
+    /// depends on a check that was undecided is undecided, unless something else already
+    /// decided it.
+    pub fn verdict(&self, outcome: &Outcome) -> Verdict {
+        let undecided = |name: &str| outcome.undecided.iter().any(|(n, _)| n == name);
         match self {
-            Expect::AllHold => outcome.violations.is_empty() && outcome.stop_reason.is_normal(),
-            Expect::Holds(names) => {
-                outcome.stop_reason.is_normal() && !names.iter().any(|n| outcome.violated(n))
-            }
-            Expect::Violates(name) => outcome.violated(name),
+            Expect::AllHold if !outcome.violations.is_empty() => Verdict::NotMet,
+            Expect::AllHold if !outcome.stop_reason.is_normal() => Verdict::NotMet,
+            Expect::AllHold if !outcome.undecided.is_empty() => Verdict::Undecided,
+            Expect::AllHold => Verdict::Met,
+            Expect::Holds(_) if !outcome.stop_reason.is_normal() => Verdict::NotMet,
+            Expect::Holds(names) if names.iter().any(|n| outcome.violated(n)) => Verdict::NotMet,
+            Expect::Holds(names) if names.iter().any(|n| undecided(n)) => Verdict::Undecided,
+            Expect::Holds(_) => Verdict::Met,
+            Expect::Violates(name) if outcome.violated(name) => Verdict::Met,
+            Expect::Violates(name) if undecided(name) => Verdict::Undecided,
+            Expect::Violates(_) => Verdict::NotMet,
         }
     }
+}
+
+/// Whether a run met its expectation.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// It did.
+    Met,
+    /// It did not.
+    NotMet,
+    /// A check it depends on could decide neither way.
+    Undecided,
 }
 
 impl fmt::Display for Expect {

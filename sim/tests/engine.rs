@@ -645,6 +645,51 @@ fn invariants_of_every_kind_catch_what_they_should() {
     assert_eq!(outcome.violated("NoUnknownOps"), unknown);
 }
 
+/// A history check that cannot decide: neither held nor violated.
+#[derive(Clone)]
+struct Undecidable;
+
+impl Invariant<Pinger> for Undecidable {
+    fn name(&self) -> &str {
+        "Undecidable"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::History
+    }
+    fn check_history(&mut self, _: &History<u64, Resp>) -> Result<(), String> {
+        Ok(())
+    }
+    fn undecided(&self) -> Option<String> {
+        Some("out of budget".into())
+    }
+}
+
+#[test]
+fn an_undecided_check_is_reported_as_undecided_not_held_or_violated() {
+    let c = config(3, 1, 500);
+    let node = |id: NodeId| Pinger {
+        id: id.0,
+        tick_ms: 10,
+        ..Pinger::default()
+    };
+    let invariants: Vec<Box<dyn Invariant<Pinger>>> = vec![Box::new(Undecidable)];
+    let outcome = Simulation::new(c, node, None, invariants).unwrap().run();
+    assert!(outcome.violations.is_empty());
+    assert_eq!(
+        outcome.undecided,
+        vec![("Undecidable".to_string(), "out of budget".to_string())]
+    );
+    assert_eq!(outcome.cap.consistency_undecided, ["Undecidable"]);
+    assert!(outcome.cap.consistency_held.is_empty());
+    assert_eq!(outcome.cap.consistency_verdict(), "undecided: Undecidable");
+    assert_eq!(Expect::AllHold.verdict(&outcome), ExpectVerdict::Undecided);
+    assert!(!Expect::AllHold.is_met(&outcome));
+    let violates = Expect::Violates("Undecidable".into());
+    assert_eq!(violates.verdict(&outcome), ExpectVerdict::Undecided);
+    let others = Expect::Holds(vec!["SomethingElse".into()]);
+    assert_eq!(others.verdict(&outcome), ExpectVerdict::Met);
+}
+
 #[test]
 fn a_run_asked_to_stop_at_the_first_violation_says_so() {
     let mut c = config(3, 1, 2_000);

@@ -331,10 +331,13 @@ fn sweep(
     } else {
         print!("{}", sweep::text(&file, &result));
     }
-    Ok(if result.failures().next().is_none() {
-        ExitCode::SUCCESS
-    } else {
+    // 1 if a seed failed; else 2 if a seed could not be decided (as `lincheck` says).
+    Ok(if result.failures().any(|o| o.failed()) {
         ExitCode::from(1)
+    } else if result.failures().next().is_some() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 
@@ -523,10 +526,11 @@ fn run(
     } else {
         print!("{shown}");
     }
-    Ok(if expect_met {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    // 0 met, 1 not met, 2 undecided (a check the expectation needs could not decide).
+    Ok(match scenario.expect.verdict(&outcome) {
+        simlab_sim::ExpectVerdict::Met => ExitCode::SUCCESS,
+        simlab_sim::ExpectVerdict::NotMet => ExitCode::from(1),
+        simlab_sim::ExpectVerdict::Undecided => ExitCode::from(2),
     })
 }
 

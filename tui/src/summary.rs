@@ -117,6 +117,9 @@ impl RunSummary<'_> {
                 );
             }
         }
+        for (name, why) in &o.undecided {
+            let _ = writeln!(w, "undecided   {name}: {why}");
+        }
         let cap = &o.cap;
         let _ = writeln!(w, "CAP report");
         let _ = writeln!(w, "  consistency   {}", cap.consistency_verdict());
@@ -156,7 +159,11 @@ impl RunSummary<'_> {
                 let _ = writeln!(w, "  {:<24}{}", item.label, item.text);
             }
         }
-        let verdict = if self.expect_met { "met" } else { "NOT met" };
+        let verdict = match self.scenario.expect.verdict(o) {
+            simlab_sim::ExpectVerdict::Met => "met",
+            simlab_sim::ExpectVerdict::NotMet => "NOT met",
+            simlab_sim::ExpectVerdict::Undecided => "undecided (a check it needs could not decide)",
+        };
         let _ = writeln!(w, "expect      {}: {verdict}", self.scenario.expect);
         let _ = writeln!(w, "trace hash  {}", o.trace_hash_hex());
         let _ = writeln!(
@@ -200,6 +207,9 @@ impl RunSummary<'_> {
             "stop_reason": o.stop_reason.to_string(),
             "stats": o.stats,
             "faults": o.faults,
+            "undecided": o.undecided.iter().map(|(name, why)| json!({
+                "invariant": name, "why": why,
+            })).collect::<Vec<_>>(),
             "violations": o.violations.iter().map(|v| json!({
                 "invariant": v.invariant,
                 "kind": v.kind,
@@ -212,6 +222,7 @@ impl RunSummary<'_> {
                 "consistency": o.cap.consistency_verdict(),
                 "consistency_held": o.cap.consistency_held,
                 "consistency_violated": o.cap.consistency_violated,
+                "consistency_undecided": o.cap.consistency_undecided,
                 "ops": o.cap.ops,
                 "availability": o.cap.ops.availability(),
                 "by_side": o.cap.by_side.iter().map(|(side, c)| json!({
@@ -225,6 +236,7 @@ impl RunSummary<'_> {
             "trace_hash": o.trace_hash_hex(),
             "expect": self.scenario.expect.to_string(),
             "expect_met": self.expect_met,
+            "expect_undecided": self.scenario.expect.verdict(o) == simlab_sim::ExpectVerdict::Undecided,
             "wall_ms": self.elapsed.as_secs_f64() * 1e3,
             "events_per_sec": per_sec(o.stats.steps, self.elapsed),
             "replay": replay_command(self.file, o.seed, self.swarm),

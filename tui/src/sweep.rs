@@ -109,7 +109,8 @@ pub struct SweepResult {
 impl SweepResult {
     /// Seeds with at least one violation.
     pub fn failures(&self) -> impl Iterator<Item = &SeedOutcome> {
-        self.outcomes.iter().filter(|o| o.failed())
+        // Seeds that did not pass: failed, or undecided.
+        self.outcomes.iter().filter(|o| o.not_passed())
     }
 }
 
@@ -250,7 +251,14 @@ pub fn text(file: &Path, result: &SweepResult) -> String {
     let mut out = String::new();
     let runs = result.outcomes.len();
     let failing: Vec<&SeedOutcome> = result.failures().collect();
-    let _ = writeln!(out, "seeds       {runs} run, {} failing", failing.len());
+    let failed = failing.iter().filter(|o| o.failed()).count();
+    let undecided = failing.len() - failed;
+    let undecided = if undecided > 0 {
+        format!(", {undecided} undecided")
+    } else {
+        String::new()
+    };
+    let _ = writeln!(out, "seeds       {runs} run, {failed} failing{undecided}");
     let mut groups: BTreeMap<String, Vec<(&SeedOutcome, String)>> = BTreeMap::new();
     for o in &failing {
         let (group, line) = o.failure().expect("a failing seed");
@@ -305,13 +313,14 @@ pub fn json_lines(file: &Path, result: &SweepResult) -> Vec<serde_json::Value> {
         .outcomes
         .iter()
         .zip(&result.mixes)
-        .filter(|(o, _)| o.failed())
+        .filter(|(o, _)| o.not_passed())
         .map(|(o, mix)| {
             json!({
                 "swarm": mix,
                 "seed": o.seed,
                 "stopped": o.stop.to_string(),
                 "limit_hit": o.hit_limit(),
+                "undecided": o.undecided.iter().map(|(name, why)| json!({"invariant": name, "why": why})).collect::<Vec<_>>(),
                 "violations": o.violations.iter().map(|v| json!({
                     "invariant": v.invariant, "step": v.step, "time": v.time.as_micros(), "message": v.message,
                 })).collect::<Vec<_>>(),
@@ -330,7 +339,8 @@ pub fn json_lines(file: &Path, result: &SweepResult) -> Vec<serde_json::Value> {
         "summary": true,
         "file": file.display().to_string(),
         "seeds_run": result.outcomes.len(),
-        "failing": result.failures().count(),
+        "failing": result.failures().filter(|o| o.failed()).count(),
+        "undecided": result.failures().filter(|o| !o.failed()).count(),
         "by_invariant": by_invariant,
         "seeds_per_sec": result.outcomes.len() as f64 / result.seconds.max(1e-9),
     }));

@@ -19,7 +19,7 @@ pub fn all() -> Vec<Box<dyn Invariant<Raft>>> {
         Box::new(LeaderCompleteness::default()),
         Box::new(StateMachineSafety::default()),
         Box::new(LeaderAppendOnly::default()),
-        Box::new(kv::Linearizable),
+        Box::new(kv::Linearizable::default()),
         Box::new(LeaderExists::default()),
         Box::new(AllApplied::default()),
         Box::new(LeaderElected),

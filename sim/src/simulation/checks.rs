@@ -97,7 +97,15 @@ impl<P: Node> Simulation<P> {
                     Err("never held during the run: the interesting state was not reached".into())
                 }
                 InvariantKind::Sometimes => Ok(()),
-                InvariantKind::History => invariant.check_history(&self.state.history),
+                InvariantKind::History => {
+                    let result = invariant.check_history(&self.state.history);
+                    if result.is_ok()
+                        && let Some(why) = invariant.undecided()
+                    {
+                        self.undecided.push((invariant.name().to_string(), why));
+                    }
+                    result
+                }
             };
             if let Err(message) = result {
                 self.violations.push(Violation {
@@ -131,8 +139,11 @@ impl<P: Node> Simulation<P> {
             .iter()
             .filter(|i| i.kind() == InvariantKind::History)
             .map(|i| i.name().to_string());
-        let (violated, held): (Vec<String>, Vec<String>) =
+        let (violated, rest): (Vec<String>, Vec<String>) =
             history_names.partition(|n| self.violations.iter().any(|v| &v.invariant == n));
+        let (undecided, held): (Vec<String>, Vec<String>) = rest
+            .into_iter()
+            .partition(|n| self.undecided.iter().any(|(u, _)| u == n));
         let faults_over = self.config.faults_over_at();
         let has_faults = !self.config.faults.is_empty() || self.config.nemesis.is_some();
         Outcome {
@@ -140,6 +151,7 @@ impl<P: Node> Simulation<P> {
             stats: self.state.stats.clone(),
             stop_reason: self.stop_reason.clone().unwrap_or(StopReason::TimeLimit),
             violations: self.violations.clone(),
+            undecided: self.undecided.clone(),
             reached: self
                 .invariants
                 .iter()
@@ -151,6 +163,7 @@ impl<P: Node> Simulation<P> {
             cap: CapReport {
                 consistency_held: held,
                 consistency_violated: violated,
+                consistency_undecided: undecided,
                 ops,
                 by_side: by_side.into_iter().collect(),
                 partitions_injected: self.partitions_injected,

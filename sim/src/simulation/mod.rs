@@ -53,6 +53,8 @@ pub struct Simulation<P: Node> {
     partitions_injected: u64,
     hasher: StableHasher,
     violations: Vec<Violation>,
+    /// History checks that could decide neither way, with why.
+    undecided: Vec<(String, String)>,
     /// Per invariant: `Some(step)` once a sometimes-invariant held, or an always-invariant failed.
     settled: Vec<Option<u64>>,
     converged_since: Option<Time>,
@@ -126,6 +128,7 @@ impl<P: Node> Simulation<P> {
             partitions_injected: 0,
             hasher: StableHasher::new(),
             violations: Vec::new(),
+            undecided: Vec::new(),
             settled,
             converged_since: None,
             records: Vec::new(),
