@@ -437,15 +437,21 @@ pub fn ron_options() -> ron::Options {
 
 /// Parses RON text; `path` is only used in error messages.
 pub fn parse_ron<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, LoadError> {
-    ron_options().from_str(text).map_err(|e| {
+    ron_options().from_str::<T>(text).map_err(|e| {
         let line = e.span.start.line.max(1);
         let column = e.span.start.col.max(1);
         let source_line = text.lines().nth(line - 1).unwrap_or("").to_string();
+        let message = match e.code {
+            ron::error::Error::IntegerOutOfBounds => {
+                integer_range::<T>(text, line, column).unwrap_or_else(|| explain(&e.code))
+            }
+            ref code => explain(code),
+        };
         LoadError::Syntax {
             path: path.to_path_buf(),
             line,
             column,
-            message: explain(&e.code),
+            message,
             snippet: Snippet {
                 line_number: line,
                 text: source_line,
@@ -520,6 +526,63 @@ fn check_value(value: &serde_json::Value, path: &str, timed: bool) -> Result<(),
         }
         _ => Ok(()),
     }
+}
+
+/// For a number out of range at `line:column`, the range the field takes: found by putting
+/// each type's bounds in the number's place and seeing which the parser accepts (it accepts
+/// a value when parsing gets past it, to the end or to a later error).
+fn integer_range<T: DeserializeOwned>(text: &str, line: usize, column: usize) -> Option<String> {
+    let line_start = text
+        .split_inclusive('\n')
+        .take(line - 1)
+        .map(str::len)
+        .sum::<usize>();
+    let start = line_start
+        + text[line_start..]
+            .char_indices()
+            .nth(column - 1)
+            .map(|(i, _)| i)?;
+    // RON points after a sign: the number starts at the sign.
+    let (start, column) = match text[..start].chars().last() {
+        Some('-' | '+') => (start - 1, column - 1),
+        _ => (start, column),
+    };
+    let len = text[start..]
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '+'))
+        .unwrap_or(text.len() - start);
+    let number = &text[start..start + len];
+    if len == 0
+        || !number
+            .trim_start_matches(['-', '+'])
+            .starts_with(|c: char| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let fits = |candidate: &str| {
+        let tried = format!("{}{candidate}{}", &text[..start], &text[start + len..]);
+        match ron_options().from_str::<T>(&tried) {
+            Ok(_) => true,
+            // An error past the candidate (not inside it) is some later problem.
+            Err(e) => (e.span.start.line, e.span.start.col) > (line, column + candidate.len()),
+        }
+    };
+    let range = [
+        ("0", "255"),
+        ("0", "65535"),
+        ("0", "4294967295"),
+        ("0", "18446744073709551615"),
+        ("-128", "127"),
+        ("-32768", "32767"),
+        ("-2147483648", "2147483647"),
+        ("-9223372036854775808", "9223372036854775807"),
+    ]
+    .into_iter()
+    .filter(|(lo, hi)| fits(lo) && fits(hi))
+    .max_by_key(|(lo, hi)| (hi.len(), lo.len()))?;
+    Some(format!(
+        "{number} is out of range: this field takes a whole number from {} to {}",
+        range.0, range.1
+    ))
 }
 
 /// RON's message for an error, with what it leaves out: the range of the number that did not
@@ -670,12 +733,37 @@ mod tests {
     }
 
     #[test]
-    fn numbers_out_of_range_say_which_ranges_exist() {
+    fn numbers_out_of_range_give_the_fields_range() {
         let text = "Example(name: \"x\", nodes: 99999999999)";
         let shown = parse_ron::<Example>(Path::new("t.ron"), text)
             .unwrap_err()
             .to_string();
-        assert!(shown.contains("up to 4294967295"), "{shown}");
+        assert!(
+            shown.contains(
+                "99999999999 is out of range: this field takes a whole number from 0 to 4294967295"
+            ),
+            "{shown}"
+        );
+        let text = "Example(name: \"x\", nodes: -1)";
+        let shown = parse_ron::<Example>(Path::new("t.ron"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(shown.contains("from 0 to 4294967295"), "{shown}");
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Signed {
+            offset: i64,
+            later: u8,
+        }
+        // A later error does not hide the range of the first one.
+        let text = "Signed(offset: 99999999999999999999, later: 300)";
+        let shown = parse_ron::<Signed>(Path::new("t.ron"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            shown.contains("from -9223372036854775808 to 9223372036854775807"),
+            "{shown}"
+        );
     }
 
     #[test]
