@@ -283,6 +283,24 @@ mod tests {
     }
 
     #[test]
+    fn kv_witnesses_keep_pruning_sound_with_swaps() {
+        let kv = Kv;
+        let write = |v: &str| KvInput::Put("k".into(), v.into());
+        let swap = KvInput::Cas("k".into(), "[a][b]".into(), "c".into());
+        // A swap that succeeded saw its expected value, and so every write inside it.
+        assert!(kv.witnesses(&swap, Some(&KvOutput::Cas(true)), &write("[a]")));
+        assert!(!kv.witnesses(&swap, Some(&KvOutput::Cas(true)), &write("[z]")));
+        // A refused swap saw some other value, which any write may have put there.
+        assert!(kv.witnesses(&swap, Some(&KvOutput::Cas(false)), &write("[z]")));
+        // A get sees the value a swap wrote.
+        let get = KvInput::Get("k".into());
+        assert!(kv.witnesses(&get, Some(&KvOutput::Value("c".into())), &swap));
+        assert!(!kv.witnesses(&get, Some(&KvOutput::Value("d".into())), &swap));
+        // A swap with an unknown outcome witnesses nothing.
+        assert!(!kv.witnesses(&swap, None, &write("[a]")));
+    }
+
+    #[test]
     fn kv_rules() {
         let kv = Kv;
         let s = kv
