@@ -128,19 +128,6 @@ impl StepRecord {
     }
 }
 
-/// Writes records as JSON lines to `path`, all or nothing (see [`OutputFile`]).
-pub fn write_jsonl<'a>(
-    path: &Path,
-    records: impl IntoIterator<Item = &'a StepRecord>,
-) -> io::Result<()> {
-    write_atomically(path, |out| {
-        for record in records {
-            write_record(out, record)?;
-        }
-        Ok(())
-    })
-}
-
 /// Writes one record as a JSON line.
 pub fn write_record(out: &mut impl Write, record: &StepRecord) -> io::Result<()> {
     serde_json::to_writer(&mut *out, record)?;

@@ -123,19 +123,13 @@ const EXTREMES: &[&str] = &[
 /// value in turn: accepted or refused, never a panic, never a runaway run.
 #[test]
 fn the_extreme_value_of_every_numeric_field_is_handled() {
-    let mut texts = vec![every_field()];
+    let base = every_field();
+    // The protocol's settings as written, from `protocol: ` to the next field.
+    let start = base.find("protocol: ").unwrap() + "protocol: ".len();
+    let settings = base[start..].split(",\n    nodes").next().unwrap();
+    let mut texts = vec![base.clone()];
     for protocol in ["Raft()", "ThreePhaseCommit()", "Counter()"] {
-        texts.push(
-            every_field().replacen(
-                &every_field()[every_field().find("protocol: ").unwrap() + 10..]
-                    .split(",\n    nodes")
-                    .next()
-                    .unwrap()
-                    .to_string(),
-                protocol,
-                1,
-            ),
-        );
+        texts.push(base.replacen(settings, protocol, 1));
     }
     let (mut accepted, mut rejected) = (0, 0);
     for text in &texts {

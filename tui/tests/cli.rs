@@ -188,6 +188,27 @@ fn bad_input_exits_two_with_a_clear_message() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// `--trace -` streams the trace to standard output, as clean JSON lines, and moves the
+/// summary to standard error.
+#[test]
+fn a_trace_to_standard_output_keeps_the_summary_apart() {
+    let out = simlab(&["run", "scenarios/3pc-partition.ron", "--trace", "-"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(lines.len() > 10);
+    assert_eq!(lines[0]["step"], 0);
+    let summary = stderr(&out);
+    assert!(summary.contains("scenario    3pc-partition"), "{summary}");
+    let hash = summary
+        .lines()
+        .find_map(|l| l.strip_prefix("trace hash  "))
+        .expect("the summary names the trace hash");
+    assert_eq!(lines.last().unwrap()["hash"], hash);
+}
+
 #[test]
 fn an_unwritable_trace_is_an_error_and_leaves_nothing_behind() {
     let dir = temp_dir("unwritable");
@@ -326,53 +347,39 @@ fn sweep_counts_a_run_that_hit_a_limit_as_failing() {
 
 #[test]
 fn sweep_rejects_bad_ranges_and_shards() {
-    for args in [
-        &["sweep", "scenarios/3pc-crash-stop.ron", "--seeds", "9..3"][..],
-        &["sweep", "scenarios/3pc-crash-stop.ron", "--seeds", "abc"][..],
-        &["sweep", "scenarios/3pc-crash-stop.ron", "--shard", "3/3"][..],
-        &["sweep", "scenarios/3pc-crash-stop.ron", "--jobs", "0"][..],
-        &[
-            "sweep",
-            "scenarios/3pc-crash-stop.ron",
-            "--jobs",
-            "18446744073709551615",
-        ][..],
-        &[
-            "shrink",
-            "scenarios/3pc-partition.ron",
-            "--seed",
-            "1",
-            "--invariant",
-            "agreement",
-        ][..],
-    ] {
-        let out = simlab(args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(
-            stderr(&out).starts_with("error: "),
-            "{args:?}: {}",
-            stderr(&out)
-        );
-    }
-    let out = simlab(&["sweep", "scenarios/3pc-crash-stop.ron", "--jobs", "100000"]);
-    assert!(
-        stderr(&out).contains("--jobs 100000 is more than 1024"),
-        "{}",
-        stderr(&out)
-    );
-    let out = simlab(&[
+    // Each misuse exits 2 with an error saying what is wrong.
+    let sweep = |option: &str, value: &str| {
+        let args = ["sweep", "scenarios/3pc-crash-stop.ron", option, value];
+        args.map(String::from).to_vec()
+    };
+    let shrink_typo = [
         "shrink",
         "scenarios/3pc-partition.ron",
         "--seed",
         "1",
         "--invariant",
         "agreement",
-    ]);
-    assert!(
-        stderr(&out).contains("has no such invariant; it has: Agreement,"),
-        "{}",
-        stderr(&out)
-    );
+    ]
+    .map(String::from)
+    .to_vec();
+    for (args, says) in [
+        (sweep("--seeds", "9..3"), "is empty"),
+        (sweep("--seeds", "abc"), "expected a range"),
+        (sweep("--shard", "3/3"), "expected K/N"),
+        (sweep("--jobs", "0"), "at least 1"),
+        (sweep("--jobs", "100000"), "--jobs 100000 is more than 1024"),
+        (sweep("--jobs", "18446744073709551615"), "more than 1024"),
+        (shrink_typo, "has no such invariant; it has: Agreement,"),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = simlab(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.starts_with("error: ") && err.contains(says),
+            "{args:?}: {err}"
+        );
+    }
     // The largest seed can be swept (inclusive range at the top of u64).
     let out = simlab(&[
         "sweep",
