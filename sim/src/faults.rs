@@ -19,7 +19,8 @@ pub enum Fault {
     Partition(Vec<Vec<u32>>),
     /// Cut every link to and from one node.
     Isolate(u32),
-    /// Cut every link to and from whichever node leads now (no-op without a leader).
+    /// Cut every link to and from whichever node leads now (no-op without a leader). Of several
+    /// nodes that believe they lead, the one with the highest leadership epoch.
     IsolateLeader,
     /// Messages from `from` to `to` are lost; the other direction still works.
     CutOneWay {
@@ -41,13 +42,13 @@ pub enum Fault {
     Heal,
     /// Stop a node: its volatile state and timers are lost; messages to it are dropped.
     Crash(u32),
-    /// Crash whichever node leads now (no-op without a leader).
+    /// Crash whichever node leads now, as for `IsolateLeader` (no-op without a leader).
     CrashLeader,
     /// Rebuild a crashed node from its durable store.
     Restart(u32),
     /// Freeze a node (a long GC pause, SIGSTOP): events for it wait until it resumes.
     Pause(u32),
-    /// Pause whichever node leads now (no-op without a leader).
+    /// Pause whichever node leads now, as for `IsolateLeader` (no-op without a leader).
     PauseLeader,
     /// Unfreeze a paused node; what waited is handled now, in order.
     Resume(u32),
@@ -64,9 +65,10 @@ pub enum Fault {
     /// Restore every clock, resume every paused node, restart every crashed one, heal the network.
     RepairAll,
     // New variants go last: a variant's position is part of the trace hash.
-    /// Cut every link to and from the lowest-numbered live node that does not lead.
+    /// Cut every link to and from the lowest-numbered live node that does not lead and, when
+    /// the protocol numbers leaderships, can talk with the leader.
     IsolateFollower,
-    /// Crash the lowest-numbered live node that does not lead.
+    /// Crash the follower `IsolateFollower` would pick.
     CrashFollower,
 }
 

@@ -141,6 +141,17 @@ pub trait Node: Clone + Debug + 'static {
         false
     }
 
+    /// The leadership epoch this node leads in (Raft: its term; Multi-Paxos: its ballot), or
+    /// `None` when the protocol does not number its leaderships.
+    ///
+    /// After a partition several nodes may believe they lead, the deposed ones in older epochs.
+    /// Faults that target "the leader" hit the one with the highest epoch (ties to the lowest
+    /// id); without epochs they hit the lowest-numbered node that believes it leads.
+    fn leader_epoch(&self, durable: &Self::Durable) -> Option<u64> {
+        let _ = durable;
+        None
+    }
+
     /// What the TUI shows of this node, given its durable store.
     fn view(&self, durable: &Self::Durable) -> NodeView {
         let _ = durable;

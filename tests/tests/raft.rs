@@ -144,3 +144,63 @@ fn fast_backup_repairs_a_divergent_log_in_fewer_round_trips() {
         "fast backup: {fast} rejections, one entry at a time: {slow}"
     );
 }
+
+/// A cut-off leader keeps believing it leads its old term while the majority elects a new one.
+/// "Crash the leader" must then take the new leader (the highest term), not the deposed one.
+#[test]
+fn leader_faults_hit_the_leader_of_the_highest_term() {
+    use simlab_protocols::raft::{Raft, Role};
+    use simlab_sim::Fault;
+    let text = r#"Scenario(
+        name: "crash-the-new-leader",
+        protocol: Raft(),
+        nodes: 5,
+        network: (latency_ms: Uniform(1, 10)),
+        clients: (count: 2, ops: 20, think_ms: (0, 10), timeout_ms: 300, attempts: 10),
+        faults: [(at_ms: 1000, fault: IsolateLeader), (at_ms: 2500, fault: CrashLeader)],
+        stop_ms: 4000,
+        expect: AllHold,
+    )"#;
+    let scenario =
+        simlab_protocols::Scenario::parse(std::path::Path::new("inline.ron"), text).unwrap();
+    let crash_at = Time::from_millis(2500);
+    let mut deposed_had_lower_id = 0;
+    for seed in 0..20 {
+        let options = RunOptions {
+            seed: Some(seed),
+            ..RunOptions::default()
+        };
+        let mut sim = registry::simulation::<Raft>(&scenario, &options).unwrap();
+        while sim.now() < crash_at && sim.step() {}
+        let faults = sim.fault_log().to_vec();
+        let [isolate, crash] = &faults[..] else {
+            panic!("seed {seed}: two faults, got {faults:?}");
+        };
+        let Fault::Isolate(deposed) = isolate.fault else {
+            panic!("seed {seed}: a leader to isolate, got {isolate:?}");
+        };
+        let Fault::Crash(crashed) = crash.fault else {
+            panic!("seed {seed}: a leader to crash, got {crash:?}");
+        };
+        assert_ne!(crashed, deposed, "seed {seed}: the deposed leader was hit");
+        let world = sim.world();
+        let deposed_node = world.node(simlab_sim::NodeId(deposed)).unwrap();
+        assert_eq!(
+            deposed_node.role(),
+            Role::Leader,
+            "seed {seed}: the cut-off leader still believes it leads"
+        );
+        let term = |n: u32| world.durable(simlab_sim::NodeId(n)).current_term;
+        assert!(
+            term(crashed) > term(deposed),
+            "seed {seed}: n{crashed} (term {}) is not newer than n{deposed} (term {})",
+            term(crashed),
+            term(deposed)
+        );
+        if deposed < crashed {
+            deposed_had_lower_id += 1;
+        }
+    }
+    // Where the deposed leader has the lower id, lowest-id-first would have picked it.
+    assert!(deposed_had_lower_id > 0, "no seed tells the rules apart");
+}

@@ -955,6 +955,10 @@ impl Node for Raft {
         self.role == Role::Leader
     }
 
+    fn leader_epoch(&self, durable: &RaftDurable) -> Option<u64> {
+        (self.role == Role::Leader).then_some(durable.current_term)
+    }
+
     fn view(&self, durable: &RaftDurable) -> NodeView {
         let role = match self.role {
             Role::Follower => "follower",

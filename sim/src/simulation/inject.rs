@@ -17,11 +17,43 @@ impl<P: Node> Simulation<P> {
         Time::from_millis(rng::between(&mut self.fault_rng, lo, hi))
     }
 
+    /// The node "the leader" means: of the live nodes that believe they lead, the one with the
+    /// highest leadership epoch (ties to the lowest id), or the lowest-numbered one when the
+    /// protocol reports no epochs.
     pub(super) fn leader(&self) -> Option<NodeId> {
-        self.world()
-            .live_nodes()
-            .find(|(_, p)| p.is_leader())
-            .map(|(id, _)| id)
+        let world = self.world();
+        let mut leaders = world.live_nodes().filter(|(_, p)| p.is_leader());
+        let first = leaders.next()?;
+        let epoch = |(id, p): (NodeId, &P)| p.leader_epoch(world.durable(id));
+        let mut best = (first.0, epoch(first));
+        for leader in leaders {
+            let e = epoch(leader);
+            if e > best.1 {
+                best = (leader.0, e);
+            }
+        }
+        Some(best.0)
+    }
+
+    /// The node "a follower" means: the lowest-numbered live node that does not lead and can
+    /// exchange messages with the leader (so the fault takes a node the cluster is using), or,
+    /// when none can, the lowest-numbered one that does not lead. Without epochs, the latter.
+    fn follower(&self, leader: Option<NodeId>) -> Option<NodeId> {
+        let world = self.world();
+        let followers = || world.live_nodes().filter(|(_, p)| !p.is_leader());
+        let connected = leader.filter(|&l| {
+            let node = world.node(l).expect("the leader is live");
+            node.leader_epoch(world.durable(l)).is_some()
+        });
+        if let Some(l) = connected {
+            let reach = world.reachability();
+            if let Some((id, _)) =
+                followers().find(|&(id, _)| reach.can_reach(l, id) && reach.can_reach(id, l))
+            {
+                return Some(id);
+            }
+        }
+        followers().next().map(|(id, _)| id)
     }
 
     pub(super) fn handle_fault(&mut self, event: FaultEvent, info: &mut StepInfo, full: bool) {
@@ -125,11 +157,7 @@ impl<P: Node> Simulation<P> {
     /// Applies a fault, resolving "the leader", and records it.
     pub(super) fn inject(&mut self, fault: Fault, random: bool, info: &mut StepInfo, full: bool) {
         let leader = self.leader();
-        let follower = self
-            .world()
-            .live_nodes()
-            .find(|(_, p)| !p.is_leader())
-            .map(|(id, _)| id);
+        let follower = self.follower(leader);
         let resolved = match (&fault, leader, follower) {
             (Fault::IsolateLeader, Some(l), _) => Fault::Isolate(l.0),
             (Fault::CrashLeader, Some(l), _) => Fault::Crash(l.0),
