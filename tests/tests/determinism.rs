@@ -39,7 +39,7 @@ fn trace_hashes_are_pinned() {
         ("3pc-partition-nemesis", 17),
         ("raft-basic-agreement", 1),
         ("raft-churn-unreliable", 1),
-        ("raft-bug-commit-previous-term", 5),
+        ("raft-bug-commit-previous-term", 3),
         ("raft-compare-and-set", 1),
         ("counter-gossip", 1),
     ]));

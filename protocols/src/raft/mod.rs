@@ -373,7 +373,13 @@ impl Raft {
         self.role = Role::Follower;
         self.leader = leader;
         self.votes.clear();
-        self.reset_election_timer(ctx);
+        // Figure 2 restarts the election timeout only on hearing from the current leader,
+        // granting a vote, or standing. A higher term alone (a refused candidate's request, a
+        // stale reply) must not restart it: otherwise candidates with stale logs, which keep
+        // raising the term, keep silencing the one server whose log could win.
+        if leader.is_some() || self.election_timer.is_none() {
+            self.reset_election_timer(ctx);
+        }
     }
 
     fn last_log(&self, ctx: &Ctx<'_, Self>) -> (u64, u64) {
