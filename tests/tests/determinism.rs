@@ -41,6 +41,7 @@ fn trace_hashes_are_pinned() {
         ("raft-churn-unreliable", 1),
         ("raft-bug-commit-previous-term", 3),
         ("raft-compare-and-set", 1),
+        ("raft-snapshot-unreliable", 1),
         ("counter-gossip", 1),
     ]));
 }

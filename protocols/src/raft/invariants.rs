@@ -1,8 +1,8 @@
 //! Raft's safety properties (Figure 3 of the paper), checked from outside the servers, plus
 //! linearizability of the client history and the liveness checks that apply once faults end.
 
-use super::log::RaftDurable;
-use super::{Command, Raft, Role};
+use super::log::{KvState, RaftDurable, Snapshot};
+use super::{Command, Raft, RaftConfig, Role};
 use crate::kv;
 use serde_json::json;
 use simlab_sim::{Invariant, InvariantKind, NodeId, NodeStatus, Time, World};
@@ -11,9 +11,11 @@ use std::collections::BTreeMap;
 /// How long after faults end a committed entry may take to reach every live server.
 pub const SETTLE: Time = Time::from_secs(1);
 
-/// Every Raft invariant.
-pub fn all() -> Vec<Box<dyn Invariant<Raft>>> {
-    vec![
+/// Every Raft invariant that applies under these settings (SnapshotSafety only where
+/// snapshots are taken).
+pub fn all(config: &RaftConfig) -> Vec<Box<dyn Invariant<Raft>>> {
+    let snapshots = config.snapshot_every > 0;
+    let mut all: Vec<Box<dyn Invariant<Raft>>> = vec![
         Box::new(ElectionSafety::default()),
         Box::new(LogMatching::default()),
         Box::new(LeaderCompleteness::default()),
@@ -25,7 +27,11 @@ pub fn all() -> Vec<Box<dyn Invariant<Raft>>> {
         Box::new(LeaderElected),
         Box::new(EntryCommitted),
         Box::new(LeaderChanged::default()),
-    ]
+    ];
+    if snapshots {
+        all.push(Box::new(SnapshotSafety::default()));
+    }
+    all
 }
 
 fn term(world: &World<'_, Raft>, id: NodeId) -> u64 {
@@ -120,7 +126,9 @@ impl Invariant<Raft> for LogMatching {
             for b in (0..world.cluster_size()).map(NodeId).filter(|&b| b != a) {
                 let log_b = &world.durable(b).log;
                 let last = log_a.last_index().min(log_b.last_index());
-                for i in from.max(1)..=last {
+                // Compacted entries are in the snapshots, which SnapshotSafety checks.
+                let first = from.max(log_a.first_index()).max(log_b.first_index());
+                for i in first..=last {
                     if log_a.term_at(i) != log_b.term_at(i) {
                         continue;
                     }
@@ -159,6 +167,9 @@ impl LeaderCompleteness {
         let log = &world.durable(leader).log;
         for (i, &(entry_term, commit_term, by)) in self.committed.iter().enumerate().skip(from) {
             let index = i as u64 + 1;
+            if index < log.snapshot_index() {
+                continue; // Compacted: SnapshotSafety checks what the snapshot holds.
+            }
             if commit_term < t && log.term_at(index) != entry_term {
                 return Some(format!(
                     "{leader} leads term {t} without the entry at index {index} (term {entry_term}) that {by} had committed in term {commit_term}"
@@ -183,6 +194,9 @@ impl Invariant<Raft> for LeaderCompleteness {
             let commit = node.commit_index().min(log.last_index());
             while (self.committed.len() as u64) < commit {
                 let index = self.committed.len() as u64 + 1;
+                if !log.knows_term(index) {
+                    break; // Compacted here; a server that still holds it reports it.
+                }
                 self.committed
                     .push((log.term_at(index), term(world, id), id));
             }
@@ -206,11 +220,57 @@ impl Invariant<Raft> for LeaderCompleteness {
     }
 }
 
+/// The commands applied at each index, as servers apply them, read from their logs.
+#[derive(Clone, Default)]
+struct AppliedCommands {
+    /// By index: (entry term, command, the first server seen applying it).
+    applied: Vec<(u64, Command, NodeId)>,
+    /// Per server: how far it had applied at the last look.
+    seen: Vec<u64>,
+}
+
+impl AppliedCommands {
+    /// Records what each server applied since the last look; the error names a server that
+    /// applied something other than what another server applied at that index.
+    fn record(&mut self, world: &World<'_, Raft>) -> Result<(), String> {
+        self.seen.resize(world.cluster_size() as usize, 0);
+        for (id, node) in world.live_nodes() {
+            let now = node.last_applied();
+            let before = &mut self.seen[id.index()];
+            if now < *before {
+                *before = now; // Restarted: it applies from its snapshot (or the start) again.
+            }
+            let log = &world.durable(id).log;
+            for index in *before + 1..=now {
+                // Entries an installed snapshot brought are not in the log; SnapshotSafety
+                // checks the snapshot instead.
+                let Some(entry) = log.get(index) else {
+                    continue;
+                };
+                match self.applied.get(index as usize - 1) {
+                    Some((t, command, by)) if *t != entry.term || *command != entry.command => {
+                        return Err(format!(
+                            "{id} applied {:?} (term {}) at index {index}, but {by} applied {command:?} (term {t})",
+                            entry.command, entry.term
+                        ));
+                    }
+                    Some(_) => {}
+                    None if index as usize == self.applied.len() + 1 => {
+                        self.applied.push((entry.term, entry.command.clone(), id));
+                    }
+                    None => {}
+                }
+            }
+            self.seen[id.index()] = now;
+        }
+        Ok(())
+    }
+}
+
 /// No two servers apply different commands at the same index (§5.4.3).
 #[derive(Clone, Default)]
 pub struct StateMachineSafety {
-    applied: Vec<(u64, Command, NodeId)>,
-    seen: Vec<u64>,
+    applied: AppliedCommands,
 }
 
 impl Invariant<Raft> for StateMachineSafety {
@@ -221,33 +281,101 @@ impl Invariant<Raft> for StateMachineSafety {
         InvariantKind::Always
     }
     fn check(&mut self, world: &World<'_, Raft>) -> Result<(), String> {
-        self.seen.resize(world.cluster_size() as usize, 0);
-        for (id, node) in world.live_nodes() {
-            let now = node.last_applied();
-            let before = &mut self.seen[id.index()];
-            if now < *before {
-                *before = now; // Restarted: it applies from the start again.
-            }
-            let log = &world.durable(id).log;
-            for index in *before + 1..=now {
-                let entry = log.get(index).expect("applied entries are in the log");
-                match self.applied.get(index as usize - 1) {
-                    Some((t, command, by)) if *t != entry.term || *command != entry.command => {
-                        return Err(format!(
-                            "{id} applied {:?} (term {}) at index {index}, but {by} applied {command:?} (term {t})",
-                            entry.command, entry.term
-                        ));
-                    }
-                    Some(_) => {}
-                    None => self.applied.push((entry.term, entry.command.clone(), id)),
-                }
-            }
-            self.seen[id.index()] = now;
-        }
-        Ok(())
+        self.applied.record(world)
     }
     fn observations(&self) -> Vec<(&'static str, serde_json::Value)> {
-        vec![("entries_applied", json!(self.applied.len()))]
+        vec![("entries_applied", json!(self.applied.applied.len()))]
+    }
+}
+
+/// Compaction loses nothing and invents nothing (§7): every server's snapshot ends at an entry
+/// that was applied, with that entry's term, and holds exactly the state machine that replaying
+/// the applied commands up to there gives (the store and the client sessions).
+#[derive(Clone, Default)]
+pub struct SnapshotSafety {
+    applied: AppliedCommands,
+    /// Per server: the snapshot `(last index, last term)` checked last.
+    checked: Vec<(u64, u64)>,
+    /// The replayed state machine after some indexes (those of snapshots checked).
+    replays: BTreeMap<u64, KvState>,
+}
+
+impl SnapshotSafety {
+    fn check_snapshot(&mut self, id: NodeId, snapshot: &Snapshot) -> Result<(), String> {
+        let (index, term) = (snapshot.last_index, snapshot.last_term);
+        let applied = &self.applied.applied;
+        if index as usize > applied.len() {
+            return Err(format!(
+                "{id}'s snapshot through index {index} covers entries no server has applied (applied so far: {})",
+                applied.len()
+            ));
+        }
+        let entry_term = applied[index as usize - 1].0;
+        if entry_term != term {
+            return Err(format!(
+                "{id}'s snapshot ends at index {index} with term {term}, but the entry applied there has term {entry_term}"
+            ));
+        }
+        let (from, mut state) = match self.replays.range(..=index).next_back() {
+            Some((&i, state)) => (i, state.clone()),
+            None => (0, KvState::default()),
+        };
+        for (_, command, _) in &applied[from as usize..index as usize] {
+            if let Command::Client { client, seq, op } = command {
+                state.apply(*client, *seq, op, false);
+            }
+        }
+        if state != snapshot.state {
+            let differs = state
+                .kv
+                .iter()
+                .find(|(k, v)| snapshot.state.kv.get(*k) != Some(v))
+                .map(|(k, v)| {
+                    format!(
+                        "key {k:?} is {:?} in the snapshot, {v:?} replayed",
+                        snapshot.state.kv.get(k)
+                    )
+                })
+                .unwrap_or_else(|| "the stores or the client sessions differ".into());
+            return Err(format!(
+                "{id}'s snapshot through index {index} differs from replaying the applied log: {differs}"
+            ));
+        }
+        self.replays.insert(index, state);
+        Ok(())
+    }
+}
+
+impl Invariant<Raft> for SnapshotSafety {
+    fn name(&self) -> &str {
+        "SnapshotSafety"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Always
+    }
+    fn check(&mut self, world: &World<'_, Raft>) -> Result<(), String> {
+        // Disagreements between servers are StateMachineSafety's to report.
+        let _ = self.applied.record(world);
+        let n = world.cluster_size() as usize;
+        self.checked.resize(n, (0, 0));
+        for i in 0..n {
+            let id = NodeId(i as u32);
+            let Some(snapshot) = &world.durable(id).snapshot else {
+                continue;
+            };
+            let key = (snapshot.last_index, snapshot.last_term);
+            if self.checked[i] == key {
+                continue;
+            }
+            self.checked[i] = key;
+            self.check_snapshot(id, snapshot)?;
+        }
+        // Servers' snapshots only move forward: older replays are not needed again.
+        let oldest = self.checked.iter().map(|c| c.0).min().unwrap_or(0);
+        while self.replays.len() > 1 && self.replays.first_key_value().is_some_and(|(&i, _)| i < oldest) {
+            self.replays.pop_first();
+        }
+        Ok(())
     }
 }
 
@@ -288,6 +416,8 @@ impl Invariant<Raft> for LeaderAppendOnly {
                 self.length[i] = changed.saturating_sub(1);
             }
             self.read[i] = journal.len();
+            // Installing a snapshot may cut the log to the snapshot's end: start from the truth.
+            self.length[i] = world.durable(id).log.last_index();
         }
         Ok(())
     }

@@ -1,7 +1,10 @@
-//! Raft's durable state: current term, vote, and the log.
+//! Raft's durable state: current term, vote, the log and the snapshot that replaces its prefix.
 
+use crate::kv::{self, KvOp, KvResponse};
 use serde::Serialize;
 use simlab_sim::NodeId;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::Command;
 
@@ -16,16 +19,24 @@ pub struct Entry {
 
 /// The log, 1-indexed as in the paper. Every change is journaled (the first index it rewrote),
 /// so invariants can look at what changed instead of the whole log.
+///
+/// After compaction (§7) the log holds only the entries after its snapshot: `first_index()` is
+/// one past the snapshot's last index, whose term the log keeps so the consistency check of the
+/// entry right after the snapshot still works. Entries at or before the snapshot index are gone.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct RaftLog {
     entries: Vec<Entry>,
     journal: Vec<u64>,
+    /// The last index the snapshot covers (0 without a snapshot).
+    snapshot_index: u64,
+    /// The term of that entry.
+    snapshot_term: u64,
 }
 
 impl RaftLog {
-    /// The index of the last entry (0 when empty).
+    /// The index of the last entry (the snapshot's last index when the log is empty after it).
     pub fn last_index(&self) -> u64 {
-        self.entries.len() as u64
+        self.snapshot_index + self.entries.len() as u64
     }
 
     /// The term of the last entry (0 when empty).
@@ -33,28 +44,51 @@ impl RaftLog {
         self.term_at(self.last_index())
     }
 
-    /// The term of the entry at `index` (0 for index 0 or past the end).
-    pub fn term_at(&self, index: u64) -> u64 {
-        if index == 0 {
-            return 0;
-        }
-        self.entries.get(index as usize - 1).map_or(0, |e| e.term)
+    /// The first index the log still holds an entry for.
+    pub fn first_index(&self) -> u64 {
+        self.snapshot_index + 1
     }
 
-    /// The entry at `index`, if any.
+    /// The last index covered by the snapshot (0 without one).
+    pub fn snapshot_index(&self) -> u64 {
+        self.snapshot_index
+    }
+
+    /// The term of the snapshot's last entry (0 without one).
+    pub fn snapshot_term(&self) -> u64 {
+        self.snapshot_term
+    }
+
+    /// Whether the term of `index` is known here: index 0, the snapshot's last index, or an
+    /// entry the log holds.
+    pub fn knows_term(&self, index: u64) -> bool {
+        index >= self.snapshot_index && index <= self.last_index()
+    }
+
+    /// The term of the entry at `index`: 0 for index 0 or past the end, the snapshot's term at
+    /// its last index, and 0 for compacted indexes (check [`RaftLog::knows_term`] first where
+    /// that matters).
+    pub fn term_at(&self, index: u64) -> u64 {
+        if index == self.snapshot_index {
+            return self.snapshot_term;
+        }
+        self.get(index).map_or(0, |e| e.term)
+    }
+
+    /// The entry at `index`, if the log holds it.
     pub fn get(&self, index: u64) -> Option<&Entry> {
-        if index == 0 {
+        if index <= self.snapshot_index {
             return None;
         }
-        self.entries.get(index as usize - 1)
+        self.entries.get((index - self.snapshot_index - 1) as usize)
     }
 
-    /// Entries from `from` (inclusive), at most `limit`.
+    /// Entries from `from` (inclusive, after the snapshot), at most `limit`.
     pub fn slice(&self, from: u64, limit: usize) -> Vec<Entry> {
-        let start = (from.max(1) - 1) as usize;
+        let start = from.max(self.first_index()) - self.first_index();
         self.entries
             .iter()
-            .skip(start)
+            .skip(start as usize)
             .take(limit)
             .cloned()
             .collect()
@@ -65,7 +99,7 @@ impl RaftLog {
         self.entries
             .iter()
             .position(|e| e.term == term)
-            .map(|i| i as u64 + 1)
+            .map(|i| self.first_index() + i as u64)
     }
 
     /// The last index holding an entry of `term`, if any.
@@ -73,7 +107,7 @@ impl RaftLog {
         self.entries
             .iter()
             .rposition(|e| e.term == term)
-            .map(|i| i as u64 + 1)
+            .map(|i| self.first_index() + i as u64)
     }
 
     /// Appends one entry; returns its index.
@@ -83,10 +117,43 @@ impl RaftLog {
         self.last_index()
     }
 
-    /// Deletes every entry from `index` on.
+    /// Deletes every entry from `index` on (never the snapshot: at most back to its end).
     pub fn truncate_from(&mut self, index: u64) {
-        self.entries.truncate((index.max(1) - 1) as usize);
+        let index = index.max(self.first_index());
+        self.entries
+            .truncate((index - self.first_index()) as usize);
         self.journal.push(index);
+    }
+
+    /// Drops the entries up to `index` (inclusive), which a snapshot now covers. The log's
+    /// content does not change, so nothing is journaled.
+    pub fn compact_to(&mut self, index: u64, term: u64) {
+        if index <= self.snapshot_index {
+            return;
+        }
+        let drop = (index - self.snapshot_index).min(self.entries.len() as u64);
+        self.entries.drain(..drop as usize);
+        self.snapshot_index = index;
+        self.snapshot_term = term;
+    }
+
+    /// A follower installs a leader's snapshot ending at `(index, term)` (§7): if the log holds
+    /// that very entry, the entries after it are kept; otherwise the whole log is replaced by
+    /// the snapshot. With `keep_conflicting` (a planted bug) the entries after it are kept even
+    /// when they conflict.
+    pub fn install(&mut self, index: u64, term: u64, keep_conflicting: bool) {
+        let matches = self.knows_term(index) && self.term_at(index) == term;
+        let keep_suffix = matches || (keep_conflicting && index < self.last_index());
+        if !keep_suffix {
+            self.entries.clear();
+        }
+        self.compact_to(index, term);
+        self.snapshot_term = term;
+        if !matches {
+            // The log changed after the snapshot's end (its suffix went, or, with the bug, it
+            // now follows a different entry).
+            self.journal.push(index + 1);
+        }
     }
 
     /// For each write, the first index it changed.
@@ -94,13 +161,59 @@ impl RaftLog {
         &self.journal
     }
 
-    /// Every entry, index 1 first.
+    /// The entries the log holds, index [`RaftLog::first_index`] first.
     pub fn entries(&self) -> &[Entry] {
         &self.entries
     }
 }
 
-/// What Raft keeps on disk (Figure 2: currentTerm, votedFor, log[]).
+/// The replicated state machine: the key-value store and, per client, the last sequence number
+/// applied with its answer (so a retried command takes effect once, §8).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct KvState {
+    /// The key-value store.
+    pub kv: BTreeMap<String, String>,
+    /// Per client: the last sequence number applied and its answer.
+    pub sessions: BTreeMap<u32, (u64, KvResponse)>,
+}
+
+impl KvState {
+    /// Applies client `client`'s command number `seq` and returns its answer. A retry of the
+    /// last command applied is answered from the session and changes nothing; an older one
+    /// returns `None`. With `apply_retries` (a planted bug) every retry is applied again.
+    pub fn apply(
+        &mut self,
+        client: u32,
+        seq: u64,
+        op: &KvOp,
+        apply_retries: bool,
+    ) -> Option<KvResponse> {
+        match self.sessions.get(&client) {
+            Some((last, cached)) if *last >= seq && !apply_retries => {
+                (*last == seq).then(|| cached.clone())
+            }
+            _ => {
+                let response = kv::apply(&mut self.kv, op);
+                self.sessions.insert(client, (seq, response.clone()));
+                Some(response)
+            }
+        }
+    }
+}
+
+/// A snapshot of the state machine (§7) after applying every entry up to `last_index`. Shared,
+/// not copied, between the durable store and the InstallSnapshot messages that carry it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    /// The last index it covers.
+    pub last_index: u64,
+    /// That entry's term.
+    pub last_term: u64,
+    /// The state machine.
+    pub state: KvState,
+}
+
+/// What Raft keeps on disk (Figure 2: currentTerm, votedFor, log[]; §7: the latest snapshot).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct RaftDurable {
     /// The latest term this server has seen.
@@ -109,6 +222,8 @@ pub struct RaftDurable {
     pub voted_for: Option<NodeId>,
     /// The log.
     pub log: RaftLog,
+    /// The latest snapshot, which replaces the log up to its last index.
+    pub snapshot: Option<Arc<Snapshot>>,
 }
 
 #[cfg(test)]
@@ -136,5 +251,71 @@ mod tests {
         log.truncate_from(3);
         assert_eq!(log.last_index(), 2);
         assert_eq!(log.journal(), &[1, 2, 3, 4, 5, 3]);
+    }
+
+    fn log_of(terms: &[u64]) -> RaftLog {
+        let mut log = RaftLog::default();
+        for &term in terms {
+            log.push(Entry {
+                term,
+                command: Command::Noop,
+            });
+        }
+        log
+    }
+
+    #[test]
+    fn compaction_keeps_indexes_and_the_term_before_the_suffix() {
+        let mut log = log_of(&[1, 1, 2, 3, 3]);
+        log.compact_to(3, 2);
+        assert_eq!((log.first_index(), log.last_index()), (4, 5));
+        assert_eq!((log.snapshot_index(), log.term_at(3)), (3, 2));
+        assert!(log.get(3).is_none() && !log.knows_term(2) && log.knows_term(3));
+        assert_eq!(log.term_at(4), 3);
+        assert_eq!(log.slice(1, 10).len(), 2, "a slice starts after the snapshot");
+        assert_eq!(log.first_index_of_term(3), Some(4));
+        // Truncation never reaches into the snapshot.
+        log.truncate_from(2);
+        assert_eq!(log.last_index(), 3);
+        assert_eq!(log.push(Entry { term: 4, command: Command::Noop }), 4);
+        // Compacting backwards does nothing.
+        log.compact_to(2, 1);
+        assert_eq!(log.snapshot_index(), 3);
+    }
+
+    #[test]
+    fn installing_keeps_a_matching_suffix_and_drops_a_conflicting_one() {
+        // The log holds the snapshot's last entry: the entries after it stay.
+        let mut log = log_of(&[1, 1, 2, 2]);
+        log.install(2, 1, false);
+        assert_eq!((log.snapshot_index(), log.last_index()), (2, 4));
+        // It holds a different entry there: everything goes.
+        let mut log = log_of(&[1, 1, 3, 3]);
+        let journal = log.journal().len();
+        log.install(3, 2, false);
+        assert_eq!((log.snapshot_index(), log.last_index(), log.last_term()), (3, 3, 2));
+        assert_eq!(&log.journal()[journal..], &[4]);
+        // It is shorter than the snapshot: it becomes the snapshot.
+        let mut log = log_of(&[1]);
+        log.install(5, 2, false);
+        assert_eq!((log.first_index(), log.last_index()), (6, 5));
+        // The planted bug keeps the conflicting entries.
+        let mut log = log_of(&[1, 1, 3, 3]);
+        log.install(3, 2, true);
+        assert_eq!((log.last_index(), log.term_at(3), log.term_at(4)), (4, 2, 3));
+    }
+
+    #[test]
+    fn a_retry_applies_once_and_an_older_one_not_at_all() {
+        let mut state = KvState::default();
+        let put = KvOp::Put("k".into(), "v".into());
+        let append = KvOp::Append("k".into(), "w".into());
+        assert!(state.apply(7, 1, &put, false).is_some());
+        assert!(state.apply(7, 2, &append, false).is_some());
+        assert_eq!(state.apply(7, 2, &append, false), state.sessions.get(&7).map(|s| s.1.clone()));
+        assert_eq!(state.apply(7, 1, &put, false), None);
+        assert_eq!(state.kv["k"], "vw");
+        state.apply(7, 2, &append, true);
+        assert_eq!(state.kv["k"], "vww", "the planted bug applies the retry again");
     }
 }

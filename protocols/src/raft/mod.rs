@@ -34,7 +34,7 @@ pub mod log;
 use simlab_sim::FieldError;
 use crate::kv::{self, KvOp, KvRequest, KvResponse, KvWorkload};
 use crate::protocol::{Protocol, ReportItem, Setup};
-use crate::raft::log::{Entry, RaftDurable};
+use crate::raft::log::{Entry, KvState, RaftDurable, Snapshot};
 use serde::{Deserialize, Serialize};
 use simlab_sim::linearizability::Op;
 use simlab_sim::linearizability::models::{KvInput, KvOutput};
@@ -58,6 +58,10 @@ pub enum RaftBug {
     NoStepDown,
     /// Apply a retried client command again instead of answering from the session table.
     ApplyRetryTwice,
+    /// Snapshot the whole log, uncommitted entries included, as if it had been applied.
+    SnapshotPastApplied,
+    /// On installing a snapshot, keep the log's entries after it even when they conflict.
+    KeepConflictingSuffix,
 }
 
 /// Raft's settings.
@@ -87,6 +91,9 @@ pub struct RaftConfig {
     pub cas_percent: u32,
     /// Planted bugs to switch on.
     pub bugs: Vec<RaftBug>,
+    /// Snapshot the state machine and compact the log once this many applied entries follow
+    /// the last snapshot (§7); 0 never compacts.
+    pub snapshot_every: u64,
 }
 
 impl Default for RaftConfig {
@@ -103,6 +110,7 @@ impl Default for RaftConfig {
             put_percent: 20,
             cas_percent: 0,
             bugs: Vec::new(),
+            snapshot_every: 0,
         }
     }
 }
@@ -217,6 +225,14 @@ pub enum Msg {
         /// On failure: the term of the conflicting entry, if there was one.
         conflict_term: Option<u64>,
     },
+    /// Leader → a follower that needs entries the leader has compacted: its snapshot, whole
+    /// (§7). Answered with an `AppendReply` whose `match_index` is the snapshot's last index.
+    InstallSnapshot {
+        /// The leader's term.
+        term: u64,
+        /// The snapshot.
+        snapshot: Arc<Snapshot>,
+    },
 }
 
 /// Timers.
@@ -228,6 +244,9 @@ pub enum Timer {
     Heartbeat,
     /// Leader with CheckQuorum: have a majority answered lately?
     CheckQuorum,
+    /// Enough entries applied since the last snapshot: take one (a step after applying, as a
+    /// service hands its snapshot to Raft).
+    Snapshot,
 }
 
 /// A server's role.
@@ -253,9 +272,7 @@ pub struct Raft {
     leader: Option<NodeId>,
     commit_index: u64,
     last_applied: u64,
-    kv: BTreeMap<String, String>,
-    /// Per client: the last sequence number applied and its answer.
-    sessions: BTreeMap<u32, (u64, KvResponse)>,
+    state: KvState,
     votes: BTreeSet<NodeId>,
     next_index: Vec<u64>,
     match_index: Vec<u64>,
@@ -269,6 +286,10 @@ pub struct Raft {
     heard_from: BTreeSet<NodeId>,
     /// [`RaftBug::ForgetVotedFor`]: the vote kept in memory only.
     volatile_vote: Option<(u64, NodeId)>,
+    /// A snapshot timer is set.
+    snapshot_due: bool,
+    /// Leader: per follower, the last index of the snapshot last sent to it, and when.
+    snapshot_sent: Vec<(u64, Time)>,
 }
 
 impl Raft {
@@ -282,8 +303,7 @@ impl Raft {
             leader: None,
             commit_index: 0,
             last_applied: 0,
-            kv: BTreeMap::new(),
-            sessions: BTreeMap::new(),
+            state: KvState::default(),
             votes: BTreeSet::new(),
             next_index: vec![1; nodes as usize],
             match_index: vec![0; nodes as usize],
@@ -293,6 +313,8 @@ impl Raft {
             last_leader_contact: None,
             heard_from: BTreeSet::new(),
             volatile_vote: None,
+            snapshot_due: false,
+            snapshot_sent: vec![(0, Time::ZERO); nodes as usize],
         }
     }
 
@@ -313,7 +335,7 @@ impl Raft {
 
     /// The key-value state.
     pub fn kv(&self) -> &BTreeMap<String, String> {
-        &self.kv
+        &self.state.kv
     }
 
     fn majority(&self) -> usize {
@@ -457,6 +479,7 @@ impl Raft {
         });
         self.next_index = vec![index; self.nodes as usize];
         self.match_index = vec![0; self.nodes as usize];
+        self.snapshot_sent = vec![(0, Time::ZERO); self.nodes as usize];
         self.match_index[self.id.index()] = index;
         self.broadcast_append(ctx);
         self.heartbeat_timer = Some(ctx.set_timer(
@@ -482,6 +505,23 @@ impl Raft {
     fn send_append(&mut self, peer: NodeId, ctx: &mut Ctx<'_, Self>) {
         let log = &ctx.durable().log;
         let next = self.next_index[peer.index()].clamp(1, log.last_index() + 1);
+        if next <= log.snapshot_index() {
+            // What this follower needs next is compacted: send the snapshot instead (§7).
+            let snapshot = ctx.durable().snapshot.clone();
+            let snapshot = snapshot.expect("a compacted log has a snapshot");
+            self.next_index[peer.index()] = snapshot.last_index + 1;
+            // Every rejection of a pipelined AppendEntries would send it again: send it once,
+            // and again only if no answer came within the shortest election timeout.
+            let (sent, at) = self.snapshot_sent[peer.index()];
+            let patience = Time::from_millis(self.config.election_timeout_ms.0);
+            if sent == snapshot.last_index && ctx.now() < at + patience {
+                return;
+            }
+            self.snapshot_sent[peer.index()] = (snapshot.last_index, ctx.now());
+            let term = ctx.durable().current_term;
+            ctx.send(peer, Msg::InstallSnapshot { term, snapshot });
+            return;
+        }
         let prev_log_index = next - 1;
         let entries = log.slice(next, self.config.max_batch);
         // Pipelining: assume these arrive, so the next message carries only newer entries. A
@@ -585,9 +625,9 @@ impl Raft {
         &mut self,
         from: NodeId,
         term: u64,
-        prev_log_index: u64,
-        prev_log_term: u64,
-        entries: Vec<Entry>,
+        mut prev_log_index: u64,
+        mut prev_log_term: u64,
+        mut entries: Vec<Entry>,
         leader_commit: u64,
         ctx: &mut Ctx<'_, Self>,
     ) {
@@ -622,6 +662,15 @@ impl Raft {
             self.reset_election_timer(ctx);
         }
         let log = &ctx.durable().log;
+        let snapshot_index = log.snapshot_index();
+        if prev_log_index < snapshot_index {
+            // The first entries are already in our snapshot, which holds only committed
+            // entries, identical on every server: start after it.
+            let covered = (snapshot_index - prev_log_index).min(entries.len() as u64);
+            entries.drain(..covered as usize);
+            prev_log_index = snapshot_index;
+            prev_log_term = log.snapshot_term();
+        }
         if prev_log_index > log.last_index() {
             let index = log.last_index() + 1;
             reject(ctx, term, index, None);
@@ -707,6 +756,100 @@ impl Raft {
         self.send_append(from, ctx);
     }
 
+    fn on_install_snapshot(
+        &mut self,
+        from: NodeId,
+        term: u64,
+        snapshot: Arc<Snapshot>,
+        ctx: &mut Ctx<'_, Self>,
+    ) {
+        let current = ctx.durable().current_term;
+        let reply = |ctx: &mut Ctx<'_, Self>, term, success, match_index| {
+            ctx.send(
+                from,
+                Msg::AppendReply {
+                    term,
+                    success,
+                    match_index,
+                    conflict_index: 0,
+                    conflict_term: None,
+                },
+            );
+        };
+        if term < current {
+            reply(ctx, current, false, 0);
+            return;
+        }
+        if term > current {
+            self.step_down(term, ctx);
+        }
+        if self.role == Role::Leader {
+            return; // Only reachable with NoStepDown.
+        }
+        self.last_leader_contact = Some(ctx.now());
+        if self.role != Role::Follower || self.leader != Some(from) {
+            self.become_follower(Some(from), ctx);
+        } else {
+            self.reset_election_timer(ctx);
+        }
+        let index = snapshot.last_index;
+        // A duplicate or a stale snapshot covers only what is already committed here (and so
+        // identical to it): acknowledge it and change nothing.
+        if index > self.commit_index {
+            ctx.note(format!(
+                "installs a snapshot through index {index} (term {})",
+                snapshot.last_term
+            ));
+            let keep = self.config.has(RaftBug::KeepConflictingSuffix);
+            let durable = ctx.durable_mut();
+            durable.log.install(index, snapshot.last_term, keep);
+            self.state = snapshot.state.clone();
+            durable.snapshot = Some(snapshot);
+            self.commit_index = index;
+            self.last_applied = index;
+        }
+        reply(ctx, term, true, index);
+    }
+
+    /// Once enough entries are applied after the last snapshot, takes a new one a step later.
+    fn schedule_snapshot(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let every = self.config.snapshot_every;
+        if every == 0 || self.snapshot_due {
+            return;
+        }
+        if self.last_applied - ctx.durable().log.snapshot_index().min(self.last_applied) >= every {
+            self.snapshot_due = true;
+            ctx.set_timer(Time::ZERO, Timer::Snapshot);
+        }
+    }
+
+    /// Snapshots the state machine at the last applied entry and drops the log up to it.
+    fn take_snapshot(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.snapshot_due = false;
+        let log = &ctx.durable().log;
+        let index = if self.config.has(RaftBug::SnapshotPastApplied) {
+            log.last_index()
+        } else {
+            self.last_applied
+        };
+        if index <= log.snapshot_index() {
+            return;
+        }
+        let term = log.term_at(index);
+        let snapshot = Arc::new(Snapshot {
+            last_index: index,
+            last_term: term,
+            state: self.state.clone(),
+        });
+        ctx.note(format!("snapshot through index {index} (term {term})"));
+        let durable = ctx.durable_mut();
+        durable.log.compact_to(index, term);
+        durable.snapshot = Some(snapshot);
+        // Only with the bug: entries never applied are now behind the snapshot.
+        self.commit_index = self.commit_index.max(index);
+        self.last_applied = self.last_applied.max(index);
+    }
+
     fn advance_commit(&mut self, ctx: &mut Ctx<'_, Self>) {
         let log = &ctx.durable().log;
         let term = ctx.durable().current_term;
@@ -739,19 +882,9 @@ impl Raft {
             let Command::Client { client, seq, op } = entry.command else {
                 continue;
             };
-            let session = self.sessions.get(&client).cloned();
-            let response = match session {
-                Some((last, cached))
-                    if last >= seq && !self.config.has(RaftBug::ApplyRetryTwice) =>
-                {
-                    // A retry of something already applied: answer, change nothing.
-                    if last == seq { cached } else { continue }
-                }
-                _ => {
-                    let response = kv::apply(&mut self.kv, &op);
-                    self.sessions.insert(client, (seq, response.clone()));
-                    response
-                }
+            let apply_retries = self.config.has(RaftBug::ApplyRetryTwice);
+            let Some(response) = self.state.apply(client, seq, &op, apply_retries) else {
+                continue;
             };
             if let Some(reply_to) = self.pending.remove(&index)
                 && reply_to
@@ -767,6 +900,7 @@ impl Raft {
         // here; their clients retry.
         let applied = self.last_applied;
         self.pending.retain(|&i, _| i > applied);
+        self.schedule_snapshot(ctx);
     }
 
     fn on_check_quorum(&mut self, ctx: &mut Ctx<'_, Self>) {
@@ -805,8 +939,8 @@ impl Protocol for Raft {
     fn workload(setup: &Setup<RaftConfig>) -> Option<Box<dyn Workload<KvRequest>>> {
         Some(Box::new(setup.config.workload()))
     }
-    fn invariants(_: &Setup<RaftConfig>) -> Vec<Box<dyn Invariant<Raft>>> {
-        invariants::all()
+    fn invariants(setup: &Setup<RaftConfig>) -> Vec<Box<dyn Invariant<Raft>>> {
+        invariants::all(&setup.config)
     }
     fn report(_: &Setup<RaftConfig>, sim: &Simulation<Raft>) -> Vec<ReportItem> {
         report(sim)
@@ -854,6 +988,16 @@ impl Node for Raft {
         if d.current_term > 0 || d.log.last_index() > 0 {
             let (term, len) = (d.current_term, d.log.last_index());
             ctx.note(format!("recovered term {term}, {len} log entries"));
+        }
+        if let Some(snapshot) = ctx.durable().snapshot.clone() {
+            // Recovery starts from the snapshot; the log suffix is applied once committed.
+            self.state = snapshot.state.clone();
+            self.commit_index = snapshot.last_index;
+            self.last_applied = snapshot.last_index;
+            ctx.note(format!(
+                "restores its snapshot through index {}",
+                snapshot.last_index
+            ));
         }
         self.reset_election_timer(ctx);
     }
@@ -903,6 +1047,9 @@ impl Node for Raft {
                     ctx,
                 );
             }
+            Msg::InstallSnapshot { term, snapshot } => {
+                self.on_install_snapshot(from, term, snapshot, ctx);
+            }
         }
     }
 
@@ -920,6 +1067,7 @@ impl Node for Raft {
                 }
             }
             Timer::CheckQuorum => self.on_check_quorum(ctx),
+            Timer::Snapshot => self.take_snapshot(ctx),
         }
     }
 
@@ -929,7 +1077,7 @@ impl Node for Raft {
             return;
         }
         let client = reply_to.client.0;
-        if let Some((last, cached)) = self.sessions.get(&client)
+        if let Some((last, cached)) = self.state.sessions.get(&client)
             && !self.config.has(RaftBug::ApplyRetryTwice)
         {
             if *last == reply_to.seq {
@@ -973,6 +1121,7 @@ impl Node for Raft {
             Role::Leader => "leader",
         };
         let log = &durable.log;
+        let first = log.first_index();
         let tail: Vec<String> = log
             .entries()
             .iter()
@@ -980,12 +1129,17 @@ impl Node for Raft {
             .rev()
             .take(4)
             .rev()
-            .map(|(i, e)| match &e.command {
-                Command::Noop => format!("{}:t{} noop", i + 1, e.term),
-                Command::Client { op, .. } => format!("{}:t{} {}", i + 1, e.term, op.describe()),
+            .map(|(i, e)| {
+                let index = first + i as u64;
+                match &e.command {
+                    Command::Noop => format!("{index}:t{} noop", e.term),
+                    Command::Client { op, .. } => {
+                        format!("{index}:t{} {}", e.term, op.describe())
+                    }
+                }
             })
             .collect();
-        NodeView::new(role)
+        let view = NodeView::new(role)
             .field("term", durable.current_term)
             .field(
                 "vote",
@@ -995,8 +1149,17 @@ impl Node for Raft {
                 "leader",
                 self.leader.map_or("?".to_string(), |n| n.to_string()),
             )
-            .field("log", format!("{}@t{}", log.last_index(), log.last_term()))
-            .field("commit", self.commit_index)
+            .field("log", format!("{}@t{}", log.last_index(), log.last_term()));
+        let view = if log.snapshot_index() > 0 {
+            view.field(
+                "snapshot",
+                format!("{}@t{}", log.snapshot_index(), log.snapshot_term()),
+            )
+            .field("first", first)
+        } else {
+            view
+        };
+        view.field("commit", self.commit_index)
             .field("applied", self.last_applied)
             .field(
                 "tail",
