@@ -261,6 +261,51 @@ fn observe_answers_match_the_runs() {
         "raft.md should say: {expected}"
     );
 
+    // The snapshot observe answer: who was cut off, who led after the heal, and the install.
+    let (outcome, run) = registry::run(&load("raft-snapshot-lagging-follower.ron"), &full);
+    let simlab_sim::Fault::Isolate(cut) = outcome.faults[0].fault else {
+        panic!("the first fault isolates a follower")
+    };
+    let heal = simlab_sim::Time::from_millis(3000);
+    let records = run.records();
+    let install = records
+        .iter()
+        .find(|r| {
+            r.node == Some(simlab_sim::NodeId(cut))
+                && r.time() >= heal
+                && r.notes.iter().any(|n| n.starts_with("installs a snapshot"))
+        })
+        .expect("the cut-off follower installs a snapshot after the heal");
+    let leader = records
+        .iter()
+        .filter(|r| r.step < install.step)
+        .filter(|r| r.notes.iter().any(|n| n.starts_with("becomes leader")))
+        .next_back()
+        .expect("a leader sent it");
+    let claims = [
+        format!("n{cut} is cut off"),
+        format!(
+            "n{} {} at step {}",
+            leader.node.unwrap().0,
+            leader
+                .notes
+                .iter()
+                .find(|n| n.starts_with("becomes leader"))
+                .unwrap(),
+            leader.step
+        ),
+        format!(
+            "at step {} ({}) n{cut} {}, sent by n{}",
+            install.step,
+            install.time(),
+            install.notes[0],
+            install.from.unwrap().0
+        ),
+    ];
+    for claim in claims {
+        assert!(raft_chapter.contains(&claim), "raft.md should say: {claim}");
+    }
+
     // The counter's observe answer: the step, the message and the arithmetic.
     let own_chapter = std::fs::read_to_string(root().join("book/src/own-protocol.md")).unwrap();
     let (outcome, run) = registry::run(&load("counter-bug-merge-by-sum.ron"), &full);
