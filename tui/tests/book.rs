@@ -279,8 +279,7 @@ fn observe_answers_match_the_runs() {
     let leader = records
         .iter()
         .filter(|r| r.step < install.step)
-        .filter(|r| r.notes.iter().any(|n| n.starts_with("becomes leader")))
-        .next_back()
+        .rfind(|r| r.notes.iter().any(|n| n.starts_with("becomes leader")))
         .expect("a leader sent it");
     let claims = [
         format!("n{cut} is cut off"),
