@@ -193,6 +193,18 @@ impl Model for Kv {
         matches!(input, KvInput::Get(_))
     }
 
+    fn only_extends(&self, input: &KvInput) -> bool {
+        matches!(input, KvInput::Append(..))
+    }
+
+    fn leads_to(&self, state: &String, input: &KvInput, output: &KvOutput) -> bool {
+        // Appends only extend a value: a read can see this state's future if it extends it.
+        match (input, output) {
+            (KvInput::Get(_), KvOutput::Value(read)) => read.starts_with(state.as_str()),
+            _ => true,
+        }
+    }
+
     fn witnesses(&self, input: &KvInput, output: Option<&KvOutput>, other: &KvInput) -> bool {
         let written = match other {
             KvInput::Put(_, v) | KvInput::Append(_, v) | KvInput::Cas(_, _, v) => v,
