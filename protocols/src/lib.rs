@@ -15,7 +15,8 @@ pub mod sweep;
 
 // ANCHOR: list
 // The registry: one line per protocol, `Variant => folder::NodeType`. `Variant` is how a
-// scenario names it (`protocol: Raft(…)`); the line also declares the folder's module.
+// scenario names it (`protocol: Raft(…)`); the line also declares the folder's module. A
+// folder with a second protocol continues its line with `| Variant => NodeType`.
 protocol::protocols! {
     /// Two-phase commit.
     TwoPhaseCommit => two_phase_commit::TwoPc,
@@ -25,6 +26,10 @@ protocol::protocols! {
     Raft => raft::Raft,
     /// A replicated grow-only counter (the worked example of writing a protocol).
     Counter => counter::Counter,
+    /// Single-decree Paxos deciding a write-once register.
+    Paxos => paxos::Synod
+    /// Multi-Paxos replicating a key-value store.
+    | MultiPaxos => MultiPaxos,
 }
 // ANCHOR_END: list
 

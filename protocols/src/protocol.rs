@@ -134,40 +134,54 @@ pub trait VisitMut {
 
 /// The registry's list, written once in `lib.rs` (the registry) as `Variant => module::Type`: declares each
 /// protocol's module and generates [`crate::ProtocolConfig`] (one variant per protocol, holding its
-/// settings) with the dispatch from a variant to its [`Protocol`] type.
+/// settings) with the dispatch from a variant to its [`Protocol`] type. A folder with more than
+/// one protocol (single-decree and Multi-Paxos) adds each further one as `| Variant => Type`.
 macro_rules! protocols {
-    ($($(#[doc = $doc:literal])* $variant:ident => $module:ident::$node:ident,)*) => {
+    ($($(#[doc = $doc:literal])* $variant:ident => $module:ident::$node:ident
+        $($(#[doc = $doc2:literal])* | $variant2:ident => $node2:ident)*,)*) => {
         $(pub mod $module;)*
         /// A protocol and its settings, as a scenario names it: `protocol: Raft(prevote: true)`.
         #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
         pub enum ProtocolConfig {
-            $($(#[doc = $doc])* $variant(#[serde(default)] <$module::$node as $crate::protocol::Protocol>::Config),)*
+            $(
+                $(#[doc = $doc])* $variant(#[serde(default)] <$module::$node as $crate::protocol::Protocol>::Config),
+                $($(#[doc = $doc2])* $variant2(#[serde(default)] <$module::$node2 as $crate::protocol::Protocol>::Config),)*
+            )*
         }
 
         impl ProtocolConfig {
             /// Runs `visitor` with the protocol's type and its settings.
             pub fn visit<V: $crate::protocol::Visit>(&self, visitor: V) -> V::Output {
                 match self {
-                    $(ProtocolConfig::$variant(config) => visitor.visit::<$module::$node>(config),)*
+                    $(
+                        ProtocolConfig::$variant(config) => visitor.visit::<$module::$node>(config),
+                        $(ProtocolConfig::$variant2(config) => visitor.visit::<$module::$node2>(config),)*
+                    )*
                 }
             }
 
             /// Runs `visitor` with the protocol's type and its settings, for changing them.
             pub fn visit_mut<V: $crate::protocol::VisitMut>(&mut self, visitor: V) -> V::Output {
                 match self {
-                    $(ProtocolConfig::$variant(config) => visitor.visit::<$module::$node>(config),)*
+                    $(
+                        ProtocolConfig::$variant(config) => visitor.visit::<$module::$node>(config),
+                        $(ProtocolConfig::$variant2(config) => visitor.visit::<$module::$node2>(config),)*
+                    )*
                 }
             }
 
             /// Every protocol with its default settings, in registry order.
             pub fn every_default() -> Vec<ProtocolConfig> {
-                vec![$(ProtocolConfig::$variant(Default::default()),)*]
+                vec![$(ProtocolConfig::$variant(Default::default()), $(ProtocolConfig::$variant2(Default::default()),)*)*]
             }
 
             /// The variant's name as a scenario writes it (`"Raft"`).
             pub fn variant(&self) -> &'static str {
                 match self {
-                    $(ProtocolConfig::$variant(_) => stringify!($variant),)*
+                    $(
+                        ProtocolConfig::$variant(_) => stringify!($variant),
+                        $(ProtocolConfig::$variant2(_) => stringify!($variant2),)*
+                    )*
                 }
             }
         }

@@ -155,7 +155,8 @@ impl Scenario {
         for (i, name) in self.skip_invariants.iter().enumerate() {
             check(name).map_err(|e| e.at(i).within("skip_invariants"))?;
         }
-        if let Expect::Violates(name) = &self.expect
+        if let Expect::Violates(name) | Expect::ViolatesWhileHolding { violated: name, .. } =
+            &self.expect
             && self.skip_invariants.contains(name)
         {
             let rule = format!("expects {name} to be violated but skips it");

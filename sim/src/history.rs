@@ -110,6 +110,9 @@ pub struct ClientConfig {
     pub attempts: u32,
     /// One-way latency between a client and any node (milliseconds, uniform range).
     pub latency_ms: (u64, u64),
+    /// Each client sends each operation's first try to node `client mod nodes` instead of a
+    /// random node (or the last leader it heard of): the clients are spread over the nodes.
+    pub spread: bool,
 }
 
 impl Default for ClientConfig {
@@ -122,6 +125,7 @@ impl Default for ClientConfig {
             timeout_ms: 500,
             attempts: 3,
             latency_ms: (1, 2),
+            spread: false,
         }
     }
 }

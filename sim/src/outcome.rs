@@ -167,6 +167,14 @@ pub enum Expect {
     Holds(Vec<String>),
     /// This invariant is violated: the scenario demonstrates a known failure.
     Violates(String),
+    /// `violated` is violated and none of `held` is: a failure of one property that leaves
+    /// others standing (a livelock that loses liveness but keeps safety).
+    ViolatesWhileHolding {
+        /// The invariant that must be violated.
+        violated: String,
+        /// Invariants that must hold.
+        held: Vec<String>,
+    },
 }
 
 impl Expect {
@@ -176,6 +184,10 @@ impl Expect {
             Expect::AllHold => vec![],
             Expect::Holds(names) => names.iter().map(String::as_str).collect(),
             Expect::Violates(name) => vec![name.as_str()],
+            Expect::ViolatesWhileHolding { violated, held } => std::iter::once(violated)
+                .chain(held)
+                .map(String::as_str)
+                .collect(),
         }
     }
 
@@ -202,6 +214,15 @@ impl Expect {
             Expect::Violates(name) if outcome.violated(name) => Verdict::Met,
             Expect::Violates(name) if undecided(name) => Verdict::Undecided,
             Expect::Violates(_) => Verdict::NotMet,
+            Expect::ViolatesWhileHolding { violated, held } => {
+                let violates = Expect::Violates(violated.clone()).verdict(outcome);
+                let holds = Expect::Holds(held.clone()).verdict(outcome);
+                match (violates, holds) {
+                    (Verdict::NotMet, _) | (_, Verdict::NotMet) => Verdict::NotMet,
+                    (Verdict::Met, Verdict::Met) => Verdict::Met,
+                    _ => Verdict::Undecided,
+                }
+            }
         }
     }
 }
@@ -223,6 +244,13 @@ impl fmt::Display for Expect {
             Expect::AllHold => f.write_str("every invariant holds"),
             Expect::Holds(names) => write!(f, "these hold: {}", names.join(", ")),
             Expect::Violates(name) => write!(f, "{name} is violated"),
+            Expect::ViolatesWhileHolding { violated, held } => {
+                write!(
+                    f,
+                    "{violated} is violated while these hold: {}",
+                    held.join(", ")
+                )
+            }
         }
     }
 }

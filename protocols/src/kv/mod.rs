@@ -123,6 +123,40 @@ pub fn apply(store: &mut BTreeMap<String, String>, op: &KvOp) -> KvResponse {
     }
 }
 
+/// The replicated state machine: the key-value store and, per client, the last sequence number
+/// applied with its answer (so a retried command takes effect once, §8).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct KvState {
+    /// The key-value store.
+    pub kv: BTreeMap<String, String>,
+    /// Per client: the last sequence number applied and its answer.
+    pub sessions: BTreeMap<u32, (u64, KvResponse)>,
+}
+
+impl KvState {
+    /// Applies client `client`'s command number `seq` and returns its answer. A retry of the
+    /// last command applied is answered from the session and changes nothing; an older one
+    /// returns `None`. With `apply_retries` (a planted bug) every retry is applied again.
+    pub fn apply(
+        &mut self,
+        client: u32,
+        seq: u64,
+        op: &KvOp,
+        apply_retries: bool,
+    ) -> Option<KvResponse> {
+        match self.sessions.get(&client) {
+            Some((last, cached)) if *last >= seq && !apply_retries => {
+                (*last == seq).then(|| cached.clone())
+            }
+            _ => {
+                let response = apply(&mut self.kv, op);
+                self.sessions.insert(client, (seq, response.clone()));
+                Some(response)
+            }
+        }
+    }
+}
+
 /// What the workload asks for: how many keys and which mix of operations (percentages; the rest
 /// are appends).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,9 +1,8 @@
 //! Raft's durable state: current term, vote, the log and the snapshot that replaces its prefix.
 
-use crate::kv::{self, KvOp, KvResponse};
+pub use crate::kv::KvState;
 use serde::Serialize;
 use simlab_sim::NodeId;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::Command;
@@ -167,40 +166,6 @@ impl RaftLog {
     }
 }
 
-/// The replicated state machine: the key-value store and, per client, the last sequence number
-/// applied with its answer (so a retried command takes effect once, §8).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct KvState {
-    /// The key-value store.
-    pub kv: BTreeMap<String, String>,
-    /// Per client: the last sequence number applied and its answer.
-    pub sessions: BTreeMap<u32, (u64, KvResponse)>,
-}
-
-impl KvState {
-    /// Applies client `client`'s command number `seq` and returns its answer. A retry of the
-    /// last command applied is answered from the session and changes nothing; an older one
-    /// returns `None`. With `apply_retries` (a planted bug) every retry is applied again.
-    pub fn apply(
-        &mut self,
-        client: u32,
-        seq: u64,
-        op: &KvOp,
-        apply_retries: bool,
-    ) -> Option<KvResponse> {
-        match self.sessions.get(&client) {
-            Some((last, cached)) if *last >= seq && !apply_retries => {
-                (*last == seq).then(|| cached.clone())
-            }
-            _ => {
-                let response = kv::apply(&mut self.kv, op);
-                self.sessions.insert(client, (seq, response.clone()));
-                Some(response)
-            }
-        }
-    }
-}
-
 /// A snapshot of the state machine (§7) after applying every entry up to `last_index`. Shared,
 /// not copied, between the durable store and the InstallSnapshot messages that carry it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -229,6 +194,7 @@ pub struct RaftDurable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kv::KvOp;
 
     #[test]
     fn indexes_are_one_based_and_changes_are_journaled() {

@@ -73,10 +73,14 @@ impl<P: Node> Simulation<P> {
             .expect("validated: clients have a workload");
         let request = workload.next_request(client, seq, &mut state.workload_rng);
         self.hasher.value(&request);
-        let target = match state.leader_hint {
+        let mut target = match state.leader_hint {
             Some(node) => node,
             None => NodeId(rng::below(&mut state.rng, u64::from(self.config.nodes)) as u32),
         };
+        if self.config.clients.spread {
+            // Drawn above all the same, so the client's stream does not depend on the setting.
+            target = NodeId(client.0 % self.config.nodes);
+        }
         if full {
             info.summary = summary::invoke(client, seq, &request);
             info.payload = serde_json::to_value(&request).unwrap_or_default();

@@ -1,0 +1,470 @@
+//! Paxos's safety properties, judged from every acceptor's durable state (not only from what the
+//! learners say), plus liveness once faults end. Shared by single-decree and Multi-Paxos.
+
+use super::multi::MultiPaxos;
+use super::synod::Synod;
+use super::{Ballot, PaxosNode, Value, majority};
+use crate::kv::{self, KvOp};
+use serde_json::json;
+use simlab_sim::{Invariant, InvariantKind, NodeId, NodeStatus, Time, World};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How soon after the last fault (or the first proposal, if later) a value must be decided.
+pub const DECISION_DEADLINE: Time = Time::from_secs(2);
+
+/// How long after faults end a chosen slot may take to be applied on every live replica.
+pub const SETTLE: Time = Time::from_secs(1);
+
+/// How soon after the last fault a Multi-Paxos leader must be in place.
+pub const ELECTION_DEADLINE: Time = Time::from_secs(5);
+
+/// Single-decree Paxos's invariants.
+pub fn synod() -> Vec<Box<dyn Invariant<Synod>>> {
+    vec![
+        Box::new(Agreement::default()),
+        Box::new(Validity::default()),
+        Box::new(LearnedChosen::default()),
+        Box::new(PromiseKept::default()),
+        Box::new(kv::Linearizable::default()),
+        Box::new(Decides::default()),
+    ]
+}
+
+/// Multi-Paxos's invariants.
+pub fn multi() -> Vec<Box<dyn Invariant<MultiPaxos>>> {
+    vec![
+        Box::new(Agreement::default()),
+        Box::new(Validity::default()),
+        Box::new(LearnedChosen::default()),
+        Box::new(PromiseKept::default()),
+        Box::new(kv::Linearizable::default()),
+        Box::new(LeaderExists::default()),
+        Box::new(AllApplied::default()),
+        Box::new(ValueChosen),
+    ]
+}
+
+/// Follows every acceptor's acceptances and works out what is chosen: a value is chosen in a
+/// slot once a majority of acceptors have accepted it in the same ballot, whether or not they
+/// still hold it (acceptors move on to higher ballots; a choice stays made).
+#[derive(Clone, Default)]
+struct ChosenTracker {
+    read: Vec<usize>,
+    /// Per (slot, ballot): the value and who accepted it.
+    votes: BTreeMap<(u64, Ballot), (Value, BTreeSet<NodeId>)>,
+    /// Per slot: the first value chosen, its ballot, and when.
+    chosen: BTreeMap<u64, (Value, Ballot, Time)>,
+}
+
+/// A new acceptance: who, where, at which ballot, what.
+struct Acceptance {
+    node: NodeId,
+    slot: u64,
+    ballot: Ballot,
+    value: Value,
+}
+
+impl ChosenTracker {
+    /// The acceptances made since the last call.
+    fn new_acceptances<P: PaxosNode>(&mut self, world: &World<'_, P>) -> Vec<Acceptance> {
+        let n = world.cluster_size() as usize;
+        self.read.resize(n, 0);
+        let mut out = Vec::new();
+        for (i, read) in self.read.iter_mut().enumerate() {
+            let id = NodeId(i as u32);
+            let state = &world.durable(id).acceptor;
+            for &(slot, ballot) in &state.journal[*read..] {
+                // The journal's last entry for a slot is what the map holds now; an earlier one
+                // in the same step (not possible: one request per step) would be overwritten.
+                if let Some((b, value)) = state.accepted.get(&slot)
+                    && *b == ballot
+                {
+                    out.push(Acceptance {
+                        node: id,
+                        slot,
+                        ballot,
+                        value: value.clone(),
+                    });
+                }
+            }
+            *read = state.journal.len();
+        }
+        out
+    }
+
+    /// Counts new acceptances; returns a second, different value chosen in a slot, if any.
+    fn update<P: PaxosNode>(&mut self, world: &World<'_, P>) -> Result<(), String> {
+        let quorum = majority(world.cluster_size());
+        for a in self.new_acceptances(world) {
+            let (value, voters) = self
+                .votes
+                .entry((a.slot, a.ballot))
+                .or_insert_with(|| (a.value.clone(), BTreeSet::new()));
+            if *value != a.value {
+                return Err(format!(
+                    "slot {}: ballot {} carries two values, {} and {}",
+                    a.slot,
+                    a.ballot,
+                    value.describe(),
+                    a.value.describe()
+                ));
+            }
+            voters.insert(a.node);
+            if voters.len() < quorum {
+                continue;
+            }
+            match self.chosen.get(&a.slot) {
+                None => {
+                    self.chosen
+                        .insert(a.slot, (a.value.clone(), a.ballot, world.now()));
+                }
+                Some((first, first_ballot, at)) if *first != a.value => {
+                    return Err(format!(
+                        "slot {}: {} was chosen at ballot {first_ballot} ({at}), and now {} at ballot {} ({})",
+                        a.slot,
+                        first.describe(),
+                        a.value.describe(),
+                        a.ballot,
+                        world.now()
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// At most one value is ever chosen per slot, judged from the acceptors' durable state.
+#[derive(Clone, Default)]
+pub struct Agreement {
+    tracker: ChosenTracker,
+}
+
+impl<P: PaxosNode> Invariant<P> for Agreement {
+    fn name(&self) -> &str {
+        "Agreement"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Always
+    }
+    fn check(&mut self, world: &World<'_, P>) -> Result<(), String> {
+        if world.durable_writes().is_empty() {
+            return Ok(());
+        }
+        self.tracker.update(world)
+    }
+    fn observations(&self) -> Vec<(&'static str, serde_json::Value)> {
+        vec![("slots_chosen", json!(self.tracker.chosen.len()))]
+    }
+}
+
+/// What a replica learns (and so applies) in a slot is the value chosen there: a learner never
+/// learns a value no majority accepted in one ballot.
+#[derive(Clone, Default)]
+pub struct LearnedChosen {
+    tracker: ChosenTracker,
+    read: Vec<usize>,
+}
+
+impl<P: PaxosNode> Invariant<P> for LearnedChosen {
+    fn name(&self) -> &str {
+        "LearnedChosen"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Always
+    }
+    fn check(&mut self, world: &World<'_, P>) -> Result<(), String> {
+        if world.durable_writes().is_empty() {
+            return Ok(());
+        }
+        // Agreement reports two choices; here only what learners learned matters.
+        let _ = self.tracker.update(world);
+        let n = world.cluster_size() as usize;
+        self.read.resize(n, 0);
+        for (i, read) in self.read.iter_mut().enumerate() {
+            let id = NodeId(i as u32);
+            let durable = world.durable(id);
+            for slot in &durable.learned_journal[*read..] {
+                let learned = &durable.learned[slot];
+                match self.tracker.chosen.get(slot) {
+                    None => {
+                        return Err(format!(
+                            "{id} learned {} in slot {slot}, but no majority accepted a value there in one ballot",
+                            learned.describe()
+                        ));
+                    }
+                    Some((chosen, ..)) if chosen != learned => {
+                        return Err(format!(
+                            "{id} learned {} in slot {slot}, but {} was chosen there",
+                            learned.describe(),
+                            chosen.describe()
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+            *read = durable.learned_journal.len();
+        }
+        Ok(())
+    }
+}
+
+/// Only a proposed value is accepted (and so chosen): every client command an acceptor holds
+/// is one a client asked for.
+#[derive(Clone, Default)]
+pub struct Validity {
+    read: Vec<usize>,
+    checked: BTreeSet<(u32, u64)>,
+}
+
+impl<P: PaxosNode<Request = kv::KvRequest>> Invariant<P> for Validity {
+    fn name(&self) -> &str {
+        "Validity"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Always
+    }
+    fn check(&mut self, world: &World<'_, P>) -> Result<(), String> {
+        if world.durable_writes().is_empty() {
+            return Ok(());
+        }
+        let n = world.cluster_size() as usize;
+        self.read.resize(n, 0);
+        for (i, read) in self.read.iter_mut().enumerate() {
+            let id = NodeId(i as u32);
+            let state = &world.durable(id).acceptor;
+            for (slot, _) in &state.journal[*read..] {
+                let Some((_, Value::Client { client, seq, op })) = state.accepted.get(slot) else {
+                    continue;
+                };
+                if self.checked.contains(&(*client, *seq)) {
+                    continue;
+                }
+                if !proposed(world, *client, *seq, op) {
+                    return Err(format!(
+                        "{id} accepted {} in slot {slot}, which no client asked for",
+                        op.describe()
+                    ));
+                }
+                self.checked.insert((*client, *seq));
+            }
+            *read = state.journal.len();
+        }
+        Ok(())
+    }
+}
+
+fn proposed<P: PaxosNode<Request = kv::KvRequest>>(
+    world: &World<'_, P>,
+    client: u32,
+    seq: u64,
+    op: &KvOp,
+) -> bool {
+    world
+        .history()
+        .ops
+        .iter()
+        .any(|o| o.client.0 == client && o.seq == seq && o.request.0 == *op)
+}
+
+/// No acceptor accepts a proposal below a ballot it once promised, and no promise is ever taken
+/// back (across restarts too).
+#[derive(Clone, Default)]
+pub struct PromiseKept {
+    read: Vec<usize>,
+    promised: Vec<Ballot>,
+}
+
+impl<P: PaxosNode> Invariant<P> for PromiseKept {
+    fn name(&self) -> &str {
+        "PromiseKept"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Always
+    }
+    fn check(&mut self, world: &World<'_, P>) -> Result<(), String> {
+        let n = world.cluster_size() as usize;
+        self.read.resize(n, 0);
+        self.promised.resize(n, Ballot::default());
+        for i in 0..n {
+            let id = NodeId(i as u32);
+            let durable = world.durable(id);
+            let before = self.promised[i];
+            for &(slot, ballot) in &durable.acceptor.journal[self.read[i]..] {
+                if ballot < before {
+                    return Err(format!(
+                        "{id} accepted ballot {ballot} in slot {slot} after promising {before}"
+                    ));
+                }
+            }
+            self.read[i] = durable.acceptor.journal.len();
+            if let Some(node) = world.node(id) {
+                let now = node.promised(durable);
+                if now < before {
+                    return Err(format!(
+                        "{id}'s promise went back from {before} to {now}: it would accept ballots it promised to refuse"
+                    ));
+                }
+                self.promised[i] = now;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Eventually (single-decree): once faults are over and a client has proposed, some node learns
+/// the decision within [`DECISION_DEADLINE`].
+#[derive(Clone, Default)]
+pub struct Decides {
+    decided_at: Option<Time>,
+}
+
+impl Invariant<Synod> for Decides {
+    fn name(&self) -> &str {
+        "Decides"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Eventually
+    }
+    fn check(&mut self, world: &World<'_, Synod>) -> Result<(), String> {
+        let now = world.now();
+        let learned = (0..world.cluster_size()).any(|i| !world.durable(NodeId(i)).learned.is_empty());
+        if learned {
+            self.decided_at.get_or_insert(now);
+            return Ok(());
+        }
+        let first_proposal = world
+            .history()
+            .ops
+            .iter()
+            .find(|o| matches!(o.request.0, KvOp::Cas(_)))
+            .map(|o| o.invoked);
+        let Some(proposed) = first_proposal else {
+            return Ok(());
+        };
+        let since = world.faults_over_at().max(proposed);
+        if now > since && now - since > DECISION_DEADLINE {
+            let rounds: u64 = world.live_nodes().map(|(_, s)| s.rounds()).sum();
+            return Err(format!(
+                "nothing decided {} after the first proposal and the last fault ({rounds} rounds started)",
+                now - since
+            ));
+        }
+        Ok(())
+    }
+    fn observations(&self) -> Vec<(&'static str, serde_json::Value)> {
+        vec![("decided_at_us", json!(self.decided_at.map(Time::as_micros)))]
+    }
+}
+
+/// The leader with the highest ballot, if any.
+fn leader(world: &World<'_, MultiPaxos>) -> Option<NodeId> {
+    world
+        .live_nodes()
+        .filter(|(id, _)| world.status(*id) == NodeStatus::Up)
+        .filter_map(|(id, node)| node.leading().map(|b| (b, id)))
+        .max()
+        .map(|(_, id)| id)
+}
+
+/// Eventually (Multi-Paxos): once faults end, a leader is in place within
+/// [`ELECTION_DEADLINE`], and from then on one is never missing for more than [`SETTLE`].
+#[derive(Clone, Default)]
+pub struct LeaderExists {
+    first: Option<Time>,
+    last_seen: Option<Time>,
+}
+
+impl Invariant<MultiPaxos> for LeaderExists {
+    fn name(&self) -> &str {
+        "LeaderExists"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Eventually
+    }
+    fn check(&mut self, world: &World<'_, MultiPaxos>) -> Result<(), String> {
+        let now = world.now();
+        let since = world.faults_over_at();
+        if leader(world).is_some() {
+            self.first.get_or_insert(now);
+            self.last_seen = Some(now);
+        }
+        match (self.first, self.last_seen) {
+            (None, _) if now - since > ELECTION_DEADLINE => Err(format!(
+                "no leader within {ELECTION_DEADLINE} of the last fault"
+            )),
+            (Some(_), Some(seen)) if now - seen > SETTLE => {
+                Err(format!("no leader for the last {}", now - seen))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Eventually (Multi-Paxos): every live replica applies every slot some replica applied more
+/// than [`SETTLE`] ago.
+#[derive(Clone, Default)]
+pub struct AllApplied {
+    highest: Vec<(Time, u64)>,
+}
+
+impl Invariant<MultiPaxos> for AllApplied {
+    fn name(&self) -> &str {
+        "AllApplied"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Eventually
+    }
+    fn check(&mut self, world: &World<'_, MultiPaxos>) -> Result<(), String> {
+        let now = world.now();
+        let highest = world
+            .live_nodes()
+            .map(|(_, r)| r.applied())
+            .max()
+            .unwrap_or(0);
+        if self.highest.last().is_none_or(|(_, h)| *h < highest) {
+            self.highest.push((now, highest));
+        }
+        let Some(&(_, target)) = self.highest.iter().rev().find(|(at, _)| now - *at > SETTLE)
+        else {
+            return Ok(());
+        };
+        for (id, r) in world.live_nodes() {
+            if world.status(id) == NodeStatus::Up && r.applied() < target {
+                return Err(format!(
+                    "{id} has applied {} slots, but {target} were applied elsewhere more than {SETTLE} ago",
+                    r.applied()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sometimes (Multi-Paxos): a client command was chosen and applied.
+#[derive(Clone)]
+pub struct ValueChosen;
+
+impl Invariant<MultiPaxos> for ValueChosen {
+    fn name(&self) -> &str {
+        "ValueChosen"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Sometimes
+    }
+    fn check(&mut self, world: &World<'_, MultiPaxos>) -> Result<(), String> {
+        let any = (0..world.cluster_size()).any(|i| {
+            world
+                .durable(NodeId(i))
+                .learned
+                .values()
+                .any(|v| matches!(v, Value::Client { .. }))
+        });
+        if any {
+            Ok(())
+        } else {
+            Err("no client command chosen".into())
+        }
+    }
+}

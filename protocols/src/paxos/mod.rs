@@ -1,0 +1,152 @@
+//! Paxos (Lamport, *The Part-Time Parliament*, 1998; *Paxos Made Simple*, 2001), in two forms
+//! that share one acceptor, one durable store and one set of invariants:
+//!
+//! - [`Synod`]: **single-decree Paxos**. Every node is a proposer, an acceptor and a learner;
+//!   the decree is the value of a write-once register that clients set (a put proposes its
+//!   value: compare-and-set from empty) and read. Any number of proposers may run at once;
+//!   without backoff they can pre-empt each other for ever (the *dueling proposers*).
+//! - [`MultiPaxos`]: a **replicated key-value store**. A distinguished leader runs phase 1 once
+//!   for every future slot, then phase 2 per slot; slots are applied in order; a new leader
+//!   re-proposes the highest accepted value of each open slot and fills gaps with no-ops.
+//!
+//! Ballots are `(round, node)` pairs, so two proposers never share one. Acceptors keep their
+//! promise and what they accepted on disk; learners keep what they learned.
+//!
+//! Invariants: [`invariants::Agreement`] (at most one value is ever chosen per slot, judged from
+//! every acceptor's durable state, remembering each value chosen even after acceptors move on),
+//! [`invariants::Validity`] (only a proposed value is accepted), [`invariants::LearnedChosen`]
+//! (what a replica learns and applies in a slot is the value chosen there),
+//! [`invariants::PromiseKept`] (no acceptor accepts below a ballot it promised), linearizability
+//! of the client history, and liveness once faults end.
+
+pub mod acceptor;
+pub mod invariants;
+pub mod multi;
+pub mod synod;
+
+pub use multi::MultiPaxos;
+pub use synod::Synod;
+
+use crate::kv::KvOp;
+use acceptor::AcceptorState;
+use serde::{Deserialize, Serialize};
+use simlab_sim::{FieldError, Node};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A ballot: a round number and the proposer that owns it. Ordered by round, then node, so every
+/// proposer's ballots are distinct from everyone else's. `0.0` (the default) is below every real
+/// ballot.
+#[derive(
+    Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Ballot {
+    /// The round.
+    pub round: u64,
+    /// The proposer.
+    pub node: u32,
+}
+
+impl Ballot {
+    /// The leadership epoch this ballot stands for: higher ballots give higher epochs.
+    pub fn epoch(self) -> u64 {
+        self.round
+            .saturating_mul(1 << 20)
+            .saturating_add(u64::from(self.node))
+    }
+}
+
+impl fmt::Display for Ballot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.round, self.node)
+    }
+}
+
+/// A proposed value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Value {
+    /// Nothing: fills a slot a new leader found empty.
+    Noop,
+    /// A client's operation, with its session position.
+    Client {
+        /// The client.
+        client: u32,
+        /// Its sequence number.
+        seq: u64,
+        /// The operation.
+        op: KvOp,
+    },
+}
+
+impl Value {
+    /// A short description for views and notes.
+    pub fn describe(&self) -> String {
+        match self {
+            Value::Noop => "noop".into(),
+            Value::Client { client, seq, op } => format!("c{client}#{seq} {}", op.describe()),
+        }
+    }
+}
+
+/// What a Paxos node keeps on disk: its acceptor's state and what its learner learned.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PaxosDurable {
+    /// The acceptor's promise and accepted proposals.
+    pub acceptor: AcceptorState,
+    /// Per slot, the value learned as chosen.
+    pub learned: BTreeMap<u64, Value>,
+    /// Every slot learned, in order, for the invariants (not hashed).
+    #[serde(skip)]
+    pub learned_journal: Vec<u64>,
+}
+
+impl PaxosDurable {
+    /// Records `value` as learned in `slot` (once).
+    pub fn learn(&mut self, slot: u64, value: Value) {
+        if let std::collections::btree_map::Entry::Vacant(e) = self.learned.entry(slot) {
+            e.insert(value);
+            self.learned_journal.push(slot);
+        }
+    }
+}
+
+/// Deliberate mistakes, for teaching and to prove the checkers catch them.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum PaxosBug {
+    /// Acceptors accept any proposal, whatever they promised.
+    AcceptWithoutPromiseCheck,
+    /// A proposer ignores the highest accepted value phase 1 reported and proposes its own.
+    IgnoreAcceptedValue,
+    /// Acceptors keep their promise in memory only: a restarted acceptor has promised nothing.
+    VolatilePromise,
+    /// Learners count acceptances of different ballots together, as if they were one vote.
+    LearnerMixesBallots,
+    /// A new Multi-Paxos leader runs phase 1 only for the slots it knows of, taking every slot
+    /// after its own last one to be empty.
+    SkipPhase1ForEmptySlots,
+}
+
+/// Checks a protocol's planted bugs against those it can have.
+fn validate_bugs(bugs: &[PaxosBug], allowed: &[PaxosBug], protocol: &str) -> Result<(), FieldError> {
+    match bugs.iter().find(|b| !allowed.contains(b)) {
+        Some(bug) => Err(FieldError::new(
+            "bugs",
+            format!("{bug:?} is not a bug {protocol} can have (it has {allowed:?})"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// What the invariants need to see of a Paxos node.
+pub trait PaxosNode: Node<Durable = PaxosDurable> {
+    /// The promise in force: the durable one, or the one kept in memory under
+    /// [`PaxosBug::VolatilePromise`].
+    fn promised(&self, durable: &PaxosDurable) -> Ballot;
+    /// How many slots this replica has applied (single-decree: 1 once it learned the value).
+    fn applied(&self) -> u64;
+}
+
+/// The smallest majority of `nodes`.
+pub fn majority(nodes: u32) -> usize {
+    nodes as usize / 2 + 1
+}

@@ -1,0 +1,725 @@
+//! Multi-Paxos replicating a key-value store.
+//!
+//! - **Slots**: the log is a sequence of slots, each decided by its own instance of Paxos; the
+//!   state machine applies them in order (a gap waits).
+//! - **Leader**: a node that hears from no leader for a randomized election timeout runs phase
+//!   1 with a ballot above every round it has seen, *once for every slot from its first
+//!   unapplied one on*. With promises from a majority it leads: for each slot any promise
+//!   reported, it re-proposes the value accepted at the highest ballot, fills the slots between
+//!   with no-ops, and from then on runs only phase 2 per client command.
+//! - **Pre-emption and backoff**: a leader or candidate that meets a higher ballot (a refusal,
+//!   or its own acceptor promising someone else) steps down and waits a fresh random election
+//!   timeout before trying again, so competing candidates spread out instead of duelling.
+//! - **Learning**: the leader counts acceptances per slot for its own ballot; once a majority
+//!   accepted, the slot is chosen and the leader tells every replica. Heartbeats carry how far
+//!   the leader has applied, and a replica behind it asks for what it missed.
+//! - **Clients**: every command carries its client's id and sequence number, and the state
+//!   machine remembers the last one applied per client, so a retried command applies once.
+//!   Reads go through the log, so they are linearizable without leases.
+
+use super::acceptor::{AcceptorFn, Reply, Request};
+use super::synod::{pick_acceptor, run_acceptor};
+use super::{Ballot, PaxosBug, PaxosDurable, PaxosNode, Value, invariants, majority};
+use crate::kv::{self, KvRequest, KvResponse, KvState, KvWorkload};
+use crate::protocol::{Protocol, ReportItem, Setup};
+use serde::{Deserialize, Serialize};
+use simlab_sim::linearizability::Op;
+use simlab_sim::linearizability::models::{KvInput, KvOutput};
+use simlab_sim::{
+    ClientId, Ctx, FieldError, Invariant, Node, NodeId, NodeView, ReplyTo, ResponseClass,
+    Simulation, Time, TimerId, Workload,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// Multi-Paxos's settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MultiPaxosConfig {
+    /// With no word from a leader for a time drawn from this range, stand (milliseconds); also
+    /// the backoff after being pre-empted.
+    pub election_timeout_ms: (u64, u64),
+    /// How often a leader sends heartbeats and re-sends unanswered proposals (milliseconds).
+    pub heartbeat_ms: u64,
+    /// Most chosen slots sent in one catch-up message.
+    pub max_batch: usize,
+    /// Keys the workload touches.
+    pub keys: u32,
+    /// Percent of operations that are gets.
+    pub get_percent: u32,
+    /// Percent that are puts.
+    pub put_percent: u32,
+    /// Percent that are compare-and-sets (the rest are appends).
+    pub cas_percent: u32,
+    /// Planted bugs to switch on.
+    pub bugs: Vec<PaxosBug>,
+}
+
+impl Default for MultiPaxosConfig {
+    fn default() -> Self {
+        MultiPaxosConfig {
+            election_timeout_ms: (150, 300),
+            heartbeat_ms: 50,
+            max_batch: 64,
+            keys: 4,
+            get_percent: 30,
+            put_percent: 20,
+            cas_percent: 0,
+            bugs: Vec::new(),
+        }
+    }
+}
+
+impl MultiPaxosConfig {
+    /// The clients' key-value workload.
+    pub fn workload(&self) -> KvWorkload {
+        KvWorkload::new(
+            self.keys,
+            self.get_percent,
+            self.put_percent,
+            self.cas_percent,
+        )
+    }
+
+    fn has(&self, bug: PaxosBug) -> bool {
+        self.bugs.contains(&bug)
+    }
+}
+
+/// Messages.
+#[derive(Clone, Debug, Serialize)]
+pub enum Msg {
+    /// Proposer → acceptor: Prepare (phase 1a) or Accept (phase 2a).
+    Ask(Request),
+    /// Acceptor → proposer: Promise (1b), Accepted (2b) or a refusal.
+    Answer(Reply),
+    /// Leader → replicas: I lead `ballot`, and have applied every slot up to `applied`.
+    Heartbeat {
+        /// The leader's ballot.
+        ballot: Ballot,
+        /// The last slot the leader applied.
+        applied: u64,
+    },
+    /// Leader → replicas: these slots are chosen.
+    Decided {
+        /// Slots and their chosen values.
+        entries: Vec<(u64, Value)>,
+    },
+    /// Replica → leader: send me the chosen slots from `from` on.
+    CatchUp {
+        /// The first slot missing.
+        from: u64,
+    },
+}
+
+/// Timers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum Timer {
+    /// No leader heard from (or a candidacy went unanswered): stand.
+    Election,
+    /// Leader: heartbeats and re-sends.
+    Heartbeat,
+}
+
+/// A node's role.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Role {
+    /// Follows a leader (or waits for one).
+    Follower,
+    /// Running phase 1.
+    Candidate,
+    /// Leads its ballot.
+    Leader,
+}
+
+/// One Multi-Paxos replica: proposer, acceptor, learner and state machine.
+#[derive(Clone, Debug)]
+pub struct MultiPaxos {
+    id: NodeId,
+    nodes: u32,
+    config: Arc<MultiPaxosConfig>,
+    acceptor: AcceptorFn,
+    role: Role,
+    ballot: Ballot,
+    leader: Option<NodeId>,
+    highest_round: u64,
+    /// Candidate: the promises so far, with what each acceptor reported.
+    promises: BTreeMap<NodeId, Vec<(u64, Ballot, Value)>>,
+    /// Leader: the next free slot.
+    next_slot: u64,
+    /// Leader: open slots, their value and who accepted it.
+    proposals: BTreeMap<u64, (Value, BTreeSet<NodeId>)>,
+    /// Slots `1..=applied` are applied.
+    applied: u64,
+    state: KvState,
+    /// Client requests waiting for their slot to apply.
+    pending: BTreeMap<u64, ReplyTo>,
+    election_timer: Option<TimerId>,
+    heartbeat_timer: Option<TimerId>,
+    /// [`PaxosBug::VolatilePromise`]: the promise kept in memory only.
+    volatile_promised: Ballot,
+}
+
+impl MultiPaxos {
+    fn new(
+        id: NodeId,
+        nodes: u32,
+        config: Arc<MultiPaxosConfig>,
+        acceptor: AcceptorFn,
+    ) -> MultiPaxos {
+        MultiPaxos {
+            id,
+            nodes,
+            config,
+            acceptor,
+            role: Role::Follower,
+            ballot: Ballot::default(),
+            leader: None,
+            highest_round: 0,
+            promises: BTreeMap::new(),
+            next_slot: 1,
+            proposals: BTreeMap::new(),
+            applied: 0,
+            state: KvState::default(),
+            pending: BTreeMap::new(),
+            election_timer: None,
+            heartbeat_timer: None,
+            volatile_promised: Ballot::default(),
+        }
+    }
+
+    /// The role now.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The ballot this node leads, if it leads.
+    pub fn leading(&self) -> Option<Ballot> {
+        (self.role == Role::Leader).then_some(self.ballot)
+    }
+
+    /// The key-value state.
+    pub fn kv(&self) -> &BTreeMap<String, String> {
+        &self.state.kv
+    }
+
+    fn reset_election_timer(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if let Some(t) = self.election_timer.take() {
+            ctx.cancel_timer(t);
+        }
+        let (lo, hi) = self.config.election_timeout_ms;
+        let after = Time::from_micros(ctx.random_between(lo * 1_000, hi * 1_000));
+        self.election_timer = Some(ctx.set_timer(after, Timer::Election));
+    }
+
+    fn saw(&mut self, ballot: Ballot) {
+        self.highest_round = self.highest_round.max(ballot.round);
+    }
+
+    /// Sends `request` to every acceptor; this node's own acceptor answers at once.
+    fn ask_all(&mut self, request: Request, ctx: &mut Ctx<'_, Self>) {
+        for peer in ctx.peers().collect::<Vec<_>>() {
+            ctx.send(peer, Msg::Ask(request.clone()));
+        }
+        let me = self.id;
+        self.on_ask(me, request, ctx);
+    }
+
+    fn stand(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.highest_round += 1;
+        self.ballot = Ballot {
+            round: self.highest_round,
+            node: self.id.0,
+        };
+        self.role = Role::Candidate;
+        self.leader = None;
+        self.promises.clear();
+        let ballot = self.ballot;
+        let from_slot = self.applied + 1;
+        ctx.note(format!("stands with ballot {ballot} from slot {from_slot}"));
+        self.reset_election_timer(ctx);
+        self.ask_all(Request::Prepare { ballot, from_slot }, ctx);
+    }
+
+    /// Meets a higher ballot: stop leading or standing, follow, and wait a random timeout.
+    fn step_down(&mut self, higher: Ballot, ctx: &mut Ctx<'_, Self>) {
+        self.saw(higher);
+        if self.role == Role::Follower {
+            return;
+        }
+        ctx.note(format!("pre-empted by ballot {higher}: steps down"));
+        if let Some(t) = self.heartbeat_timer.take() {
+            ctx.cancel_timer(t);
+        }
+        self.role = Role::Follower;
+        self.leader = (higher.node != self.id.0).then_some(NodeId(higher.node));
+        self.promises.clear();
+        self.proposals.clear();
+        // Pending commands may still be chosen under the next leader: say nothing, the clients
+        // time out and retry, and their sessions keep a retry from applying twice.
+        self.pending.clear();
+        self.reset_election_timer(ctx);
+    }
+
+    /// The acceptor: handles a request and answers the proposer.
+    fn on_ask(&mut self, from: NodeId, request: Request, ctx: &mut Ctx<'_, Self>) {
+        let reply = run_acceptor(
+            self.acceptor,
+            self.config.has(PaxosBug::VolatilePromise),
+            &mut self.volatile_promised,
+            request,
+            ctx,
+        );
+        if from != self.id
+            && let Reply::Promise { ballot, .. } | Reply::Accepted { ballot, .. } = &reply
+        {
+            // Someone runs a ballot we accept: it leads, or is about to.
+            let ballot = *ballot;
+            if ballot > self.ballot && self.role != Role::Follower {
+                self.step_down(ballot, ctx);
+            }
+            self.saw(ballot);
+            if self.role == Role::Follower {
+                self.leader = Some(from);
+                self.reset_election_timer(ctx);
+            }
+        }
+        if from == self.id {
+            self.on_answer(from, reply, ctx);
+        } else {
+            ctx.send(from, Msg::Answer(reply));
+        }
+    }
+
+    /// The proposer: an acceptor's answer.
+    fn on_answer(&mut self, from: NodeId, reply: Reply, ctx: &mut Ctx<'_, Self>) {
+        match reply {
+            Reply::Promise { ballot, accepted } => {
+                if self.role != Role::Candidate || ballot != self.ballot {
+                    return;
+                }
+                self.promises.insert(from, accepted);
+                if self.promises.len() >= majority(self.nodes) {
+                    self.become_leader(ctx);
+                }
+            }
+            Reply::Accepted { ballot, slot } => {
+                let mixes = self.config.has(PaxosBug::LearnerMixesBallots);
+                if self.role != Role::Leader || (ballot != self.ballot && !mixes) {
+                    return;
+                }
+                let Some((_, voters)) = self.proposals.get_mut(&slot) else {
+                    return;
+                };
+                voters.insert(from);
+                if voters.len() >= majority(self.nodes) {
+                    let (value, _) = self.proposals.remove(&slot).expect("present");
+                    ctx.durable_mut().learn(slot, value.clone());
+                    let entries = vec![(slot, value)];
+                    ctx.broadcast(Msg::Decided { entries });
+                    self.apply(ctx);
+                }
+            }
+            Reply::Rejected { ballot, promised } => {
+                if ballot == self.ballot {
+                    self.step_down(promised, ctx);
+                } else {
+                    self.saw(promised);
+                }
+            }
+        }
+    }
+
+    /// Phase 1 succeeded: take over every open slot, then serve clients.
+    fn become_leader(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let ballot = self.ballot;
+        let from_slot = self.applied + 1;
+        // Per slot, the proposal accepted at the highest ballot among the promises.
+        let mut highest: BTreeMap<u64, (Ballot, Value)> = BTreeMap::new();
+        for (slot, b, v) in std::mem::take(&mut self.promises).into_values().flatten() {
+            if highest.get(&slot).is_none_or(|(hb, _)| b > *hb) {
+                highest.insert(slot, (b, v));
+            }
+        }
+        let durable = ctx.durable();
+        let reported_end = highest.keys().next_back().map_or(0, |s| s + 1);
+        let mut end = reported_end.max(from_slot);
+        if self.config.has(PaxosBug::SkipPhase1ForEmptySlots) {
+            // Believes every slot after the last one it knows of is empty.
+            let known = durable
+                .learned
+                .keys()
+                .next_back()
+                .copied()
+                .max(durable.acceptor.accepted.keys().next_back().copied())
+                .unwrap_or(0);
+            end = (known + 1).max(from_slot);
+        }
+        let ignore = self.config.has(PaxosBug::IgnoreAcceptedValue);
+        let mut proposals = Vec::new();
+        for slot in from_slot..end {
+            let value = match (durable.learned.get(&slot), highest.remove(&slot)) {
+                (Some(learned), _) => learned.clone(),
+                (None, Some(_)) if ignore => Value::Noop,
+                (None, Some((_, v))) => v,
+                (None, None) => Value::Noop,
+            };
+            proposals.push((slot, value));
+        }
+        ctx.note(format!(
+            "leads ballot {ballot}: re-proposes slots {from_slot}..{end}"
+        ));
+        self.role = Role::Leader;
+        self.leader = Some(self.id);
+        self.next_slot = end;
+        if let Some(t) = self.election_timer.take() {
+            ctx.cancel_timer(t);
+        }
+        self.heartbeat(ctx);
+        for (slot, value) in proposals {
+            self.propose(slot, value, ctx);
+        }
+    }
+
+    fn propose(&mut self, slot: u64, value: Value, ctx: &mut Ctx<'_, Self>) {
+        self.proposals
+            .insert(slot, (value.clone(), BTreeSet::new()));
+        let ballot = self.ballot;
+        self.ask_all(
+            Request::Accept {
+                ballot,
+                slot,
+                value,
+            },
+            ctx,
+        );
+    }
+
+    fn heartbeat(&mut self, ctx: &mut Ctx<'_, Self>) {
+        ctx.broadcast(Msg::Heartbeat {
+            ballot: self.ballot,
+            applied: self.applied,
+        });
+        // Re-send proposals some acceptors have not answered (a lost Accept or Accepted).
+        let ballot = self.ballot;
+        for (&slot, (value, voters)) in &self.proposals {
+            for peer in ctx.peers().collect::<Vec<_>>() {
+                if !voters.contains(&peer) {
+                    let request = Request::Accept {
+                        ballot,
+                        slot,
+                        value: value.clone(),
+                    };
+                    ctx.send(peer, Msg::Ask(request));
+                }
+            }
+        }
+        self.heartbeat_timer = Some(ctx.set_timer(
+            Time::from_millis(self.config.heartbeat_ms),
+            Timer::Heartbeat,
+        ));
+    }
+
+    fn on_heartbeat(&mut self, from: NodeId, ballot: Ballot, applied: u64, ctx: &mut Ctx<'_, Self>) {
+        let promised = self.promised(ctx.durable());
+        if ballot < promised {
+            // A deposed leader: tell it.
+            ctx.send(
+                from,
+                Msg::Answer(Reply::Rejected { ballot, promised }),
+            );
+            return;
+        }
+        if ballot > self.ballot && self.role != Role::Follower {
+            self.step_down(ballot, ctx);
+        }
+        self.saw(ballot);
+        if self.role == Role::Follower {
+            self.leader = Some(from);
+            self.reset_election_timer(ctx);
+        }
+        if applied > self.applied {
+            ctx.send(
+                from,
+                Msg::CatchUp {
+                    from: self.applied + 1,
+                },
+            );
+        }
+    }
+
+    fn on_decided(&mut self, entries: Vec<(u64, Value)>, ctx: &mut Ctx<'_, Self>) {
+        for (slot, value) in entries {
+            if slot > self.applied {
+                ctx.durable_mut().learn(slot, value);
+            }
+        }
+        self.apply(ctx);
+    }
+
+    fn on_catch_up(&mut self, from: NodeId, first: u64, ctx: &mut Ctx<'_, Self>) {
+        let entries: Vec<(u64, Value)> = ctx
+            .durable()
+            .learned
+            .range(first..=self.applied)
+            .take(self.config.max_batch)
+            .map(|(s, v)| (*s, v.clone()))
+            .collect();
+        if !entries.is_empty() {
+            ctx.send(from, Msg::Decided { entries });
+        }
+    }
+
+    /// Applies learned slots in order, answering the clients waiting for them.
+    fn apply(&mut self, ctx: &mut Ctx<'_, Self>) {
+        loop {
+            let slot = self.applied + 1;
+            let Some(value) = ctx.durable().learned.get(&slot).cloned() else {
+                break;
+            };
+            self.applied = slot;
+            let Value::Client { client, seq, op } = value else {
+                continue;
+            };
+            let Some(response) = self.state.apply(client, seq, &op, false) else {
+                continue;
+            };
+            if let Some(reply_to) = self.pending.remove(&slot)
+                && reply_to
+                    == (ReplyTo {
+                        client: ClientId(client),
+                        seq,
+                    })
+            {
+                ctx.reply(reply_to, response);
+            }
+        }
+        let applied = self.applied;
+        self.pending.retain(|&s, _| s > applied);
+    }
+}
+
+impl Protocol for MultiPaxos {
+    type Config = MultiPaxosConfig;
+    const NAME: &'static str = "Multi-Paxos";
+
+    fn validate(config: &MultiPaxosConfig, nodes: u32) -> Result<(), FieldError> {
+        let (lo, hi) = config.election_timeout_ms;
+        if lo == 0 || lo > hi {
+            return Err(FieldError::new(
+                "election_timeout_ms",
+                format!("({lo}, {hi}) must be a non-empty range of positive times"),
+            ));
+        }
+        if config.heartbeat_ms == 0 || config.heartbeat_ms >= lo {
+            return Err(FieldError::new(
+                "heartbeat_ms",
+                format!(
+                    "{} must be positive and below the shortest election timeout ({lo})",
+                    config.heartbeat_ms
+                ),
+            ));
+        }
+        if config.max_batch == 0 {
+            return Err(FieldError::new("max_batch", "must be at least 1"));
+        }
+        config.workload().validate()?;
+        super::validate_bugs(
+            &config.bugs,
+            &[
+                PaxosBug::AcceptWithoutPromiseCheck,
+                PaxosBug::IgnoreAcceptedValue,
+                PaxosBug::VolatilePromise,
+                PaxosBug::LearnerMixesBallots,
+                PaxosBug::SkipPhase1ForEmptySlots,
+            ],
+            "Multi-Paxos",
+        )?;
+        if nodes == 0 {
+            return Err(FieldError::new("nodes", "Multi-Paxos needs at least 1 node"));
+        }
+        Ok(())
+    }
+    fn min_nodes(_: &MultiPaxosConfig) -> u32 {
+        1
+    }
+    fn clear_bugs(config: &mut MultiPaxosConfig) {
+        config.bugs.clear();
+    }
+    fn node(setup: &Setup<MultiPaxosConfig>, id: NodeId) -> MultiPaxos {
+        let acceptor = pick_acceptor(&setup.config.bugs, &setup.code);
+        MultiPaxos::new(id, setup.nodes, setup.config.clone(), acceptor)
+    }
+    fn workload(setup: &Setup<MultiPaxosConfig>) -> Option<Box<dyn Workload<KvRequest>>> {
+        Some(Box::new(setup.config.workload()))
+    }
+    fn invariants(_: &Setup<MultiPaxosConfig>) -> Vec<Box<dyn Invariant<MultiPaxos>>> {
+        invariants::multi()
+    }
+    fn report(_: &Setup<MultiPaxosConfig>, sim: &Simulation<MultiPaxos>) -> Vec<ReportItem> {
+        let world = sim.world();
+        let promised = (0..world.cluster_size())
+            .map(|i| world.durable(NodeId(i)).acceptor.promised)
+            .max()
+            .unwrap_or_default();
+        let applied = world.live_nodes().map(|(_, r)| r.applied).max().unwrap_or(0);
+        let mut items = vec![
+            ReportItem::new(
+                "highest_ballot",
+                "highest ballot promised",
+                promised.to_string(),
+                serde_json::json!(promised.to_string()),
+            ),
+            ReportItem::count("slots_applied", "slots applied", applied),
+        ];
+        for (key, value) in sim.observations() {
+            if key == "slots_chosen" {
+                items.push(ReportItem::new(key, "slots chosen", value.to_string(), value));
+            }
+        }
+        items
+    }
+    fn kv_history(sim: &Simulation<MultiPaxos>) -> Option<Vec<Op<KvInput, KvOutput>>> {
+        Some(kv::history(sim.history()))
+    }
+}
+
+impl PaxosNode for MultiPaxos {
+    fn promised(&self, durable: &PaxosDurable) -> Ballot {
+        durable.acceptor.promised.max(self.volatile_promised)
+    }
+    fn applied(&self) -> u64 {
+        self.applied
+    }
+}
+
+impl Node for MultiPaxos {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Request = KvRequest;
+    type Response = KvResponse;
+    type Durable = PaxosDurable;
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let d = ctx.durable();
+        self.highest_round = d.acceptor.promised.round;
+        if !d.learned.is_empty() {
+            let learned = d.learned.len();
+            ctx.note(format!("recovers {learned} learned slots"));
+        }
+        // The state machine is rebuilt by replaying the learned slots in order.
+        self.apply(ctx);
+        self.reset_election_timer(ctx);
+    }
+
+    fn on_message(&mut self, from: NodeId, msg: Msg, ctx: &mut Ctx<'_, Self>) {
+        match msg {
+            Msg::Ask(request) => self.on_ask(from, request, ctx),
+            Msg::Answer(reply) => self.on_answer(from, reply, ctx),
+            Msg::Heartbeat { ballot, applied } => self.on_heartbeat(from, ballot, applied, ctx),
+            Msg::Decided { entries } => self.on_decided(entries, ctx),
+            Msg::CatchUp { from: first } => self.on_catch_up(from, first, ctx),
+        }
+    }
+
+    fn on_timer(&mut self, timer: Timer, ctx: &mut Ctx<'_, Self>) {
+        match timer {
+            Timer::Election => {
+                self.election_timer = None;
+                if self.role != Role::Leader {
+                    self.stand(ctx);
+                }
+            }
+            Timer::Heartbeat => {
+                self.heartbeat_timer = None;
+                if self.role == Role::Leader {
+                    self.heartbeat(ctx);
+                }
+            }
+        }
+    }
+
+    fn on_request(&mut self, reply_to: ReplyTo, request: KvRequest, ctx: &mut Ctx<'_, Self>) {
+        if self.role != Role::Leader {
+            ctx.reply(reply_to, KvResponse::NotLeader(self.leader));
+            return;
+        }
+        let client = reply_to.client.0;
+        if let Some((last, cached)) = self.state.sessions.get(&client) {
+            if *last == reply_to.seq {
+                ctx.reply(reply_to, cached.clone());
+                return;
+            }
+            if *last > reply_to.seq {
+                return; // A stale retry of an operation the client has moved past.
+            }
+        }
+        let slot = self.next_slot;
+        self.next_slot += 1;
+        self.pending.insert(slot, reply_to);
+        let value = Value::Client {
+            client,
+            seq: reply_to.seq,
+            op: request.0,
+        };
+        self.propose(slot, value, ctx);
+    }
+
+    fn classify(response: &KvResponse) -> ResponseClass {
+        response.classify()
+    }
+
+    fn is_leader(&self) -> bool {
+        self.role == Role::Leader
+    }
+
+    fn leader_epoch(&self, _: &PaxosDurable) -> Option<u64> {
+        self.leading().map(Ballot::epoch)
+    }
+
+    fn view(&self, durable: &PaxosDurable) -> NodeView {
+        let role = match self.role {
+            Role::Follower => "follower",
+            Role::Candidate => "candidate",
+            Role::Leader => "leader",
+        };
+        // The slots around the commit point: the last applied ones and the open ones after.
+        let first = self.applied.saturating_sub(2).max(1);
+        let last = durable
+            .acceptor
+            .accepted
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(0)
+            .max(self.applied)
+            .min(first + 5);
+        let slots: Vec<String> = (first..=last)
+            .map(|slot| {
+                if let Some(v) = durable.learned.get(&slot) {
+                    format!("{slot}:chosen {}", v.describe())
+                } else if let Some((b, v)) = durable.acceptor.accepted.get(&slot) {
+                    format!("{slot}:accepted@{b} {}", v.describe())
+                } else {
+                    format!("{slot}:empty")
+                }
+            })
+            .collect();
+        NodeView::new(role)
+            .field("ballot", self.ballot)
+            .field("promised", self.promised(durable))
+            .field(
+                "leader",
+                self.leader.map_or("?".to_string(), |n| n.to_string()),
+            )
+            .field("applied", self.applied)
+            .field(
+                "slots",
+                if slots.is_empty() {
+                    "-".to_string()
+                } else {
+                    slots.join("  ")
+                },
+            )
+    }
+}

@@ -1,0 +1,599 @@
+//! Single-decree Paxos: the Synod protocol, serving a write-once register.
+//!
+//! Every node is a proposer, an acceptor and a learner. A client's put (a compare-and-set from
+//! empty) asks the node it reaches to propose its value; a get asks it to find out what was
+//! chosen. The proposer picks a ballot above every round it has seen and runs
+//! - **phase 1**: `Prepare(b)` to every acceptor; each promises to ignore lower ballots and
+//!   reports the proposal it accepted, if any. With promises from a majority the proposer must
+//!   propose the value of the highest-ballot proposal reported (a value may already be chosen,
+//!   and this keeps it), and only if none was reported its own value;
+//! - **phase 2**: `Accept(b, v)` to every acceptor; each accepts unless it promised a higher
+//!   ballot, and tells every learner.
+//!
+//! A learner knows `v` is chosen once a majority of acceptors tell it they accepted `v` in the
+//! *same* ballot. A get whose phase 1 finds nothing accepted at a majority answers "empty": no
+//! value can have been chosen before those promises.
+//!
+//! A proposer that learns of a higher ballot (a refusal, or its own acceptor promising someone
+//! else) is pre-empted. It retries after a random backoff; with `backoff_ms: (0, 0)` it retries
+//! at once, and two proposers can pre-empt each other for ever: safety holds, liveness does not.
+
+use super::acceptor::{self, ACCEPTOR, AcceptorFn, Reply, Request};
+use super::{Ballot, PaxosBug, PaxosDurable, PaxosNode, Value, invariants, majority};
+use crate::kv::{self, KvOp, KvRequest, KvResponse};
+use crate::protocol::{Protocol, ReportItem, Setup};
+use serde::{Deserialize, Serialize};
+use simlab_sim::linearizability::Op;
+use simlab_sim::linearizability::models::{KvInput, KvOutput};
+use simlab_sim::rng::{self, SimRng};
+use simlab_sim::{
+    ClientId, Ctx, FieldError, Invariant, Node, NodeId, NodeView, ReplyTo, ResponseClass,
+    Simulation, Time, TimerId, Workload,
+};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The register's key in the client history.
+pub const KEY: &str = "decree";
+
+/// Single-decree Paxos's settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SynodConfig {
+    /// A pre-empted proposer waits a random time from this range before its next round
+    /// (milliseconds); `(0, 0)` retries at once.
+    pub backoff_ms: (u64, u64),
+    /// A round with no outcome after this long is retried with a higher ballot (milliseconds).
+    pub retry_ms: u64,
+    /// Percent of client operations that are reads (the rest propose a value).
+    pub get_percent: u32,
+    /// Planted bugs to switch on.
+    pub bugs: Vec<PaxosBug>,
+}
+
+impl Default for SynodConfig {
+    fn default() -> Self {
+        SynodConfig {
+            backoff_ms: (20, 100),
+            retry_ms: 100,
+            get_percent: 30,
+            bugs: Vec::new(),
+        }
+    }
+}
+
+impl SynodConfig {
+    fn has(&self, bug: PaxosBug) -> bool {
+        self.bugs.contains(&bug)
+    }
+}
+
+/// The clients' workload: reads of the register and proposals of unique values.
+#[derive(Clone, Debug)]
+pub struct RegisterWorkload {
+    get_percent: u32,
+}
+
+impl Workload<KvRequest> for RegisterWorkload {
+    fn next_request(&mut self, client: ClientId, seq: u64, rng: &mut SimRng) -> KvRequest {
+        if (rng::below(rng, 100) as u32) < self.get_percent {
+            KvRequest(KvOp::Get(KEY.into()))
+        } else {
+            KvRequest(KvOp::cas(KEY, "", format!("{}.{seq}", client.0)))
+        }
+    }
+}
+
+/// Messages.
+#[derive(Clone, Debug, Serialize)]
+pub enum Msg {
+    /// Proposer → acceptor.
+    Ask(Request),
+    /// Acceptor → proposer: a promise or a refusal.
+    Answer(Reply),
+    /// Acceptor → every learner: I accepted `value` at `ballot`.
+    Accepted {
+        /// The ballot.
+        ballot: Ballot,
+        /// The value.
+        value: Value,
+    },
+}
+
+/// Timers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum Timer {
+    /// Start the next round (a retry, or the end of a backoff).
+    Round,
+}
+
+/// Where the proposer is.
+#[derive(Clone, Debug, PartialEq)]
+enum Phase {
+    /// No round running.
+    Idle,
+    /// Phase 1: promises so far, with the proposal each acceptor reported.
+    Preparing(BTreeMap<NodeId, Option<(Ballot, Value)>>),
+    /// Phase 2: this value was sent.
+    Accepting(Value),
+    /// Pre-empted: waiting to retry.
+    BackingOff,
+}
+
+/// One node: proposer, acceptor and learner.
+#[derive(Clone, Debug)]
+pub struct Synod {
+    id: NodeId,
+    nodes: u32,
+    config: Arc<SynodConfig>,
+    acceptor: AcceptorFn,
+    ballot: Ballot,
+    highest_round: u64,
+    phase: Phase,
+    /// Clients waiting for the decision (or for a read).
+    waiting: Vec<(ReplyTo, KvOp)>,
+    timer: Option<TimerId>,
+    /// Learner: the latest proposal each acceptor said it accepted.
+    acceptances: BTreeMap<NodeId, (Ballot, Value)>,
+    /// [`PaxosBug::VolatilePromise`]: the promise kept in memory only.
+    volatile_promised: Ballot,
+    rounds: u64,
+}
+
+impl Synod {
+    fn new(id: NodeId, nodes: u32, config: Arc<SynodConfig>, acceptor: AcceptorFn) -> Synod {
+        Synod {
+            id,
+            nodes,
+            config,
+            acceptor,
+            ballot: Ballot::default(),
+            highest_round: 0,
+            phase: Phase::Idle,
+            waiting: Vec::new(),
+            timer: None,
+            acceptances: BTreeMap::new(),
+            volatile_promised: Ballot::default(),
+            rounds: 0,
+        }
+    }
+
+    /// Rounds this node has started since it last booted.
+    pub fn rounds(&self) -> u64 {
+        self.rounds
+    }
+
+    fn set_timer(&mut self, after: Time, ctx: &mut Ctx<'_, Self>) {
+        if let Some(t) = self.timer.take() {
+            ctx.cancel_timer(t);
+        }
+        self.timer = Some(ctx.set_timer(after, Timer::Round));
+    }
+
+    fn start_round(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.highest_round += 1;
+        self.rounds += 1;
+        self.ballot = Ballot {
+            round: self.highest_round,
+            node: self.id.0,
+        };
+        let ballot = self.ballot;
+        ctx.note(format!("prepares ballot {ballot}"));
+        self.phase = Phase::Preparing(BTreeMap::new());
+        self.set_timer(Time::from_millis(self.config.retry_ms), ctx);
+        self.ask_all(
+            Request::Prepare {
+                ballot,
+                from_slot: 0,
+            },
+            ctx,
+        );
+    }
+
+    /// Sends `request` to every acceptor; this node's own acceptor answers at once.
+    fn ask_all(&mut self, request: Request, ctx: &mut Ctx<'_, Self>) {
+        for peer in ctx.peers().collect::<Vec<_>>() {
+            ctx.send(peer, Msg::Ask(request.clone()));
+        }
+        let me = self.id;
+        self.on_ask(me, request, ctx);
+    }
+
+    /// The acceptor: handles a request and answers the proposer (or, for an acceptance, tells
+    /// every learner).
+    fn on_ask(&mut self, from: NodeId, request: Request, ctx: &mut Ctx<'_, Self>) {
+        let value = match &request {
+            Request::Accept { value, .. } => Some(value.clone()),
+            Request::Prepare { .. } => None,
+        };
+        let reply = run_acceptor(
+            self.acceptor,
+            self.config.has(PaxosBug::VolatilePromise),
+            &mut self.volatile_promised,
+            request,
+            ctx,
+        );
+        // A promise or acceptance for someone else's higher ballot pre-empts our own round.
+        if let Reply::Promise { ballot, .. } | Reply::Accepted { ballot, .. } = &reply
+            && from != self.id
+        {
+            self.saw_round(ballot.round);
+            if *ballot > self.ballot && matches!(self.phase, Phase::Preparing(_) | Phase::Accepting(_)) {
+                ctx.note(format!("pre-empted by ballot {ballot}"));
+                self.pre_empted(ctx);
+            }
+        }
+        match reply {
+            Reply::Accepted { ballot, .. } => {
+                let value = value.expect("an acceptance answers an accept");
+                for peer in ctx.peers().collect::<Vec<_>>() {
+                    ctx.send(
+                        peer,
+                        Msg::Accepted {
+                            ballot,
+                            value: value.clone(),
+                        },
+                    );
+                }
+                let me = self.id;
+                self.on_accepted(me, ballot, value, ctx);
+            }
+            reply if from == self.id => self.on_answer(from, reply, ctx),
+            reply => ctx.send(from, Msg::Answer(reply)),
+        }
+    }
+
+    fn saw_round(&mut self, round: u64) {
+        self.highest_round = self.highest_round.max(round);
+    }
+
+    fn pre_empted(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let (lo, hi) = self.config.backoff_ms;
+        if hi == 0 {
+            self.start_round(ctx);
+            return;
+        }
+        self.phase = Phase::BackingOff;
+        let after = Time::from_micros(ctx.random_between(lo * 1_000, hi * 1_000));
+        self.set_timer(after, ctx);
+    }
+
+    /// The proposer: an acceptor's promise or refusal.
+    fn on_answer(&mut self, from: NodeId, reply: Reply, ctx: &mut Ctx<'_, Self>) {
+        match reply {
+            Reply::Promise { ballot, accepted } => {
+                if ballot != self.ballot {
+                    return;
+                }
+                let Phase::Preparing(promises) = &mut self.phase else {
+                    return;
+                };
+                let reported = accepted.into_iter().find(|(slot, ..)| *slot == 0);
+                promises.insert(from, reported.map(|(_, b, v)| (b, v)));
+                if promises.len() < majority(self.nodes) {
+                    return;
+                }
+                let highest = promises
+                    .values()
+                    .flatten()
+                    .max_by_key(|(b, _)| *b)
+                    .map(|(_, v)| v.clone());
+                let own = self.waiting.iter().find_map(|(to, op)| {
+                    matches!(op, KvOp::Cas(_)).then(|| Value::Client {
+                        client: to.client.0,
+                        seq: to.seq,
+                        op: op.clone(),
+                    })
+                });
+                let value = if self.config.has(PaxosBug::IgnoreAcceptedValue) {
+                    own.or(highest)
+                } else {
+                    highest.or(own)
+                };
+                match value {
+                    Some(value) => {
+                        ctx.note(format!("proposes {} at ballot {ballot}", value.describe()));
+                        self.phase = Phase::Accepting(value.clone());
+                        self.ask_all(
+                            Request::Accept {
+                                ballot,
+                                slot: 0,
+                                value,
+                            },
+                            ctx,
+                        );
+                    }
+                    None => {
+                        // Only reads are waiting and a majority accepted nothing: nothing is
+                        // chosen, and nothing can have been before these promises.
+                        ctx.note("a majority accepted nothing: the register is empty");
+                        self.answer_reads(ctx);
+                    }
+                }
+            }
+            Reply::Rejected { ballot, promised } => {
+                self.saw_round(promised.round);
+                if ballot == self.ballot
+                    && matches!(self.phase, Phase::Preparing(_) | Phase::Accepting(_))
+                {
+                    ctx.note(format!("ballot {ballot} refused: {from} promised {promised}"));
+                    self.pre_empted(ctx);
+                }
+            }
+            Reply::Accepted { .. } => {}
+        }
+    }
+
+    /// Reads waiting when nothing is chosen: answer them empty; carry on for any proposals.
+    fn answer_reads(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let (reads, writes): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|(_, op)| matches!(op, KvOp::Get(_)));
+        for (to, _) in reads {
+            ctx.reply(to, KvResponse::Ok(Some(String::new())));
+        }
+        self.waiting = writes;
+        self.phase = Phase::Idle;
+        if let Some(t) = self.timer.take() {
+            ctx.cancel_timer(t);
+        }
+        if !self.waiting.is_empty() {
+            self.start_round(ctx);
+        }
+    }
+
+    /// The learner: acceptor `from` accepted `value` at `ballot`.
+    fn on_accepted(&mut self, from: NodeId, ballot: Ballot, value: Value, ctx: &mut Ctx<'_, Self>) {
+        self.saw_round(ballot.round);
+        if self.acceptances.get(&from).is_some_and(|(b, _)| *b > ballot) {
+            return; // An older acceptance overtaken by a newer one.
+        }
+        self.acceptances.insert(from, (ballot, value.clone()));
+        if ctx.durable().learned.contains_key(&0) {
+            return;
+        }
+        let votes = if self.config.has(PaxosBug::LearnerMixesBallots) {
+            self.acceptances.len()
+        } else {
+            self.acceptances.values().filter(|(b, _)| *b == ballot).count()
+        };
+        if votes < majority(self.nodes) {
+            return;
+        }
+        ctx.note(format!("learns {} (ballot {ballot})", value.describe()));
+        ctx.durable_mut().learn(0, value);
+        self.decided(ctx);
+    }
+
+    /// The value is known: answer everyone waiting and stop proposing.
+    fn decided(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let Some(chosen) = ctx.durable().learned.get(&0).cloned() else {
+            return;
+        };
+        for (to, op) in std::mem::take(&mut self.waiting) {
+            ctx.reply(to, answer(&chosen, to, &op));
+        }
+        self.phase = Phase::Idle;
+        if let Some(t) = self.timer.take() {
+            ctx.cancel_timer(t);
+        }
+    }
+}
+
+/// The register's value once `chosen` is: what a client's operation gets.
+fn answer(chosen: &Value, to: ReplyTo, op: &KvOp) -> KvResponse {
+    let value = match chosen {
+        Value::Client {
+            op: KvOp::Cas(cas), ..
+        } => cas.new.clone(),
+        _ => String::new(),
+    };
+    match op {
+        KvOp::Get(_) => KvResponse::Ok(Some(value)),
+        _ => match chosen {
+            Value::Client { client, seq, .. } if *client == to.client.0 && *seq == to.seq => {
+                KvResponse::Ok(None)
+            }
+            _ => KvResponse::CasFailed,
+        },
+    }
+}
+
+/// Runs the node's acceptor on its durable state. Under [`PaxosBug::VolatilePromise`] the
+/// promise lives in `volatile` and the durable one stays empty.
+pub(super) fn run_acceptor<P: Node<Durable = PaxosDurable>>(
+    acceptor: AcceptorFn,
+    volatile_promise: bool,
+    volatile: &mut Ballot,
+    request: Request,
+    ctx: &mut Ctx<'_, P>,
+) -> Reply {
+    let state = &mut ctx.durable_mut().acceptor;
+    if volatile_promise {
+        state.promised = *volatile;
+    }
+    let reply = acceptor(state, request);
+    if volatile_promise {
+        *volatile = state.promised;
+        state.promised = Ballot::default();
+    }
+    reply
+}
+
+/// Picks the acceptor a node runs: the planted bug's, the learner's, or the reference.
+pub(super) fn pick_acceptor(bugs: &[PaxosBug], code: &crate::LearnerCode) -> AcceptorFn {
+    if bugs.contains(&PaxosBug::AcceptWithoutPromiseCheck) {
+        acceptor::accept_without_promise_check
+    } else {
+        ACCEPTOR.pick(code)
+    }
+}
+
+impl Protocol for Synod {
+    type Config = SynodConfig;
+    const NAME: &'static str = "single-decree Paxos";
+
+    fn validate(config: &SynodConfig, nodes: u32) -> Result<(), FieldError> {
+        let (lo, hi) = config.backoff_ms;
+        if lo > hi {
+            return Err(FieldError::new(
+                "backoff_ms",
+                format!("({lo}, {hi}): the lower bound is above the upper"),
+            ));
+        }
+        if config.retry_ms == 0 {
+            return Err(FieldError::new("retry_ms", "must be positive"));
+        }
+        if config.get_percent > 100 {
+            return Err(FieldError::new(
+                "get_percent",
+                format!("{} is not a percentage", config.get_percent),
+            ));
+        }
+        super::validate_bugs(
+            &config.bugs,
+            &[
+                PaxosBug::AcceptWithoutPromiseCheck,
+                PaxosBug::IgnoreAcceptedValue,
+                PaxosBug::VolatilePromise,
+                PaxosBug::LearnerMixesBallots,
+            ],
+            "single-decree Paxos",
+        )?;
+        if nodes == 0 {
+            return Err(FieldError::new("nodes", "Paxos needs at least 1 node"));
+        }
+        Ok(())
+    }
+    fn min_nodes(_: &SynodConfig) -> u32 {
+        1
+    }
+    fn clear_bugs(config: &mut SynodConfig) {
+        config.bugs.clear();
+    }
+    fn node(setup: &Setup<SynodConfig>, id: NodeId) -> Synod {
+        let acceptor = pick_acceptor(&setup.config.bugs, &setup.code);
+        Synod::new(id, setup.nodes, setup.config.clone(), acceptor)
+    }
+    fn workload(setup: &Setup<SynodConfig>) -> Option<Box<dyn Workload<KvRequest>>> {
+        Some(Box::new(RegisterWorkload {
+            get_percent: setup.config.get_percent,
+        }))
+    }
+    fn invariants(_: &Setup<SynodConfig>) -> Vec<Box<dyn Invariant<Synod>>> {
+        invariants::synod()
+    }
+    fn report(_: &Setup<SynodConfig>, sim: &Simulation<Synod>) -> Vec<ReportItem> {
+        let world = sim.world();
+        let rounds: u64 = world.live_nodes().map(|(_, s)| s.rounds()).sum();
+        let promised = (0..world.cluster_size())
+            .map(|i| world.durable(NodeId(i)).acceptor.promised)
+            .max()
+            .unwrap_or_default();
+        let learned = (0..world.cluster_size())
+            .find_map(|i| world.durable(NodeId(i)).learned.get(&0).cloned());
+        vec![
+            ReportItem::count("rounds", "rounds started (live nodes)", rounds),
+            ReportItem::new(
+                "highest_promise",
+                "highest promise",
+                promised.to_string(),
+                serde_json::json!(promised.to_string()),
+            ),
+            ReportItem::new(
+                "decided",
+                "decided",
+                learned.as_ref().map_or("nothing".into(), Value::describe),
+                serde_json::json!(learned.as_ref().map(Value::describe)),
+            ),
+        ]
+    }
+    fn kv_history(sim: &Simulation<Synod>) -> Option<Vec<Op<KvInput, KvOutput>>> {
+        Some(kv::history(sim.history()))
+    }
+}
+
+impl PaxosNode for Synod {
+    fn promised(&self, durable: &PaxosDurable) -> Ballot {
+        durable.acceptor.promised.max(self.volatile_promised)
+    }
+    fn applied(&self) -> u64 {
+        0
+    }
+}
+
+impl Node for Synod {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Request = KvRequest;
+    type Response = KvResponse;
+    type Durable = PaxosDurable;
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let d = ctx.durable();
+        self.highest_round = d.acceptor.promised.round;
+        if let Some((_, (b, _))) = d.acceptor.accepted.iter().next() {
+            self.highest_round = self.highest_round.max(b.round);
+        }
+    }
+
+    fn on_message(&mut self, from: NodeId, msg: Msg, ctx: &mut Ctx<'_, Self>) {
+        match msg {
+            Msg::Ask(request) => self.on_ask(from, request, ctx),
+            Msg::Answer(reply) => self.on_answer(from, reply, ctx),
+            Msg::Accepted { ballot, value } => self.on_accepted(from, ballot, value, ctx),
+        }
+    }
+
+    fn on_timer(&mut self, _: Timer, ctx: &mut Ctx<'_, Self>) {
+        self.timer = None;
+        if self.waiting.is_empty() || ctx.durable().learned.contains_key(&0) {
+            self.phase = Phase::Idle;
+            return;
+        }
+        self.start_round(ctx);
+    }
+
+    fn on_request(&mut self, reply_to: ReplyTo, request: KvRequest, ctx: &mut Ctx<'_, Self>) {
+        if let Some(chosen) = ctx.durable().learned.get(&0) {
+            let response = answer(chosen, reply_to, &request.0);
+            ctx.reply(reply_to, response);
+            return;
+        }
+        self.waiting.retain(|(to, _)| to.client != reply_to.client);
+        self.waiting.push((reply_to, request.0));
+        if self.phase == Phase::Idle {
+            self.start_round(ctx);
+        }
+    }
+
+    fn classify(response: &KvResponse) -> ResponseClass {
+        response.classify()
+    }
+
+    fn view(&self, durable: &PaxosDurable) -> NodeView {
+        let role = match &self.phase {
+            Phase::Idle => "idle",
+            Phase::Preparing(_) => "preparing",
+            Phase::Accepting(_) => "accepting",
+            Phase::BackingOff => "backing off",
+        };
+        let accepted = durable
+            .acceptor
+            .accepted
+            .get(&0)
+            .map_or("-".to_string(), |(b, v)| format!("{} @{b}", v.describe()));
+        NodeView::new(role)
+            .field("ballot", self.ballot)
+            .field("promised", self.promised(durable))
+            .field("accepted", accepted)
+            .field(
+                "learned",
+                durable
+                    .learned
+                    .get(&0)
+                    .map_or("-".to_string(), Value::describe),
+            )
+            .field("waiting", self.waiting.len())
+    }
+}
