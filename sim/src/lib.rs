@@ -29,7 +29,9 @@ pub use invariant::{FnInvariant, HistoryInvariant, Invariant, InvariantKind};
 pub use load::FieldError;
 pub use network::{LatencyMs, NetworkConfig};
 pub use node::{ClientId, Ctx, Effect, Node, NodeId, NodeView, ReplyTo, ResponseClass, TimerId};
-pub use outcome::{CapReport, Expect, Outcome, StopReason, Verdict as ExpectVerdict, Violation};
+pub use outcome::{
+    CapReport, Expect, Latency, Outcome, StopReason, Verdict as ExpectVerdict, Violation,
+};
 pub use rng::{Probability, SimRng};
 pub use simulation::Simulation;
 pub use time::Time;

@@ -105,6 +105,41 @@ pub struct CapReport {
     /// How long after that every eventually-invariant held for good (None: it never did, or
     /// there are none).
     pub convergence: Option<Time>,
+    /// How long successful operations took, first try to answer, in virtual time (None: no
+    /// operation succeeded).
+    pub latency: Option<Latency>,
+}
+
+/// Percentiles of client latency over the operations that succeeded, in virtual time.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Latency {
+    /// Operations measured.
+    pub count: u64,
+    /// Median (nearest rank).
+    pub p50: Time,
+    /// 99th percentile (nearest rank).
+    pub p99: Time,
+    /// The slowest.
+    pub max: Time,
+}
+
+impl Latency {
+    /// The percentiles of `samples` (any order); `None` for no samples.
+    pub fn of(mut samples: Vec<Time>) -> Option<Latency> {
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_unstable();
+        let n = samples.len();
+        // Nearest rank: the smallest sample with at least p of all samples at or below it.
+        let rank = |p: usize| samples[(n * p).div_ceil(100).clamp(1, n) - 1];
+        Some(Latency {
+            count: n as u64,
+            p50: rank(50),
+            p99: rank(99),
+            max: samples[n - 1],
+        })
+    }
 }
 
 impl CapReport {
@@ -252,5 +287,27 @@ impl fmt::Display for Expect {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_percentiles_take_the_nearest_rank() {
+        assert_eq!(Latency::of(Vec::new()), None);
+        let ms = |v: u64| Time::from_millis(v);
+        // 1..=100 ms in reverse: p50 is the 50th smallest, p99 the 99th.
+        let l = Latency::of((1..=100).rev().map(ms).collect()).unwrap();
+        assert_eq!(
+            (l.count, l.p50, l.p99, l.max),
+            (100, ms(50), ms(99), ms(100))
+        );
+        let one = Latency::of(vec![ms(7)]).unwrap();
+        assert_eq!((one.p50, one.p99, one.max), (ms(7), ms(7), ms(7)));
+        // Three samples: the median is the second; p99 is the largest.
+        let three = Latency::of(vec![ms(30), ms(10), ms(20)]).unwrap();
+        assert_eq!((three.p50, three.p99), (ms(20), ms(30)));
     }
 }

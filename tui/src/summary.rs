@@ -144,6 +144,13 @@ impl RunSummary<'_> {
                 );
             }
         }
+        if let Some(l) = &cap.latency {
+            let _ = writeln!(
+                w,
+                "  latency       p50 {}, p99 {}, max {} (virtual time, {} successful operations)",
+                l.p50, l.p99, l.max, l.count
+            );
+        }
         let _ = writeln!(w, "  partitions    {} injected", cap.partitions_injected);
         if let Some(over) = cap.faults_over_at {
             let convergence = match cap.convergence {
@@ -231,6 +238,12 @@ impl RunSummary<'_> {
                 "partitions_injected": o.cap.partitions_injected,
                 "faults_over_at_us": o.cap.faults_over_at.map(|t| t.as_micros()),
                 "convergence_us": o.cap.convergence.map(|t| t.as_micros()),
+                "latency_us": o.cap.latency.map(|l| json!({
+                    "count": l.count,
+                    "p50": l.p50.as_micros(),
+                    "p99": l.p99.as_micros(),
+                    "max": l.max.as_micros(),
+                })),
             },
             "report": report,
             "trace_hash": o.trace_hash_hex(),

@@ -5,7 +5,7 @@ use super::Simulation;
 use crate::history::{Completion, Side};
 use crate::invariant::InvariantKind;
 use crate::node::Node;
-use crate::outcome::{CapReport, OpCounts, Outcome, StopReason, Violation};
+use crate::outcome::{CapReport, Latency, OpCounts, Outcome, StopReason, Violation};
 use crate::time::Time;
 use std::collections::BTreeMap;
 
@@ -124,7 +124,11 @@ impl<P: Node> Simulation<P> {
     pub fn outcome(&self) -> Outcome {
         let mut ops = OpCounts::default();
         let mut by_side: BTreeMap<Side, OpCounts> = BTreeMap::new();
+        let mut latencies = Vec::new();
         for op in &self.state.history.ops {
+            if let (Some(Completion::Ok(_)), Some(done)) = (&op.completion, op.completed) {
+                latencies.push(done - op.invoked);
+            }
             for counts in [&mut ops, by_side.entry(op.side).or_default()] {
                 counts.total += 1;
                 match op.completion {
@@ -169,6 +173,7 @@ impl<P: Node> Simulation<P> {
                 partitions_injected: self.partitions_injected,
                 faults_over_at: has_faults.then_some(faults_over),
                 convergence: self.converged_since.map(|t| t - faults_over),
+                latency: Latency::of(latencies),
             },
             trace_hash: self.hasher.finish(),
         }
