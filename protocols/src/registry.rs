@@ -17,6 +17,13 @@ use simlab_sim::{
 use std::sync::Arc;
 
 impl ProtocolConfig {
+    /// A protocol with its settings, written as a scenario's `protocol:` line writes it:
+    /// `MultiPaxos(heartbeat_ms: 20)`. Settings are not validated here (that needs the cluster
+    /// size: see [`crate::Scenario::validate`]).
+    pub fn parse(text: &str) -> Result<ProtocolConfig, String> {
+        ron::from_str(text).map_err(|e| e.to_string())
+    }
+
     /// The protocol's name, for reports.
     pub fn name(&self) -> &'static str {
         struct Name;

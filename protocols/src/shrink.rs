@@ -58,7 +58,7 @@ impl Shrinker {
 
 /// The explicit fault schedule of one run: what the scenario scheduled plus what the nemesis
 /// did, with "the leader" resolved, skipping faults that did nothing, in time order.
-fn materialize(scenario: &Scenario, seed: u64) -> Vec<ScheduledFault> {
+pub fn materialize(scenario: &Scenario, seed: u64) -> Vec<ScheduledFault> {
     let options = RunOptions {
         seed: Some(seed),
         trace: TraceMode::HashOnly,

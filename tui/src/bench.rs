@@ -252,6 +252,23 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
         target: None,
     });
 
+    say("Multi-Paxos, the same faults");
+    let multi = load(root, "multi-paxos-churn-unreliable")?;
+    let multi_rate = raft_events(&multi);
+    cases.push(Case {
+        name: "multi_paxos_events_per_sec",
+        what: format!(
+            "Multi-Paxos on the same faults, clients and checks (multi-paxos-churn-unreliable; {:.2}x of Raft)",
+            multi_rate / raft_rate
+        ),
+        value: multi_rate,
+        unit: "events/s",
+        target: Some(format!(
+            ">= the Raft figure: {}",
+            if multi_rate >= raft_rate { "met" } else { "missed" }
+        )),
+    });
+
     say("trace memory");
     let options = RunOptions {
         seed: Some(1),

@@ -37,6 +37,7 @@ pub fn multi() -> Vec<Box<dyn Invariant<MultiPaxos>>> {
         Box::new(Validity::default()),
         Box::new(LearnedChosen::default()),
         Box::new(PromiseKept::default()),
+        Box::new(LeaderPromised::default()),
         Box::new(kv::Linearizable::default()),
         Box::new(LeaderExists::default()),
         Box::new(AllApplied::default()),
@@ -399,6 +400,52 @@ impl Invariant<MultiPaxos> for LeaderExists {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// Always (Multi-Paxos): a node leads a ballot only once a majority has promised it (or a
+/// higher one): phase 1 really completed. Counts the leaders elected.
+#[derive(Clone, Default)]
+pub struct LeaderPromised {
+    ballots: BTreeSet<Ballot>,
+}
+
+impl Invariant<MultiPaxos> for LeaderPromised {
+    fn name(&self) -> &str {
+        "LeaderPromised"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Always
+    }
+    fn check(&mut self, world: &World<'_, MultiPaxos>) -> Result<(), String> {
+        for (id, node) in world.live_nodes() {
+            let Some(ballot) = node.leading() else {
+                continue;
+            };
+            if !self.ballots.insert(ballot) {
+                continue;
+            }
+            let promised = (0..world.cluster_size())
+                .map(NodeId)
+                .filter(|&n| {
+                    let durable = world.durable(n);
+                    let promise = world
+                        .node(n)
+                        .map_or(durable.acceptor.promised, |p| p.promised(durable));
+                    promise >= ballot
+                })
+                .count();
+            if promised < majority(world.cluster_size()) {
+                return Err(format!(
+                    "{id} leads ballot {ballot}, but only {promised} of {} nodes promised it",
+                    world.cluster_size()
+                ));
+            }
+        }
+        Ok(())
+    }
+    fn observations(&self) -> Vec<(&'static str, serde_json::Value)> {
+        vec![("leaders_elected", json!(self.ballots.len()))]
     }
 }
 

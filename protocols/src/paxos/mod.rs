@@ -124,6 +124,9 @@ pub enum PaxosBug {
     /// A new Multi-Paxos leader runs phase 1 only for the slots it knows of, taking every slot
     /// after its own last one to be empty.
     SkipPhase1ForEmptySlots,
+    /// A Multi-Paxos candidate counts late promises for its earlier ballots as promises for
+    /// the one it stands with now.
+    CountStalePromises,
 }
 
 /// Checks a protocol's planted bugs against those it can have.

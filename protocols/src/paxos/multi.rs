@@ -295,7 +295,10 @@ impl MultiPaxos {
     fn on_answer(&mut self, from: NodeId, reply: Reply, ctx: &mut Ctx<'_, Self>) {
         match reply {
             Reply::Promise { ballot, accepted } => {
-                if self.role != Role::Candidate || ballot != self.ballot {
+                let stale_ok = self.config.has(PaxosBug::CountStalePromises)
+                    && ballot.node == self.id.0
+                    && ballot < self.ballot;
+                if self.role != Role::Candidate || (ballot != self.ballot && !stale_ok) {
                     return;
                 }
                 self.promises.insert(from, accepted);
@@ -532,6 +535,7 @@ impl Protocol for MultiPaxos {
                 PaxosBug::VolatilePromise,
                 PaxosBug::LearnerMixesBallots,
                 PaxosBug::SkipPhase1ForEmptySlots,
+                PaxosBug::CountStalePromises,
             ],
             "Multi-Paxos",
         )?;
@@ -573,9 +577,12 @@ impl Protocol for MultiPaxos {
             ReportItem::count("slots_applied", "slots applied", applied),
         ];
         for (key, value) in sim.observations() {
-            if key == "slots_chosen" {
-                items.push(ReportItem::new(key, "slots chosen", value.to_string(), value));
-            }
+            let label = match key {
+                "slots_chosen" => "slots chosen",
+                "leaders_elected" => "leaders elected",
+                _ => continue,
+            };
+            items.push(ReportItem::new(key, label, value.to_string(), value));
         }
         items
     }

@@ -493,7 +493,7 @@ impl Protocol for Synod {
         let learned = (0..world.cluster_size())
             .find_map(|i| world.durable(NodeId(i)).learned.get(&0).cloned());
         vec![
-            ReportItem::count("rounds", "rounds started (live nodes)", rounds),
+            ReportItem::count("rounds", "rounds started", rounds),
             ReportItem::new(
                 "highest_promise",
                 "highest promise",

@@ -1,0 +1,127 @@
+//! Paxos: the dueling proposers lose liveness (and only liveness) on every seed without backoff
+//! and decide on every seed with it; single-decree and Multi-Paxos meet their expectations over
+//! sweeps; leader faults hit the Multi-Paxos leader of the highest ballot.
+
+mod common;
+
+use simlab_protocols::paxos::MultiPaxos;
+use simlab_protocols::sweep::run_seed;
+use simlab_protocols::{RunOptions, registry};
+use simlab_sim::{Fault, NodeId, Time};
+
+/// The seed range over which the duel must livelock, and decide with backoff.
+const DUEL_SEEDS: std::ops::Range<u64> = 0..100;
+
+/// The safety invariants a duel must keep.
+const SAFETY: [&str; 5] = [
+    "Agreement",
+    "Validity",
+    "LearnedChosen",
+    "PromiseKept",
+    "Linearizable",
+];
+
+#[test]
+fn dueling_proposers_without_backoff_never_decide_and_stay_safe() {
+    let duel = common::scenario("paxos-dueling-proposers");
+    for seed in DUEL_SEEDS {
+        let outcome = run_seed(&duel, seed, false);
+        let violated: Vec<&str> = outcome
+            .violations
+            .iter()
+            .map(|v| v.invariant.as_str())
+            .collect();
+        assert_eq!(
+            violated,
+            ["Decides"],
+            "seed {seed}: only liveness may fail\nreplay: {}",
+            common::replay("paxos-dueling-proposers", seed)
+        );
+        assert!(outcome.expect_met, "seed {seed}");
+        assert!(SAFETY.iter().all(|s| !outcome.violated(s)));
+    }
+}
+
+#[test]
+fn the_same_duel_with_randomized_backoff_decides() {
+    let duel = common::scenario("paxos-dueling-backoff");
+    for seed in DUEL_SEEDS {
+        let outcome = run_seed(&duel, seed, false);
+        assert!(
+            outcome.violations.is_empty() && outcome.expect_met,
+            "seed {seed}: {:?}\nreplay: {}",
+            outcome.violations,
+            common::replay("paxos-dueling-backoff", seed)
+        );
+    }
+}
+
+#[test]
+fn multi_paxos_sweeps_meet_their_expectations() {
+    for (name, seeds) in [
+        ("multi-paxos-basic", 50),
+        ("multi-paxos-churn-unreliable", 200),
+        ("paxos-happy-path", 200),
+        ("paxos-chaos", 500),
+    ] {
+        let scenario = common::scenario(name);
+        for seed in 0..seeds {
+            let outcome = run_seed(&scenario, seed, false);
+            assert!(
+                outcome.expect_met && outcome.violations.is_empty(),
+                "{name} seed {seed}: {:?}\nreplay: {}",
+                outcome.violations,
+                common::replay(name, seed)
+            );
+        }
+    }
+}
+
+/// A leader cut off keeps believing it leads; the next leader fault must hit the new leader,
+/// the one with the higher ballot (Multi-Paxos reports its ballot as its leadership epoch).
+#[test]
+fn leader_faults_hit_the_multi_paxos_leader_of_the_highest_ballot() {
+    let text = r#"Scenario(
+        name: "crash-the-new-leader",
+        protocol: MultiPaxos(),
+        nodes: 5,
+        network: (latency_ms: Uniform(1, 10)),
+        clients: (count: 2, ops: 20, think_ms: (0, 10), timeout_ms: 300, attempts: 10),
+        faults: [(at_ms: 1000, fault: IsolateLeader), (at_ms: 2500, fault: CrashLeader)],
+        stop_ms: 4000,
+        expect: AllHold,
+    )"#;
+    let scenario =
+        simlab_protocols::Scenario::parse(std::path::Path::new("inline.ron"), text).unwrap();
+    let crash_at = Time::from_millis(2500);
+    for seed in 0..20 {
+        let options = RunOptions {
+            seed: Some(seed),
+            ..RunOptions::default()
+        };
+        let mut sim = registry::simulation::<MultiPaxos>(&scenario, &options).unwrap();
+        while sim.now() < crash_at && sim.step() {}
+        let faults = sim.fault_log().to_vec();
+        let [isolate, crash] = &faults[..] else {
+            panic!("seed {seed}: two faults, got {faults:?}");
+        };
+        let Fault::Isolate(deposed) = isolate.fault else {
+            panic!("seed {seed}: a leader to isolate, got {isolate:?}");
+        };
+        let Fault::Crash(crashed) = crash.fault else {
+            panic!("seed {seed}: a leader to crash, got {crash:?}");
+        };
+        let world = sim.world();
+        let ballot = |n: u32| world.node(NodeId(n)).and_then(|p| p.leading());
+        let old = ballot(deposed).expect("the cut-off leader still believes it leads");
+        assert_ne!(crashed, deposed, "seed {seed}: the deposed leader was hit");
+        let newest = (0..5)
+            .map(|i| world.durable(NodeId(i)).acceptor.promised)
+            .max()
+            .unwrap();
+        assert!(
+            newest > old,
+            "seed {seed}: a newer ballot than the deposed leader's {old} was promised"
+        );
+    }
+}
