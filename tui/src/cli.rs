@@ -107,6 +107,41 @@ enum Command {
         #[arg(long)]
         swarm: bool,
     },
+    /// Run one scenario with several protocols in the same world, and compare them.
+    ///
+    /// Each protocol runs the scenario with the same seeds: the same network draws, clients,
+    /// scheduled faults and nemesis draws (kinds and times). Faults aimed at the leader hit each
+    /// protocol's own leader. The scenario's `expect` is replaced by the invariants every
+    /// protocol has. Prints one row per protocol (availability overall and per partition side,
+    /// client latency, messages per successful operation, leaders elected, failing seeds;
+    /// medians over the seeds) and the seeds where the protocols disagree on an invariant.
+    /// Exit code 0 when every run kept the shared invariants, 1 when one did not, 2 for bad
+    /// input or an undecided check.
+    Compare {
+        /// The scenario file (RON).
+        file: PathBuf,
+        /// The protocols, comma-separated, e.g. `raft,multi-paxos`. The scenario's own
+        /// protocol keeps its settings; the others run with their defaults.
+        #[arg(long)]
+        protocols: String,
+        /// Settings for one of the protocols, as a scenario writes them, e.g.
+        /// `--protocol 'MultiPaxos(heartbeat_ms: 20)'`. May be repeated.
+        #[arg(long)]
+        protocol: Vec<String>,
+        /// The seeds: `A..B` (B excluded) or `A..=B` (default: the scenario's own seed).
+        #[arg(long)]
+        seeds: Option<String>,
+        /// Worker threads (default: every core). The results do not depend on it.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// One JSON line per protocol and seed, then a summary line.
+        #[arg(long)]
+        json: bool,
+        /// Give every protocol the first protocol's faults with their nodes resolved (its
+        /// leader, not each protocol's own).
+        #[arg(long)]
+        same_nodes: bool,
+    },
     /// Shrink a failing run to a small scenario that fails the same way.
     ///
     /// Keeps the seed, turns the nemesis into an explicit fault schedule, then removes faults,
@@ -186,6 +221,24 @@ pub fn dispatch(cli: Cli, code: &LearnerCode) -> Result<ExitCode, String> {
             json,
             stop_on_first,
             swarm,
+            code,
+        ),
+        Command::Compare {
+            file,
+            protocols,
+            protocol,
+            seeds,
+            jobs,
+            json,
+            same_nodes,
+        } => compare(
+            &file,
+            &protocols,
+            &protocol,
+            seeds.as_deref(),
+            jobs,
+            json,
+            same_nodes,
             code,
         ),
         Command::Lincheck { model, file } => lincheck(model, &file),
@@ -310,18 +363,7 @@ fn sweep(
     }
     let (start, last) = sweep::parse_range(seeds)?;
     let shard = shard.map(sweep::parse_shard).transpose()?.unwrap_or((0, 1));
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let jobs = match jobs {
-        Some(0) => return Err("--jobs must be at least 1".into()),
-        Some(n) if n > sweep::MAX_JOBS => {
-            return Err(format!(
-                "--jobs {n} is more than {}: each job is a thread, and this machine has {cores} cores",
-                sweep::MAX_JOBS
-            ));
-        }
-        Some(n) => n,
-        None => cores,
-    };
+    let jobs = job_count(jobs)?;
     let plan = sweep::SeedPlan { start, last, shard };
     let result = sweep::run(&loaded.scenario, &plan, jobs, stop_on_first, swarm, !json);
     if json {
@@ -335,6 +377,75 @@ fn sweep(
     Ok(if result.failures().any(|o| o.failed()) {
         ExitCode::from(1)
     } else if result.failures().next().is_some() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `--jobs`, checked; every core when not given.
+fn job_count(jobs: Option<usize>) -> Result<usize, String> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match jobs {
+        Some(0) => Err("--jobs must be at least 1".into()),
+        Some(n) if n > sweep::MAX_JOBS => Err(format!(
+            "--jobs {n} is more than {}: each job is a thread, and this machine has {cores} cores",
+            sweep::MAX_JOBS
+        )),
+        Some(n) => Ok(n),
+        None => Ok(cores),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compare(
+    file: &std::path::Path,
+    protocols: &str,
+    settings: &[String],
+    seeds: Option<&str>,
+    jobs: Option<usize>,
+    json: bool,
+    same_nodes: bool,
+    code: &LearnerCode,
+) -> Result<ExitCode, String> {
+    use crate::compare;
+    let loaded = load(file, code)?;
+    let scenario = loaded.scenario;
+    let mut protocols = compare::parse_protocols(protocols, &scenario)?;
+    for text in settings {
+        compare::apply_settings(&mut protocols, text)?;
+    }
+    let seeds = match seeds {
+        Some(range) => {
+            let (start, last) = sweep::parse_range(range)?;
+            sweep::SeedPlan {
+                start,
+                last,
+                shard: (0, 1),
+            }
+            .seeds()
+        }
+        None => vec![scenario.seed],
+    };
+    let jobs = job_count(jobs)?;
+    let plan = compare::Plan {
+        scenario,
+        protocols,
+        seeds,
+        same_nodes,
+    };
+    compare::validate(&plan, file)?;
+    let result = compare::run(&plan, jobs);
+    if json {
+        for line in result.json_lines(file) {
+            println!("{line}");
+        }
+    } else {
+        print!("{}", result.text(file));
+    }
+    Ok(if result.any_failed() {
+        ExitCode::from(1)
+    } else if result.any_undecided() {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod cli;
+mod compare;
 mod summary;
 mod sweep;
 mod ui;
