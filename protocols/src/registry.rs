@@ -21,7 +21,8 @@ impl ProtocolConfig {
     /// `MultiPaxos(heartbeat_ms: 20)`. Settings are not validated here (that needs the cluster
     /// size: see [`crate::Scenario::validate`]).
     pub fn parse(text: &str) -> Result<ProtocolConfig, String> {
-        ron::from_str(text).map_err(|e| e.to_string())
+        simlab_sim::load::parse_ron(std::path::Path::new("protocol"), text)
+            .map_err(|e| e.to_string())
     }
 
     /// The protocol's name, for reports.

@@ -125,3 +125,72 @@ fn leader_faults_hit_the_multi_paxos_leader_of_the_highest_ballot() {
         );
     }
 }
+
+/// Validity catches an acceptor that stores a value no client asked for (planted through the
+/// learner-code slot, as a learner's mistake would be).
+#[test]
+fn validity_catches_an_acceptor_that_makes_up_values() {
+    use simlab_protocols::LearnerCode;
+    use simlab_protocols::paxos::Value;
+    use simlab_protocols::paxos::acceptor::{ACCEPTOR, AcceptorState, Reply, Request};
+    fn corrupting(state: &mut AcceptorState, request: Request) -> Reply {
+        let request = match request {
+            Request::Accept {
+                ballot,
+                slot,
+                value: Value::Client { client, seq, op },
+            } => Request::Accept {
+                ballot,
+                slot,
+                value: Value::Client {
+                    client,
+                    seq: seq + 1_000,
+                    op,
+                },
+            },
+            other => other,
+        };
+        ACCEPTOR.reference()(state, request)
+    }
+    for name in ["paxos-happy-path", "multi-paxos-basic"] {
+        let mut scenario = common::scenario(name);
+        scenario.code = LearnerCode::new().with(&ACCEPTOR, corrupting);
+        let outcome = run_seed(&scenario, 1, true);
+        let first = outcome.violations.first().expect("a violation");
+        assert_eq!(first.invariant, "Validity", "{name}: {first:?}");
+        assert!(
+            first.message.contains("which no client asked for"),
+            "{first:?}"
+        );
+    }
+}
+
+/// The liveness checks fire when liveness is really lost: three of five nodes crash for good.
+#[test]
+fn liveness_checks_catch_a_cluster_without_a_majority() {
+    for (protocol, invariant) in [("MultiPaxos()", "LeaderExists"), ("Paxos()", "Decides")] {
+        let text = format!(
+            r#"Scenario(
+            name: "no-majority",
+            protocol: {protocol},
+            nodes: 5,
+            network: (latency_ms: Uniform(1, 10)),
+            clients: (count: 2, ops: 50, start_ms: 600, think_ms: (0, 10), timeout_ms: 300, attempts: 50),
+            faults: [(at_ms: 500, fault: Crash(0)), (at_ms: 500, fault: Crash(1)), (at_ms: 500, fault: Crash(2))],
+            stop_ms: 9000,
+            expect: AllHold,
+        )"#
+        );
+        let scenario =
+            simlab_protocols::Scenario::parse(std::path::Path::new("inline.ron"), &text).unwrap();
+        let outcome = run_seed(&scenario, 1, false);
+        assert!(
+            outcome.violated(invariant),
+            "{protocol}: {invariant} should fail: {:?}",
+            outcome.violations
+        );
+        for safety in SAFETY {
+            assert!(!outcome.violated(safety), "{protocol}: {safety}");
+        }
+    }
+}

@@ -54,7 +54,9 @@ pub struct Figures {
     pub undecided: Vec<String>,
     /// Whether every shared invariant held.
     pub met: bool,
-    /// The faults as (time, kind), to check that every protocol met the same ones.
+    /// The faults as (time, kind), to check that every protocol met the same ones: every
+    /// fault drawn, with leader faults by kind alone (they resolve per protocol); with
+    /// `same_nodes`, the faults that took effect, nodes included.
     pub faults: Vec<(Time, String)>,
 }
 
@@ -70,6 +72,8 @@ pub struct Comparison {
     pub runs: Vec<Vec<Figures>>,
     /// Seeds where the fault kinds or times differed between protocols.
     pub fault_mismatches: Vec<u64>,
+    /// Whether every protocol got the first one's resolved faults.
+    pub same_nodes: bool,
     /// Wall time.
     pub seconds: f64,
 }
@@ -173,6 +177,7 @@ fn figures(
     report: &[simlab_protocols::ReportItem],
     shared: &[String],
     expect: &Expect,
+    same_nodes: bool,
 ) -> Figures {
     let cap = &outcome.cap;
     let side = |wanted: Side| {
@@ -212,11 +217,15 @@ fn figures(
         faults: outcome
             .faults
             .iter()
+            .filter(|f| !same_nodes || f.skipped.is_none())
             .map(|f| {
+                let fault = format!("{:?}", f.fault);
+                if same_nodes {
+                    return (f.at, fault);
+                }
                 // A leader fault resolves to a plain one (CrashLeader to Crash(n)), or is
                 // skipped where no node leads: compare the kind without the target.
-                let kind = format!("{:?}", f.fault);
-                let kind = kind.split(['(', ' ', '{']).next().unwrap_or("");
+                let kind = fault.split(['(', ' ', '{']).next().unwrap_or("");
                 let kind = kind.trim_end_matches("Leader").trim_end_matches("Follower");
                 (f.at, kind.to_string())
             })
@@ -244,18 +253,7 @@ pub fn run(plan: &Plan, jobs: usize) -> Comparison {
             results.lock().expect("no worker panicked")[i] = Some(row);
         }
     };
-    let workers = jobs.clamp(1, seeds.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 1..workers {
-            if std::thread::Builder::new()
-                .spawn_scoped(scope, work)
-                .is_err()
-            {
-                break;
-            }
-        }
-        work();
-    });
+    crate::sweep::on_workers(jobs, seeds.len(), work);
     let rows: Vec<Vec<Figures>> = results
         .into_inner()
         .expect("no worker panicked")
@@ -276,6 +274,7 @@ pub fn run(plan: &Plan, jobs: usize) -> Comparison {
         shared,
         runs,
         fault_mismatches,
+        same_nodes: plan.same_nodes,
         seconds: clock.elapsed().as_secs_f64(),
     }
 }
@@ -311,7 +310,14 @@ fn one_seed(
                 _ => scenario,
             };
             let (outcome, run) = registry::run(scenario, &options);
-            figures(seed, &outcome, &run.report(), shared, &scenario.expect)
+            figures(
+                seed,
+                &outcome,
+                &run.report(),
+                shared,
+                &scenario.expect,
+                same_nodes,
+            )
         })
         .collect()
 }
@@ -414,7 +420,9 @@ impl Comparison {
                 self.shared.join(", ")
             }
         );
-        let faults = if self.fault_mismatches.is_empty() {
+        let faults = if self.fault_mismatches.is_empty() && self.same_nodes {
+            "the first protocol's, nodes resolved, for every protocol".to_string()
+        } else if self.fault_mismatches.is_empty() {
             "the same kinds at the same times for every protocol".to_string()
         } else {
             format!(
@@ -521,6 +529,9 @@ impl Comparison {
                         "violated": f.violated,
                         "undecided": f.undecided,
                         "met": f.met,
+                        "faults": f.faults.iter().map(|(at, what)| json!({
+                            "at_us": at.as_micros(), "fault": what,
+                        })).collect::<Vec<_>>(),
                     })
                     .to_string(),
                 );

@@ -125,6 +125,24 @@ fn one_seed(scenario: &Scenario, seed: u64, swarm_mode: bool) -> SeedResult {
     (run_seed(scenario, seed, true), None)
 }
 
+/// Runs `work` on up to `jobs` threads (this one included, no more than `items`), each taking
+/// items until none is left. If the system refuses a thread, the workers already running share
+/// the items; results go by index, so the output is the same whatever ran them.
+pub fn on_workers(jobs: usize, items: usize, work: impl Fn() + Sync) {
+    let workers = jobs.clamp(1, items.max(1));
+    std::thread::scope(|scope| {
+        for _ in 1..workers {
+            if std::thread::Builder::new()
+                .spawn_scoped(scope, &work)
+                .is_err()
+            {
+                break;
+            }
+        }
+        work();
+    });
+}
+
 /// Runs the plan on `jobs` threads.
 pub fn run(
     scenario: &Scenario,
@@ -158,21 +176,7 @@ pub fn run(
             results.lock().expect("no worker panicked")[i] = Some((outcome, mix));
         }
     };
-    // No more workers than seeds; this thread is one of them. If the system refuses a thread,
-    // the workers already running share the seeds (results go by index, so the output is the
-    // same whatever ran them).
-    let workers = jobs.clamp(1, seeds.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 1..workers {
-            if std::thread::Builder::new()
-                .spawn_scoped(scope, work)
-                .is_err()
-            {
-                break;
-            }
-        }
-        work();
-    });
+    on_workers(jobs, seeds.len(), work);
     progress.finish();
     let cut = if stop_on_first {
         first_failure.load(Ordering::Relaxed)

@@ -365,3 +365,33 @@ fn observe_answers_match_the_runs() {
         ask.node.unwrap().0
     )));
 }
+
+/// The Paxos chapter's observe answer: the duel's rounds, its pre-emptions, and no decision.
+#[test]
+fn paxos_observe_answer_matches_the_run() {
+    use simlab_protocols::{RunOptions, registry};
+    use simlab_sim::TraceMode;
+    let chapter = std::fs::read_to_string(root().join("book/src/paxos.md")).unwrap();
+    let scenario = Scenario::load(&root().join("scenarios/paxos-dueling-proposers.ron"))
+        .unwrap()
+        .scenario;
+    let options = RunOptions {
+        trace: TraceMode::Full,
+        ..RunOptions::default()
+    };
+    let (_, run) = registry::run(&scenario, &options);
+    let rounds = run
+        .report()
+        .iter()
+        .find(|i| i.key == "rounds")
+        .and_then(|i| i.value.as_u64())
+        .expect("the rounds started");
+    let claim = format!("The run ends with {rounds} rounds started\nand nothing decided.");
+    assert!(chapter.contains(&claim), "paxos.md should say: {claim:?}");
+    let notes: Vec<&String> = run.records().iter().flat_map(|r| &r.notes).collect();
+    assert!(notes.iter().any(|n| n.starts_with("pre-empted by ballot")));
+    assert!(
+        !notes.iter().any(|n| n.starts_with("learns")),
+        "nothing is learned"
+    );
+}

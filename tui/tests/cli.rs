@@ -552,3 +552,181 @@ fn swarm_mode_replays_the_same_mix() {
     let nemesis_free = simlab(&["sweep", "scenarios/raft-basic-agreement.ron", "--swarm"]);
     assert_eq!(nemesis_free.status.code(), Some(2));
 }
+
+/// The comparison scenarios, from `scenarios/`.
+fn comparison_scenarios() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("compare-") && n.ends_with(".ron"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 5, "comparison scenarios: {names:?}");
+    names
+}
+
+#[test]
+fn compare_runs_every_comparison_scenario_on_raft_and_multi_paxos() {
+    for name in comparison_scenarios() {
+        let file = format!("scenarios/{name}");
+        let args = [
+            "compare",
+            &file,
+            "--protocols",
+            "raft,multi-paxos",
+            "--seeds",
+            "0..10",
+            "--json",
+        ];
+        let out = simlab(&args);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+        let lines = json_lines(&out);
+        let (summary, runs) = lines.split_last().unwrap();
+        assert_eq!(runs.len(), 20, "{name}: a line per protocol and seed");
+        for protocol in ["Raft", "MultiPaxos"] {
+            let mine: Vec<_> = runs.iter().filter(|r| r["protocol"] == protocol).collect();
+            assert_eq!(mine.len(), 10, "{name}: {protocol}");
+            for r in mine {
+                assert_eq!(r["met"], true, "{name}: {r}");
+                assert!(r["availability"].as_f64().is_some(), "{name}: {r}");
+                assert!(r["latency_p99_us"].as_u64().is_some(), "{name}: {r}");
+                assert!(r["messages_per_op"].as_f64().unwrap() > 1.0, "{name}: {r}");
+                assert!(r["leaders_elected"].as_u64().unwrap() >= 1, "{name}: {r}");
+            }
+        }
+        // The same world: the faults each seed drew are the same for both protocols.
+        assert_eq!(summary["fault_mismatches"], serde_json::json!([]), "{name}");
+        for seed in 0..10 {
+            let faults: Vec<_> = runs
+                .iter()
+                .filter(|r| r["seed"] == seed)
+                .map(|r| r["faults"].clone())
+                .collect();
+            assert_eq!(faults[0], faults[1], "{name} seed {seed}");
+        }
+        assert_eq!(
+            summary["shared_invariants"],
+            serde_json::json!(["Linearizable", "LeaderExists", "AllApplied"]),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn compare_gives_the_same_table_whatever_the_jobs() {
+    let table = |jobs: &str| {
+        let out = simlab(&[
+            "compare",
+            "scenarios/compare-leader-crash-loop.ron",
+            "--protocols",
+            "raft,multi-paxos",
+            "--seeds",
+            "0..8",
+            "--jobs",
+            jobs,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+            .lines()
+            .filter(|l| !l.starts_with("took"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let one = table("1");
+    assert_eq!(one, table("2"));
+    for key in [
+        "compare     scenarios/compare-leader-crash-loop.ron over 8 seeds",
+        "checking    Linearizable, LeaderExists, AllApplied",
+        "faults      the same kinds at the same times for every protocol",
+        "Raft  ",
+        "Multi-Paxos  ",
+    ] {
+        assert!(one.contains(key), "missing {key:?} in:\n{one}");
+    }
+}
+
+#[test]
+fn compare_with_the_same_nodes_replays_the_first_protocols_faults() {
+    let out = simlab(&[
+        "compare",
+        "scenarios/compare-leader-crash-loop.ron",
+        "--protocols",
+        "raft,multi-paxos",
+        "--seeds",
+        "0..4",
+        "--same-nodes",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = json_lines(&out);
+    let (_, runs) = lines.split_last().unwrap();
+    for seed in 0..4 {
+        let faults: Vec<_> = runs
+            .iter()
+            .filter(|r| r["seed"] == seed)
+            .map(|r| r["faults"].clone())
+            .collect();
+        assert_eq!(faults[0], faults[1], "seed {seed}: the nodes too");
+        let text = faults[0].to_string();
+        assert!(
+            text.contains("Crash("),
+            "seed {seed}: resolved crashes: {text}"
+        );
+    }
+}
+
+#[test]
+fn compare_rejects_misuse_with_a_clear_message() {
+    let compare = |extra: &[&str]| {
+        let mut args = vec!["compare", "scenarios/compare-leader-isolated.ron"];
+        args.extend_from_slice(extra);
+        args.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    for (args, says) in [
+        (
+            compare(&["--protocols", "raft,zab"]),
+            "no protocol called \"zab\"",
+        ),
+        (compare(&["--protocols", "raft"]), "at least two protocols"),
+        (compare(&["--protocols", "raft,Raft"]), "names Raft twice"),
+        (
+            compare(&["--protocols", "raft,multi-paxos", "--protocol", "Paxos()"]),
+            "Paxos is not among --protocols",
+        ),
+        (
+            compare(&[
+                "--protocols",
+                "raft,multi-paxos",
+                "--protocol",
+                "MultiPaxos(heartbeat: 3)",
+            ]),
+            "--protocol \"MultiPaxos(heartbeat: 3)\"",
+        ),
+        (
+            compare(&[
+                "--protocols",
+                "raft,multi-paxos",
+                "--protocol",
+                "MultiPaxos(heartbeat_ms: 0)",
+            ]),
+            "heartbeat_ms",
+        ),
+        (
+            compare(&["--protocols", "raft,multi-paxos", "--jobs", "0"]),
+            "at least 1",
+        ),
+        (
+            compare(&["--protocols", "raft,multi-paxos", "--seeds", "5..2"]),
+            "is empty",
+        ),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = simlab(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.starts_with("error: ") && err.contains(says),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -359,18 +359,29 @@ impl Invariant<Synod> for Decides {
     }
 }
 
-/// The leader with the highest ballot, if any.
+/// A leader that really leads: its ballot is the promise of a majority of the nodes up now (a
+/// leader cut off from the rest, or deposed without knowing it, does not count).
 fn leader(world: &World<'_, MultiPaxos>) -> Option<NodeId> {
-    world
+    let up: Vec<(NodeId, &MultiPaxos)> = world
         .live_nodes()
         .filter(|(id, _)| world.status(*id) == NodeStatus::Up)
-        .filter_map(|(id, node)| node.leading().map(|b| (b, id)))
+        .collect();
+    up.iter()
+        .filter_map(|&(id, node)| node.leading().map(|b| (b, id)))
+        .filter(|&(ballot, _)| {
+            let promised = up
+                .iter()
+                .filter(|(n, node)| node.promised(world.durable(*n)) == ballot)
+                .count();
+            promised >= majority(world.cluster_size())
+        })
         .max()
         .map(|(_, id)| id)
 }
 
-/// Eventually (Multi-Paxos): once faults end, a leader is in place within
-/// [`ELECTION_DEADLINE`], and from then on one is never missing for more than [`SETTLE`].
+/// Eventually (Multi-Paxos): once faults end, a leader whose ballot a majority of the live nodes
+/// promised is in place within [`ELECTION_DEADLINE`], and from then on one is never missing for
+/// more than [`SETTLE`].
 #[derive(Clone, Default)]
 pub struct LeaderExists {
     first: Option<Time>,

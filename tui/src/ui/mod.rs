@@ -179,6 +179,23 @@ mod tests {
     }
 
     #[test]
+    fn a_multi_paxos_node_shows_its_ballot_promise_and_slots() {
+        let mut app = app("multi-paxos-basic");
+        update(&mut app, Action::Forward(2_000));
+        let text = screen(&app, 160, 40);
+        for field in [
+            "leader",
+            "ballot=",
+            "promised=",
+            "applied=",
+            "slots=",
+            ":chosen c",
+        ] {
+            assert!(text.contains(field), "{field} missing:\n{text}");
+        }
+    }
+
+    #[test]
     fn narrow_80_by_24() {
         let mut app = app("2pc-coordinator-crash-after-decision");
         press(&mut app, KeyCode::Char('f'));
