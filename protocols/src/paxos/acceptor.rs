@@ -16,10 +16,10 @@ pub struct AcceptorState {
     pub promised: Ballot,
     /// Per slot: the highest-ballot proposal accepted there.
     pub accepted: BTreeMap<u64, (Ballot, Value)>,
-    /// Every acceptance in order `(slot, ballot)`, for the invariants (not part of the state a
-    /// real acceptor would keep, so not hashed).
+    /// Every acceptance in order `(slot, ballot, value)`, for the invariants (not part of the
+    /// state a real acceptor would keep, so not hashed; values share their operation).
     #[serde(skip)]
-    pub journal: Vec<(u64, Ballot)>,
+    pub journal: Vec<(u64, Ballot, Value)>,
 }
 
 /// A proposer's request to an acceptor.
@@ -138,8 +138,8 @@ pub fn accept_without_promise_check(state: &mut AcceptorState, request: Request)
 
 /// Stores an acceptance and journals it.
 pub fn record(state: &mut AcceptorState, slot: u64, ballot: Ballot, value: Value) {
+    state.journal.push((slot, ballot, value.clone()));
     state.accepted.insert(slot, (ballot, value));
-    state.journal.push((slot, ballot));
 }
 
 #[cfg(test)]
@@ -206,7 +206,8 @@ mod tests {
         // The bug accepts it anyway.
         let reply = accept_without_promise_check(&mut a, accept(b(1, 0), Value::Noop));
         assert!(matches!(reply, Reply::Accepted { .. }));
-        assert_eq!(a.journal, vec![(3, b(1, 0)), (3, b(1, 0))]);
+        let journal: Vec<(u64, Ballot)> = a.journal.iter().map(|(s, b, _)| (*s, *b)).collect();
+        assert_eq!(journal, vec![(3, b(1, 0)), (3, b(1, 0))]);
     }
 
     #[test]

@@ -52,84 +52,63 @@ pub fn multi() -> Vec<Box<dyn Invariant<MultiPaxos>>> {
 struct ChosenTracker {
     read: Vec<usize>,
     /// Per (slot, ballot): the value and who accepted it.
-    votes: BTreeMap<(u64, Ballot), (Value, BTreeSet<NodeId>)>,
+    votes: BTreeMap<(u64, Ballot), (Value, Vec<NodeId>)>,
     /// Per slot: the first value chosen, its ballot, and when.
     chosen: BTreeMap<u64, (Value, Ballot, Time)>,
 }
 
-/// A new acceptance: who, where, at which ballot, what.
-struct Acceptance {
-    node: NodeId,
-    slot: u64,
-    ballot: Ballot,
-    value: Value,
-}
-
 impl ChosenTracker {
-    /// The acceptances made since the last call.
-    fn new_acceptances<P: PaxosNode>(&mut self, world: &World<'_, P>) -> Vec<Acceptance> {
-        let n = world.cluster_size() as usize;
-        self.read.resize(n, 0);
-        let mut out = Vec::new();
-        for (i, read) in self.read.iter_mut().enumerate() {
-            let id = NodeId(i as u32);
-            let state = &world.durable(id).acceptor;
-            for &(slot, ballot) in &state.journal[*read..] {
-                // The journal's last entry for a slot is what the map holds now; an earlier one
-                // in the same step (not possible: one request per step) would be overwritten.
-                if let Some((b, value)) = state.accepted.get(&slot)
-                    && *b == ballot
-                {
-                    out.push(Acceptance {
-                        node: id,
-                        slot,
-                        ballot,
-                        value: value.clone(),
-                    });
-                }
-            }
-            *read = state.journal.len();
-        }
-        out
-    }
-
-    /// Counts new acceptances; returns a second, different value chosen in a slot, if any.
+    /// Counts the acceptances made since the last call (only nodes that wrote their durable
+    /// store can have made one); returns a second, different value chosen in a slot, if any.
     fn update<P: PaxosNode>(&mut self, world: &World<'_, P>) -> Result<(), String> {
         let quorum = majority(world.cluster_size());
-        for a in self.new_acceptances(world) {
-            let (value, voters) = self
-                .votes
-                .entry((a.slot, a.ballot))
-                .or_insert_with(|| (a.value.clone(), BTreeSet::new()));
-            if *value != a.value {
-                return Err(format!(
-                    "slot {}: ballot {} carries two values, {} and {}",
-                    a.slot,
-                    a.ballot,
-                    value.describe(),
-                    a.value.describe()
-                ));
-            }
-            voters.insert(a.node);
-            if voters.len() < quorum {
-                continue;
-            }
-            match self.chosen.get(&a.slot) {
-                None => {
-                    self.chosen
-                        .insert(a.slot, (a.value.clone(), a.ballot, world.now()));
+        self.read.resize(world.cluster_size() as usize, 0);
+        for &id in world.durable_writes() {
+            let state = &world.durable(id).acceptor;
+            let read = &mut self.read[id.index()];
+            let new = &state.journal[*read..];
+            *read = state.journal.len();
+            for (slot, ballot, value) in new {
+                let (slot, ballot) = (*slot, *ballot);
+                // The chosen value again (as Paxos makes every later proposal): nothing new.
+                if self.chosen.get(&slot).is_some_and(|(v, ..)| v == value) {
+                    continue;
                 }
-                Some((first, first_ballot, at)) if *first != a.value => {
+                let (first, voters) = self
+                    .votes
+                    .entry((slot, ballot))
+                    .or_insert_with(|| (value.clone(), Vec::new()));
+                if first != value {
                     return Err(format!(
-                        "slot {}: {} was chosen at ballot {first_ballot} ({at}), and now {} at ballot {} ({})",
-                        a.slot,
+                        "slot {slot}: ballot {ballot} carries two values, {} and {}",
                         first.describe(),
-                        a.value.describe(),
-                        a.ballot,
-                        world.now()
+                        value.describe()
                     ));
                 }
-                Some(_) => {}
+                if voters.contains(&id) {
+                    continue;
+                }
+                voters.push(id);
+                if voters.len() < quorum {
+                    continue;
+                }
+                match self.chosen.get(&slot) {
+                    None => {
+                        self.chosen
+                            .insert(slot, (value.clone(), ballot, world.now()));
+                        // Votes for the chosen value can no longer make a difference.
+                        self.votes.remove(&(slot, ballot));
+                    }
+                    Some((earlier, earlier_ballot, at)) if earlier != value => {
+                        return Err(format!(
+                            "slot {slot}: {} was chosen at ballot {earlier_ballot} ({at}), and now {} at ballot {ballot} ({})",
+                            earlier.describe(),
+                            value.describe(),
+                            world.now()
+                        ));
+                    }
+                    Some(_) => {}
+                }
             }
         }
         Ok(())
@@ -181,10 +160,9 @@ impl<P: PaxosNode> Invariant<P> for LearnedChosen {
         }
         // Agreement reports two choices; here only what learners learned matters.
         let _ = self.tracker.update(world);
-        let n = world.cluster_size() as usize;
-        self.read.resize(n, 0);
-        for (i, read) in self.read.iter_mut().enumerate() {
-            let id = NodeId(i as u32);
+        self.read.resize(world.cluster_size() as usize, 0);
+        for &id in world.durable_writes() {
+            let read = &mut self.read[id.index()];
             let durable = world.durable(id);
             for slot in &durable.learned_journal[*read..] {
                 let learned = &durable.learned[slot];
@@ -216,6 +194,10 @@ impl<P: PaxosNode> Invariant<P> for LearnedChosen {
 #[derive(Clone, Default)]
 pub struct Validity {
     read: Vec<usize>,
+    /// How much of the client history has been indexed.
+    indexed: usize,
+    /// Every operation invoked so far, by (client, sequence number): its place in the history.
+    requests: BTreeMap<(u32, u64), usize>,
     checked: BTreeSet<(u32, u64)>,
 }
 
@@ -230,19 +212,29 @@ impl<P: PaxosNode<Request = kv::KvRequest>> Invariant<P> for Validity {
         if world.durable_writes().is_empty() {
             return Ok(());
         }
-        let n = world.cluster_size() as usize;
-        self.read.resize(n, 0);
-        for (i, read) in self.read.iter_mut().enumerate() {
-            let id = NodeId(i as u32);
+        let ops = &world.history().ops;
+        for (i, op) in ops.iter().enumerate().skip(self.indexed) {
+            self.requests.insert((op.client.0, op.seq), i);
+        }
+        self.indexed = ops.len();
+        self.read.resize(world.cluster_size() as usize, 0);
+        for &id in world.durable_writes() {
+            let read = &mut self.read[id.index()];
             let state = &world.durable(id).acceptor;
-            for (slot, _) in &state.journal[*read..] {
-                let Some((_, Value::Client { client, seq, op })) = state.accepted.get(slot) else {
+            let new = &state.journal[*read..];
+            *read = state.journal.len();
+            for (slot, _, value) in new {
+                let Value::Client { client, seq, op } = value else {
                     continue;
                 };
                 if self.checked.contains(&(*client, *seq)) {
                     continue;
                 }
-                if !proposed(world, *client, *seq, op) {
+                let asked = self
+                    .requests
+                    .get(&(*client, *seq))
+                    .is_some_and(|&i| ops[i].request.0 == **op);
+                if !asked {
                     return Err(format!(
                         "{id} accepted {} in slot {slot}, which no client asked for",
                         op.describe()
@@ -250,23 +242,9 @@ impl<P: PaxosNode<Request = kv::KvRequest>> Invariant<P> for Validity {
                 }
                 self.checked.insert((*client, *seq));
             }
-            *read = state.journal.len();
         }
         Ok(())
     }
-}
-
-fn proposed<P: PaxosNode<Request = kv::KvRequest>>(
-    world: &World<'_, P>,
-    client: u32,
-    seq: u64,
-    op: &KvOp,
-) -> bool {
-    world
-        .history()
-        .ops
-        .iter()
-        .any(|o| o.client.0 == client && o.seq == seq && o.request.0 == *op)
 }
 
 /// No acceptor accepts a proposal below a ballot it once promised, and no promise is ever taken
@@ -288,11 +266,13 @@ impl<P: PaxosNode> Invariant<P> for PromiseKept {
         let n = world.cluster_size() as usize;
         self.read.resize(n, 0);
         self.promised.resize(n, Ballot::default());
-        for i in 0..n {
-            let id = NodeId(i as u32);
+        // A promise or acceptance writes the durable store (under the volatile-promise bug
+        // too: the acceptor runs on it), so only nodes that wrote can have broken a promise.
+        for &id in world.durable_writes() {
+            let i = id.index();
             let durable = world.durable(id);
             let before = self.promised[i];
-            for &(slot, ballot) in &durable.acceptor.journal[self.read[i]..] {
+            for &(slot, ballot, _) in &durable.acceptor.journal[self.read[i]..] {
                 if ballot < before {
                     return Err(format!(
                         "{id} accepted ballot {ballot} in slot {slot} after promising {before}"

@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use simlab_sim::{FieldError, Node};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// A ballot: a round number and the proposer that owns it. Ordered by round, then node, so every
 /// proposer's ballots are distinct from everyone else's. `0.0` (the default) is below every real
@@ -73,8 +74,9 @@ pub enum Value {
         client: u32,
         /// Its sequence number.
         seq: u64,
-        /// The operation.
-        op: KvOp,
+        /// The operation, shared (not copied) by every message, acceptor and replica that
+        /// holds it.
+        op: Arc<KvOp>,
     },
 }
 

@@ -667,7 +667,7 @@ impl Node for MultiPaxos {
         let value = Value::Client {
             client,
             seq: reply_to.seq,
-            op: request.0,
+            op: Arc::new(request.0),
         };
         self.propose(slot, value, ctx);
     }

@@ -282,7 +282,7 @@ impl Synod {
                     matches!(op, KvOp::Cas(_)).then(|| Value::Client {
                         client: to.client.0,
                         seq: to.seq,
-                        op: op.clone(),
+                        op: Arc::new(op.clone()),
                     })
                 });
                 let value = if self.config.has(PaxosBug::IgnoreAcceptedValue) {
@@ -383,9 +383,10 @@ impl Synod {
 /// The register's value once `chosen` is: what a client's operation gets.
 fn answer(chosen: &Value, to: ReplyTo, op: &KvOp) -> KvResponse {
     let value = match chosen {
-        Value::Client {
-            op: KvOp::Cas(cas), ..
-        } => cas.new.clone(),
+        Value::Client { op, .. } => match op.as_ref() {
+            KvOp::Cas(cas) => cas.new.clone(),
+            _ => String::new(),
+        },
         _ => String::new(),
     };
     match op {

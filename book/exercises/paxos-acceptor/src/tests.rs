@@ -44,7 +44,11 @@ fn a_fresh_acceptor_promises_and_accepts() {
         "an Accept at the promised ballot is accepted"
     );
     assert_eq!(a.accepted[&1].0, b(1, 0), "the acceptance is stored");
-    assert_eq!(a.journal, vec![(1, b(1, 0))], "…through record()");
+    assert_eq!(
+        a.journal,
+        vec![(1, b(1, 0), Value::Noop)],
+        "…through record()"
+    );
 }
 
 #[test]
