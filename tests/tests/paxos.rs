@@ -194,3 +194,35 @@ fn liveness_checks_catch_a_cluster_without_a_majority() {
         }
     }
 }
+
+/// The long sweeps behind the note's figures: every Paxos scenario that expects everything to
+/// hold, and every comparison scenario run as Multi-Paxos, over 1,000 seeds.
+#[test]
+#[ignore = "1,000 seeds of every Paxos scenario take minutes; run with --ignored"]
+fn paxos_scenarios_hold_over_a_thousand_seeds() {
+    let mut names: Vec<String> = common::scenario_files()
+        .iter()
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .filter(|n| {
+            (n.starts_with("paxos-") || n.starts_with("multi-paxos-") || n.starts_with("compare-"))
+                && !n.contains("-bug-")
+                && n != "paxos-dueling-proposers"
+        })
+        .collect();
+    names.sort();
+    for name in names {
+        let mut scenario = common::scenario(&name);
+        if name.starts_with("compare-") {
+            scenario.protocol = simlab_protocols::ProtocolConfig::parse("MultiPaxos()").unwrap();
+            scenario.skip_invariants.clear();
+        }
+        for seed in 0..1_000 {
+            let outcome = run_seed(&scenario, seed, true);
+            assert!(
+                outcome.violations.is_empty(),
+                "{name} seed {seed}: {:?}",
+                outcome.violations
+            );
+        }
+    }
+}

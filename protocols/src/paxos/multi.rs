@@ -11,8 +11,10 @@
 //!   or its own acceptor promising someone else) steps down and waits a fresh random election
 //!   timeout before trying again, so competing candidates spread out instead of duelling.
 //! - **Learning**: the leader counts acceptances per slot for its own ballot; once a majority
-//!   accepted, the slot is chosen and the leader tells every replica. Heartbeats carry how far
-//!   the leader has applied, and a replica behind it asks for what it missed.
+//!   accepted, the slot is chosen. Heartbeats carry how far the leader has applied (as Raft's
+//!   carry the commit index), and a replica behind it asks for what it missed, many slots at a
+//!   time. An Accept lost on the way is sent again when its acceptor answers for a later slot
+//!   first, or with the next heartbeat.
 //! - **Clients**: every command carries its client's id and sequence number, and the state
 //!   machine remembers the last one applied per client, so a retried command applies once.
 //!   Reads go through the log, so they are linearizable without leases.
@@ -100,7 +102,7 @@ pub enum Msg {
         /// The last slot the leader applied.
         applied: u64,
     },
-    /// Leader → replicas: these slots are chosen.
+    /// Leader → a replica that asked: these slots are chosen.
     Decided {
         /// Slots and their chosen values.
         entries: Vec<(u64, Value)>,
@@ -110,6 +112,10 @@ pub enum Msg {
         /// The first slot missing.
         from: u64,
     },
+    /// Leader → acceptor: Accepts re-sent together (those a heartbeat found unanswered).
+    AskAgain(Vec<Request>),
+    /// Acceptor → leader: the answers to an `AskAgain`, together.
+    Answers(Vec<Reply>),
 }
 
 /// Timers.
@@ -132,6 +138,17 @@ pub enum Role {
     Leader,
 }
 
+/// A leader's proposal for one slot, until a majority accepted it.
+#[derive(Clone, Debug)]
+struct Proposal {
+    value: Value,
+    voters: BTreeSet<NodeId>,
+    /// When its Accept was last sent.
+    sent: Time,
+    /// Acceptors it was re-sent to because they answered for a later slot first.
+    nudged: BTreeSet<NodeId>,
+}
+
 /// One Multi-Paxos replica: proposer, acceptor, learner and state machine.
 #[derive(Clone, Debug)]
 pub struct MultiPaxos {
@@ -147,8 +164,8 @@ pub struct MultiPaxos {
     promises: BTreeMap<NodeId, Vec<(u64, Ballot, Value)>>,
     /// Leader: the next free slot.
     next_slot: u64,
-    /// Leader: open slots, their value and who accepted it.
-    proposals: BTreeMap<u64, (Value, BTreeSet<NodeId>)>,
+    /// Leader: open slots, their value, who accepted it, and when it was last sent.
+    proposals: BTreeMap<u64, Proposal>,
     /// Slots `1..=applied` are applied.
     applied: u64,
     state: KvState,
@@ -263,6 +280,16 @@ impl MultiPaxos {
 
     /// The acceptor: handles a request and answers the proposer.
     fn on_ask(&mut self, from: NodeId, request: Request, ctx: &mut Ctx<'_, Self>) {
+        let reply = self.accept_or_promise(from, request, ctx);
+        if from == self.id {
+            self.on_answer(from, reply, ctx);
+        } else {
+            ctx.send(from, Msg::Answer(reply));
+        }
+    }
+
+    /// Runs the acceptor on one request from `from` and follows the ballot it accepted.
+    fn accept_or_promise(&mut self, from: NodeId, request: Request, ctx: &mut Ctx<'_, Self>) -> Reply {
         let reply = run_acceptor(
             self.acceptor,
             self.config.has(PaxosBug::VolatilePromise),
@@ -284,11 +311,7 @@ impl MultiPaxos {
                 self.reset_election_timer(ctx);
             }
         }
-        if from == self.id {
-            self.on_answer(from, reply, ctx);
-        } else {
-            ctx.send(from, Msg::Answer(reply));
-        }
+        reply
     }
 
     /// The proposer: an acceptor's answer.
@@ -311,15 +334,36 @@ impl MultiPaxos {
                 if self.role != Role::Leader || (ballot != self.ballot && !mixes) {
                     return;
                 }
-                let Some((_, voters)) = self.proposals.get_mut(&slot) else {
+                // An acceptor that answers for this slot but not for earlier open ones most
+                // likely lost their Accept (or its answer): send them again at once, once,
+                // rather than waiting for a heartbeat.
+                let ballot = self.ballot;
+                let missed: Vec<Request> = self
+                    .proposals
+                    .range_mut(..slot)
+                    .filter(|(_, p)| !p.voters.contains(&from) && !p.nudged.contains(&from))
+                    .map(|(&earlier, p)| {
+                        p.nudged.insert(from);
+                        Request::Accept {
+                            ballot,
+                            slot: earlier,
+                            value: p.value.clone(),
+                        }
+                    })
+                    .collect();
+                if !missed.is_empty() && from != self.id {
+                    ctx.send(from, Msg::AskAgain(missed));
+                }
+                let Some(proposal) = self.proposals.get_mut(&slot) else {
                     return;
                 };
-                voters.insert(from);
-                if voters.len() >= majority(self.nodes) {
-                    let (value, _) = self.proposals.remove(&slot).expect("present");
-                    ctx.durable_mut().learn(slot, value.clone());
-                    let entries = vec![(slot, value)];
-                    ctx.broadcast(Msg::Decided { entries });
+                proposal.voters.insert(from);
+                if proposal.voters.len() >= majority(self.nodes) {
+                    // Chosen. The replicas hear of it with the next heartbeat, which says how
+                    // far the leader has applied, and ask for what they miss (one message for
+                    // many slots, as Raft's commit index rides on AppendEntries).
+                    let value = self.proposals.remove(&slot).expect("present").value;
+                    ctx.durable_mut().learn(slot, value);
                     self.apply(ctx);
                 }
             }
@@ -385,8 +429,13 @@ impl MultiPaxos {
     }
 
     fn propose(&mut self, slot: u64, value: Value, ctx: &mut Ctx<'_, Self>) {
-        self.proposals
-            .insert(slot, (value.clone(), BTreeSet::new()));
+        let proposal = Proposal {
+            value: value.clone(),
+            voters: BTreeSet::new(),
+            sent: ctx.now(),
+            nudged: BTreeSet::new(),
+        };
+        self.proposals.insert(slot, proposal);
         let ballot = self.ballot;
         self.ask_all(
             Request::Accept {
@@ -403,19 +452,27 @@ impl MultiPaxos {
             ballot: self.ballot,
             applied: self.applied,
         });
-        // Re-send proposals some acceptors have not answered (a lost Accept or Accepted).
+        // Re-send proposals still unanswered a heartbeat after they were sent (a lost Accept
+        // or Accepted); younger ones are most likely on their way.
         let ballot = self.ballot;
-        for (&slot, (value, voters)) in &self.proposals {
-            for peer in ctx.peers().collect::<Vec<_>>() {
-                if !voters.contains(&peer) {
-                    let request = Request::Accept {
-                        ballot,
-                        slot,
-                        value: value.clone(),
-                    };
-                    ctx.send(peer, Msg::Ask(request));
-                }
+        let now = ctx.now();
+        let patience = Time::from_millis(self.config.heartbeat_ms);
+        let mut again: BTreeMap<NodeId, Vec<Request>> = BTreeMap::new();
+        for (&slot, proposal) in &mut self.proposals {
+            if now < proposal.sent + patience {
+                continue;
             }
+            proposal.sent = now;
+            for peer in ctx.peers().filter(|p| !proposal.voters.contains(p)) {
+                again.entry(peer).or_default().push(Request::Accept {
+                    ballot,
+                    slot,
+                    value: proposal.value.clone(),
+                });
+            }
+        }
+        for (peer, requests) in again {
+            ctx.send(peer, Msg::AskAgain(requests));
         }
         self.heartbeat_timer = Some(ctx.set_timer(
             Time::from_millis(self.config.heartbeat_ms),
@@ -424,6 +481,17 @@ impl MultiPaxos {
     }
 
     fn on_heartbeat(&mut self, from: NodeId, ballot: Ballot, applied: u64, ctx: &mut Ctx<'_, Self>) {
+        // Chosen slots are final whoever holds them: catch up from any leader, even one whose
+        // ballot this node will not follow (a candidate that keeps outbidding short-lived
+        // leaders would otherwise never catch up).
+        if applied > self.applied {
+            ctx.send(
+                from,
+                Msg::CatchUp {
+                    from: self.applied + 1,
+                },
+            );
+        }
         let promised = self.promised(ctx.durable());
         if ballot < promised {
             // A deposed leader: tell it.
@@ -440,14 +508,6 @@ impl MultiPaxos {
         if self.role == Role::Follower {
             self.leader = Some(from);
             self.reset_election_timer(ctx);
-        }
-        if applied > self.applied {
-            ctx.send(
-                from,
-                Msg::CatchUp {
-                    from: self.applied + 1,
-                },
-            );
         }
     }
 
@@ -623,6 +683,18 @@ impl Node for MultiPaxos {
         match msg {
             Msg::Ask(request) => self.on_ask(from, request, ctx),
             Msg::Answer(reply) => self.on_answer(from, reply, ctx),
+            Msg::AskAgain(requests) => {
+                let replies = requests
+                    .into_iter()
+                    .map(|r| self.accept_or_promise(from, r, ctx))
+                    .collect();
+                ctx.send(from, Msg::Answers(replies));
+            }
+            Msg::Answers(replies) => {
+                for reply in replies {
+                    self.on_answer(from, reply, ctx);
+                }
+            }
             Msg::Heartbeat { ballot, applied } => self.on_heartbeat(from, ballot, applied, ctx),
             Msg::Decided { entries } => self.on_decided(entries, ctx),
             Msg::CatchUp { from: first } => self.on_catch_up(from, first, ctx),
