@@ -237,11 +237,14 @@ fn figure8_unreliable_recovers_on_a_thousand_seeds() {
 
 /// Twenty-client histories under unreliable churn that the checker once gave up on (over
 /// 3,000,000 search states each) are decided: a read that shows the order of a burst of
-/// concurrent appends rules the other orders out.
+/// concurrent appends rules the other orders out (28, 30, 56, 70), also while puts the read
+/// cannot start from are pending (98, 102, 167), and states no remaining read can see count as
+/// one, so the orders of appends a later put overwrites unseen are not told apart (257, 272,
+/// 623).
 #[test]
 fn twenty_client_histories_once_undecided_are_decided() {
     let scenario = common::scenario("raft-churn-many-clients");
-    for seed in [28, 30, 56, 70] {
+    for seed in [28, 30, 56, 70, 98, 102, 167, 257, 272, 623] {
         let outcome = simlab_protocols::sweep::run_seed(&scenario, seed, false);
         assert!(
             !outcome.not_passed(),

@@ -79,6 +79,24 @@ pub trait Model {
         let _ = (state, input, output);
         true
     }
+    /// The state this operation leaves when it replaces the state (a put's value), for an
+    /// operation that neither only reads nor only extends; `None` when it cannot say. A later
+    /// read is then reachable from a state if it extends that state or one of these (a put,
+    /// then appends), so the search keeps dropping dead candidates while puts are pending.
+    fn replaced_by(&self, input: &Self::Input) -> Option<Self::State> {
+        let _ = input;
+        None
+    }
+    /// Whether the state this operation leaves does not depend on the state before it (a
+    /// put). When every operation of a history only reads, only extends or resets, a state that
+    /// no remaining read can see by [extension](Model::leads_to) is as good as any other such
+    /// state: whatever happens next must reset it before anyone looks. The search then counts
+    /// all such states as one, so the orders of appends that a later put overwrites unseen are
+    /// not told apart. By default, none does (and nothing is merged).
+    fn resets(&self, input: &Self::Input) -> bool {
+        let _ = input;
+        false
+    }
     /// One operation for people, e.g. `put("x", "1") -> ok`.
     fn describe(&self, input: &Self::Input, output: Option<&Self::Output>) -> String {
         match output {
@@ -393,35 +411,63 @@ fn search_counting<M: Model>(
             }
             j = entries[j].next;
         }
-        let guide = guide.map(|(read, input, output)| {
-            let mut only_extends = true;
-            let mut k = entries[0].next;
-            while k != NIL && k != return_of[read] {
-                let op = &ops[entries[k].op];
-                if entries[k].is_call
-                    && !model.read_only(&op.input)
-                    && !model.only_extends(&op.input)
-                {
-                    only_extends = false;
-                    break;
+        let Some((read, input, output)) = guide else {
+            return out;
+        };
+        // What may come before the read besides reads and extensions: states that replace
+        // the value (puts). If one of them leads to the read, any candidate may; if some
+        // operation cannot say what it leaves, nothing is ruled out.
+        let mut k = entries[0].next;
+        while k != NIL && k != return_of[read] {
+            let op = &ops[entries[k].op];
+            if entries[k].is_call && !model.read_only(&op.input) && !model.only_extends(&op.input) {
+                match model.replaced_by(&op.input) {
+                    Some(reset) if !model.leads_to(&reset, input, output) => {}
+                    Some(_) => {
+                        // The read may start from this put: try the candidates that lead to
+                        // it first (the put itself), before orders of operations it would
+                        // overwrite.
+                        out.sort_by_key(|(_, next)| !model.leads_to(next, input, output));
+                        return out;
+                    }
+                    None => return out,
                 }
-                k = entries[k].next;
             }
-            (input, output, only_extends)
-        });
-        if let Some((input, output, true)) = guide {
-            // The read's state is this one extended: a candidate it cannot extend is dead.
-            out.retain(|(_, next)| model.leads_to(next, input, output));
+            k = entries[k].next;
         }
+        // The read's state is a candidate's extended: a candidate it cannot extend is dead.
+        out.retain(|(_, next)| model.leads_to(next, input, output));
         out
     };
 
+    // Unseen states (see Model::resets): only where every operation reads, extends or resets.
+    let merge_unseen = ops.iter().all(|op| {
+        model.read_only(&op.input) || model.only_extends(&op.input) || model.resets(&op.input)
+    });
+    let observers: Vec<usize> = (0..n)
+        .filter(|&i| model.read_only(&ops[i].input) && ops[i].output.is_some())
+        .collect();
+    let unseen = |state: &M::State, linearized: &[u64]| {
+        merge_unseen
+            && observers.iter().all(|&o| {
+                linearized[o / 64] & (1u64 << (o % 64)) != 0
+                    || !model.leads_to(
+                        state,
+                        &ops[o].input,
+                        ops[o].output.as_ref().expect("observers answered"),
+                    )
+            })
+    };
+    // The memo's number for every unseen state.
+    const UNSEEN: u32 = u32::MAX;
+    let mut state_unseen = false;
+
     /// One level of the search: the candidates, the next one to try, and (once one was
-    /// chosen) the call chosen and the state before it.
+    /// chosen) the call chosen and the state before it, with whether that state was unseen.
     struct Level<S> {
         candidates: Vec<(usize, S)>,
         next: usize,
-        chosen: Option<(usize, S)>,
+        chosen: Option<(usize, S, bool)>,
     }
     let mut levels: Vec<Level<M::State>> = vec![Level {
         candidates: candidates(&entries, &state),
@@ -429,10 +475,11 @@ fn search_counting<M: Model>(
         chosen: None,
     }];
     while let Some(level) = levels.last_mut() {
-        if let Some((call, old)) = level.chosen.take() {
+        if let Some((call, old, old_unseen)) = level.chosen.take() {
             // Back from a choice that led nowhere: undo it.
             let op = entries[call].op;
             state = old;
+            state_unseen = old_unseen;
             linearized[op / 64] &= !(1u64 << (op % 64));
             unlift(&mut entries, call, return_of[op]);
         }
@@ -448,12 +495,25 @@ fn search_counting<M: Model>(
         if cache.len() >= budget {
             return (None, cache.len());
         }
-        let fresh = state_ids.len() as u32;
-        let id = *state_ids.entry(next_state.clone()).or_insert(fresh);
+        // An unseen state stays unseen through reads and extensions (a read linearized only
+        // leaves fewer readers to see it).
+        let input = &ops[op_index].input;
+        let next_unseen = if state_unseen && (model.read_only(input) || model.only_extends(input)) {
+            true
+        } else {
+            unseen(&next_state, &bits)
+        };
+        let id = if next_unseen {
+            UNSEEN
+        } else {
+            let fresh = state_ids.len() as u32;
+            *state_ids.entry(next_state.clone()).or_insert(fresh)
+        };
         if !cache.insert((bits.clone(), id)) {
             continue;
         }
-        level.chosen = Some((call, std::mem::replace(&mut state, next_state)));
+        let old_unseen = std::mem::replace(&mut state_unseen, next_unseen);
+        level.chosen = Some((call, std::mem::replace(&mut state, next_state), old_unseen));
         linearized = bits;
         lift(&mut entries, call, return_of[op_index]);
         if entries[0].next == NIL {
@@ -805,11 +865,12 @@ mod tests {
     fn a_search_too_large_is_undecided_not_guessed() {
         let model = Kv;
         // Twelve concurrent appends that never answered, each seen twice by a final read, so no
-        // order explains it; and a put that never answered, which might have replaced the value
-        // at any point, so the read cannot rule orders out: the search must try many.
+        // order explains it; and a put that never answered, whose value the read starts with,
+        // so it might have replaced the value at any point and the read cannot rule orders out:
+        // the search must try many.
         let mut ops = vec![Op {
             client: 98,
-            input: KvInput::Put("k".into(), "[0]".into()),
+            input: KvInput::Put("k".into(), "[11]".into()),
             output: None,
             call: 0,
             ret: None,
@@ -895,6 +956,80 @@ mod tests {
         let mut unanswered = appends.clone();
         unanswered[6] = (6, None);
         let ops = appends_then_read(&unanswered, &order[..11], 60);
+        assert_eq!(check_within(&Kv, &ops, 1_000), Verdict::Linearizable);
+    }
+
+    #[test]
+    fn a_pending_put_the_read_cannot_show_does_not_stop_the_read_ordering_appends() {
+        // The burst of twelve appends, and a put concurrent with all of them whose value the
+        // read does not start with: the read still shows the appends' order (the put, if it
+        // came first, was overwritten by nothing: it must come after the read).
+        let appends: Vec<(u64, Option<u64>)> = (0..12).map(|i| (i, Some(50 - i))).collect();
+        let order: Vec<usize> = vec![3, 0, 11, 7, 1, 9, 4, 10, 2, 8, 5, 6];
+        let mut ops = appends_then_read(&appends, &order, 60);
+        ops.push(Op {
+            client: 50,
+            input: KvInput::Put("k".into(), "p".into()),
+            output: Some(KvOutput::Written),
+            call: 0,
+            ret: Some(70),
+        });
+        assert_eq!(check_within(&Kv, &ops, 1_000), Verdict::Linearizable);
+        // A put the read does start with may reset the state before any of the appends, so
+        // every order of those it overwrites stays possible: the put is tried first, and the
+        // read orders the appends after it.
+        let shown: String = order.iter().map(|i| format!("[{i}]")).collect();
+        let get = ops.iter_mut().find(|o| o.client == 99).unwrap();
+        get.output = Some(KvOutput::Value(format!("p{shown}")));
+        assert_eq!(check_within(&Kv, &ops, 1_000), Verdict::Linearizable);
+    }
+
+    #[test]
+    fn orders_of_appends_a_put_overwrites_unseen_count_as_one() {
+        // Eight concurrent appends no read shows, then a put, then a read of that put plus
+        // something never written. Nothing explains the read, and to be sure the search must
+        // rule out every way of placing the appends: 8! orders, each a different string, but
+        // only 2^8 sets once states no remaining read can see are one state.
+        let mut ops: Vec<Op<KvInput, KvOutput>> = (0..8u64)
+            .map(|i| Op {
+                client: i,
+                input: KvInput::Append("k".into(), format!("[{i}]")),
+                output: Some(KvOutput::Written),
+                call: i,
+                ret: Some(20 + i),
+            })
+            .collect();
+        ops.push(Op {
+            client: 8,
+            input: KvInput::Put("k".into(), "p".into()),
+            output: Some(KvOutput::Written),
+            call: 30,
+            ret: Some(31),
+        });
+        ops.push(Op {
+            client: 9,
+            input: KvInput::Get("k".into()),
+            output: Some(KvOutput::Value("p[9]".into())),
+            call: 40,
+            ret: Some(41),
+        });
+        let (verdict, states) = check_counting(&Kv, &ops, 1_000);
+        assert!(
+            matches!(verdict, Verdict::NotLinearizable(_)),
+            "{verdict:?}"
+        );
+        assert!(states <= 2 * 256, "{states} states");
+        // A read that does see one of the appends keeps its states apart (and is explained).
+        ops[9].output = Some(KvOutput::Value("[3]".into()));
+        ops[9].call = 25;
+        ops[9].ret = Some(26);
+        assert!(matches!(
+            check_within(&Kv, &ops, 1_000),
+            Verdict::NotLinearizable(_)
+        ));
+        ops[9].output = Some(KvOutput::Value("p".into()));
+        ops[9].call = 40;
+        ops[9].ret = Some(41);
         assert_eq!(check_within(&Kv, &ops, 1_000), Verdict::Linearizable);
     }
 

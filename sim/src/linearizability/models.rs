@@ -205,6 +205,18 @@ impl Model for Kv {
         }
     }
 
+    fn resets(&self, input: &KvInput) -> bool {
+        matches!(input, KvInput::Put(..))
+    }
+
+    fn replaced_by(&self, input: &KvInput) -> Option<String> {
+        // A put sets its value; a swap sets its new value or leaves the state as it was.
+        match input {
+            KvInput::Put(_, v) | KvInput::Cas(_, _, v) => Some(v.clone()),
+            _ => None,
+        }
+    }
+
     fn witnesses(&self, input: &KvInput, output: Option<&KvOutput>, other: &KvInput) -> bool {
         let written = match other {
             KvInput::Put(_, v) | KvInput::Append(_, v) | KvInput::Cas(_, _, v) => v,
