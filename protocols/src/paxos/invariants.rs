@@ -51,13 +51,27 @@ pub fn multi() -> Vec<Box<dyn Invariant<MultiPaxos>>> {
 #[derive(Clone, Default)]
 struct ChosenTracker {
     read: Vec<usize>,
-    /// Per (slot, ballot): the value and who accepted it.
-    votes: BTreeMap<(u64, Ballot), (Value, Vec<NodeId>)>,
-    /// Per slot: the first value chosen, its ballot, and when.
-    chosen: BTreeMap<u64, (Value, Ballot, Time)>,
+    /// Per slot (slots are numbered densely from 0 or 1).
+    slots: Vec<SlotVotes>,
+    /// How many slots have a value chosen.
+    chosen_count: usize,
+}
+
+/// What the tracker knows of one slot.
+#[derive(Clone, Default)]
+struct SlotVotes {
+    /// The first value chosen, its ballot, and when.
+    chosen: Option<(Value, Ballot, Time)>,
+    /// Per ballot not yet decisive: the value and who accepted it.
+    votes: Vec<(Ballot, Value, Vec<NodeId>)>,
 }
 
 impl ChosenTracker {
+    /// The value chosen in `slot`, with its ballot and when, if any.
+    fn chosen(&self, slot: u64) -> Option<&(Value, Ballot, Time)> {
+        self.slots.get(slot as usize)?.chosen.as_ref()
+    }
+
     /// Counts the acceptances made since the last call (only nodes that wrote their durable
     /// store can have made one); returns a second, different value chosen in a slot, if any.
     fn update<P: PaxosNode>(&mut self, world: &World<'_, P>) -> Result<(), String> {
@@ -69,15 +83,23 @@ impl ChosenTracker {
             let new = &state.journal[*read..];
             *read = state.journal.len();
             for (slot, ballot, value) in new {
-                let (slot, ballot) = (*slot, *ballot);
+                let index = *slot as usize;
+                if index >= self.slots.len() {
+                    self.slots.resize_with(index + 1, SlotVotes::default);
+                }
+                let record = &mut self.slots[index];
                 // The chosen value again (as Paxos makes every later proposal): nothing new.
-                if self.chosen.get(&slot).is_some_and(|(v, ..)| v == value) {
+                if record.chosen.as_ref().is_some_and(|(v, ..)| v == value) {
                     continue;
                 }
-                let (first, voters) = self
-                    .votes
-                    .entry((slot, ballot))
-                    .or_insert_with(|| (value.clone(), Vec::new()));
+                let at = match record.votes.iter().position(|(b, ..)| b == ballot) {
+                    Some(at) => at,
+                    None => {
+                        record.votes.push((*ballot, value.clone(), Vec::new()));
+                        record.votes.len() - 1
+                    }
+                };
+                let (_, first, voters) = &mut record.votes[at];
                 if first != value {
                     return Err(format!(
                         "slot {slot}: ballot {ballot} carries two values, {} and {}",
@@ -92,22 +114,22 @@ impl ChosenTracker {
                 if voters.len() < quorum {
                     continue;
                 }
-                match self.chosen.get(&slot) {
+                match &record.chosen {
                     None => {
-                        self.chosen
-                            .insert(slot, (value.clone(), ballot, world.now()));
+                        record.chosen = Some((value.clone(), *ballot, world.now()));
+                        self.chosen_count += 1;
                         // Votes for the chosen value can no longer make a difference.
-                        self.votes.remove(&(slot, ballot));
+                        record.votes.swap_remove(at);
                     }
-                    Some((earlier, earlier_ballot, at)) if earlier != value => {
+                    Some((earlier, earlier_ballot, when)) => {
+                        // (The same value returned early above.)
                         return Err(format!(
-                            "slot {slot}: {} was chosen at ballot {earlier_ballot} ({at}), and now {} at ballot {ballot} ({})",
+                            "slot {slot}: {} was chosen at ballot {earlier_ballot} ({when}), and now {} at ballot {ballot} ({})",
                             earlier.describe(),
                             value.describe(),
                             world.now()
                         ));
                     }
-                    Some(_) => {}
                 }
             }
         }
@@ -135,7 +157,7 @@ impl<P: PaxosNode> Invariant<P> for Agreement {
         self.tracker.update(world)
     }
     fn observations(&self) -> Vec<(&'static str, serde_json::Value)> {
-        vec![("slots_chosen", json!(self.tracker.chosen.len()))]
+        vec![("slots_chosen", json!(self.tracker.chosen_count))]
     }
 }
 
@@ -166,7 +188,7 @@ impl<P: PaxosNode> Invariant<P> for LearnedChosen {
             let durable = world.durable(id);
             for slot in &durable.learned_journal[*read..] {
                 let learned = &durable.learned[slot];
-                match self.tracker.chosen.get(slot) {
+                match self.tracker.chosen(*slot) {
                     None => {
                         return Err(format!(
                             "{id} learned {} in slot {slot}, but no majority accepted a value there in one ballot",
@@ -198,7 +220,29 @@ pub struct Validity {
     indexed: usize,
     /// Every operation invoked so far, by (client, sequence number): its place in the history.
     requests: BTreeMap<(u32, u64), usize>,
-    checked: BTreeSet<(u32, u64)>,
+    /// Per client, per sequence number: already found to be a client's request.
+    checked: Vec<Vec<bool>>,
+}
+
+impl Validity {
+    fn is_checked(&self, client: u32, seq: u64) -> bool {
+        self.checked
+            .get(client as usize)
+            .and_then(|seqs| seqs.get(seq as usize))
+            .copied()
+            .unwrap_or(false)
+    }
+
+    fn mark_checked(&mut self, client: u32, seq: u64) {
+        let (c, q) = (client as usize, seq as usize);
+        if c >= self.checked.len() {
+            self.checked.resize_with(c + 1, Vec::new);
+        }
+        if q >= self.checked[c].len() {
+            self.checked[c].resize(q + 1, false);
+        }
+        self.checked[c][q] = true;
+    }
 }
 
 impl<P: PaxosNode<Request = kv::KvRequest>> Invariant<P> for Validity {
@@ -227,7 +271,7 @@ impl<P: PaxosNode<Request = kv::KvRequest>> Invariant<P> for Validity {
                 let Value::Client { client, seq, op } = value else {
                     continue;
                 };
-                if self.checked.contains(&(*client, *seq)) {
+                if self.is_checked(*client, *seq) {
                     continue;
                 }
                 let asked = self
@@ -240,7 +284,7 @@ impl<P: PaxosNode<Request = kv::KvRequest>> Invariant<P> for Validity {
                         op.describe()
                     ));
                 }
-                self.checked.insert((*client, *seq));
+                self.mark_checked(*client, *seq);
             }
         }
         Ok(())
@@ -342,15 +386,14 @@ impl Invariant<Synod> for Decides {
 /// A leader that really leads: its ballot is the promise of a majority of the nodes up now (a
 /// leader cut off from the rest, or deposed without knowing it, does not count).
 fn leader(world: &World<'_, MultiPaxos>) -> Option<NodeId> {
-    let up: Vec<(NodeId, &MultiPaxos)> = world
-        .live_nodes()
-        .filter(|(id, _)| world.status(*id) == NodeStatus::Up)
-        .collect();
-    up.iter()
-        .filter_map(|&(id, node)| node.leading().map(|b| (b, id)))
+    let up = || {
+        world
+            .live_nodes()
+            .filter(|(id, _)| world.status(*id) == NodeStatus::Up)
+    };
+    up().filter_map(|(id, node)| node.leading().map(|b| (b, id)))
         .filter(|&(ballot, _)| {
-            let promised = up
-                .iter()
+            let promised = up()
                 .filter(|(n, node)| node.promised(world.durable(*n)) == ballot)
                 .count();
             promised >= majority(world.cluster_size())
@@ -413,7 +456,7 @@ impl Invariant<MultiPaxos> for LeaderPromised {
             let Some(ballot) = node.leading() else {
                 continue;
             };
-            if !self.ballots.insert(ballot) {
+            if self.ballots.last() == Some(&ballot) || !self.ballots.insert(ballot) {
                 continue;
             }
             let promised = (0..world.cluster_size())

@@ -557,8 +557,15 @@ impl MultiPaxos {
                 ctx.reply(reply_to, response);
             }
         }
-        let applied = self.applied;
-        self.pending.retain(|&s, _| s > applied);
+        // Requests whose slot was filled by another value will never be answered here; their
+        // clients retry.
+        while self
+            .pending
+            .first_key_value()
+            .is_some_and(|(&slot, _)| slot <= self.applied)
+        {
+            self.pending.pop_first();
+        }
     }
 }
 
