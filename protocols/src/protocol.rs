@@ -81,6 +81,28 @@ pub trait Protocol: Node {
 }
 // ANCHOR_END: trait
 
+/// Checks the timing of a leader-based protocol: a non-empty range of positive election
+/// timeouts (`election_timeout_ms`) and a heartbeat (`heartbeat_ms`) shorter than the shortest
+/// of them, so a live leader is never mistaken for a dead one.
+pub fn check_leader_timing(election_ms: (u64, u64), heartbeat_ms: u64) -> Result<(), FieldError> {
+    let (lo, hi) = election_ms;
+    if lo == 0 || lo > hi {
+        return Err(FieldError::new(
+            "election_timeout_ms",
+            format!("({lo}, {hi}) must be a non-empty range of positive times"),
+        ));
+    }
+    if heartbeat_ms == 0 || heartbeat_ms >= lo {
+        return Err(FieldError::new(
+            "heartbeat_ms",
+            format!(
+                "{heartbeat_ms} must be positive and below the shortest election timeout ({lo})"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// One protocol-specific figure of a run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ReportItem {

@@ -226,3 +226,33 @@ fn paxos_scenarios_hold_over_a_thousand_seeds() {
         }
     }
 }
+
+/// `ViolatesWhileHolding` is met only when the one invariant fails and none of the others does.
+#[test]
+fn violates_while_holding_needs_both_halves() {
+    use simlab_sim::{Expect, ExpectVerdict};
+    let duel = common::scenario("paxos-dueling-proposers");
+    let (outcome, _) = registry::run(&duel, &RunOptions::default());
+    let expect = |violated: &str, held: &[&str]| Expect::ViolatesWhileHolding {
+        violated: violated.into(),
+        held: held.iter().map(|s| s.to_string()).collect(),
+    };
+    assert_eq!(
+        expect("Decides", &SAFETY).verdict(&outcome),
+        ExpectVerdict::Met
+    );
+    // The failure named did not happen.
+    assert_eq!(
+        expect("Agreement", &[]).verdict(&outcome),
+        ExpectVerdict::NotMet
+    );
+    // Something said to hold failed.
+    assert_eq!(
+        expect("Decides", &["Agreement", "Decides"]).verdict(&outcome),
+        ExpectVerdict::NotMet
+    );
+    assert_eq!(
+        expect("Decides", &SAFETY).to_string(),
+        "Decides is violated while these hold: Agreement, Validity, LearnedChosen, PromiseKept, Linearizable"
+    );
+}

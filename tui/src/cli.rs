@@ -418,6 +418,13 @@ fn compare(
     let seeds = match seeds {
         Some(range) => {
             let (start, last) = sweep::parse_range(range)?;
+            if last - start >= compare::MAX_SEEDS {
+                return Err(format!(
+                    "--seeds {range:?} holds {} seeds; a comparison keeps every run's figures and takes at most {}",
+                    u128::from(last - start) + 1,
+                    compare::MAX_SEEDS
+                ));
+            }
             sweep::SeedPlan {
                 start,
                 last,

@@ -15,6 +15,9 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// The most seeds one comparison runs: it keeps every run's figures, for the medians.
+pub const MAX_SEEDS: u64 = 1_000_000;
+
 /// What to compare.
 pub struct Plan {
     /// The scenario as loaded (its protocol is one of those compared, or none).

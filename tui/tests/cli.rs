@@ -719,6 +719,19 @@ fn compare_rejects_misuse_with_a_clear_message() {
             compare(&["--protocols", "raft,multi-paxos", "--seeds", "5..2"]),
             "is empty",
         ),
+        (
+            compare(&[
+                "--protocols",
+                "raft,multi-paxos",
+                "--seeds",
+                "0..=18446744073709551615",
+            ]),
+            "holds",
+        ),
+        (
+            compare(&["--protocols", "raft,multi-paxos", "--seeds", "0..2000000"]),
+            "takes at most 1000000",
+        ),
     ] {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = simlab(&args);

@@ -103,6 +103,13 @@ pub struct PaxosDurable {
 }
 
 impl PaxosDurable {
+    /// The highest round this store has seen: promised or accepted (a restarted proposer
+    /// starts above it).
+    pub fn highest_round(&self) -> u64 {
+        let accepted = self.acceptor.accepted.values().map(|(b, _)| b.round).max();
+        accepted.unwrap_or(0).max(self.acceptor.promised.round)
+    }
+
     /// Records `value` as learned in `slot` (once).
     pub fn learn(&mut self, slot: u64, value: Value) {
         if let std::collections::btree_map::Entry::Vacant(e) = self.learned.entry(slot) {
@@ -147,11 +154,61 @@ pub trait PaxosNode: Node<Durable = PaxosDurable> {
     /// The promise in force: the durable one, or the one kept in memory under
     /// [`PaxosBug::VolatilePromise`].
     fn promised(&self, durable: &PaxosDurable) -> Ballot;
-    /// How many slots this replica has applied (single-decree: 1 once it learned the value).
-    fn applied(&self) -> u64;
+}
+
+/// The highest ballot any node promised, as its durable store says: for reports.
+fn highest_promise<P: Node<Durable = PaxosDurable>>(world: &simlab_sim::World<'_, P>) -> Ballot {
+    (0..world.cluster_size())
+        .map(|i| world.durable(simlab_sim::NodeId(i)).acceptor.promised)
+        .max()
+        .unwrap_or_default()
 }
 
 /// The smallest majority of `nodes`.
 pub fn majority(nodes: u32) -> usize {
     nodes as usize / 2 + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Protocol;
+
+    #[test]
+    fn settings_a_protocol_cannot_use_are_refused_with_their_field() {
+        let synod = synod::SynodConfig {
+            bugs: vec![PaxosBug::SkipPhase1ForEmptySlots],
+            ..Default::default()
+        };
+        let e = Synod::validate(&synod, 3).unwrap_err();
+        assert_eq!(e.field, "bugs");
+        assert!(e.rule.contains("SkipPhase1ForEmptySlots is not a bug single-decree Paxos can have"));
+        let backoff = synod::SynodConfig {
+            backoff_ms: (50, 10),
+            ..Default::default()
+        };
+        assert_eq!(Synod::validate(&backoff, 3).unwrap_err().field, "backoff_ms");
+        let multi = multi::MultiPaxosConfig {
+            heartbeat_ms: 150,
+            ..Default::default()
+        };
+        let e = MultiPaxos::validate(&multi, 3).unwrap_err();
+        assert_eq!(e.field, "heartbeat_ms");
+        assert!(e.rule.contains("below the shortest election timeout (150)"), "{}", e.rule);
+        assert_eq!(
+            MultiPaxos::validate(&multi::MultiPaxosConfig::default(), 0)
+                .unwrap_err()
+                .field,
+            "nodes"
+        );
+    }
+
+    #[test]
+    fn a_restarted_proposer_starts_above_every_round_its_store_saw() {
+        let mut durable = PaxosDurable::default();
+        assert_eq!(durable.highest_round(), 0);
+        durable.acceptor.promised = Ballot { round: 4, node: 1 };
+        acceptor::record(&mut durable.acceptor, 2, Ballot { round: 7, node: 0 }, Value::Noop);
+        assert_eq!(durable.highest_round(), 7);
+    }
 }

@@ -210,6 +210,11 @@ impl MultiPaxos {
         self.role
     }
 
+    /// How many slots this replica has applied (slots `1..=applied`).
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
     /// The ballot this node leads, if it leads.
     pub fn leading(&self) -> Option<Ballot> {
         (self.role == Role::Leader).then_some(self.ballot)
@@ -574,22 +579,7 @@ impl Protocol for MultiPaxos {
     const NAME: &'static str = "Multi-Paxos";
 
     fn validate(config: &MultiPaxosConfig, nodes: u32) -> Result<(), FieldError> {
-        let (lo, hi) = config.election_timeout_ms;
-        if lo == 0 || lo > hi {
-            return Err(FieldError::new(
-                "election_timeout_ms",
-                format!("({lo}, {hi}) must be a non-empty range of positive times"),
-            ));
-        }
-        if config.heartbeat_ms == 0 || config.heartbeat_ms >= lo {
-            return Err(FieldError::new(
-                "heartbeat_ms",
-                format!(
-                    "{} must be positive and below the shortest election timeout ({lo})",
-                    config.heartbeat_ms
-                ),
-            ));
-        }
+        crate::protocol::check_leader_timing(config.election_timeout_ms, config.heartbeat_ms)?;
         if config.max_batch == 0 {
             return Err(FieldError::new("max_batch", "must be at least 1"));
         }
@@ -629,10 +619,7 @@ impl Protocol for MultiPaxos {
     }
     fn report(_: &Setup<MultiPaxosConfig>, sim: &Simulation<MultiPaxos>) -> Vec<ReportItem> {
         let world = sim.world();
-        let promised = (0..world.cluster_size())
-            .map(|i| world.durable(NodeId(i)).acceptor.promised)
-            .max()
-            .unwrap_or_default();
+        let promised = super::highest_promise(&world);
         let applied = world.live_nodes().map(|(_, r)| r.applied).max().unwrap_or(0);
         let mut items = vec![
             ReportItem::new(
@@ -662,9 +649,6 @@ impl PaxosNode for MultiPaxos {
     fn promised(&self, durable: &PaxosDurable) -> Ballot {
         durable.acceptor.promised.max(self.volatile_promised)
     }
-    fn applied(&self) -> u64 {
-        self.applied
-    }
 }
 
 impl Node for MultiPaxos {
@@ -676,7 +660,7 @@ impl Node for MultiPaxos {
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
         let d = ctx.durable();
-        self.highest_round = d.acceptor.promised.round;
+        self.highest_round = d.highest_round();
         if !d.learned.is_empty() {
             let learned = d.learned.len();
             ctx.note(format!("recovers {learned} learned slots"));

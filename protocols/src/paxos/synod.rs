@@ -487,10 +487,7 @@ impl Protocol for Synod {
     fn report(_: &Setup<SynodConfig>, sim: &Simulation<Synod>) -> Vec<ReportItem> {
         let world = sim.world();
         let rounds: u64 = world.live_nodes().map(|(_, s)| s.rounds()).sum();
-        let promised = (0..world.cluster_size())
-            .map(|i| world.durable(NodeId(i)).acceptor.promised)
-            .max()
-            .unwrap_or_default();
+        let promised = super::highest_promise(&world);
         let learned = (0..world.cluster_size())
             .find_map(|i| world.durable(NodeId(i)).learned.get(&0).cloned());
         vec![
@@ -518,9 +515,6 @@ impl PaxosNode for Synod {
     fn promised(&self, durable: &PaxosDurable) -> Ballot {
         durable.acceptor.promised.max(self.volatile_promised)
     }
-    fn applied(&self) -> u64 {
-        0
-    }
 }
 
 impl Node for Synod {
@@ -531,11 +525,7 @@ impl Node for Synod {
     type Durable = PaxosDurable;
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let d = ctx.durable();
-        self.highest_round = d.acceptor.promised.round;
-        if let Some((_, (b, _))) = d.acceptor.accepted.iter().next() {
-            self.highest_round = self.highest_round.max(b.round);
-        }
+        self.highest_round = ctx.durable().highest_round();
     }
 
     fn on_message(&mut self, from: NodeId, msg: Msg, ctx: &mut Ctx<'_, Self>) {

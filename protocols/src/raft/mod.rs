@@ -119,22 +119,7 @@ impl RaftConfig {
     /// Checks the settings; the error names the field and the rule.
     pub fn validate(&self, nodes: u32) -> Result<(), FieldError> {
         let err = |f: &str, r: String| Err(FieldError::new(f, r));
-        let (lo, hi) = self.election_timeout_ms;
-        if lo == 0 || lo > hi {
-            return err(
-                "election_timeout_ms",
-                format!("({lo}, {hi}) must be a non-empty range of positive times"),
-            );
-        }
-        if self.heartbeat_ms == 0 || self.heartbeat_ms >= lo {
-            return err(
-                "heartbeat_ms",
-                format!(
-                    "{} must be positive and below the shortest election timeout ({lo})",
-                    self.heartbeat_ms
-                ),
-            );
-        }
+        crate::protocol::check_leader_timing(self.election_timeout_ms, self.heartbeat_ms)?;
         if self.max_batch == 0 {
             return err("max_batch", "must be at least 1".into());
         }
