@@ -70,6 +70,17 @@ pub enum Fault {
     IsolateFollower,
     /// Crash the follower `IsolateFollower` would pick.
     CrashFollower,
+    /// From now on, a node's clock runs `drift_ppm` parts per million fast (positive) or slow
+    /// (negative): what its `now()` reads drifts away from true time, and its timers follow
+    /// it. Unlike `ClockSkew`'s drift, which changes only timer speeds, this moves the reading:
+    /// a lease measured on a fast clock ends early. `drift_ppm: 0` stops the drift (what the
+    /// clock gained stays; `RepairAll` resets it).
+    ClockDrift {
+        /// The node.
+        node: u32,
+        /// Rate error of its clock.
+        drift_ppm: i32,
+    },
 }
 
 impl Fault {
@@ -88,7 +99,8 @@ impl Fault {
             | Fault::Restart(n)
             | Fault::Pause(n)
             | Fault::Resume(n)
-            | Fault::ClockSkew { node: n, .. } => vec![*n],
+            | Fault::ClockSkew { node: n, .. }
+            | Fault::ClockDrift { node: n, .. } => vec![*n],
             Fault::IsolateLeader
             | Fault::IsolateFollower
             | Fault::CrashFollower
@@ -169,12 +181,9 @@ impl Fault {
                 if offset_ms.unsigned_abs() > 86_400_000 {
                     return Err(format!("clock offset {offset_ms} ms is more than a day"));
                 }
-                if !(-500_000..=500_000).contains(drift_ppm) {
-                    return Err(format!(
-                        "drift {drift_ppm} ppm is out of range: -500000 to 500000 (±50%)"
-                    ));
-                }
+                check_drift(*drift_ppm)?;
             }
+            Fault::ClockDrift { drift_ppm, .. } => check_drift(*drift_ppm)?,
             _ => {}
         }
         Ok(())
@@ -212,7 +221,21 @@ impl fmt::Display for Fault {
                 write!(f, "skew n{node} clock by {offset_ms} ms, {drift_ppm} ppm")
             }
             Fault::RepairAll => f.write_str("repair all"),
+            Fault::ClockDrift { node, drift_ppm } => {
+                write!(f, "drift n{node} clock by {drift_ppm} ppm")
+            }
         }
+    }
+}
+
+/// A clock rate error must stay within ±50%, so a drifting clock still moves forward.
+fn check_drift(drift_ppm: i32) -> Result<(), String> {
+    if (-500_000..=500_000).contains(&drift_ppm) {
+        Ok(())
+    } else {
+        Err(format!(
+            "drift {drift_ppm} ppm is out of range: -500000 to 500000 (±50%)"
+        ))
     }
 }
 

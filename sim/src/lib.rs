@@ -28,7 +28,9 @@ pub use history::{ClientConfig, Completion, History, Operation, Side};
 pub use invariant::{FnInvariant, HistoryInvariant, Invariant, InvariantKind};
 pub use load::FieldError;
 pub use network::{LatencyMs, NetworkConfig};
-pub use node::{ClientId, Ctx, Effect, Node, NodeId, NodeView, ReplyTo, ResponseClass, TimerId};
+pub use node::{
+    ClientId, Ctx, Effect, Embedding, Node, NodeId, NodeView, ReplyTo, ResponseClass, TimerId,
+};
 pub use outcome::{
     CapReport, Expect, Latency, Outcome, StopReason, Verdict as ExpectVerdict, Violation,
 };

@@ -357,3 +357,202 @@ impl<'a, P: Node> Ctx<'a, P> {
         }
     }
 }
+
+/// How an embedded node's effects are lifted into its host's (see [`Ctx::embed`]).
+///
+/// A host node that runs another protocol's node inside it (a lock service running Raft as its
+/// store) wraps the embedded node's messages and timers in its own and keeps the embedded
+/// node's durable store inside its own. Everything else (the clock, the random stream, the
+/// timer numbering, the trace notes) is the host's, shared, so the embedded node behaves
+/// exactly as it would on its own and the run stays a function of the seed.
+pub struct Embedding<P: Node, Q: Node> {
+    /// How many nodes the embedded protocol's cluster has: its members are nodes `0..members`
+    /// of the host cluster, and its `peers()` and `cluster_size()` see only them.
+    pub members: u32,
+    /// Wraps an embedded message as a host message.
+    pub msg: fn(Q::Msg) -> P::Msg,
+    /// Wraps an embedded timer as a host timer.
+    pub timer: fn(Q::Timer) -> P::Timer,
+    /// The embedded node's durable store inside the host's.
+    pub durable: fn(&mut P::Durable) -> &mut Q::Durable,
+}
+
+impl<'a, P: Node> Ctx<'a, P> {
+    /// Runs one handler of an embedded node `Q` against this context, lifting what it does:
+    /// its messages and timers are wrapped by `embedding` and sent or set as this node's (a
+    /// timer keeps its id, so the embedded node can cancel it), its durable writes are this
+    /// node's. Its answers to clients are returned, not sent: the host decides where they go
+    /// (the requests it forwarded came from its own callers).
+    ///
+    /// The host passes the embedded node's messages and timers back to it by unwrapping them
+    /// in its own handlers and calling `embed` again.
+    pub fn embed<Q: Node, R>(
+        &mut self,
+        embedding: &Embedding<P, Q>,
+        handler: impl FnOnce(&mut Ctx<'_, Q>) -> R,
+    ) -> (R, Vec<(ReplyTo, Q::Response)>) {
+        let mut effects = Vec::new();
+        let result = {
+            let mut sub = Ctx {
+                id: self.id,
+                now: self.now,
+                nodes: embedding.members,
+                rng: &mut *self.rng,
+                durable: (embedding.durable)(&mut *self.durable),
+                next_timer: &mut *self.next_timer,
+                effects: &mut effects,
+                notes: &mut *self.notes,
+                keep_notes: self.keep_notes,
+            };
+            handler(&mut sub)
+        };
+        let mut replies = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::Send { to, msg } => self.send(to, (embedding.msg)(msg)),
+                Effect::SetTimer { id, after, timer } => self.effects.push(Effect::SetTimer {
+                    id,
+                    after,
+                    timer: (embedding.timer)(timer),
+                }),
+                Effect::CancelTimer(id) => self.cancel_timer(id),
+                Effect::Reply { to, response } => replies.push((to, response)),
+                Effect::DurableWrite => {
+                    let _ = self.durable_mut();
+                }
+            }
+        }
+        (result, replies)
+    }
+}
+
+#[cfg(test)]
+mod embedding_tests {
+    use super::*;
+    use crate::rng::{Stream, stream};
+
+    /// A node that counts pings in its durable store, answers clients and keeps a timer.
+    #[derive(Clone, Debug)]
+    struct Inner;
+
+    impl Node for Inner {
+        type Msg = u32;
+        type Timer = &'static str;
+        type Request = ();
+        type Response = u64;
+        type Durable = u64;
+        fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+            let id = ctx.set_timer(Time::from_millis(5), "tick");
+            ctx.cancel_timer(id);
+        }
+        fn on_message(&mut self, from: NodeId, msg: u32, ctx: &mut Ctx<'_, Self>) {
+            *ctx.durable_mut() += u64::from(msg);
+            for peer in ctx.peers().collect::<Vec<_>>() {
+                ctx.send(peer, msg + from.0);
+            }
+        }
+        fn on_timer(&mut self, _: &'static str, _: &mut Ctx<'_, Self>) {}
+        fn on_request(&mut self, to: ReplyTo, _: (), ctx: &mut Ctx<'_, Self>) {
+            let count = *ctx.durable();
+            ctx.reply(to, count);
+        }
+        fn classify(_: &u64) -> ResponseClass {
+            ResponseClass::Ok
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    struct Host;
+
+    #[derive(Clone, Debug, Default, Serialize)]
+    struct HostDurable {
+        own: u8,
+        inner: u64,
+    }
+
+    #[derive(Clone, Debug, Serialize)]
+    enum HostMsg {
+        Inner(u32),
+    }
+
+    impl Node for Host {
+        type Msg = HostMsg;
+        type Timer = String;
+        type Request = ();
+        type Response = ();
+        type Durable = HostDurable;
+        fn on_start(&mut self, _: &mut Ctx<'_, Self>) {}
+        fn on_message(&mut self, _: NodeId, _: HostMsg, _: &mut Ctx<'_, Self>) {}
+        fn on_timer(&mut self, _: String, _: &mut Ctx<'_, Self>) {}
+        fn on_request(&mut self, _: ReplyTo, _: (), _: &mut Ctx<'_, Self>) {}
+        fn classify(_: &()) -> ResponseClass {
+            ResponseClass::Ok
+        }
+    }
+
+    const EMBED: Embedding<Host, Inner> = Embedding {
+        members: 3,
+        msg: HostMsg::Inner,
+        timer: |t| format!("inner:{t}"),
+        durable: |d| &mut d.inner,
+    };
+
+    #[test]
+    fn an_embedded_node_acts_through_its_host() {
+        let mut rng = stream(1, Stream::Node(0));
+        let mut durable = HostDurable { own: 7, inner: 0 };
+        let (mut next_timer, mut effects, mut notes) = (40, Vec::new(), Vec::new());
+        let mut ctx = Ctx::<Host>::detached(
+            NodeId(1),
+            Time::from_millis(3),
+            10,
+            &mut rng,
+            &mut durable,
+            &mut next_timer,
+            &mut effects,
+            &mut notes,
+        );
+        let mut inner = Inner;
+        // Messages go to the embedded cluster's members only, wrapped; the durable write is
+        // the host's.
+        let ((), replies) = ctx.embed(&EMBED, |sub| {
+            assert_eq!(sub.cluster_size(), 3);
+            assert_eq!(sub.now(), Time::from_millis(3));
+            inner.on_message(NodeId(2), 5, sub);
+        });
+        assert!(replies.is_empty());
+        // Timers keep the ids the embedded node was given, from the host's numbering.
+        ctx.embed(&EMBED, |sub| inner.on_start(sub));
+        // Answers come back to the host instead of going to a client.
+        let to = ReplyTo {
+            client: ClientId(9),
+            seq: 4,
+        };
+        let ((), replies) = ctx.embed(&EMBED, |sub| inner.on_request(to, (), sub));
+        assert_eq!(replies, vec![(to, 5)]);
+        let rendered: Vec<String> = effects
+            .iter()
+            .map(|e| match e {
+                Effect::Send { to, msg } => format!("send {to} {msg:?}"),
+                Effect::SetTimer { id, after, timer } => {
+                    format!("timer {} {} {timer}", id.0, after.as_millis())
+                }
+                Effect::CancelTimer(id) => format!("cancel {}", id.0),
+                Effect::Reply { .. } => "reply".into(),
+                Effect::DurableWrite => "durable".into(),
+            })
+            .collect();
+        assert_eq!(
+            rendered,
+            [
+                "durable",
+                "send n0 Inner(7)",
+                "send n2 Inner(7)",
+                "timer 40 5 inner:tick",
+                "cancel 40"
+            ]
+        );
+        assert_eq!((durable.own, durable.inner), (7, 5));
+        assert_eq!(next_timer, 41);
+    }
+}

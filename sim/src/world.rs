@@ -24,23 +24,53 @@ pub enum NodeStatus {
 
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Clock {
+    /// Added to the reading (`ClockSkew`).
     pub(crate) offset_us: i64,
+    /// Rate error of the timers alone (`ClockSkew`).
     pub(crate) drift_ppm: i32,
+    /// Rate error of the clock itself, reading and timers (`ClockDrift`), since `rate_since`.
+    pub(crate) rate_ppm: i32,
+    /// When the current rate error began.
+    pub(crate) rate_since: Time,
+    /// How far earlier rate errors had moved the reading by `rate_since`.
+    pub(crate) drifted_us: i64,
 }
 
 impl Clock {
     /// The node's reading of virtual time `real`.
     pub(crate) fn local(self, real: Time) -> Time {
-        let us = i128::from(real.as_micros()) + i128::from(self.offset_us);
+        let us = i128::from(real.as_micros())
+            + i128::from(self.offset_us)
+            + i128::from(self.drifted_by(real));
         Time::from_micros(us.clamp(0, i128::from(u64::MAX)) as u64)
+    }
+
+    /// How far rate errors have moved the reading by virtual time `real`.
+    fn drifted_by(self, real: Time) -> i64 {
+        if self.rate_ppm == 0 {
+            return self.drifted_us;
+        }
+        let elapsed = i128::from(real.as_micros().saturating_sub(self.rate_since.as_micros()));
+        let moved = elapsed * i128::from(self.rate_ppm) / 1_000_000;
+        (i128::from(self.drifted_us) + moved).clamp(i128::from(i64::MIN), i128::from(i64::MAX))
+            as i64
+    }
+
+    /// From `now` on, the clock runs `rate_ppm` parts per million fast (or slow, negative):
+    /// what it has drifted so far stays in its reading.
+    pub(crate) fn set_rate(&mut self, now: Time, rate_ppm: i32) {
+        self.drifted_us = self.drifted_by(now);
+        self.rate_since = now;
+        self.rate_ppm = rate_ppm;
     }
 
     /// How much virtual time passes while this clock measures `local`.
     pub(crate) fn real_delay(self, local: Time) -> Time {
-        if self.drift_ppm == 0 {
+        let ppm = self.drift_ppm.saturating_add(self.rate_ppm);
+        if ppm == 0 {
             return local;
         }
-        let rate = 1_000_000i128 + i128::from(self.drift_ppm);
+        let rate = (1_000_000i128 + i128::from(ppm)).max(1);
         let real = i128::from(local.as_micros()) * 1_000_000 / rate;
         Time::from_micros(real.clamp(0, i128::from(u64::MAX)) as u64)
     }
@@ -177,5 +207,35 @@ impl Stats {
     /// Every message lost, whatever the reason.
     pub fn messages_dropped(&self) -> u64 {
         self.dropped_partition + self.dropped_loss + self.dropped_crashed
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+
+    #[test]
+    fn a_drifting_clock_reads_ahead_and_its_timers_follow() {
+        let mut clock = Clock::default();
+        assert_eq!(clock.local(Time::from_millis(10)), Time::from_millis(10));
+        // 10% fast from 1 s on: 2 s later it reads 200 ms ahead.
+        clock.set_rate(Time::from_secs(1), 100_000);
+        assert_eq!(clock.local(Time::from_secs(1)), Time::from_secs(1));
+        assert_eq!(clock.local(Time::from_secs(3)), Time::from_millis(3_200));
+        // A timer of 110 ms on this clock fires after 100 ms of true time.
+        assert_eq!(
+            clock.real_delay(Time::from_millis(110)),
+            Time::from_millis(100)
+        );
+        // Stopping the drift keeps what it gained; an offset adds to it.
+        clock.set_rate(Time::from_secs(3), 0);
+        clock.offset_us = -50_000;
+        assert_eq!(clock.local(Time::from_secs(5)), Time::from_millis(5_150));
+        assert_eq!(clock.real_delay(Time::from_millis(7)), Time::from_millis(7));
+        // Slow clocks read behind.
+        let mut slow = Clock::default();
+        slow.set_rate(Time::ZERO, -500_000);
+        assert_eq!(slow.local(Time::from_secs(4)), Time::from_secs(2));
+        assert_eq!(slow.real_delay(Time::from_secs(1)), Time::from_secs(2));
     }
 }

@@ -235,10 +235,14 @@ impl<P: Node> Simulation<P> {
                 offset_ms,
                 drift_ppm,
             } => {
-                self.state.nodes[*node as usize].clock = Clock {
-                    offset_us: offset_ms * 1_000,
-                    drift_ppm: *drift_ppm,
-                };
+                let clock = &mut self.state.nodes[*node as usize].clock;
+                clock.offset_us = offset_ms * 1_000;
+                clock.drift_ppm = *drift_ppm;
+            }
+            Fault::ClockDrift { node, drift_ppm } => {
+                self.state.nodes[*node as usize]
+                    .clock
+                    .set_rate(now, *drift_ppm);
             }
             Fault::RepairAll => {
                 reach.heal(now);
