@@ -30,6 +30,8 @@ protocol::protocols! {
     Paxos => paxos::Synod
     /// Multi-Paxos replicating a key-value store.
     | MultiPaxos => MultiPaxos,
+    /// A distributed lock service, workers and the storage they protect.
+    Locks => locks::LockNode,
 }
 // ANCHOR_END: list
 

@@ -270,11 +270,15 @@ pub enum NemesisKind {
     Pause,
     /// Skew a random node's clock.
     ClockSkew,
+    /// Pause the current leader (for a lock, its holder), resume it when repaired.
+    PauseLeader,
+    /// Make a random node's clock run fast or slow (up to 10%), stop the drift when repaired.
+    ClockDrift,
 }
 
 impl NemesisKind {
     /// Every kind, in order.
-    pub const ALL: [NemesisKind; 9] = [
+    pub const ALL: [NemesisKind; 11] = [
         NemesisKind::Partition,
         NemesisKind::Isolate,
         NemesisKind::IsolateLeader,
@@ -284,6 +288,8 @@ impl NemesisKind {
         NemesisKind::CrashLeader,
         NemesisKind::Pause,
         NemesisKind::ClockSkew,
+        NemesisKind::PauseLeader,
+        NemesisKind::ClockDrift,
     ];
 }
 

@@ -308,6 +308,11 @@ impl Raft {
         self.role
     }
 
+    /// The leader this server knows of (itself when it leads).
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+
     /// The commit index now.
     pub fn commit_index(&self) -> u64 {
         self.commit_index

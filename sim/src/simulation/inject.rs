@@ -130,6 +130,17 @@ impl<P: Node> Simulation<P> {
                 (Fault::Crash(node), Fault::Restart(node))
             }
             NemesisKind::CrashLeader => (Fault::CrashLeader, Fault::RepairAll),
+            // Resumes every paused node: the holder paused is resolved only when the pause
+            // happens.
+            NemesisKind::PauseLeader => (Fault::PauseLeader, Fault::RepairAll),
+            NemesisKind::ClockDrift => {
+                let node = any(rng);
+                let drift_ppm = rng::between(rng, 0, 200_000) as i32 - 100_000;
+                (
+                    Fault::ClockDrift { node, drift_ppm },
+                    Fault::ClockDrift { node, drift_ppm: 0 },
+                )
+            }
             NemesisKind::Pause => {
                 let node = any(rng);
                 (Fault::Pause(node), Fault::Resume(node))
