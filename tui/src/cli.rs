@@ -4,7 +4,9 @@ use crate::summary;
 use crate::sweep;
 use crate::wall::Stopwatch;
 use clap::{Parser, Subcommand};
-use simlab_protocols::{LearnerCode, LoadedScenario, RunOptions, Scenario, registry};
+use simlab_protocols::{
+    LearnerCode, LoadedScenario, ProtocolConfig, RunOptions, Scenario, registry,
+};
 use simlab_sim::TraceMode;
 use simlab_sim::trace::{OutputFile, write_record};
 use std::path::PathBuf;
@@ -142,6 +144,39 @@ enum Command {
         #[arg(long)]
         same_nodes: bool,
     },
+    /// Sweep several scenarios with several protocol settings and tabulate what each keeps.
+    ///
+    /// Every scenario runs with every `--protocol` (which replaces the scenario's own settings)
+    /// over the same seeds. Prints a Markdown table: per scenario and setting, each invariant's
+    /// failing seeds, the first failure, and (unless --no-shrink) how many faults the shrunk
+    /// schedule of that failure keeps. `expect` is ignored. Exit code 0 when the table was
+    /// made (whatever it shows), 2 for bad input.
+    Matrix {
+        /// The scenario files (RON), one row each per setting.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Protocol settings for every scenario, as a scenario writes them, e.g.
+        /// `--protocol 'Locks(design: FencingTokens)'`. May be repeated; default: each
+        /// scenario's own.
+        #[arg(long)]
+        protocol: Vec<String>,
+        /// The seeds: `A..B` (B excluded) or `A..=B`.
+        #[arg(long, default_value = "0..100")]
+        seeds: String,
+        /// The invariants to show, comma-separated (default: every always, eventually and
+        /// history invariant of the first scenario's protocol).
+        #[arg(long)]
+        invariants: Option<String>,
+        /// Do not shrink the first failure of each combination.
+        #[arg(long)]
+        no_shrink: bool,
+        /// Worker threads (default: every core). The results do not depend on it.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// One JSON line per scenario and setting instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Shrink a failing run to a small scenario that fails the same way.
     ///
     /// Keeps the seed, turns the nemesis into an explicit fault schedule, then removes faults,
@@ -239,6 +274,24 @@ pub fn dispatch(cli: Cli, code: &LearnerCode) -> Result<ExitCode, String> {
             jobs,
             json,
             same_nodes,
+            code,
+        ),
+        Command::Matrix {
+            files,
+            protocol,
+            seeds,
+            invariants,
+            no_shrink,
+            jobs,
+            json,
+        } => matrix(
+            &files,
+            &protocol,
+            &seeds,
+            invariants.as_deref(),
+            !no_shrink,
+            jobs,
+            json,
             code,
         ),
         Command::Lincheck { model, file } => lincheck(model, &file),
@@ -457,6 +510,81 @@ fn compare(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn matrix(
+    files: &[PathBuf],
+    protocols: &[String],
+    seeds: &str,
+    invariants: Option<&str>,
+    shrink: bool,
+    jobs: Option<usize>,
+    json: bool,
+    code: &LearnerCode,
+) -> Result<ExitCode, String> {
+    use crate::matrix;
+    let rows = matrix::load_rows(files, |path| Ok(load(path, code)?.scenario))?;
+    let protocols: Vec<(String, Option<ProtocolConfig>)> = if protocols.is_empty() {
+        vec![(matrix::OWN.to_string(), None)]
+    } else {
+        protocols
+            .iter()
+            .map(|text| {
+                let config =
+                    ProtocolConfig::parse(text).map_err(|e| format!("--protocol {text:?}: {e}"))?;
+                Ok((text.clone(), Some(config)))
+            })
+            .collect::<Result<_, String>>()?
+    };
+    let (start, last) = sweep::parse_range(seeds)?;
+    if last - start >= matrix::MAX_RUNS {
+        return Err(format!(
+            "--seeds {seeds:?}: a matrix makes at most {} runs",
+            matrix::MAX_RUNS
+        ));
+    }
+    let seeds = sweep::SeedPlan {
+        start,
+        last,
+        shard: (0, 1),
+    };
+    let first = {
+        let mut s = rows[0].scenario.clone();
+        if let Some((_, Some(p))) = protocols.first() {
+            s.protocol = p.clone();
+        }
+        s
+    };
+    let invariants = match invariants {
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(String::from)
+            .collect(),
+        None => matrix::default_invariants(&first),
+    };
+    if invariants.is_empty() {
+        return Err("--invariants names no invariant".into());
+    }
+    let plan = matrix::Plan {
+        rows,
+        protocols,
+        seeds: seeds.seeds(),
+        invariants,
+        shrink,
+    };
+    plan.validate()?;
+    let result = matrix::run(&plan, job_count(jobs)?);
+    if json {
+        for line in result.json_lines(&plan) {
+            println!("{line}");
+        }
+    } else {
+        print!("{}", result.markdown(&plan));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn shrink(

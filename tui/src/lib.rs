@@ -11,6 +11,7 @@ use std::process::ExitCode;
 mod bench;
 mod cli;
 mod compare;
+mod matrix;
 mod summary;
 mod sweep;
 mod ui;
