@@ -5,6 +5,8 @@
 //!   Checked at the step the storage accepts the write that breaks it.
 //! - **NoLostUpdate** (always): an accepted write sets the counter to one above what it was, so
 //!   no acknowledged increment is overwritten.
+//! - **TokensUnique** (always): no token is ever held by two workers: the lock service's own
+//!   consistency, whatever the storage sees.
 //! - **LockGrantedAgain** (eventually): after the faults, the lock is granted again (a holder
 //!   that crashed does not block everyone for ever).
 //! - **WriteAccepted** (sometimes): some critical section completed at all.
@@ -22,6 +24,10 @@ pub fn all(config: &LockConfig) -> Vec<Box<dyn Invariant<LockNode>>> {
     vec![
         Box::new(Journal::new(Rule::MutualExclusion, storage, fenced)),
         Box::new(Journal::new(Rule::NoLostUpdate, storage, fenced)),
+        Box::new(TokensUnique {
+            holders: BTreeMap::new(),
+            workers: (storage.0 + 1)..u32::MAX,
+        }),
         Box::new(GrantedAgain {
             baseline: None,
             services: config.service_count(),
@@ -178,6 +184,39 @@ impl Invariant<LockNode> for Journal {
     }
 }
 
+/// TokensUnique: every token a worker ever held, with the worker.
+#[derive(Clone, Debug)]
+struct TokensUnique {
+    holders: BTreeMap<u64, u32>,
+    workers: std::ops::Range<u32>,
+}
+
+impl Invariant<LockNode> for TokensUnique {
+    fn name(&self) -> &str {
+        "TokensUnique"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Always
+    }
+    fn check(&mut self, world: &World<'_, LockNode>) -> Result<(), String> {
+        let first = self.workers.start;
+        for (id, node) in world.live_nodes().filter(|(id, _)| id.0 >= first) {
+            let Some(lease) = node.worker().and_then(|w| w.lease()) else {
+                continue;
+            };
+            let holder = *self.holders.entry(lease.token).or_insert(id.0);
+            if holder != id.0 {
+                return Err(format!(
+                    "token {} was granted to n{holder} and to {id}: the lock service lost track \
+                     of its own grants",
+                    lease.token
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The highest token any live lock server's record shows.
 fn highest_token(world: &World<'_, LockNode>, services: u32) -> u64 {
     (0..services)
@@ -282,4 +321,67 @@ pub fn report(config: &LockConfig, sim: &Simulation<LockNode>) -> Vec<ReportItem
             abandoned,
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn served(worker: u32, token: u64, access: Access, before: u64, accepted: bool) -> Served {
+        Served {
+            worker,
+            token,
+            access,
+            before,
+            accepted,
+        }
+    }
+
+    #[test]
+    fn the_scan_catches_an_interleaved_write_and_the_lost_update() {
+        let journal = vec![
+            served(3, 1, Access::Read, 0, true),
+            served(4, 2, Access::Read, 0, true), // n4 reads inside n3's section
+            served(4, 2, Access::Write(1), 0, true),
+            served(3, 1, Access::Write(1), 1, true), // n3's late write: overlap and loss
+        ];
+        let mut scan = Scan::new(false);
+        assert!(scan.feed(&journal[..3]).is_empty(), "n4's section alone is fine");
+        let found = scan.feed(&journal);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(matches!(&found[0], Finding::Overlap(m) if m.contains("n4 (token 2) wrote")));
+        assert!(matches!(&found[1], Finding::Lost(m) if m.contains("undoing 1")));
+        assert_eq!((scan.writes, scan.overlaps, scan.lost), (2, 1, 1));
+    }
+
+    #[test]
+    fn with_fencing_refused_accesses_do_not_count_and_tokens_must_not_go_down() {
+        let journal = vec![
+            served(3, 1, Access::Read, 0, true),
+            served(4, 2, Access::Read, 0, true),
+            served(3, 1, Access::Write(1), 0, false), // refused: no harm
+            served(4, 2, Access::Write(1), 0, true),
+        ];
+        let mut scan = Scan::new(true);
+        assert!(scan.feed(&journal).is_empty());
+        assert_eq!(scan.refused, 1);
+        // A fence that let token 1 through after token 2 is caught.
+        let mut journal = journal;
+        journal.push(served(3, 1, Access::Read, 1, true));
+        let found = scan.feed(&journal);
+        assert!(matches!(&found[0], Finding::Overlap(m) if m.contains("out of order")));
+    }
+
+    #[test]
+    fn a_workers_own_sections_in_sequence_are_fine() {
+        let journal = vec![
+            served(3, 1, Access::Read, 0, true),
+            served(3, 1, Access::Write(1), 0, true),
+            served(3, 2, Access::Read, 1, true),
+            served(3, 2, Access::Write(2), 1, true),
+            served(4, 3, Access::Read, 2, true),
+            served(4, 3, Access::Write(3), 2, true),
+        ];
+        assert!(Scan::new(true).feed(&journal).is_empty());
+    }
 }

@@ -81,6 +81,9 @@ pub enum LockBug {
     /// The storage checks tokens on writes only: a reader with a newer token does not raise
     /// the fence, so an older holder's write still lands between its read and write.
     FenceWritesOnly,
+    /// The single lock server keeps the record in memory only (a cache server without
+    /// persistence): after a restart it has forgotten the holder and the tokens it granted.
+    VolatileRecord,
 }
 
 /// The lock lab's settings.
@@ -204,6 +207,13 @@ impl LockConfig {
         }
         if self.design.replicated() {
             self.raft.validate(s).map_err(|e| e.within("raft"))?;
+        }
+        if self.has(LockBug::VolatileRecord) && self.design.replicated() {
+            return err(
+                "bugs",
+                "VolatileRecord plants a bug in the single lock server: it needs design: SingleInstance"
+                    .into(),
+            );
         }
         if self.has(LockBug::FenceWritesOnly) && !self.design.fenced() {
             return err(

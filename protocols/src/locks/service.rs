@@ -161,6 +161,8 @@ pub struct LockServer {
     pending: BTreeMap<(u32, u64), Pending>,
     /// Grants this server made since it started.
     grants: u64,
+    /// [`LockBug::VolatileRecord`]: the record kept in memory only.
+    volatile: Option<LockRecord>,
 }
 
 impl LockServer {
@@ -173,11 +175,15 @@ impl LockServer {
                 Arc::new(config.raft.clone()),
             )
         });
+        let volatile = config
+            .has(LockBug::VolatileRecord)
+            .then(LockRecord::default);
         LockServer {
             config,
             raft,
             pending: BTreeMap::new(),
             grants: 0,
+            volatile,
         }
     }
 
@@ -189,9 +195,12 @@ impl LockServer {
     /// The lock record as this server knows it: its own (single instance) or its state
     /// machine's (replicated; possibly behind the leader's).
     pub fn record(&self, durable: &LockDurable) -> LockRecord {
-        match &self.raft {
-            Some(raft) => LockRecord::decode(raft.kv().get(LOCK_KEY).map_or("", String::as_str)),
-            None => durable.record.clone(),
+        match (&self.raft, &self.volatile) {
+            (Some(raft), _) => {
+                LockRecord::decode(raft.kv().get(LOCK_KEY).map_or("", String::as_str))
+            }
+            (None, Some(memory)) => memory.clone(),
+            (None, None) => durable.record.clone(),
         }
     }
 
@@ -244,10 +253,12 @@ impl LockServer {
     fn on_lock(&mut self, worker: NodeId, seq: u64, op: LockOp, ctx: &mut Ctx<'_, LockNode>) {
         if self.raft.is_none() {
             let now = ctx.now();
-            let record = ctx.durable().record.clone();
+            let record = self.record(ctx.durable());
             let (new, answer) = decide(&record, worker.0, op, now, &self.config);
-            if let Some(new) = new {
-                ctx.durable_mut().record = new;
+            match (new, &mut self.volatile) {
+                (Some(new), Some(memory)) => *memory = new,
+                (Some(new), None) => ctx.durable_mut().record = new,
+                (None, _) => {}
             }
             self.answer(worker, seq, answer, ctx);
             return;
@@ -356,7 +367,7 @@ impl LockServer {
 
     pub(super) fn on_probe(&mut self, reply_to: ReplyTo, ctx: &mut Ctx<'_, LockNode>) {
         if self.raft.is_none() {
-            let record = &ctx.durable().record;
+            let record = &self.record(ctx.durable());
             let probe = Probe::Holder {
                 holder: record.holder_at(ctx.now()),
                 token: record.token,
@@ -383,5 +394,74 @@ impl LockServer {
                 view
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> Time {
+        Time::from_millis(ms)
+    }
+
+    #[test]
+    fn the_lock_rule_grants_renews_and_releases() {
+        let config = LockConfig::default(); // 200 ms leases
+        let free = LockRecord::default();
+        let (held, answer) = decide(&free, 5, LockOp::Acquire, at(10), &config);
+        let held = held.unwrap();
+        assert_eq!(answer, LockAnswer::Granted(1));
+        assert_eq!(held.holder_at(at(209)), Some(5));
+        assert_eq!(held.holder_at(at(210)), None, "the lease ends after its time to live");
+        // Another worker is refused while the lease lasts, and granted the next token after.
+        assert_eq!(decide(&held, 6, LockOp::Acquire, at(100), &config).1, LockAnswer::Held(Some(5)));
+        let (next, answer) = decide(&held, 6, LockOp::Acquire, at(210), &config);
+        assert_eq!(answer, LockAnswer::Granted(2));
+        // A retried acquire by the holder gets the same grant; a renewal extends it.
+        assert_eq!(decide(&held, 5, LockOp::Acquire, at(50), &config).1, LockAnswer::Granted(1));
+        let (renewed, answer) = decide(&held, 5, LockOp::Renew(1), at(150), &config);
+        assert_eq!(answer, LockAnswer::Renewed(1));
+        assert_eq!(renewed.unwrap().holder_at(at(340)), Some(5));
+        assert_eq!(decide(&held, 5, LockOp::Renew(1), at(300), &config).1, LockAnswer::NotHolder);
+        // Only the holder of this grant releases it; the token counter survives a release.
+        let next = next.unwrap();
+        assert_eq!(decide(&next, 5, LockOp::Release(1), at(220), &config).1, LockAnswer::NotHolder);
+        let (released, answer) = decide(&next, 6, LockOp::Release(2), at(220), &config);
+        assert_eq!(answer, LockAnswer::Released);
+        assert_eq!(released.as_ref().unwrap().holder, None);
+        assert_eq!(released.unwrap().token, 2);
+    }
+
+    #[test]
+    fn the_planted_bugs_change_the_rule() {
+        let mut config = LockConfig::default();
+        config.bugs = vec![LockBug::NoTtl, LockBug::UnlockWithoutOwnerCheck];
+        let (held, _) = decide(&LockRecord::default(), 5, LockOp::Acquire, at(0), &config);
+        let held = held.unwrap();
+        assert_eq!(held.holder_at(at(1_000_000_000)), Some(5), "no time to live");
+        let (gone, answer) = decide(&held, 7, LockOp::Release(99), at(5), &config);
+        assert_eq!(answer, LockAnswer::Released, "anyone may delete the lock");
+        assert_eq!(gone.unwrap().holder, None);
+    }
+
+    #[test]
+    fn a_record_reads_back_as_written() {
+        for record in [
+            LockRecord::default(),
+            LockRecord {
+                holder: Some(4),
+                token: 17,
+                expires_us: u64::MAX,
+            },
+            LockRecord {
+                holder: None,
+                token: 3,
+                expires_us: 250_000,
+            },
+        ] {
+            assert_eq!(LockRecord::decode(&record.encode()), record);
+        }
+        assert_eq!(LockRecord::decode(""), LockRecord::default());
     }
 }

@@ -1,0 +1,179 @@
+//! The lock lab: which design survives which fault, that the fence is what saves the resource,
+//! and that the faults aimed at "the leader" hit the lock holder.
+
+mod common;
+
+use simlab_protocols::locks::{Design, LockConfig, LockNode};
+use simlab_protocols::sweep::{first_violation, run_seed};
+use simlab_protocols::{LearnerCode, ProtocolConfig, RunOptions, Scenario, registry};
+use simlab_sim::{Fault, Side};
+
+fn with_design(name: &str, design: Design) -> Scenario {
+    let mut s = common::scenario(name);
+    let ProtocolConfig::Locks(config) = &mut s.protocol else {
+        panic!("{name} is not a lock scenario");
+    };
+    config.design = design;
+    s
+}
+
+fn report_value(scenario: &Scenario, key: &str) -> u64 {
+    let (_, run) = registry::run(scenario, &RunOptions::default());
+    let item = run
+        .report()
+        .into_iter()
+        .find(|i| i.key == key)
+        .unwrap_or_else(|| panic!("no report item {key}"));
+    item.value.as_u64().expect("a count")
+}
+
+/// The chapter's claim: a lease (on one server or on consensus) breaks under pauses, clock
+/// jumps and slow links; fencing tokens hold under all three.
+#[test]
+fn leases_break_under_timing_faults_and_fencing_holds() {
+    for name in ["locks-gc-pause", "locks-clock-jump", "locks-slow-network"] {
+        for design in [Design::SingleInstance, Design::ConsensusLease] {
+            let s = with_design(name, design);
+            let found = first_violation(&s, 0..50, "MutualExclusion");
+            assert!(
+                found.is_some(),
+                "{name} with {design:?}: no seed in 0..50 breaks mutual exclusion"
+            );
+        }
+        let fenced = with_design(name, Design::FencingTokens);
+        for seed in 0..60 {
+            let o = run_seed(&fenced, seed, true);
+            assert!(
+                o.violations.is_empty(),
+                "{name} with fencing, seed {seed}: {:?}",
+                o.violations
+            );
+        }
+    }
+}
+
+#[test]
+fn the_fence_refuses_the_late_write_and_keeps_every_increment() {
+    let s = common::scenario("locks-fencing-gc-pause");
+    assert!(
+        report_value(&s, "accesses_refused") > 0,
+        "the fence refused nothing"
+    );
+    assert_eq!(report_value(&s, "increments_lost"), 0);
+    assert_eq!(report_value(&s, "overlapping_sections"), 0);
+    // Without the fence, the same world loses increments.
+    let unfenced = with_design("locks-fencing-gc-pause", Design::ConsensusLease);
+    assert!(report_value(&unfenced, "overlapping_sections") > 0);
+}
+
+#[test]
+fn pausing_the_leader_pauses_the_lock_holder() {
+    let s = common::scenario("locks-gc-pause");
+    let ProtocolConfig::Locks(config) = &s.protocol else {
+        unreachable!()
+    };
+    let first_worker = config.storage().0 + 1;
+    let mut sim = registry::simulation::<LockNode>(&s, &RunOptions::default()).unwrap();
+    let mut pauses = 0;
+    while sim.step() {
+        if let Some(record) = sim.fault_log().last()
+            && let Fault::Pause(n) = record.fault
+            && record.at == sim.now()
+            && record.skipped.is_none()
+        {
+            // The pause happened in this step: the node paused is a worker holding a lease.
+            let world = sim.world();
+            let worker = world
+                .node(simlab_sim::NodeId(n))
+                .and_then(LockNode::worker)
+                .unwrap_or_else(|| panic!("n{n} paused is not a worker"));
+            assert!(n >= first_worker);
+            assert!(worker.lease().is_some(), "n{n} was paused without a lease");
+            pauses += 1;
+        }
+    }
+    assert!(pauses >= 5, "only {pauses} pauses hit a holder");
+}
+
+#[test]
+fn the_replicated_lock_service_serves_the_majority_side() {
+    let s = common::scenario("locks-service-leader-partitioned");
+    let (outcome, _) = registry::run(&s, &RunOptions::default());
+    assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
+    let majority = outcome
+        .cap
+        .by_side
+        .iter()
+        .find(|(side, _)| *side == Side::Majority)
+        .map(|(_, ops)| ops.clone())
+        .expect("probes reached the majority side");
+    assert!(majority.total >= 20, "{majority:?}");
+    assert!(
+        majority.ok * 10 >= majority.total * 8,
+        "the majority side should keep answering: {majority:?}"
+    );
+}
+
+#[test]
+fn a_wrong_fence_written_by_a_learner_is_caught_by_a_sweep() {
+    use simlab_protocols::locks::{Access, FENCE};
+    fn writes_only(fence: &mut u64, token: u64, access: Access) -> bool {
+        if access == Access::Read {
+            return true;
+        }
+        if token < *fence {
+            return false;
+        }
+        *fence = token;
+        true
+    }
+    fn never_raised(fence: &mut u64, token: u64, _: Access) -> bool {
+        token >= *fence
+    }
+    for (name, wrong) in [
+        (
+            "writes only",
+            writes_only as simlab_protocols::locks::FenceFn,
+        ),
+        ("never raised", never_raised),
+    ] {
+        let mut s = common::scenario("locks-fencing-bug-writes-only");
+        s.protocol.clear_bugs();
+        s.code = LearnerCode::new().with(&FENCE, wrong);
+        assert!(
+            first_violation(&s, 0..200, "MutualExclusion").is_some(),
+            "the {name} fence was not caught"
+        );
+    }
+}
+
+#[test]
+fn settings_that_cannot_work_are_refused_with_the_field() {
+    let cases = [
+        ("Locks(service_nodes: 3)", 8, "service_nodes"),
+        ("Locks(design: ConsensusLease)", 4, "nodes"),
+        ("Locks(ttl_ms: 0)", 8, "ttl_ms"),
+        ("Locks(work_ms: (9, 1))", 8, "work_ms"),
+        ("Locks(bugs: [FenceWritesOnly])", 8, "bugs"),
+        (
+            "Locks(design: FencingTokens, bugs: [VolatileRecord])",
+            8,
+            "bugs",
+        ),
+        (
+            "Locks(design: ConsensusLease, raft: (heartbeat_ms: 0))",
+            8,
+            "raft.heartbeat_ms",
+        ),
+    ];
+    for (text, nodes, field) in cases {
+        let config = ProtocolConfig::parse(text).unwrap();
+        let err = config.validate(nodes).expect_err(text);
+        assert_eq!(err.field, field, "{text}: {err:?}");
+    }
+    assert!(
+        ProtocolConfig::Locks(LockConfig::default())
+            .validate(3)
+            .is_ok()
+    );
+}
