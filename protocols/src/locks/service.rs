@@ -435,8 +435,10 @@ mod tests {
 
     #[test]
     fn the_planted_bugs_change_the_rule() {
-        let mut config = LockConfig::default();
-        config.bugs = vec![LockBug::NoTtl, LockBug::UnlockWithoutOwnerCheck];
+        let config = LockConfig {
+            bugs: vec![LockBug::NoTtl, LockBug::UnlockWithoutOwnerCheck],
+            ..LockConfig::default()
+        };
         let (held, _) = decide(&LockRecord::default(), 5, LockOp::Acquire, at(0), &config);
         let held = held.unwrap();
         assert_eq!(held.holder_at(at(1_000_000_000)), Some(5), "no time to live");
