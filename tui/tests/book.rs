@@ -25,6 +25,27 @@ fn chapters() -> Vec<(PathBuf, String)> {
     out
 }
 
+/// Splits a command line as a shell would for the book's commands: on spaces, with single
+/// quotes keeping what they enclose together (`--protocol 'Locks(design: FencingTokens)'`).
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                word.get_or_insert_with(String::new);
+            }
+            c if c.is_whitespace() && !quoted => words.extend(word.take()),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    assert!(!quoted, "unbalanced quote in the book: {line}");
+    words.extend(word);
+    words
+}
+
 #[test]
 fn every_command_runs_and_prints_what_the_book_shows() {
     let mut ran = 0;
@@ -42,7 +63,7 @@ fn every_command_runs_and_prints_what_the_book_shows() {
             }
             if let Some(command) = line.strip_prefix("simlab ") {
                 let (args, comment) = command.split_once('#').unwrap_or((command, ""));
-                let args: Vec<&str> = args.split_whitespace().collect();
+                let args = shell_words(args);
                 let expected = comment
                     .trim()
                     .strip_prefix("exits ")
@@ -150,6 +171,10 @@ fn every_identifier() -> Vec<String> {
             drift_ppm: 1,
         },
         Fault::RepairAll,
+        Fault::ClockDrift {
+            node: 1,
+            drift_ppm: 1,
+        },
     ];
     let mut text = String::new();
     // Every protocol in the registry, so a new protocol's settings must be documented too.
@@ -394,4 +419,59 @@ fn paxos_observe_answer_matches_the_run() {
         !notes.iter().any(|n| n.starts_with("learns")),
         "nothing is learned"
     );
+}
+
+#[test]
+fn locks_observe_answer_matches_the_run() {
+    use simlab_protocols::locks::{LockNode, worker::Phase};
+    use simlab_protocols::{RunOptions, registry};
+    use simlab_sim::{Fault, NodeId, Time};
+    let chapter = std::fs::read_to_string(root().join("book/src/locks.md")).unwrap();
+    let scenario = Scenario::load(&root().join("scenarios/locks-gc-pause.ron"))
+        .unwrap()
+        .scenario;
+    let mut sim = registry::simulation::<LockNode>(&scenario, &RunOptions::default()).unwrap();
+    let mut phase_when_paused = None;
+    while sim.step() {
+        if phase_when_paused.is_none()
+            && let Some(f) = sim.fault_log().last()
+            && f.fault == Fault::Pause(2)
+            && f.at == Time::from_millis(2_940)
+        {
+            let n2 = sim.world().node(NodeId(2)).and_then(LockNode::worker);
+            phase_when_paused = n2.map(|w| (w.phase(), w.lease().map(|l| l.token)));
+        }
+    }
+    let outcome = sim.finish();
+    // The pause and its repair, as the solution gives them.
+    let log = sim.fault_log();
+    let pause = log
+        .iter()
+        .position(|f| f.fault == Fault::Pause(2))
+        .expect("n2 is paused");
+    assert_eq!(log[pause].at, Time::from_millis(2_940));
+    assert_eq!(log[pause + 1].fault, Fault::RepairAll);
+    assert_eq!(log[pause + 1].at, Time::from_millis(3_332));
+    assert!(chapter.contains("`pause n2` at 2.940000s and the repair at 3.332000s"));
+    // n2 held token 45 and was sending its write when it was paused.
+    assert_eq!(phase_when_paused, Some((Phase::Sending, Some(45))));
+    assert!(chapter.contains("token 45 and was sending its write (`sending 42`"));
+    // Its write landed inside n5's section (token 50), undoing four increments.
+    let v = &outcome.violations[0];
+    assert_eq!(v.invariant, "MutualExclusion");
+    assert!(
+        v.message.starts_with("n2's write of 42 (token 45)"),
+        "{}",
+        v.message
+    );
+    assert!(v.message.contains("n5 (token 50) read the counter"));
+    assert_eq!(v.time.to_string(), "3.333705s");
+    assert!(chapter.contains("3.333705s, inside the critical section of n5 (token 50)"));
+    let lost = &outcome.violations[1];
+    assert!(
+        lost.message.contains("replaced 45, undoing 4"),
+        "{}",
+        lost.message
+    );
+    assert!(chapter.contains("from 45 back to 42: the increments of tokens 46 to 49"));
 }
