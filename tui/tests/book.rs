@@ -1,6 +1,9 @@
 //! The book is tested like code: its commands run and print what it shows, the scenarios and
 //! chapters it names exist, and the scenario reference covers every field the code accepts.
 
+mod common;
+
+use common::shell_words;
 use simlab_protocols::shrink::to_ron;
 use simlab_protocols::{ProtocolConfig, Scenario};
 use simlab_sim::{Fault, NemesisConfig, NemesisKind, ScheduledFault};
@@ -23,27 +26,6 @@ fn chapters() -> Vec<(PathBuf, String)> {
         .collect();
     out.sort();
     out
-}
-
-/// Splits a command line as a shell would for the book's commands: on spaces, with single
-/// quotes keeping what they enclose together (`--protocol 'Locks(design: FencingTokens)'`).
-fn shell_words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word: Option<String> = None;
-    let mut quoted = false;
-    for c in line.chars() {
-        match c {
-            '\'' => {
-                quoted = !quoted;
-                word.get_or_insert_with(String::new);
-            }
-            c if c.is_whitespace() && !quoted => words.extend(word.take()),
-            c => word.get_or_insert_with(String::new).push(c),
-        }
-    }
-    assert!(!quoted, "unbalanced quote in the book: {line}");
-    words.extend(word);
-    words
 }
 
 #[test]

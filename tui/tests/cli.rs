@@ -743,3 +743,87 @@ fn compare_rejects_misuse_with_a_clear_message() {
         );
     }
 }
+
+#[test]
+fn matrix_gives_the_same_table_whatever_the_jobs() {
+    let table = |jobs: &str| {
+        let out = simlab(&[
+            "matrix",
+            "scenarios/locks-gc-pause.ron",
+            "scenarios/locks-holder-crash.ron",
+            "--protocol",
+            "Locks(design: SingleInstance)",
+            "--protocol",
+            "Locks(design: FencingTokens)",
+            "--seeds",
+            "0..6",
+            "--json",
+            "--jobs",
+            jobs,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let one = table("1");
+    assert_eq!(one, table("2"));
+    let lines: Vec<serde_json::Value> = one
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "two scenarios × two settings");
+    let broken = &lines[0];
+    assert_eq!(broken["scenario"], "locks-gc-pause");
+    assert!(broken["invariants"]["MutualExclusion"]["failing_seeds"].as_u64() > Some(0));
+    let after = broken["shrunk"]["faults_after"].as_u64().unwrap();
+    assert!(after >= 1 && after < broken["shrunk"]["faults_before"].as_u64().unwrap());
+    let fenced = &lines[1];
+    assert_eq!(fenced["invariants"]["MutualExclusion"]["failing_seeds"], 0);
+    assert!(fenced["first_failure"].is_null());
+}
+
+#[test]
+fn matrix_refuses_bad_input_by_name() {
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &[
+                "matrix",
+                "scenarios/locks-gc-pause.ron",
+                "--invariants",
+                "Nope",
+            ],
+            "no invariant \"Nope\"",
+        ),
+        (
+            &[
+                "matrix",
+                "scenarios/locks-gc-pause.ron",
+                "--protocol",
+                "Locks(design: Huge)",
+            ],
+            "--protocol",
+        ),
+        (
+            &[
+                "matrix",
+                "scenarios/locks-gc-pause.ron",
+                "--protocol",
+                "Locks(service_nodes: 3)",
+            ],
+            "service_nodes",
+        ),
+        (
+            &["matrix", "scenarios/locks-gc-pause.ron", "--seeds", "5..5"],
+            "is empty",
+        ),
+        (&["matrix", "scenarios/missing.ron"], "missing.ron"),
+    ];
+    for (args, message) in cases {
+        let out = simlab(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(message),
+            "{args:?}: expected {message:?} in {}",
+            stderr(&out)
+        );
+    }
+}

@@ -1,6 +1,9 @@
 //! Every `simlab` command in the README's console blocks runs, from the repository root, and
 //! exits the way the README says (0 met or nothing found, 1 violation found).
 
+mod common;
+
+use common::shell_words;
 use std::path::Path;
 use std::process::Command;
 
@@ -19,7 +22,7 @@ fn readme_commands_run() {
             continue;
         };
         let (args, comment) = command.split_once('#').unwrap_or((command, ""));
-        let args: Vec<&str> = args.split_whitespace().collect();
+        let args = shell_words(args);
         let expected = comment
             .trim()
             .strip_prefix("exits ")
