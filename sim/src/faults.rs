@@ -270,7 +270,7 @@ pub enum NemesisKind {
     Pause,
     /// Skew a random node's clock.
     ClockSkew,
-    /// Pause the current leader (for a lock, its holder), resume it when repaired.
+    /// Pause the current leader (for a lock, its holder), resume that node when repaired.
     PauseLeader,
     /// Make a random node's clock run fast or slow (up to 10%), stop the drift when repaired.
     ClockDrift,

@@ -432,9 +432,9 @@ fn locks_observe_answer_matches_the_run() {
         .position(|f| f.fault == Fault::Pause(2))
         .expect("n2 is paused");
     assert_eq!(log[pause].at, Time::from_millis(2_940));
-    assert_eq!(log[pause + 1].fault, Fault::RepairAll);
+    assert_eq!(log[pause + 1].fault, Fault::Resume(2));
     assert_eq!(log[pause + 1].at, Time::from_millis(3_332));
-    assert!(chapter.contains("`pause n2` at 2.940000s and the repair at 3.332000s"));
+    assert!(chapter.contains("`pause n2` at 2.940000s and `resume n2` at 3.332000s"));
     // n2 held token 45 and was sending its write when it was paused.
     assert_eq!(phase_when_paused, Some((Phase::Sending, Some(45))));
     assert!(chapter.contains("token 45 and was sending its write (`sending 42`"));

@@ -62,8 +62,15 @@ impl<P: Node> Simulation<P> {
                 let fault = self.config.faults[i].fault.clone();
                 self.inject(fault, false, info, full);
             }
-            FaultEvent::NemesisRepair(fault) => {
-                self.inject(fault, true, info, full);
+            FaultEvent::NemesisRepair(_) | FaultEvent::NemesisNothingToRepair => {
+                match event {
+                    FaultEvent::NemesisRepair(fault) => self.inject(fault, true, info, full),
+                    _ if full => {
+                        info.summary =
+                            "the nemesis's last fault did nothing: nothing to repair".into()
+                    }
+                    _ => {}
+                }
                 let nemesis = self.config.nemesis.clone().expect("nemesis configured");
                 let next = self.state.now + self.nemesis_interval(&nemesis);
                 if next < Time::from_millis(nemesis.end_ms) {
@@ -79,8 +86,22 @@ impl<P: Node> Simulation<P> {
                 let (lo, hi) = nemesis.duration_ms;
                 let duration = Time::from_millis(rng::between(&mut self.fault_rng, lo, hi));
                 self.inject(fault, true, info, full);
+                let repair = if kind == NemesisKind::PauseLeader {
+                    // Resume the holder this pause froze, and nothing else (a `RepairAll` would
+                    // also reset clocks and restart nodes other faults took down).
+                    match self.fault_log.last() {
+                        Some(FaultRecord {
+                            fault: Fault::Pause(n),
+                            skipped: None,
+                            ..
+                        }) => FaultEvent::NemesisRepair(Fault::Resume(*n)),
+                        _ => FaultEvent::NemesisNothingToRepair,
+                    }
+                } else {
+                    FaultEvent::NemesisRepair(repair)
+                };
                 let repair_at = (self.state.now + duration).min(end);
-                self.push(repair_at, Event::Fault(FaultEvent::NemesisRepair(repair)));
+                self.push(repair_at, Event::Fault(repair));
             }
         }
     }

@@ -13,6 +13,10 @@ pub(super) enum FaultEvent {
     Scheduled(usize),
     NemesisInject,
     NemesisRepair(Fault),
+    // New variants go last: a variant's position is part of the trace hash.
+    /// The end of a nemesis fault that did nothing (a leader fault with no leader): only the
+    /// next fault is scheduled.
+    NemesisNothingToRepair,
 }
 
 #[derive(Clone, Debug, Serialize)]
