@@ -194,3 +194,31 @@ fn fencing_holds_over_a_thousand_seeds_of_every_timing_fault() {
         println!("{name} with fencing tokens: 1000 seeds, none failing");
     }
 }
+
+/// Work that outlasts the lease: without renewals every careful worker gives up its write; with
+/// renewals a third of the way through the lease, the writes go through.
+#[test]
+fn renewals_keep_a_long_critical_section_alive() {
+    let mut s = common::scenario("locks-happy-path");
+    let ProtocolConfig::Locks(config) = &mut s.protocol else {
+        unreachable!()
+    };
+    config.work_ms = (300, 400); // longer than the 200 ms lease
+    let without = report_value(&s, "writes_accepted");
+    let abandoned = report_value(&s, "writes_abandoned");
+    assert_eq!(without, 0, "no write can finish inside one lease");
+    assert!(abandoned > 5, "{abandoned}");
+    let ProtocolConfig::Locks(config) = &mut s.protocol else {
+        unreachable!()
+    };
+    config.renew = true;
+    let (outcome, run) = registry::run(&s, &RunOptions::default());
+    assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
+    let with = run
+        .report()
+        .into_iter()
+        .find(|i| i.key == "writes_accepted")
+        .and_then(|i| i.value.as_u64())
+        .unwrap();
+    assert!(with >= 10, "only {with} writes with renewals");
+}
