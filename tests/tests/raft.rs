@@ -254,3 +254,28 @@ fn twenty_client_histories_once_undecided_are_decided() {
         );
     }
 }
+
+/// A refused vote leaves a note with its reason in the trace (what the TUI's detail pane shows):
+/// the election restriction and a vote already given, both seen in the Figure 8 run.
+#[test]
+fn a_refused_vote_says_why() {
+    let scenario = common::scenario("raft-figure8");
+    let options = simlab_protocols::RunOptions {
+        trace: simlab_sim::TraceMode::Full,
+        ..Default::default()
+    };
+    let (_, run) = simlab_protocols::registry::run(&scenario, &options);
+    let notes: Vec<&String> = run.records().iter().flat_map(|r| &r.notes).collect();
+    let refusals: Vec<&&String> = notes.iter().filter(|n| n.starts_with("refuses")).collect();
+    assert!(
+        refusals
+            .iter()
+            .any(|n| n.contains("vote for term") && n.ends_with(": not as up to date")),
+        "{refusals:?}"
+    );
+    assert!(
+        refusals.iter().any(|n| n.contains(": already voted for n")),
+        "{refusals:?}"
+    );
+    assert!(notes.iter().any(|n| n.starts_with("votes for n")));
+}

@@ -267,6 +267,40 @@ fn observe_answers_match_the_runs() {
         raft_chapter.contains(&expected),
         "raft.md should say: {expected}"
     );
+    // The votes, in the order the answer names them, and no refusal.
+    let leader = second.node.unwrap();
+    let election = run
+        .records()
+        .iter()
+        .rfind(|r| {
+            r.step < second.step
+                && r.node == Some(leader)
+                && r.notes.iter().any(|n| n.starts_with("election for term"))
+        })
+        .expect("the election that won");
+    let window = || {
+        run.records()
+            .iter()
+            .filter(|r| r.step > election.step && r.step < second.step)
+            .flat_map(|r| r.notes.iter().map(move |n| (r.node.unwrap(), n)))
+    };
+    let voters: Vec<String> = window()
+        .filter(|(_, n)| n.starts_with(&format!("votes for {leader}")))
+        .map(|(node, _)| node.to_string())
+        .collect();
+    assert!(
+        !window().any(|(_, n)| n.starts_with("refuses")),
+        "no vote was refused"
+    );
+    let claim = format!(
+        "so {} and {} all granted their votes",
+        voters[..voters.len() - 1].join(", "),
+        voters[voters.len() - 1]
+    );
+    assert!(
+        raft_chapter.contains(&claim),
+        "raft.md should say: {claim:?}"
+    );
 
     // The snapshot observe answer: who was cut off, who led after the heal, and the install.
     let (outcome, run) = registry::run(&load("raft-snapshot-lagging-follower.ron"), &full);

@@ -548,9 +548,28 @@ impl Raft {
                 && self
                     .last_leader_contact
                     .is_some_and(|t| ctx.now() < t + Time::from_millis(lo)));
+        // Why a vote is refused, for the trace (the TUI's detail pane).
+        let log_behind = || {
+            format!(
+                "its log ends at {}@t{}, mine at {my_index}@t{my_term}: not as up to date",
+                last.0, last.1
+            )
+        };
         if prevote {
             // Would I vote for you? Only if you are ahead of me, and I have no live leader.
             let granted = term > current && up_to_date && !leader_lease;
+            if !granted {
+                ctx.note_with(|| {
+                    let why = if term <= current {
+                        format!("term {term} is not above mine ({current})")
+                    } else if !up_to_date {
+                        log_behind()
+                    } else {
+                        "I hear from a live leader".to_string()
+                    };
+                    format!("refuses {from}'s pre-vote for term {term}: {why}")
+                });
+            }
             let reply_term = if granted { term } else { current };
             ctx.send(
                 from,
@@ -575,6 +594,19 @@ impl Raft {
         if granted {
             self.record_vote(from, ctx);
             self.reset_election_timer(ctx);
+            ctx.note_with(|| format!("votes for {from} in term {term}"));
+        } else {
+            let voted = self.voted_for(ctx);
+            ctx.note_with(|| {
+                let why = if term < current {
+                    format!("term {term} is behind mine ({current})")
+                } else if !free {
+                    format!("already voted for {} in term {current}", voted.expect("not free"))
+                } else {
+                    log_behind()
+                };
+                format!("refuses {from}'s vote for term {term}: {why}")
+            });
         }
         ctx.send(
             from,
