@@ -730,8 +730,8 @@ pub fn report<P: simlab_sim::Node<Durable = CommitLog>>(
             json!(blocking.max().as_micros()),
         ),
         ReportItem::new(
-            "blocked",
-            "blocked (over timeout)",
+            "uncertain_past_timeout",
+            "uncertain past timeout",
             format!("{blocked} of {} yes votes", blocking.spans.len()),
             json!(blocked),
         ),
