@@ -30,6 +30,7 @@
 
 pub mod invariants;
 pub mod log;
+pub mod rules;
 
 use simlab_sim::FieldError;
 use crate::kv::{self, KvOp, KvRequest, KvResponse, KvWorkload};
@@ -275,6 +276,8 @@ pub struct Raft {
     snapshot_due: bool,
     /// Leader: per follower, the last index of the snapshot last sent to it, and when.
     snapshot_sent: Vec<(u64, Time)>,
+    /// Rules a learner wrote, run instead of the server's own.
+    rules: rules::Rules,
 }
 
 impl Raft {
@@ -300,7 +303,14 @@ impl Raft {
             volatile_vote: None,
             snapshot_due: false,
             snapshot_sent: vec![(0, Time::ZERO); nodes as usize],
+            rules: rules::Rules::default(),
         }
+    }
+
+    /// This server running the learner's rules where `rules` has them.
+    pub fn with_rules(mut self, rules: rules::Rules) -> Raft {
+        self.rules = rules;
+        self
     }
 
     /// The role now.
@@ -585,6 +595,51 @@ impl Raft {
             ctx.note(format!("ignores {from}'s vote request: a leader is alive"));
             return;
         }
+        if let Some(handler) = self.rules.request_vote {
+            let mut state = rules::VoterState {
+                current_term: current,
+                voted_for: self.voted_for(ctx).map(|n| n.0),
+                last_log_index: my_index,
+                last_log_term: my_term,
+            };
+            let request = rules::VoteRequest {
+                candidate: from.0,
+                term,
+                last_log_index: last.0,
+                last_log_term: last.1,
+            };
+            let reply = handler(&mut state, &request);
+            // Persist what the handler decided, in the order the server's own code does.
+            if state.current_term > current {
+                self.step_down(state.current_term, ctx);
+            }
+            // A granted vote is written again even when unchanged, as the server's own code
+            // does (a repeated request for the same candidate).
+            let rewrite = reply.granted && state.voted_for.is_some();
+            if rewrite || state.voted_for.map(NodeId) != self.voted_for(ctx) {
+                match state.voted_for {
+                    Some(v) => self.record_vote(NodeId(v), ctx),
+                    None => ctx.durable_mut().voted_for = None,
+                }
+            }
+            if reply.reset_election_timer {
+                self.reset_election_timer(ctx);
+            }
+            let (term_now, granted) = (ctx.durable().current_term, reply.granted);
+            ctx.note_with(|| {
+                let verdict = if granted { "grants" } else { "refuses" };
+                format!("{verdict} {from}'s vote for term {term} (learner's handler; term now {term_now})")
+            });
+            ctx.send(
+                from,
+                Msg::Vote {
+                    term: reply.term,
+                    granted,
+                    prevote: false,
+                },
+            );
+            return;
+        }
         if term > current {
             self.step_down(term, ctx);
         }
@@ -693,19 +748,28 @@ impl Raft {
             prev_log_index = snapshot_index;
             prev_log_term = log.snapshot_term();
         }
-        if prev_log_index > log.last_index() {
-            let index = log.last_index() + 1;
-            reject(ctx, term, index, None);
-            return;
-        }
-        if log.term_at(prev_log_index) != prev_log_term {
+        // The consistency check (§5.3), and where a follower tells the leader to back up to.
+        let mismatch = if prev_log_index > log.last_index() {
+            Some((log.last_index() + 1, None))
+        } else if log.term_at(prev_log_index) != prev_log_term {
             let conflict = log.term_at(prev_log_index);
             let first = log.first_index_of_term(conflict).unwrap_or(prev_log_index);
-            if self.config.fast_backup {
-                reject(ctx, term, first, Some(conflict));
+            Some(if self.config.fast_backup {
+                (first, Some(conflict))
             } else {
-                reject(ctx, term, prev_log_index, None);
-            }
+                (prev_log_index, None)
+            })
+        } else {
+            None
+        };
+        let refuse = match self.rules.log_matches {
+            // A learner's check decides; the hint is the server's own where it agrees.
+            Some(matches) => (!matches(log, prev_log_index, prev_log_term))
+                .then(|| mismatch.unwrap_or((prev_log_index, None))),
+            None => mismatch,
+        };
+        if let Some((conflict_index, conflict_term)) = refuse {
+            reject(ctx, term, conflict_index, conflict_term);
             return;
         }
         // Append what is new; truncate only on a real conflict (a stale or duplicated message
@@ -878,10 +942,16 @@ impl Raft {
         let mut index = log.last_index();
         while index > self.commit_index {
             // Figure 8: only an entry of the current term is committed by counting replicas.
-            let own_term =
-                log.term_at(index) == term || self.config.has(RaftBug::CommitPreviousTerm);
             let replicas = self.match_index.iter().filter(|&&m| m >= index).count();
-            if own_term && replicas >= self.majority() {
+            let commit = match self.rules.may_commit {
+                Some(may_commit) => may_commit(log.term_at(index), term, replicas, self.nodes as usize),
+                None => {
+                    let own_term = log.term_at(index) == term
+                        || self.config.has(RaftBug::CommitPreviousTerm);
+                    own_term && replicas >= self.majority()
+                }
+            };
+            if commit {
                 if log.term_at(index) != term {
                     let (entry_term, old) = (log.term_at(index), self.commit_index);
                     ctx.note(format!("commits index {index} of term {entry_term} by counting replicas (bug; was {old})"));
@@ -957,6 +1027,7 @@ impl Protocol for Raft {
     }
     fn node(setup: &Setup<RaftConfig>, id: NodeId) -> Raft {
         Raft::new(id, setup.nodes, setup.config.clone())
+            .with_rules(rules::Rules::from_code(&setup.code))
     }
     fn workload(setup: &Setup<RaftConfig>) -> Option<Box<dyn Workload<KvRequest>>> {
         Some(Box::new(setup.config.workload()))
