@@ -520,7 +520,7 @@ macro_rules! commit_protocol {
                 config.bugs.clear();
             }
             fn node(setup: &$crate::protocol::Setup<$config>, id: simlab_sim::NodeId) -> $node {
-                $node::new(id, setup.config.clone(), setup.nodes)
+                $node::new(id, setup.config.clone(), setup.nodes).with_code(&setup.code)
             }
             fn workload(
                 setup: &$crate::protocol::Setup<$config>,

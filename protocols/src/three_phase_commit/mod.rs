@@ -130,6 +130,28 @@ impl ThreePcConfig {
     }
 }
 
+/// The backup coordinator's rule: the decision from the states it collected (its own
+/// included). Decided participants report `Decided`.
+pub type TerminateFn = fn(states: &[TxState]) -> Decision;
+
+/// The termination rule, a slot a learner may fill (`3pc.terminate`).
+pub static TERMINATE: crate::learner::Slot<TerminateFn> =
+    crate::learner::Slot::new("3pc.terminate", terminate);
+
+/// Skeen's rule: abort if anyone aborted; commit if anyone committed or pre-committed (before
+/// anyone commits, everyone alive is pre-committed, so nobody can have aborted); abort if all
+/// are merely uncertain (nobody can have committed yet).
+pub fn terminate(states: &[TxState]) -> Decision {
+    let decided = |d| states.contains(&TxState::Decided(d));
+    if decided(Decision::Abort) {
+        Decision::Abort
+    } else if decided(Decision::Commit) || states.contains(&TxState::PreCommitted) {
+        Decision::Commit
+    } else {
+        Decision::Abort
+    }
+}
+
 /// A participant's state as reported in the termination protocol.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum TxState {
@@ -227,6 +249,8 @@ pub struct ThreePc {
     rounds: BTreeMap<TxId, BTreeMap<NodeId, (TxState, bool)>>,
     /// Undecided transactions found in the log at restart: this node only asks about them.
     recovering: BTreeSet<TxId>,
+    /// The backup coordinator's rule (a learner's, or [`terminate`]).
+    terminate: TerminateFn,
 }
 
 impl CommitProtocol for ThreePc {
@@ -271,7 +295,14 @@ impl ThreePc {
             config,
             rounds: BTreeMap::new(),
             recovering: BTreeSet::new(),
+            terminate,
         }
+    }
+
+    /// This node running the learner's code where `code` has some.
+    pub fn with_code(mut self, code: &crate::LearnerCode) -> ThreePc {
+        self.terminate = TERMINATE.pick(code);
+        self
     }
 
     fn is_coordinator(&self) -> bool {
@@ -549,17 +580,14 @@ impl ThreePc {
             );
             return;
         }
-        let decided = |d| states.values().any(|(s, _)| *s == TxState::Decided(d));
-        let any_precommitted = states.values().any(|(s, _)| *s == TxState::PreCommitted);
-        // Skeen's rule. (The planted bug commits even when everyone is merely uncertain.)
-        let commit_uncertain = self.config.has(ThreePcBug::TerminationCommitsUncertain);
-        let decision = if decided(Decision::Abort) {
-            Decision::Abort
-        } else if decided(Decision::Commit) || any_precommitted || commit_uncertain {
-            Decision::Commit
-        } else {
-            Decision::Abort
-        };
+        let collected: Vec<TxState> = states.values().map(|(s, _)| *s).collect();
+        let mut decision = (self.terminate)(&collected);
+        // The planted bug commits even when everyone is merely uncertain.
+        if self.config.has(ThreePcBug::TerminationCommitsUncertain)
+            && !collected.contains(&TxState::Decided(Decision::Abort))
+        {
+            decision = Decision::Commit;
+        }
         ctx.note(format!(
             "{tx}: backup coordinator decides {decision} from {states:?}"
         ));

@@ -225,6 +225,11 @@ impl TwoPc {
         }
     }
 
+    /// This node running the learner's code where `code` has some (2PC has no learner slot).
+    pub fn with_code(self, _code: &crate::LearnerCode) -> TwoPc {
+        self
+    }
+
     fn is_coordinator(&self) -> bool {
         self.id == COORDINATOR
     }

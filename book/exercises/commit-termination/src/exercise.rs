@@ -1,9 +1,12 @@
-use crate::{Decision, State};
+use simlab_protocols::atomic_commit::Decision;
+use simlab_protocols::three_phase_commit::TxState;
 
 // ANCHOR: exercise
-/// The decision of a backup coordinator that collected these states (its own included).
-pub fn decide(states: &[State]) -> Decision {
+/// The decision of a backup coordinator that collected these states (its own included) from
+/// the participants it can reach. Whatever it decides, every participant that decides later
+/// (or decided before, out of its sight) must decide the same.
+pub fn decide(states: &[TxState]) -> Decision {
     let _ = states;
-    todo!("Skeen's rule: who has decided, who has pre-committed, who is merely uncertain?")
+    todo!("what do these states prove about what anyone else may have decided?")
 }
 // ANCHOR_END: exercise

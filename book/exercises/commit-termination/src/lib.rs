@@ -1,29 +1,16 @@
-//! Exercise: how does a 3PC backup coordinator decide from the states it collected?
+//! Exercise: how does a 3PC backup coordinator decide from the states it collected? Your rule
+//! runs in every participant of the real protocol.
 //!
-//! `cargo test -p exercise-commit-termination --features learner` tests your copy in
-//! `src/exercise.rs`; without the feature, the same tests run against the reference solution.
+//! - `cargo test -p exercise-commit-termination --features learner` checks your copy in
+//!   `src/exercise.rs`: first the rule alone (a failure says what the collected states prove),
+//!   then sweeps of the crash scenarios with your rule in every participant;
+//! - `cargo run -p exercise-commit-termination --features learner -- run scenarios/3pc-partition.ron`
+//!   is `simlab` with your rule plugged in: once your rule passes, run it under a partition.
+//!
+//! Without the feature, the same tests and commands run the reference solution.
 
-/// A participant's state for one transaction, as it reports it to the backup coordinator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
-    /// Voted yes, heard nothing more.
-    Uncertain,
-    /// Reached pre-commit.
-    PreCommitted,
-    /// Already committed.
-    Committed,
-    /// Already aborted (or voted no).
-    Aborted,
-}
-
-/// The backup coordinator's decision.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decision {
-    /// Commit everywhere.
-    Commit,
-    /// Abort everywhere.
-    Abort,
-}
+use simlab_protocols::LearnerCode;
+use simlab_protocols::three_phase_commit::TERMINATE;
 
 #[cfg(feature = "learner")]
 mod exercise;
@@ -34,6 +21,11 @@ pub use exercise::decide;
 mod solution;
 #[cfg(not(feature = "learner"))]
 pub use solution::decide;
+
+/// The learner code this exercise plugs into 3PC: [`decide`] as every backup coordinator's rule.
+pub fn code() -> LearnerCode {
+    LearnerCode::new().with(&TERMINATE, decide)
+}
 
 #[cfg(test)]
 mod tests;
