@@ -44,6 +44,10 @@ enum Command {
         /// Run with this seed's swarm fault mix (as `sweep --swarm` did).
         #[arg(long)]
         swarm: bool,
+        /// Write the clients' history as JSON lines that `simlab lincheck --model kv` reads
+        /// (stores that speak the key-value API). Written whole or not at all.
+        #[arg(long, value_name = "OUT.jsonl")]
+        history: Option<PathBuf>,
     },
     /// Open the time-travel terminal UI on one run: step forwards and backwards through it.
     #[command(visible_alias = "replay")]
@@ -225,7 +229,8 @@ pub fn dispatch(cli: Cli, code: &LearnerCode) -> Result<ExitCode, String> {
             json,
             trace,
             swarm,
-        } => run(file, seed, json, trace, swarm, code),
+            history,
+        } => run(file, seed, json, trace, swarm, history, code),
         Command::Shrink {
             file,
             seed,
@@ -693,15 +698,26 @@ fn with_swarm(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run(
     file: PathBuf,
     seed: Option<u64>,
     json: bool,
     trace: Option<PathBuf>,
     swarm: bool,
+    history: Option<PathBuf>,
     code: &LearnerCode,
 ) -> Result<ExitCode, String> {
     let loaded = load(&file, code)?;
+    // Opened before the run, so a path that cannot be written fails first.
+    let history_out = match &history {
+        Some(path) => Some((
+            path,
+            OutputFile::create(path)
+                .map_err(|e| format!("{}: cannot write the history: {e}", path.display()))?,
+        )),
+        None => None,
+    };
     let default_seed = loaded.scenario.seed;
     let scenario = &with_swarm(&file, loaded.scenario, seed.unwrap_or(default_seed), swarm)?;
     let options = RunOptions {
@@ -736,6 +752,13 @@ fn run(
     };
     let clock = Stopwatch::start();
     let mut run = registry::build(scenario, &options);
+    if history.is_some() && run.kv_history().is_none() {
+        // The files opened are dropped uncommitted: nothing is left behind.
+        return Err(format!(
+            "--history: {} does not speak the key-value API, so it has no history for lincheck",
+            scenario.protocol.name()
+        ));
+    }
     loop {
         let more = run.step();
         if let Some((path, out)) = &mut output {
@@ -751,6 +774,15 @@ fn run(
     let elapsed = clock.elapsed();
     if let Some((path, out)) = output {
         out.commit().map_err(|e| cannot(path, e))?;
+    }
+    if let Some((path, mut out)) = history_out {
+        let cannot =
+            |e: std::io::Error| format!("{}: cannot write the history: {e}", path.display());
+        let ops = run.kv_history().expect("checked before the run");
+        use std::io::Write;
+        let text = simlab_sim::linearizability::formats::write_json_kv(&ops);
+        out.writer().write_all(text.as_bytes()).map_err(cannot)?;
+        out.commit().map_err(cannot)?;
     }
     let expect_met = scenario.expect.is_met(&outcome);
     let summary = summary::RunSummary {

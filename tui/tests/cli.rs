@@ -827,3 +827,44 @@ fn matrix_refuses_bad_input_by_name() {
         );
     }
 }
+
+#[test]
+fn a_recorded_history_is_checked_by_lincheck() {
+    let dir = temp_dir("history");
+    let path = dir.join("h.jsonl");
+    let out = simlab(&[
+        "run",
+        "scenarios/raft-bug-apply-retry-twice.ron",
+        "--history",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let check = simlab(&["lincheck", "--model", "kv", path.to_str().unwrap()]);
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "the retried append applied twice"
+    );
+    assert!(stdout(&check).contains("NOT linearizable (300 operations, simlab JSON lines"));
+    // A clean run's history is linearizable.
+    let out = simlab(&[
+        "run",
+        "scenarios/raft-concurrent-clients.ron",
+        "--history",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let check = simlab(&["lincheck", "--model", "kv", path.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    // A protocol without the key-value API is refused before anything is written.
+    let other = dir.join("none.jsonl");
+    let out = simlab(&[
+        "run",
+        "scenarios/2pc-happy-path.ron",
+        "--history",
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("does not speak the key-value API"));
+    assert!(!other.exists());
+}
