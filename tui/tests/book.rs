@@ -491,3 +491,55 @@ fn locks_observe_answer_matches_the_run() {
     );
     assert!(chapter.contains("from 45 back to 42: the increments of tokens 46 to 49"));
 }
+
+#[test]
+fn reading_a_run_answer_matches_the_run() {
+    use simlab_protocols::{RunOptions, registry};
+    use simlab_sim::{NodeId, TraceMode};
+    let chapter = std::fs::read_to_string(root().join("book/src/reading-a-run.md")).unwrap();
+    let scenario = Scenario::load(&root().join("scenarios/raft-reelection.ron"))
+        .unwrap()
+        .scenario;
+    let options = RunOptions {
+        trace: TraceMode::Full,
+        ..RunOptions::default()
+    };
+    let (_, run) = registry::run(&scenario, &options);
+    let records = run.records();
+    let won = records
+        .iter()
+        .find(|r| r.notes.iter().any(|n| n == "becomes leader of term 1"))
+        .expect("a first leader");
+    assert_eq!(won.node, Some(NodeId(4)));
+    let claim = format!(
+        "n4 becomes leader of term 1 at step {} ({})",
+        won.step,
+        won.time()
+    );
+    assert!(chapter.contains(&claim), "{claim}");
+    let voted: Vec<String> = records
+        .iter()
+        .filter(|r| r.notes.iter().any(|n| n == "votes for n4 in term 1"))
+        .map(|r| format!("n{} (step {})", r.node.unwrap().0, r.step))
+        .collect();
+    assert_eq!(voted.len(), 4);
+    let order = format!(
+        "the order {}, {}, {}, {}",
+        voted[0], voted[1], voted[2], voted[3]
+    );
+    assert!(chapter.contains(&order), "{order}");
+    // The votes as they reached n4: the first two make the majority at the winning step.
+    let arrivals: Vec<(u64, u32)> = records
+        .iter()
+        .filter(|r| {
+            r.node == Some(NodeId(4)) && r.summary.contains("Vote { term: 1, granted: true")
+        })
+        .map(|r| (r.step, r.summary[1..2].parse().unwrap()))
+        .collect();
+    assert_eq!(arrivals[1].0, won.step);
+    let claim = format!(
+        "n{}'s at step {}, n{}'s at step {}",
+        arrivals[0].1, arrivals[0].0, arrivals[1].1, arrivals[1].0
+    );
+    assert!(chapter.contains(&claim), "{claim}");
+}
