@@ -591,3 +591,46 @@ fn linearizability_answers_match_the_checker() {
     assert!(run("7").contains("violations  none"));
     assert!(chapter.contains("client 2's append of `[2.57]` appears twice"));
 }
+
+#[test]
+fn the_figure_8_story_matches_the_run() {
+    use simlab_protocols::{RunOptions, registry};
+    use simlab_sim::{NodeId, TraceMode};
+    let chapter = std::fs::read_to_string(root().join("book/src/raft.md")).unwrap();
+    let scenario = Scenario::load(&root().join("scenarios/raft-bug-commit-previous-term.ron"))
+        .unwrap()
+        .scenario;
+    let options = RunOptions {
+        trace: TraceMode::Full,
+        ..RunOptions::default()
+    };
+    let (_, run) = registry::run(&scenario, &options);
+    let records = run.records();
+    let note_at = |node: u32, note: &str| {
+        records
+            .iter()
+            .find(|r| r.node == Some(NodeId(node)) && r.notes.iter().any(|n| n == note))
+            .map(|r| r.step)
+    };
+    let order = [
+        note_at(2, "becomes leader of term 14"),
+        note_at(1, "becomes leader of term 15"),
+        note_at(2, "becomes leader of term 16"),
+        note_at(
+            2,
+            "commits index 74 of term 14 by counting replicas (bug; was 70)",
+        ),
+        note_at(1, "becomes leader of term 18"),
+    ];
+    assert!(order.iter().all(Option::is_some), "{order:?}");
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+    assert_eq!(order[3], Some(1747));
+    assert_eq!(order[4], Some(1797));
+    assert!(chapter.contains("at step\n1747, committed index 74"));
+    assert!(records.iter().any(|r| {
+        r.step < 1797
+            && r.summary
+                .contains("n1 → n0: RequestVote { term: 18, last_log_index: 79, last_log_term: 15")
+    }));
+    assert!(chapter.contains("a log ending at index 79 of\nterm 15"));
+}
