@@ -634,3 +634,126 @@ fn the_figure_8_story_matches_the_run() {
     }));
     assert!(chapter.contains("a log ending at index 79 of\nterm 15"));
 }
+
+#[test]
+fn the_shrink_answer_matches_the_shrinker() {
+    let chapter = std::fs::read_to_string(root().join("book/src/bugs-at-scale.md")).unwrap();
+    let scenario = Scenario::load(&root().join("scenarios/3pc-partition-nemesis.ron"))
+        .unwrap()
+        .scenario;
+    let shrunk = simlab_protocols::shrink::shrink(&scenario, 0, None).unwrap();
+    let small = &shrunk.scenario;
+    assert_eq!(
+        (shrunk.faults_before, small.faults.len(), small.nodes),
+        (18, 3, 4)
+    );
+    assert_eq!(small.stop_ms, 1900);
+    let at: Vec<(u64, String)> = small
+        .faults
+        .iter()
+        .map(|f| (f.at_ms, format!("{:?}", f.fault)))
+        .collect();
+    assert_eq!(at[0], (79, "Isolate(0)".to_string()));
+    assert_eq!(at[1], (444, "Heal".to_string()));
+    assert_eq!(at[2], (1610, "Partition([[1, 2], [0, 3]])".to_string()));
+    assert!(chapter.contains("3 faults (from 18), 4 nodes, 4 clients x 51 ops, stop at 1900 ms"));
+    assert!(chapter.contains("isolated at 79 ms and healed at 444 ms"));
+}
+
+#[test]
+fn engine_and_faults_answers_match_the_run() {
+    use simlab_protocols::{RunOptions, registry};
+    use simlab_sim::TraceMode;
+    let engine = std::fs::read_to_string(root().join("book/src/engine.md")).unwrap();
+    let faults = std::fs::read_to_string(root().join("book/src/faults.md")).unwrap();
+    let scenario = Scenario::load(&root().join("scenarios/raft-reelection.ron"))
+        .unwrap()
+        .scenario;
+    let options = RunOptions {
+        trace: TraceMode::Full,
+        ..RunOptions::default()
+    };
+    let (_, run) = registry::run(&scenario, &options);
+    let records = run.records();
+    // The five start steps and their election timers, as the engine answer lists them.
+    for (i, r) in records[..5].iter().enumerate() {
+        let timer = r.effects[0]
+            .split(" in ")
+            .nth(1)
+            .and_then(|t| t.strip_suffix(": Election"))
+            .expect("an election timer");
+        assert!(engine.contains(&format!("| n{i} | {timer} |")), "n{i} {timer}");
+    }
+    let first = records
+        .iter()
+        .find(|r| r.notes.iter().any(|n| n == "election for term 1"))
+        .unwrap();
+    assert!(engine.contains(&format!(
+        "n4 stands first, at step {} ({})",
+        first.step,
+        first.time()
+    )));
+    // The faults answer: the isolation, then the first message lost in flight.
+    let cut = records
+        .iter()
+        .position(|r| r.summary == "fault: isolate n4")
+        .unwrap();
+    let lost = &records[cut + 1];
+    assert!(
+        lost.summary
+            .starts_with("n4 → n1 lost in flight (partition)")
+    );
+    assert!(faults.contains(&format!(
+        "Step {} is the fault (`isolate n4`, at {}). Step {}, at {}",
+        records[cut].step,
+        records[cut].time(),
+        lost.step,
+        lost.time()
+    )));
+}
+
+#[test]
+fn the_2pc_break_answer_matches_the_run() {
+    use simlab_protocols::{RunOptions, registry};
+    use simlab_sim::{NodeId, Time, TraceMode};
+    let chapter = std::fs::read_to_string(root().join("book/src/atomic-commit.md")).unwrap();
+    let scenario = Scenario::load(&root().join("scenarios/2pc-bug-unilateral-abort.ron"))
+        .unwrap()
+        .scenario;
+    let options = RunOptions {
+        trace: TraceMode::Full,
+        ..RunOptions::default()
+    };
+    let (outcome, run) = registry::run(&scenario, &options);
+    let v = &outcome.violations[0];
+    assert_eq!(v.message, "t3.15: n0 decided commit but n3 decided abort");
+    let records = run.records();
+    let gave_up = records
+        .iter()
+        .find(|r| {
+            r.notes
+                .iter()
+                .any(|n| n == "t3.15: tired of waiting, aborting alone (bug)")
+        })
+        .unwrap();
+    assert_eq!(gave_up.node, Some(NodeId(3)));
+    assert!(chapter.contains(&format!("at step {} ({})", gave_up.step, gave_up.time())));
+    let decide = "n0 → n3: Decide { tx: TxId { client: 3, seq: 15 }, decision: Commit }";
+    let delivered: Vec<Time> = records
+        .iter()
+        .filter(|r| r.summary == decide)
+        .map(|r| r.time())
+        .collect();
+    assert_eq!(
+        delivered.first(),
+        Some(&Time::from_micros(1_045_086)),
+        "the first Decide to arrive"
+    );
+    assert!(
+        outcome
+            .faults
+            .iter()
+            .any(|f| f.fault == simlab_sim::Fault::Isolate(3) && f.at == Time::from_millis(788))
+    );
+    assert!(chapter.contains("isolation of n3 (0.788 s to 0.943 s)"));
+}
