@@ -682,7 +682,10 @@ fn engine_and_faults_answers_match_the_run() {
             .nth(1)
             .and_then(|t| t.strip_suffix(": Election"))
             .expect("an election timer");
-        assert!(engine.contains(&format!("| n{i} | {timer} |")), "n{i} {timer}");
+        assert!(
+            engine.contains(&format!("| n{i} | {timer} |")),
+            "n{i} {timer}"
+        );
     }
     let first = records
         .iter()
@@ -756,4 +759,38 @@ fn the_2pc_break_answer_matches_the_run() {
             .any(|f| f.fault == simlab_sim::Fault::Isolate(3) && f.at == Time::from_millis(788))
     );
     assert!(chapter.contains("isolation of n3 (0.788 s to 0.943 s)"));
+}
+
+#[test]
+fn paxos_break_answers_match_the_shrunk_runs() {
+    use simlab_protocols::shrink::shrink;
+    let chapter = std::fs::read_to_string(root().join("book/src/paxos.md")).unwrap();
+    for (file, seed, faults) in [
+        ("paxos-bug-ignore-accepted-value", 2, "2 faults of 10"),
+        ("multi-paxos-bug-skip-phase1", 1, "2 faults of 22"),
+    ] {
+        let scenario = Scenario::load(&root().join(format!("scenarios/{file}.ron")))
+            .unwrap()
+            .scenario;
+        let shrunk = shrink(&scenario, seed, Some("Agreement")).unwrap();
+        let (outcome, _) = simlab_protocols::run(&shrunk.scenario, &Default::default());
+        let message = &outcome
+            .violations
+            .iter()
+            .find(|v| v.invariant == "Agreement")
+            .unwrap()
+            .message;
+        let quoted = format!("`{}`", message);
+        let flat: String = chapter.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(&quoted), "{file}: {quoted}");
+        assert!(flat.contains(faults), "{file}: {faults}");
+        assert_eq!(
+            format!(
+                "{} faults of {}",
+                shrunk.scenario.faults.len(),
+                shrunk.faults_before
+            ),
+            faults
+        );
+    }
 }
