@@ -42,6 +42,7 @@ fn request() -> VoteRequest {
     }
 }
 
+// ANCHOR: tests
 /// Runs the learner's handler and compares state and reply with what the rule says.
 fn expect_vote(
     before: VoterState,
@@ -172,6 +173,7 @@ fn a_newer_term_is_adopted_and_its_vote_starts_free() {
         "the term is adopted whatever the vote",
     );
 }
+// ANCHOR_END: tests
 
 #[test]
 fn the_election_restriction_compares_last_terms_then_lengths() {
