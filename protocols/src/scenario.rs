@@ -79,6 +79,14 @@ pub struct LoadedScenario {
 }
 
 impl Scenario {
+    /// This scenario as a build exercise runs it: the planted bugs off, and `code` (the
+    /// learner's functions) inside the protocol.
+    pub fn with_learner_code(mut self, code: crate::LearnerCode) -> Scenario {
+        self.protocol.clear_bugs();
+        self.code = code;
+        self
+    }
+
     /// Reads, parses and validates a scenario file.
     pub fn load(path: &Path) -> Result<LoadedScenario, LoadError> {
         let text = load::read_text(path, load::MAX_SCENARIO_BYTES)?;

@@ -92,3 +92,29 @@ pub fn first_violation(
         .map(|seed| run_seed(scenario, seed, true))
         .find(|o| o.violated(invariant))
 }
+
+/// The first seed, in order, whose run fails (an invariant violated, or a limit hit), with the
+/// failure as `invariant: why`: what an exercise's sweep reports about a learner's code.
+pub fn first_failure(
+    scenario: &Scenario,
+    seeds: impl IntoIterator<Item = u64>,
+) -> Option<(u64, String)> {
+    seeds.into_iter().find_map(|seed| {
+        run_seed(scenario, seed, true)
+            .failure()
+            .map(|(name, why)| (seed, format!("{name}: {why}")))
+    })
+}
+
+/// The first seed, in order, where two versions of a scenario run differently (their trace
+/// hashes differ): `None` proves they made the same steps on every seed tried, e.g. that a
+/// learner slot filled with the reference code is the protocol's own code path.
+pub fn first_divergence(
+    a: &Scenario,
+    b: &Scenario,
+    seeds: impl IntoIterator<Item = u64>,
+) -> Option<u64> {
+    seeds
+        .into_iter()
+        .find(|&seed| run_seed(a, seed, false).trace_hash != run_seed(b, seed, false).trace_hash)
+}

@@ -17,6 +17,23 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// A chapter's text.
+fn chapter(name: &str) -> String {
+    std::fs::read_to_string(root().join(format!("book/src/{name}.md"))).unwrap()
+}
+
+/// A scenario of the repository, run with the full trace kept.
+fn traced(name: &str) -> (simlab_sim::Outcome, Box<dyn simlab_protocols::Run>) {
+    let scenario = Scenario::load(&root().join(format!("scenarios/{name}.ron")))
+        .unwrap()
+        .scenario;
+    let options = simlab_protocols::RunOptions {
+        trace: simlab_sim::TraceMode::Full,
+        ..Default::default()
+    };
+    simlab_protocols::registry::run(&scenario, &options)
+}
+
 fn chapters() -> Vec<(PathBuf, String)> {
     let mut out: Vec<(PathBuf, String)> = std::fs::read_dir(root().join("book/src"))
         .unwrap()
@@ -215,7 +232,7 @@ fn every_identifier() -> Vec<String> {
 
 #[test]
 fn the_scenario_reference_covers_every_field_and_variant() {
-    let reference = std::fs::read_to_string(root().join("book/src/scenarios.md")).unwrap();
+    let reference = chapter("scenarios");
     // Struct names (RON writes them before a struct's fields) are not part of the format, but
     // for `Scenario` itself; every protocol's settings struct is called `*Config`.
     let structs = ["ScheduledFault", "Limits", "LinkOverride"];
@@ -233,19 +250,8 @@ fn the_scenario_reference_covers_every_field_and_variant() {
 /// The observe exercises' answers, recomputed from the runs they describe.
 #[test]
 fn observe_answers_match_the_runs() {
-    use simlab_protocols::{RunOptions, registry};
-    use simlab_sim::TraceMode;
-    let full = RunOptions {
-        trace: TraceMode::Full,
-        ..RunOptions::default()
-    };
-    let load = |name: &str| {
-        Scenario::load(&root().join("scenarios").join(name))
-            .unwrap()
-            .scenario
-    };
-    let raft_chapter = std::fs::read_to_string(root().join("book/src/raft.md")).unwrap();
-    let (_, run) = registry::run(&load("raft-reelection.ron"), &full);
+    let raft_chapter = chapter("raft");
+    let (_, run) = traced("raft-reelection");
     let second = run
         .records()
         .iter()
@@ -303,7 +309,7 @@ fn observe_answers_match_the_runs() {
     );
 
     // The snapshot observe answer: who was cut off, who led after the heal, and the install.
-    let (outcome, run) = registry::run(&load("raft-snapshot-lagging-follower.ron"), &full);
+    let (outcome, run) = traced("raft-snapshot-lagging-follower");
     let simlab_sim::Fault::Isolate(cut) = outcome.faults[0].fault else {
         panic!("the first fault isolates a follower")
     };
@@ -347,8 +353,8 @@ fn observe_answers_match_the_runs() {
     }
 
     // The counter's observe answer: the step, the message and the arithmetic.
-    let own_chapter = std::fs::read_to_string(root().join("book/src/own-protocol.md")).unwrap();
-    let (outcome, run) = registry::run(&load("counter-bug-merge-by-sum.ron"), &full);
+    let own_chapter = chapter("own-protocol");
+    let (outcome, run) = traced("counter-bug-merge-by-sum");
     let violation = outcome
         .violations
         .iter()
@@ -382,8 +388,8 @@ fn observe_answers_match_the_runs() {
     let (counted, added) = (numbers[1], numbers[3]);
     assert!(own_chapter.contains(&format!("{added} + {} = {counted}", counted - added)));
 
-    let commit_chapter = std::fs::read_to_string(root().join("book/src/atomic-commit.md")).unwrap();
-    let (_, run) = registry::run(&load("2pc-coordinator-crash-before-decision.ron"), &full);
+    let commit_chapter = chapter("atomic-commit");
+    let (_, run) = traced("2pc-coordinator-crash-before-decision");
     let crash = run
         .records()
         .iter()
@@ -410,17 +416,8 @@ fn observe_answers_match_the_runs() {
 /// The Paxos chapter's observe answer: the duel's rounds, its pre-emptions, and no decision.
 #[test]
 fn paxos_observe_answer_matches_the_run() {
-    use simlab_protocols::{RunOptions, registry};
-    use simlab_sim::TraceMode;
-    let chapter = std::fs::read_to_string(root().join("book/src/paxos.md")).unwrap();
-    let scenario = Scenario::load(&root().join("scenarios/paxos-dueling-proposers.ron"))
-        .unwrap()
-        .scenario;
-    let options = RunOptions {
-        trace: TraceMode::Full,
-        ..RunOptions::default()
-    };
-    let (_, run) = registry::run(&scenario, &options);
+    let chapter = chapter("paxos");
+    let (_, run) = traced("paxos-dueling-proposers");
     let rounds = run
         .report()
         .iter()
@@ -442,7 +439,7 @@ fn locks_observe_answer_matches_the_run() {
     use simlab_protocols::locks::{LockNode, worker::Phase};
     use simlab_protocols::{RunOptions, registry};
     use simlab_sim::{Fault, NodeId, Time};
-    let chapter = std::fs::read_to_string(root().join("book/src/locks.md")).unwrap();
+    let chapter = chapter("locks");
     let scenario = Scenario::load(&root().join("scenarios/locks-gc-pause.ron"))
         .unwrap()
         .scenario;
@@ -494,17 +491,9 @@ fn locks_observe_answer_matches_the_run() {
 
 #[test]
 fn reading_a_run_answer_matches_the_run() {
-    use simlab_protocols::{RunOptions, registry};
-    use simlab_sim::{NodeId, TraceMode};
-    let chapter = std::fs::read_to_string(root().join("book/src/reading-a-run.md")).unwrap();
-    let scenario = Scenario::load(&root().join("scenarios/raft-reelection.ron"))
-        .unwrap()
-        .scenario;
-    let options = RunOptions {
-        trace: TraceMode::Full,
-        ..RunOptions::default()
-    };
-    let (_, run) = registry::run(&scenario, &options);
+    use simlab_sim::NodeId;
+    let chapter = chapter("reading-a-run");
+    let (_, run) = traced("raft-reelection");
     let records = run.records();
     let won = records
         .iter()
@@ -546,7 +535,7 @@ fn reading_a_run_answer_matches_the_run() {
 
 #[test]
 fn linearizability_answers_match_the_checker() {
-    let chapter = std::fs::read_to_string(root().join("book/src/linearizability.md")).unwrap();
+    let chapter = chapter("linearizability");
     let dir = std::env::temp_dir().join(format!("simlab-book-lin-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let put = r#"{"client": 0, "call": 0, "return": 10, "op": "put", "key": "x", "value": "1"}"#;
@@ -594,17 +583,9 @@ fn linearizability_answers_match_the_checker() {
 
 #[test]
 fn the_figure_8_story_matches_the_run() {
-    use simlab_protocols::{RunOptions, registry};
-    use simlab_sim::{NodeId, TraceMode};
-    let chapter = std::fs::read_to_string(root().join("book/src/raft.md")).unwrap();
-    let scenario = Scenario::load(&root().join("scenarios/raft-bug-commit-previous-term.ron"))
-        .unwrap()
-        .scenario;
-    let options = RunOptions {
-        trace: TraceMode::Full,
-        ..RunOptions::default()
-    };
-    let (_, run) = registry::run(&scenario, &options);
+    use simlab_sim::NodeId;
+    let chapter = chapter("raft");
+    let (_, run) = traced("raft-bug-commit-previous-term");
     let records = run.records();
     let note_at = |node: u32, note: &str| {
         records
@@ -637,7 +618,7 @@ fn the_figure_8_story_matches_the_run() {
 
 #[test]
 fn the_shrink_answer_matches_the_shrinker() {
-    let chapter = std::fs::read_to_string(root().join("book/src/bugs-at-scale.md")).unwrap();
+    let chapter = chapter("bugs-at-scale");
     let scenario = Scenario::load(&root().join("scenarios/3pc-partition-nemesis.ron"))
         .unwrap()
         .scenario;
@@ -662,18 +643,9 @@ fn the_shrink_answer_matches_the_shrinker() {
 
 #[test]
 fn engine_and_faults_answers_match_the_run() {
-    use simlab_protocols::{RunOptions, registry};
-    use simlab_sim::TraceMode;
-    let engine = std::fs::read_to_string(root().join("book/src/engine.md")).unwrap();
-    let faults = std::fs::read_to_string(root().join("book/src/faults.md")).unwrap();
-    let scenario = Scenario::load(&root().join("scenarios/raft-reelection.ron"))
-        .unwrap()
-        .scenario;
-    let options = RunOptions {
-        trace: TraceMode::Full,
-        ..RunOptions::default()
-    };
-    let (_, run) = registry::run(&scenario, &options);
+    let engine = chapter("engine");
+    let faults = chapter("faults");
+    let (_, run) = traced("raft-reelection");
     let records = run.records();
     // The five start steps and their election timers, as the engine answer lists them.
     for (i, r) in records[..5].iter().enumerate() {
@@ -717,17 +689,9 @@ fn engine_and_faults_answers_match_the_run() {
 
 #[test]
 fn the_2pc_break_answer_matches_the_run() {
-    use simlab_protocols::{RunOptions, registry};
-    use simlab_sim::{NodeId, Time, TraceMode};
-    let chapter = std::fs::read_to_string(root().join("book/src/atomic-commit.md")).unwrap();
-    let scenario = Scenario::load(&root().join("scenarios/2pc-bug-unilateral-abort.ron"))
-        .unwrap()
-        .scenario;
-    let options = RunOptions {
-        trace: TraceMode::Full,
-        ..RunOptions::default()
-    };
-    let (outcome, run) = registry::run(&scenario, &options);
+    use simlab_sim::{NodeId, Time};
+    let chapter = chapter("atomic-commit");
+    let (outcome, run) = traced("2pc-bug-unilateral-abort");
     let v = &outcome.violations[0];
     assert_eq!(v.message, "t3.15: n0 decided commit but n3 decided abort");
     let records = run.records();
@@ -764,7 +728,7 @@ fn the_2pc_break_answer_matches_the_run() {
 #[test]
 fn paxos_break_answers_match_the_shrunk_runs() {
     use simlab_protocols::shrink::shrink;
-    let chapter = std::fs::read_to_string(root().join("book/src/paxos.md")).unwrap();
+    let chapter = chapter("paxos");
     for (file, seed, faults) in [
         ("paxos-bug-ignore-accepted-value", 2, "2 faults of 10"),
         ("multi-paxos-bug-skip-phase1", 1, "2 faults of 22"),

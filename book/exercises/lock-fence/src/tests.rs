@@ -3,7 +3,7 @@
 
 use crate::{code, fence};
 use simlab_protocols::locks::{Access, FENCE, FenceFn};
-use simlab_protocols::sweep::run_seed;
+use simlab_protocols::sweep::first_failure;
 use simlab_protocols::{LearnerCode, ProtocolConfig, Scenario};
 use std::path::Path;
 
@@ -18,23 +18,12 @@ fn scenario(name: &str) -> Scenario {
 
 /// The scenario with fencing tokens on, no planted bug, and `code` in the storage.
 fn fenced(name: &str, code: LearnerCode) -> Scenario {
-    let mut s = scenario(name);
-    s.protocol.clear_bugs();
+    let mut s = scenario(name).with_learner_code(code);
     let ProtocolConfig::Locks(config) = &mut s.protocol else {
         panic!("{name} is not a lock scenario");
     };
     config.design = simlab_protocols::locks::Design::FencingTokens;
-    s.code = code;
     s
-}
-
-/// The first seed in `seeds` whose run violates anything, with the violation.
-fn first_failure(s: &Scenario, seeds: std::ops::Range<u64>) -> Option<(u64, String)> {
-    seeds.into_iter().find_map(|seed| {
-        let o = run_seed(s, seed, true);
-        o.failure()
-            .map(|(name, why)| (seed, format!("{name}: {why}")))
-    })
 }
 
 #[test]

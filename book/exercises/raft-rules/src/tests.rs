@@ -9,7 +9,6 @@ use simlab_protocols::raft::rules::{
     CommitFn, LOG_MATCHES, LogMatchFn, MAY_COMMIT, REQUEST_VOTE, VoteFn, VoteReply, VoteRequest,
     VoterState,
 };
-use simlab_protocols::sweep::run_seed;
 use simlab_protocols::{LearnerCode, Scenario};
 use std::path::Path;
 
@@ -289,14 +288,7 @@ fn first_failure(
     code: LearnerCode,
     seeds: std::ops::Range<u64>,
 ) -> Option<(u64, String)> {
-    let mut s = scenario(name);
-    s.protocol.clear_bugs();
-    s.code = code;
-    seeds.into_iter().find_map(|seed| {
-        let o = run_seed(&s, seed, true);
-        o.failure()
-            .map(|(inv, why)| (seed, format!("{inv}: {why}")))
-    })
+    simlab_protocols::sweep::first_failure(&scenario(name).with_learner_code(code), seeds)
 }
 
 #[test]
@@ -329,13 +321,8 @@ fn the_reference_rules_run_exactly_like_the_servers_own_code() {
         let own = scenario(name);
         let mut slotted = own.clone();
         slotted.code = code();
-        for seed in 0..20 {
-            assert_eq!(
-                run_seed(&own, seed, false).trace_hash,
-                run_seed(&slotted, seed, false).trace_hash,
-                "{name} seed {seed}"
-            );
-        }
+        let diverged = simlab_protocols::sweep::first_divergence(&own, &slotted, 0..20);
+        assert_eq!(diverged, None, "{name}: the runs differ at this seed");
     }
 }
 
