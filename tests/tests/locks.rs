@@ -145,6 +145,11 @@ fn the_replicated_lock_service_serves_the_majority_side() {
 fn settings_that_cannot_work_are_refused_with_the_field() {
     let cases = [
         ("Locks(service_nodes: 3)", 8, "service_nodes"),
+        (
+            "Locks(design: ConsensusLease, service_nodes: 4294967295)",
+            8,
+            "nodes",
+        ),
         ("Locks(design: ConsensusLease)", 4, "nodes"),
         ("Locks(ttl_ms: 0)", 8, "ttl_ms"),
         ("Locks(work_ms: (9, 1))", 8, "work_ms"),

@@ -475,14 +475,14 @@ fn compare(
     }
     let seeds = match seeds {
         Some(range) => {
-            let (start, last) = sweep::parse_range(range)?;
-            if last - start >= compare::MAX_SEEDS {
-                return Err(format!(
-                    "--seeds {range:?} holds {} seeds; a comparison keeps every run's figures and takes at most {}",
-                    u128::from(last - start) + 1,
+            let (start, last) = sweep::parse_range_within(
+                range,
+                compare::MAX_SEEDS,
+                &format!(
+                    "a comparison keeps every run's figures and takes at most {}",
                     compare::MAX_SEEDS
-                ));
-            }
+                ),
+            )?;
             sweep::SeedPlan {
                 start,
                 last,
@@ -542,13 +542,11 @@ fn matrix(
             })
             .collect::<Result<_, String>>()?
     };
-    let (start, last) = sweep::parse_range(seeds)?;
-    if last - start >= matrix::MAX_RUNS {
-        return Err(format!(
-            "--seeds {seeds:?}: a matrix makes at most {} runs",
-            matrix::MAX_RUNS
-        ));
-    }
+    let (start, last) = sweep::parse_range_within(
+        seeds,
+        matrix::MAX_RUNS,
+        &format!("a matrix makes at most {} runs", matrix::MAX_RUNS),
+    )?;
     let seeds = sweep::SeedPlan {
         start,
         last,

@@ -48,6 +48,16 @@ pub const MAX_SEEDS: u64 = 100_000_000;
 
 /// Parses `A..B` (B excluded) or `A..=B` into the first and the last seed.
 pub fn parse_range(text: &str) -> Result<(u64, u64), String> {
+    parse_range_within(
+        text,
+        MAX_SEEDS,
+        &format!("one sweep runs at most {MAX_SEEDS} (split it with --shard K/N)"),
+    )
+}
+
+/// [`parse_range`] for a command that runs at most `most` seeds, saying `why` when the range
+/// holds more.
+pub fn parse_range_within(text: &str, most: u64, why: &str) -> Result<(u64, u64), String> {
     let bad = || format!("--seeds {text:?}: expected a range like 0..1000 or 0..=999");
     let (a, b, inclusive) = if let Some((a, b)) = text.split_once("..=") {
         (a, b, true)
@@ -72,12 +82,10 @@ pub fn parse_range(text: &str) -> Result<(u64, u64), String> {
     if last < first {
         return Err(format!("--seeds {text:?} is empty"));
     }
-    // Results are kept per seed; a bigger range belongs on several machines (`--shard`).
+    // Results are kept per seed: a range has a ceiling.
     let count = u128::from(last - first) + 1;
-    if count > u128::from(MAX_SEEDS) {
-        return Err(format!(
-            "--seeds {text:?} holds {count} seeds; one sweep runs at most {MAX_SEEDS} (split it with --shard K/N)"
-        ));
+    if count > u128::from(most) {
+        return Err(format!("--seeds {text:?} holds {count} seeds; {why}"));
     }
     Ok((first, last))
 }

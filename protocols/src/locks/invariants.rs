@@ -26,7 +26,7 @@ pub fn all(config: &LockConfig) -> Vec<Box<dyn Invariant<LockNode>>> {
         Box::new(Journal::new(Rule::NoLostUpdate, storage, fenced)),
         Box::new(TokensUnique {
             holders: BTreeMap::new(),
-            workers: (storage.0 + 1)..u32::MAX,
+            workers: storage.0.saturating_add(1)..u32::MAX,
         }),
         Box::new(GrantedAgain {
             baseline: None,

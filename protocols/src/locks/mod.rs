@@ -180,7 +180,7 @@ impl LockConfig {
                 format!("{s}: a single-instance lock runs on exactly 1 node"),
             );
         }
-        if nodes < s + 2 {
+        if u64::from(nodes) < u64::from(s) + 2 {
             return err(
                 "nodes",
                 format!(
@@ -399,7 +399,7 @@ impl Protocol for LockNode {
         config.validate(nodes)
     }
     fn min_nodes(config: &LockConfig) -> u32 {
-        config.service_count() + 2
+        config.service_count().saturating_add(2)
     }
     fn clear_bugs(config: &mut LockConfig) {
         config.bugs.clear();
