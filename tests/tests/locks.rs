@@ -227,3 +227,29 @@ fn renewals_keep_a_long_critical_section_alive() {
         .unwrap();
     assert!(with >= 10, "only {with} writes with renewals");
 }
+
+/// Redlock: a majority of independent instances. It survives a holder's crash and its own
+/// instances' restarts with persistence, and breaks when one instance's clock jumps.
+#[test]
+fn redlock_holds_a_majority_and_breaks_on_one_clock() {
+    let jump = common::scenario("locks-redlock-clock-jump");
+    let (outcome, run) = registry::run(&jump, &RunOptions::default());
+    assert!(jump.expect.is_met(&outcome), "{:?}", outcome.violations);
+    assert!(!run.invariants().iter().any(|(n, _)| n == "TokensUnique"));
+    // Without the jumps, the same world keeps mutual exclusion.
+    let mut steady = jump.clone();
+    steady.faults.clear();
+    for seed in 0..40 {
+        let o = run_seed(&steady, seed, true);
+        assert!(o.violations.is_empty(), "seed {seed}: {:?}", o.violations);
+    }
+    let crash = with_design("locks-holder-crash", Design::Redlock);
+    for seed in 0..20 {
+        let o = run_seed(&crash, seed, true);
+        assert!(
+            o.violations.is_empty(),
+            "holder crash, seed {seed}: {:?}",
+            o.violations
+        );
+    }
+}

@@ -758,3 +758,49 @@ fn paxos_break_answers_match_the_shrunk_runs() {
         );
     }
 }
+
+#[test]
+fn the_redlock_story_matches_the_run() {
+    let text = chapter("locks");
+    let (outcome, run) = traced("locks-redlock-clock-jump");
+    let holds = |node: u32| {
+        run.records()
+            .iter()
+            .filter(|r| r.node == Some(simlab_sim::NodeId(node)))
+            .filter(|r| {
+                r.notes
+                    .iter()
+                    .any(|n| n.starts_with("holds the lock: 3 of 5"))
+            })
+            .map(|r| r.time())
+            .collect::<Vec<_>>()
+    };
+    let jump = simlab_sim::Time::from_millis(1_000);
+    let n7 = holds(7)
+        .into_iter()
+        .filter(|&t| t < jump)
+        .last()
+        .expect("n7 holds before the jump");
+    let n6 = holds(6)
+        .into_iter()
+        .find(|&t| t > jump)
+        .expect("n6 holds after it");
+    assert_eq!(
+        (n7.to_string(), n6.to_string()),
+        ("0.974015s".into(), "1.010650s".into())
+    );
+    assert!(text.contains("At 0.974 s n7 holds the lock on n0, n2 and n4"));
+    assert!(text.contains("At 1.011 s n6 is granted\nn1, n2 and n3"));
+    let grants = |node: u32, worker: &str| {
+        run.records().iter().any(|r| {
+            r.node == Some(simlab_sim::NodeId(node))
+                && r.time() <= n6
+                && r.time() > jump
+                && r.notes
+                    .iter()
+                    .any(|n| n.starts_with(&format!("grants the lock to {worker}")))
+        })
+    };
+    assert!(grants(1, "n6") && grants(2, "n6") && grants(3, "n6"));
+    assert_eq!(outcome.violations[0].invariant, "MutualExclusion");
+}

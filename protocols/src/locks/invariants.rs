@@ -21,19 +21,26 @@ use std::collections::BTreeMap;
 pub fn all(config: &LockConfig) -> Vec<Box<dyn Invariant<LockNode>>> {
     let storage = config.storage();
     let fenced = config.design.fenced();
-    vec![
+    let mut all: Vec<Box<dyn Invariant<LockNode>>> = vec![
         Box::new(Journal::new(Rule::MutualExclusion, storage, fenced)),
         Box::new(Journal::new(Rule::NoLostUpdate, storage, fenced)),
-        Box::new(TokensUnique {
+    ];
+    // Redlock's instances number their grants independently: there is no common token to be
+    // unique (which is also why it cannot be fenced).
+    if !config.design.majority_of_instances() {
+        all.push(Box::new(TokensUnique {
             holders: BTreeMap::new(),
             workers: storage.0.saturating_add(1)..u32::MAX,
-        }),
+        }));
+    }
+    all.extend([
         Box::new(GrantedAgain {
             baseline: None,
             services: config.service_count(),
-        }),
+        }) as Box<dyn Invariant<LockNode>>,
         Box::new(WriteAccepted { storage }),
-    ]
+    ]);
+    all
 }
 
 /// A walk over the storage's journal, one access at a time, that finds the accesses breaking

@@ -56,12 +56,22 @@ pub enum Design {
     /// As `ConsensusLease`, and the storage checks every access's token against the highest
     /// it has seen: a holder whose lease ended is refused.
     FencingTokens,
+    /// Redlock: `service_nodes` independent single instances (5 by default); a worker asks them
+    /// all and holds the lock when a majority granted it, for the time to live minus what the
+    /// asking took and a clock-drift allowance. No instance knows the others, and the grants
+    /// carry no common token, so there is nothing to fence with.
+    Redlock,
 }
 
 impl Design {
     /// Whether the lock record is replicated with Raft.
     pub fn replicated(self) -> bool {
-        !matches!(self, Design::SingleInstance)
+        matches!(self, Design::ConsensusLease | Design::FencingTokens)
+    }
+
+    /// Whether a worker takes the lock from a majority of independent instances (Redlock).
+    pub fn majority_of_instances(self) -> bool {
+        self == Design::Redlock
     }
 
     /// Whether the storage checks tokens.
@@ -92,7 +102,8 @@ pub enum LockBug {
 pub struct LockConfig {
     /// The lock design.
     pub design: Design,
-    /// Lock-service nodes; 0 picks the design's own (1 for a single instance, 3 for Raft).
+    /// Lock-service nodes; 0 picks the design's own (1 for a single instance, 3 for Raft, 5 for
+    /// Redlock).
     pub service_nodes: u32,
     /// A lease's time to live (milliseconds).
     pub ttl_ms: u64,
@@ -149,9 +160,10 @@ impl LockConfig {
 
     /// How many nodes run the lock service.
     pub fn service_count(&self) -> u32 {
-        match (self.service_nodes, self.design.replicated()) {
-            (0, false) => 1,
-            (0, true) => 3,
+        match (self.service_nodes, self.design) {
+            (0, Design::SingleInstance) => 1,
+            (0, Design::Redlock) => 5,
+            (0, _) => 3,
             (n, _) => n,
         }
     }
@@ -174,7 +186,7 @@ impl LockConfig {
     fn validate(&self, nodes: u32) -> Result<(), FieldError> {
         let err = |f: &str, r: String| Err(FieldError::new(f, r));
         let s = self.service_count();
-        if !self.design.replicated() && s != 1 {
+        if self.design == Design::SingleInstance && s != 1 {
             return err(
                 "service_nodes",
                 format!("{s}: a single-instance lock runs on exactly 1 node"),
@@ -211,7 +223,14 @@ impl LockConfig {
         if self.has(LockBug::VolatileRecord) && self.design.replicated() {
             return err(
                 "bugs",
-                "VolatileRecord plants a bug in the single lock server: it needs design: SingleInstance"
+                "VolatileRecord plants a bug in the single lock servers: it needs design: SingleInstance or Redlock"
+                    .into(),
+            );
+        }
+        if self.renew && self.design.majority_of_instances() {
+            return err(
+                "renew",
+                "Redlock leases are not renewed here (a renewal would need a majority again): re-acquire instead"
                     .into(),
             );
         }

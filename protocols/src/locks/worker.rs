@@ -26,6 +26,8 @@ pub enum Phase {
     Idle,
     /// Asked for the lock (request number, when sent by its clock).
     Acquiring(u64, Time),
+    /// Redlock: asked every instance (the first request number, when sent by its clock).
+    Gathering(u64, Time),
     /// Reading the counter.
     Reading(u64),
     /// Computing the new value.
@@ -63,6 +65,10 @@ pub struct Worker {
     read: u64,
     /// A renewal in flight: its request number and when it was sent.
     renewing: Option<(u64, Time)>,
+    /// Redlock: per instance, the token it granted in the current round (or holds for us).
+    grants: Vec<Option<u64>>,
+    /// Redlock: instances that answered in the current round.
+    answered: usize,
     counts: WorkerCounts,
 }
 
@@ -76,6 +82,8 @@ impl Worker {
             server: NodeId(0),
             read: 0,
             renewing: None,
+            grants: Vec::new(),
+            answered: 0,
             counts: WorkerCounts::default(),
         }
     }
@@ -116,6 +124,10 @@ impl Worker {
     }
 
     fn acquire(&mut self, ctx: &mut Ctx<'_, LockNode>) {
+        if self.config.design.majority_of_instances() {
+            self.gather(ctx);
+            return;
+        }
         let sent = ctx.now();
         let seq = self.request(self.server, |seq| Msg::Lock { seq, op: LockOp::Acquire }, ctx);
         self.phase = Phase::Acquiring(seq, sent);
@@ -127,7 +139,93 @@ impl Worker {
         self.request(storage, |seq| Msg::Access { seq, token, access }, ctx)
     }
 
+    /// Redlock: ask every instance at once; request `first + i` goes to instance `i`.
+    fn gather(&mut self, ctx: &mut Ctx<'_, LockNode>) {
+        let sent = ctx.now();
+        let n = self.config.service_count();
+        self.grants = vec![None; n as usize];
+        self.answered = 0;
+        let first = ctx.durable().next_seq;
+        for i in 0..n {
+            let seq = Self::next_seq(ctx);
+            ctx.send(NodeId(i), Msg::Lock { seq, op: LockOp::Acquire });
+        }
+        let timeout = Time::from_millis(self.config.request_timeout_ms);
+        ctx.set_timer(timeout, Timer::Timeout(first));
+        self.phase = Phase::Gathering(first, sent);
+    }
+
+    /// Redlock: an instance's answer in the current round; decides once all have answered.
+    fn gathered(&mut self, seq: u64, answer: LockAnswer, ctx: &mut Ctx<'_, LockNode>) {
+        let Phase::Gathering(first, _) = self.phase else {
+            return;
+        };
+        let Some(i) = seq.checked_sub(first).filter(|&i| i < self.grants.len() as u64) else {
+            return;
+        };
+        if let LockAnswer::Granted(token) = answer {
+            self.grants[i as usize] = Some(token);
+        }
+        self.answered += 1;
+        if self.answered == self.grants.len() {
+            self.decide_gathering(ctx);
+        }
+    }
+
+    /// Redlock: with a majority of grants and time left, hold the lock; otherwise give back
+    /// what was granted and try again later.
+    fn decide_gathering(&mut self, ctx: &mut Ctx<'_, LockNode>) {
+        let Phase::Gathering(_, sent) = self.phase else {
+            return;
+        };
+        let granted = self.grants.iter().flatten().count();
+        let majority = self.grants.len() / 2 + 1;
+        let ttl = Time::from_millis(self.config.ttl_ms);
+        // The drift allowance of the Redlock description: 1% of the time to live plus 2 ms.
+        let drift = Time::from_micros(self.config.ttl_ms * 10 + 2_000);
+        let deadline = sent + ttl;
+        let valid_until = Time::from_micros(deadline.as_micros().saturating_sub(drift.as_micros()));
+        if granted >= majority && ctx.now() < valid_until {
+            let token = self.grants.iter().flatten().copied().max().unwrap_or(0);
+            self.lease = Some(Lease {
+                token,
+                deadline: valid_until,
+            });
+            self.counts.grants += 1;
+            ctx.note(format!(
+                "holds the lock: {granted} of {} instances, lease until {valid_until} by its clock",
+                self.grants.len()
+            ));
+            let seq = self.access(Access::Read, ctx);
+            self.phase = Phase::Reading(seq);
+        } else {
+            ctx.note(format!(
+                "only {granted} of {} instances granted in time: gives them back",
+                self.grants.len()
+            ));
+            self.release_instances(ctx);
+            self.wait(self.config.retry_ms, ctx);
+        }
+    }
+
+    /// Redlock: release at every instance that granted this round (without waiting).
+    fn release_instances(&mut self, ctx: &mut Ctx<'_, LockNode>) {
+        for (i, token) in std::mem::take(&mut self.grants).into_iter().enumerate() {
+            if let Some(token) = token {
+                let seq = Self::next_seq(ctx);
+                let op = LockOp::Release(token);
+                ctx.send(NodeId(i as u32), Msg::Lock { seq, op });
+            }
+        }
+        self.lease = None;
+    }
+
     fn release(&mut self, ctx: &mut Ctx<'_, LockNode>) {
+        if self.config.design.majority_of_instances() {
+            self.release_instances(ctx);
+            self.wait(self.config.think_ms, ctx);
+            return;
+        }
         let Some(lease) = self.lease else {
             self.wait(self.config.think_ms, ctx);
             return;
@@ -195,6 +293,7 @@ impl Worker {
 
     fn on_timeout(&mut self, seq: u64, ctx: &mut Ctx<'_, LockNode>) {
         match self.phase {
+            Phase::Gathering(first, _) if first == seq => self.decide_gathering(ctx),
             Phase::Acquiring(s, _) if s == seq => {
                 // The server may be down or cut off: ask the next one.
                 self.next_server();
@@ -235,6 +334,10 @@ impl Worker {
                 LockAnswer::NotHolder => ctx.note("renewal refused: the lease is gone"),
                 _ => {}
             }
+            return;
+        }
+        if matches!(self.phase, Phase::Gathering(..)) {
+            self.gathered(seq, answer, ctx);
             return;
         }
         match (self.phase, answer) {
@@ -302,6 +405,11 @@ impl Worker {
         let phase = match self.phase {
             Phase::Idle => "idle".to_string(),
             Phase::Acquiring(_, _) => format!("acquiring from {}", self.server),
+            Phase::Gathering(_, _) => format!(
+                "acquiring: {} of {} granted",
+                self.grants.iter().flatten().count(),
+                self.grants.len()
+            ),
             Phase::Reading(_) => "reading".into(),
             Phase::Working => format!("computing {}+1", self.read),
             Phase::Sending => format!("sending {}", self.read + 1),
