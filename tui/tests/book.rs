@@ -779,7 +779,7 @@ fn the_redlock_story_matches_the_run() {
     let n7 = holds(7)
         .into_iter()
         .filter(|&t| t < jump)
-        .last()
+        .next_back()
         .expect("n7 holds before the jump");
     let n6 = holds(6)
         .into_iter()
