@@ -778,8 +778,7 @@ fn the_redlock_story_matches_the_run() {
     let jump = simlab_sim::Time::from_millis(1_000);
     let n7 = holds(7)
         .into_iter()
-        .filter(|&t| t < jump)
-        .next_back()
+        .rfind(|&t| t < jump)
         .expect("n7 holds before the jump");
     let n6 = holds(6)
         .into_iter()
