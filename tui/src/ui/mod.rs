@@ -196,6 +196,23 @@ mod tests {
     }
 
     #[test]
+    fn the_lock_lab_shows_holders_leases_and_the_storage_at_the_violation() {
+        let mut app = app("locks-gc-pause");
+        press(&mut app, KeyCode::Char('v'));
+        let text = screen(&app, 160, 40);
+        for field in [
+            "lock server lock=",
+            "storage counter=",
+            "phase=",
+            "lease=token",
+            "MutualExclusion",
+            "n2's write of 42 (token 45)",
+        ] {
+            assert!(text.contains(field), "{field} missing:\n{text}");
+        }
+    }
+
+    #[test]
     fn narrow_80_by_24() {
         let mut app = app("2pc-coordinator-crash-after-decision");
         press(&mut app, KeyCode::Char('f'));
