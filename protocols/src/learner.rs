@@ -50,16 +50,11 @@ impl<F: Copy + Send + Sync + 'static> Slot<F> {
 
     /// The function a node runs: the learner's, if `code` supplies one, else the reference.
     pub fn pick(&self, code: &LearnerCode) -> F {
-        self.supplied(code).unwrap_or(self.reference)
-    }
-
-    /// The learner's function, if `code` supplies one (for a protocol whose own code path is
-    /// not shaped like the slot, and which runs the slot only when a learner fills it).
-    pub fn supplied(&self, code: &LearnerCode) -> Option<F> {
         code.functions
             .get(self.name)
             .and_then(|f| f.downcast_ref::<F>())
             .copied()
+            .unwrap_or(self.reference)
     }
 }
 

@@ -859,3 +859,63 @@ fn compact_records_match_full_records_step_for_step() {
     }
     assert_eq!(std::mem::size_of::<CompactStep>(), 32);
 }
+
+#[test]
+fn a_drifting_clock_moves_what_now_reports() {
+    let mut c = config(2, 4, 1_000);
+    c.faults = vec![
+        ScheduledFault {
+            at_ms: 0,
+            fault: Fault::ClockDrift {
+                node: 1,
+                drift_ppm: 500_000,
+            },
+        },
+        ScheduledFault {
+            at_ms: 100,
+            fault: Fault::Crash(1),
+        },
+        ScheduledFault {
+            at_ms: 200,
+            fault: Fault::Restart(1),
+        },
+    ];
+    let mut sim = build(c, pinger(10));
+    sim.run();
+    // 200 ms of true time on a clock running 50% fast reads 300 ms.
+    assert_eq!(
+        sim.world().node(NodeId(1)).unwrap().started_at,
+        vec![Time::from_millis(300)]
+    );
+    assert_eq!(
+        sim.world().node(NodeId(0)).unwrap().started_at,
+        vec![Time::ZERO],
+        "the other clock is untouched"
+    );
+}
+
+#[test]
+fn the_nemesis_drifts_a_clock_and_stops_the_drift() {
+    let mut c = config(3, 9, 3_000);
+    c.nemesis = Some(NemesisConfig {
+        kinds: vec![NemesisKind::ClockDrift],
+        interval_ms: (50, 100),
+        duration_ms: (100, 200),
+        start_ms: 0,
+        end_ms: 2_000,
+    });
+    let mut sim = build(c, pinger(10));
+    sim.run();
+    let log = sim.fault_log();
+    assert!(log.len() >= 10, "{log:?}");
+    for pair in log.chunks(2) {
+        let [drift, repair] = pair else {
+            panic!("a drift without its repair: {pair:?}")
+        };
+        let Fault::ClockDrift { node, drift_ppm } = drift.fault else {
+            panic!("{drift:?}")
+        };
+        assert!(drift_ppm != 0 && drift_ppm.abs() <= 100_000, "{drift_ppm}");
+        assert_eq!(repair.fault, Fault::ClockDrift { node, drift_ppm: 0 });
+    }
+}

@@ -595,70 +595,53 @@ impl Raft {
             ctx.note(format!("ignores {from}'s vote request: a leader is alive"));
             return;
         }
-        if let Some(handler) = self.rules.request_vote {
-            let mut state = rules::VoterState {
-                current_term: current,
-                voted_for: self.voted_for(ctx).map(|n| n.0),
-                last_log_index: my_index,
-                last_log_term: my_term,
-            };
-            let request = rules::VoteRequest {
-                candidate: from.0,
-                term,
-                last_log_index: last.0,
-                last_log_term: last.1,
-            };
-            let reply = handler(&mut state, &request);
-            // Persist what the handler decided, in the order the server's own code does.
-            if state.current_term > current {
-                self.step_down(state.current_term, ctx);
-            }
-            // A granted vote is written again even when unchanged, as the server's own code
-            // does (a repeated request for the same candidate).
-            let rewrite = reply.granted && state.voted_for.is_some();
-            if rewrite || state.voted_for.map(NodeId) != self.voted_for(ctx) {
-                match state.voted_for {
-                    Some(v) => self.record_vote(NodeId(v), ctx),
-                    None => ctx.durable_mut().voted_for = None,
-                }
-            }
-            if reply.reset_election_timer {
-                self.reset_election_timer(ctx);
-            }
-            let (term_now, granted) = (ctx.durable().current_term, reply.granted);
-            ctx.note_with(|| {
-                let verdict = if granted { "grants" } else { "refuses" };
-                format!("{verdict} {from}'s vote for term {term} (learner's handler; term now {term_now})")
-            });
-            ctx.send(
-                from,
-                Msg::Vote {
-                    term: reply.term,
-                    granted,
-                    prevote: false,
-                },
-            );
-            return;
+        // The RequestVote rule (the learner's, or the reference one). With the planted bug
+        // SkipUpToDateCheck the server shows the rule an empty log of its own, so every
+        // candidate is up to date.
+        let skip_log_check = self.config.has(RaftBug::SkipUpToDateCheck);
+        let mut state = rules::VoterState {
+            current_term: current,
+            voted_for: self.voted_for(ctx).map(|n| n.0),
+            last_log_index: if skip_log_check { 0 } else { my_index },
+            last_log_term: if skip_log_check { 0 } else { my_term },
+        };
+        let request = rules::VoteRequest {
+            candidate: from.0,
+            term,
+            last_log_index: last.0,
+            last_log_term: last.1,
+        };
+        let reply = (self.rules.request_vote)(&mut state, &request);
+        // Persist what the rule decided: the term first, then the vote (written again when
+        // granted, even unchanged), before the reply leaves.
+        if state.current_term > current {
+            self.step_down(state.current_term, ctx);
         }
-        if term > current {
-            self.step_down(term, ctx);
+        let rewrite = reply.granted && state.voted_for.is_some();
+        if rewrite || state.voted_for.map(NodeId) != self.voted_for(ctx) {
+            match state.voted_for {
+                Some(v) => self.record_vote(NodeId(v), ctx),
+                None => ctx.durable_mut().voted_for = None,
+            }
         }
-        let current = ctx.durable().current_term;
-        let free = self.voted_for(ctx).is_none_or(|v| v == from);
-        let granted = term == current && free && up_to_date;
-        if granted {
-            self.record_vote(from, ctx);
+        if reply.reset_election_timer {
             self.reset_election_timer(ctx);
+        }
+        let granted = reply.granted;
+        if granted {
             ctx.note_with(|| format!("votes for {from} in term {term}"));
         } else {
-            let voted = self.voted_for(ctx);
+            let now_term = state.current_term;
+            let voted = state.voted_for.filter(|&v| v != from.0);
             ctx.note_with(|| {
-                let why = if term < current {
-                    format!("term {term} is behind mine ({current})")
-                } else if !free {
-                    format!("already voted for {} in term {current}", voted.expect("not free"))
-                } else {
+                let why = if term < now_term {
+                    format!("term {term} is behind mine ({now_term})")
+                } else if let Some(v) = voted {
+                    format!("already voted for n{v} in term {now_term}")
+                } else if !up_to_date {
                     log_behind()
+                } else {
+                    "the vote rule refused it".to_string()
                 };
                 format!("refuses {from}'s vote for term {term}: {why}")
             });
@@ -666,7 +649,7 @@ impl Raft {
         ctx.send(
             from,
             Msg::Vote {
-                term: current,
+                term: reply.term,
                 granted,
                 prevote: false,
             },
@@ -762,12 +745,10 @@ impl Raft {
         } else {
             None
         };
-        let refuse = match self.rules.log_matches {
-            // A learner's check decides; the hint is the server's own where it agrees.
-            Some(matches) => (!matches(log, prev_log_index, prev_log_term))
-                .then(|| mismatch.unwrap_or((prev_log_index, None))),
-            None => mismatch,
-        };
+        // The rule (the learner's, or the reference one) decides; the hint is the server's own
+        // where it agrees.
+        let refuse = (!(self.rules.log_matches)(log, prev_log_index, prev_log_term))
+            .then(|| mismatch.unwrap_or((prev_log_index, None)));
         if let Some((conflict_index, conflict_term)) = refuse {
             reject(ctx, term, conflict_index, conflict_term);
             return;
@@ -943,14 +924,14 @@ impl Raft {
         while index > self.commit_index {
             // Figure 8: only an entry of the current term is committed by counting replicas.
             let replicas = self.match_index.iter().filter(|&&m| m >= index).count();
-            let commit = match self.rules.may_commit {
-                Some(may_commit) => may_commit(log.term_at(index), term, replicas, self.nodes as usize),
-                None => {
-                    let own_term = log.term_at(index) == term
-                        || self.config.has(RaftBug::CommitPreviousTerm);
-                    own_term && replicas >= self.majority()
-                }
+            // The commit rule (the learner's, or the reference one). The planted bug
+            // CommitPreviousTerm shows it every entry as one of the current term.
+            let entry_term = if self.config.has(RaftBug::CommitPreviousTerm) {
+                term
+            } else {
+                log.term_at(index)
             };
+            let commit = (self.rules.may_commit)(entry_term, term, replicas, self.nodes as usize);
             if commit {
                 if log.term_at(index) != term {
                     let (entry_term, old) = (log.term_at(index), self.commit_index);

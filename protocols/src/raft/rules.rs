@@ -7,9 +7,8 @@
 //! - [`LOG_MATCHES`]: AppendEntries' consistency check (§5.3);
 //! - [`MAY_COMMIT`]: when a leader may commit an index by counting replicas (§5.4.2, Figure 8).
 //!
-//! The servers run their own code unless a learner fills a slot; with the reference functions
-//! in every slot a run is step for step the same as without (a test compares the trace hashes),
-//! so what a learner's function changes is exactly what the learner wrote.
+//! The servers always run these slots: the reference functions here unless a learner fills
+//! one, so a learner's function runs exactly where the server's own rule would.
 
 use super::log::RaftLog;
 use crate::learner::{LearnerCode, Slot};
@@ -105,24 +104,30 @@ pub fn may_commit(entry_term: u64, current_term: u64, replicas: usize, cluster: 
     entry_term == current_term && replicas > cluster / 2
 }
 
-/// The learner's functions a server runs instead of its own code.
-#[derive(Clone, Copy, Debug, Default)]
+/// The rules a server runs: the learner's where `code` has them, the reference ones otherwise.
+#[derive(Clone, Copy, Debug)]
 pub struct Rules {
-    /// The RequestVote handler, if a learner wrote one.
-    pub request_vote: Option<VoteFn>,
-    /// The consistency check, if a learner wrote one.
-    pub log_matches: Option<LogMatchFn>,
-    /// The commit rule, if a learner wrote one.
-    pub may_commit: Option<CommitFn>,
+    /// The RequestVote handler.
+    pub request_vote: VoteFn,
+    /// The consistency check.
+    pub log_matches: LogMatchFn,
+    /// The commit rule.
+    pub may_commit: CommitFn,
+}
+
+impl Default for Rules {
+    fn default() -> Rules {
+        Rules::from_code(&LearnerCode::new())
+    }
 }
 
 impl Rules {
-    /// The functions `code` supplies.
+    /// The functions `code` supplies, the reference ones for the rest.
     pub fn from_code(code: &LearnerCode) -> Rules {
         Rules {
-            request_vote: REQUEST_VOTE.supplied(code),
-            log_matches: LOG_MATCHES.supplied(code),
-            may_commit: MAY_COMMIT.supplied(code),
+            request_vote: REQUEST_VOTE.pick(code),
+            log_matches: LOG_MATCHES.pick(code),
+            may_commit: MAY_COMMIT.pick(code),
         }
     }
 }

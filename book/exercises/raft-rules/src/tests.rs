@@ -307,8 +307,8 @@ fn raft_keeps_its_safety_with_these_rules_in_every_server() {
     }
 }
 
-/// With the reference rules in every slot, Raft runs step for step as it does with its own
-/// code: the slots are the real protocol's code paths, not a copy.
+/// With this solution in every slot, Raft runs step for step as it does with its own
+/// reference rules: the slots are the real protocol's code paths, and the solution is exact.
 #[cfg(not(feature = "learner"))]
 #[test]
 fn the_reference_rules_run_exactly_like_the_servers_own_code() {
