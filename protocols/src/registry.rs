@@ -145,6 +145,10 @@ pub trait Run {
     fn in_flight(&self) -> Vec<(NodeId, NodeId, usize)>;
     /// Faults so far.
     fn faults(&self) -> &[simlab_sim::FaultRecord];
+    /// When each client operation ran and how it ended.
+    fn op_timings(&self) -> Vec<simlab_sim::OpTiming>;
+    /// Each node's status now (cheaper than [`Run::views`]).
+    fn statuses(&self) -> Vec<NodeStatus>;
 }
 
 struct Instance<P: Protocol> {
@@ -204,6 +208,14 @@ impl<P: Protocol> Run for Instance<P> {
     }
     fn faults(&self) -> &[simlab_sim::FaultRecord] {
         self.sim.fault_log()
+    }
+    fn op_timings(&self) -> Vec<simlab_sim::OpTiming> {
+        self.sim.history().timings()
+    }
+    fn statuses(&self) -> Vec<NodeStatus> {
+        (0..self.sim.config().nodes)
+            .map(|i| self.sim.status(NodeId(i)))
+            .collect()
     }
     fn compact_bytes(&self) -> usize {
         self.sim.compact_trace_bytes()

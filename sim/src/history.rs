@@ -90,6 +90,55 @@ impl<Req, Resp> History<Req, Resp> {
         self.events += 1;
         self.events - 1
     }
+
+    /// When each operation ran and how it ended, without the protocol's types (for charts of
+    /// availability and latency over time).
+    pub fn timings(&self) -> Vec<OpTiming> {
+        self.ops
+            .iter()
+            .map(|op| OpTiming {
+                client: op.client,
+                invoked: op.invoked,
+                completed: op.completed,
+                side: op.side,
+                ended: match op.completion {
+                    None => Ended::Pending,
+                    Some(Completion::Ok(_)) => Ended::Ok,
+                    Some(Completion::Fail(_)) => Ended::Fail,
+                    Some(Completion::Unknown) => Ended::Unknown,
+                },
+            })
+            .collect()
+    }
+}
+
+/// How an operation ended, without its response.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ended {
+    /// It took effect.
+    Ok,
+    /// It definitely did not.
+    Fail,
+    /// The client gave up: it may have.
+    Unknown,
+    /// The run ended first.
+    Pending,
+}
+
+/// One operation's times and end, for charts (see [`History::timings`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OpTiming {
+    /// Who issued it.
+    pub client: ClientId,
+    /// When it was invoked.
+    pub invoked: Time,
+    /// When it ended, if it did.
+    pub completed: Option<Time>,
+    /// The side of the network its first node was on.
+    pub side: Side,
+    /// How it ended.
+    pub ended: Ended,
 }
 
 /// How the simulated clients behave.

@@ -24,10 +24,10 @@ pub mod world;
 
 pub use config::{Limits, SimConfig};
 pub use faults::{Fault, FaultRecord, NemesisConfig, NemesisKind, ScheduledFault};
-pub use history::{ClientConfig, Completion, History, Operation, Side};
+pub use history::{ClientConfig, Completion, Ended, History, OpTiming, Operation, Side};
 pub use invariant::{FnInvariant, HistoryInvariant, Invariant, InvariantKind};
 pub use load::FieldError;
-pub use network::{LatencyMs, NetworkConfig};
+pub use network::{DropReason, LatencyMs, NetworkConfig};
 pub use node::{
     ClientId, Ctx, Effect, Embedding, Node, NodeId, NodeView, ReplyTo, ResponseClass, TimerId,
 };
@@ -37,6 +37,6 @@ pub use outcome::{
 pub use rng::{Probability, SimRng};
 pub use simulation::Simulation;
 pub use time::Time;
-pub use trace::{CompactStep, StepKind, StepRecord, TraceMode};
+pub use trace::{CompactStep, LostSend, StepKind, StepRecord, TraceMode};
 pub use workload::Workload;
 pub use world::{NodeStatus, Stats, World};

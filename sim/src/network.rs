@@ -177,6 +177,7 @@ impl NetworkConfig {
 
 /// Why a message did not arrive.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DropReason {
     /// The link was cut when it was sent or while it was in flight.
     Partition,
@@ -184,6 +185,17 @@ pub enum DropReason {
     Loss,
     /// The receiver was crashed when it arrived.
     Crashed,
+}
+
+impl DropReason {
+    /// A short lowercase label.
+    pub fn label(self) -> &'static str {
+        match self {
+            DropReason::Partition => "partition",
+            DropReason::Loss => "loss",
+            DropReason::Crashed => "receiver down",
+        }
+    }
 }
 
 /// The network's decision for one message.

@@ -4,6 +4,7 @@
 //! (the TUI, `--trace` JSON lines) are kept only in [`TraceMode::Full`], since sweeps need the
 //! hash alone.
 
+use crate::network::DropReason;
 use crate::node::{ClientId, NodeId};
 use crate::time::Time;
 use serde::Serialize;
@@ -104,6 +105,28 @@ pub struct StepRecord {
     /// The client involved, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client: Option<ClientId>,
+    /// For a delivered or dropped message, a request reaching a node or a reply reaching a
+    /// client: the step that sent it. A message's identity is its sending step and recipient
+    /// (and [`StepRecord::duplicate`] for the network's second copy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_step: Option<u64>,
+    /// When that was, in microseconds of virtual time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_us: Option<u64>,
+    /// Whether this is the network's duplicate of a message delivered (or dropped) on its own.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+    /// Why the message, request or reply of this step was lost instead of handled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost: Option<DropReason>,
+    /// The recipients of the messages this step sent that the network took (each arrives, or
+    /// is dropped, at a later step whose `sent_step` is this one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sent_to: Vec<NodeId>,
+    /// Messages this step sent that the network lost at once (recorded here, on the sending
+    /// step, since a message that never travels makes no step of its own).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lost_at_send: Vec<LostSend>,
     /// One line describing the event.
     pub summary: String,
     /// The event's payload (message, timer, request, fault) as JSON.
@@ -119,6 +142,17 @@ pub struct StepRecord {
     pub violations: Vec<String>,
     /// The rolling trace hash after this step, as hex.
     pub hash: String,
+}
+
+/// A message the network lost as it was sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LostSend {
+    /// Its recipient.
+    pub to: NodeId,
+    /// Why it was lost.
+    pub reason: DropReason,
+    /// The message, as the trace prints messages.
+    pub message: String,
 }
 
 impl StepRecord {
@@ -323,6 +357,11 @@ pub(crate) struct StepInfo {
     pub(crate) node: Option<NodeId>,
     pub(crate) from: Option<NodeId>,
     pub(crate) client: Option<ClientId>,
+    pub(crate) sent: Option<(u64, Time)>,
+    pub(crate) duplicate: bool,
+    pub(crate) lost: Option<DropReason>,
+    pub(crate) sent_to: Vec<NodeId>,
+    pub(crate) lost_at_send: Vec<LostSend>,
     pub(crate) summary: String,
     pub(crate) payload: serde_json::Value,
     pub(crate) effects: Vec<String>,
@@ -335,6 +374,11 @@ impl StepInfo {
             node: None,
             from: None,
             client: None,
+            sent: None,
+            duplicate: false,
+            lost: None,
+            sent_to: Vec::new(),
+            lost_at_send: Vec::new(),
             summary: String::new(),
             payload: serde_json::Value::Null,
             effects: Vec::new(),

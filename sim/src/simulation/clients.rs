@@ -133,6 +133,7 @@ impl<P: Node> Simulation<P> {
                 to: target,
                 seq,
                 send,
+                sent: (self.state.stats.steps, sent),
             },
         );
         self.push(sent + timeout, Event::ClientTimeout { client, seq, send });

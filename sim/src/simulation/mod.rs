@@ -24,11 +24,11 @@ use crate::outcome::{Outcome, StopReason, Violation};
 use crate::rng::{self, SimRng, Stream};
 use crate::time::Time;
 use crate::trace::summary::{self, Fate};
-use crate::trace::{CompactStep, StepInfo, StepKind, StepRecord, TraceMode};
+use crate::trace::{CompactStep, LostSend, StepInfo, StepKind, StepRecord, TraceMode};
 use crate::workload::Workload;
 use crate::world::{Clock, NodeSlot, NodeStatus, Stats, World, WorldState};
 use clients::ClientState;
-use queue::{Event, EventQueue, FaultEvent};
+use queue::{Event, EventQueue, FaultEvent, Origin};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -367,6 +367,12 @@ impl<P: Node> Simulation<P> {
                 node: info.node,
                 from: info.from,
                 client: info.client,
+                sent_step: info.sent.map(|(step, _)| step),
+                sent_us: info.sent.map(|(_, at)| at.as_micros()),
+                duplicate: info.duplicate,
+                lost: info.lost,
+                sent_to: info.sent_to,
+                lost_at_send: info.lost_at_send,
                 summary: info.summary,
                 payload: info.payload,
                 effects: info.effects,
@@ -427,6 +433,7 @@ impl<P: Node> Simulation<P> {
                 to,
                 sent,
                 msg,
+                origin,
             } => {
                 let reachable = self.state.network.reach.delivers(from, to, sent);
                 let crashed = self.state.nodes[to.index()].state.is_none();
@@ -439,14 +446,20 @@ impl<P: Node> Simulation<P> {
                 info.node = Some(to);
                 info.from = Some(from);
                 info.payload = payload(&msg);
+                if full {
+                    info.sent = Some((origin.step(), sent));
+                    info.duplicate = origin.is_copy();
+                }
                 if !reachable {
                     self.state.stats.dropped_partition += 1;
                     if full {
+                        info.lost = Some(DropReason::Partition);
                         info.summary = summary::message(from, to, &msg, Fate::LostInFlight);
                     }
                 } else if crashed {
                     self.state.stats.dropped_crashed += 1;
                     if full {
+                        info.lost = Some(DropReason::Crashed);
                         info.summary = summary::message(from, to, &msg, Fate::RecipientDown);
                     }
                 } else {
@@ -479,6 +492,7 @@ impl<P: Node> Simulation<P> {
                 to,
                 seq,
                 send,
+                sent,
             } => {
                 let index = self.clients[client.0 as usize].ops[seq as usize];
                 let request = self.state.history.ops[index].request.clone();
@@ -487,8 +501,12 @@ impl<P: Node> Simulation<P> {
                 info.node = Some(to);
                 info.client = Some(client);
                 info.payload = payload(&request);
+                if full {
+                    info.sent = Some(sent);
+                }
                 if self.state.nodes[to.index()].state.is_none() {
                     if full {
+                        info.lost = Some(DropReason::Crashed);
                         info.summary = summary::request(client, to, (seq, send), &request, true);
                     }
                 } else {
@@ -505,8 +523,12 @@ impl<P: Node> Simulation<P> {
                 from,
                 seq,
                 response,
+                sent,
             } => {
                 let mut info = StepInfo::new(StepKind::Reply);
+                if full {
+                    info.sent = Some(sent);
+                }
                 info.node = Some(from);
                 info.client = Some(client);
                 info.payload = payload(&response);
@@ -572,13 +594,16 @@ impl<P: Node> Simulation<P> {
             }
             if full {
                 info.effects.push(summary::effect(&effect));
+                self.apply(id, effect, Some(info));
+            } else {
+                self.apply(id, effect, None);
             }
-            self.apply(id, effect);
         }
         self.effects_buf = effects;
     }
 
-    fn apply(&mut self, id: NodeId, effect: Effect<P>) {
+    /// Applies one effect of `id`'s handler; `info` is given when the trace is full.
+    fn apply(&mut self, id: NodeId, effect: Effect<P>, info: Option<&mut StepInfo>) {
         match effect {
             Effect::Send { to, msg } => {
                 assert!(
@@ -588,9 +613,25 @@ impl<P: Node> Simulation<P> {
                 self.state.stats.messages_sent += 1;
                 let slot = &mut self.state.nodes[id.index()];
                 match self.state.network.decide(id, to, &mut slot.net_rng) {
-                    Verdict::Drop(DropReason::Partition) => self.state.stats.dropped_partition += 1,
-                    Verdict::Drop(_) => self.state.stats.dropped_loss += 1,
+                    Verdict::Drop(reason) => {
+                        if reason == DropReason::Partition {
+                            self.state.stats.dropped_partition += 1;
+                        } else {
+                            self.state.stats.dropped_loss += 1;
+                        }
+                        if let Some(info) = info {
+                            info.lost_at_send.push(LostSend {
+                                to,
+                                reason,
+                                message: format!("{msg:?}"),
+                            });
+                        }
+                    }
                     Verdict::Deliver { delay, duplicate } => {
+                        if let Some(info) = info {
+                            info.sent_to.push(to);
+                        }
+                        let step = self.state.stats.steps;
                         if let Some(extra) = duplicate {
                             self.state.stats.duplicated += 1;
                             self.push(
@@ -600,6 +641,7 @@ impl<P: Node> Simulation<P> {
                                     to,
                                     sent: self.state.now,
                                     msg: msg.clone(),
+                                    origin: Origin::new(step, true),
                                 },
                             );
                         }
@@ -610,6 +652,7 @@ impl<P: Node> Simulation<P> {
                                 to,
                                 sent: self.state.now,
                                 msg,
+                                origin: Origin::new(step, false),
                             },
                         );
                     }
@@ -646,6 +689,7 @@ impl<P: Node> Simulation<P> {
                     from: id,
                     seq: to.seq,
                     response,
+                    sent: (self.state.stats.steps, self.state.now),
                 };
                 self.push(self.state.now + delay, event);
             }

@@ -19,6 +19,27 @@ pub(super) enum FaultEvent {
     NemesisNothingToRepair,
 }
 
+/// Which step sent a message, and whether this is the network's second copy of it: the link
+/// from a delivery back to its send that diagrams draw. One word, so events grow by eight bytes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) struct Origin(u64);
+
+impl Origin {
+    const COPY: u64 = 1 << 63;
+
+    pub(super) fn new(step: u64, copy: bool) -> Origin {
+        Origin(if copy { step | Origin::COPY } else { step })
+    }
+
+    pub(super) fn step(self) -> u64 {
+        self.0 & !Origin::COPY
+    }
+
+    pub(super) fn is_copy(self) -> bool {
+        self.0 & Origin::COPY != 0
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 #[serde(bound = "")]
 pub(super) enum Event<P: Node> {
@@ -28,6 +49,9 @@ pub(super) enum Event<P: Node> {
         to: NodeId,
         sent: Time,
         msg: P::Msg,
+        /// Not hashed: it names the message for people (diagrams), the run does not read it.
+        #[serde(skip)]
+        origin: Origin,
     },
     Timer {
         node: NodeId,
@@ -38,12 +62,18 @@ pub(super) enum Event<P: Node> {
         to: NodeId,
         seq: u64,
         send: u32,
+        /// Not hashed, like [`Origin`]: the step that sent the request, and when it left.
+        #[serde(skip)]
+        sent: (u64, Time),
     },
     Reply {
         client: ClientId,
         from: NodeId,
         seq: u64,
         response: P::Response,
+        /// Not hashed, like [`Origin`]: the step that sent the reply, and when.
+        #[serde(skip)]
+        sent: (u64, Time),
     },
     ClientTimeout {
         client: ClientId,
