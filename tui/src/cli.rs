@@ -112,6 +112,11 @@ enum Command {
         /// own pace (recorded in the output; `run --swarm --seed N` replays it).
         #[arg(long)]
         swarm: bool,
+        /// Also write one self-contained HTML page: failures by invariant with their seeds,
+        /// and the first two failing seeds of each invariant shrunk, with a diagram of each.
+        /// Written whole or not at all.
+        #[arg(long, value_name = "OUT.html")]
+        report: Option<PathBuf>,
     },
     /// Run one scenario with several protocols in the same world, and compare them.
     ///
@@ -181,6 +186,65 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Draw a space-time (Lamport) diagram of part of one run: a lane per node, time flowing
+    /// down, every message an arrow from the step that sent it to the step that received it.
+    ///
+    /// Drops end in a cross with the reason, duplicates are dotted, crashes and pauses shade
+    /// their lanes, partitions are red bands, faults and violations are lines across, protocol
+    /// notes are labels. The window defaults to 30 steps either side of the first violation, or
+    /// the first 60 steps of a run that violates nothing. The file is written whole or not at
+    /// all.
+    Diagram {
+        /// The scenario file (RON).
+        file: PathBuf,
+        /// The seed (default: the scenario's own).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// The steps to draw: `A..B` (B excluded) or `A..=B`.
+        #[arg(long, conflicts_with_all = ["around_violation", "time"])]
+        steps: Option<String>,
+        /// Draw N steps either side of the first violation.
+        #[arg(long, value_name = "N", conflicts_with = "time")]
+        around_violation: Option<u64>,
+        /// The stretch of virtual time to draw, in milliseconds: `T1..T2`.
+        #[arg(long)]
+        time: Option<String>,
+        /// The nodes to draw, comma-separated numbers (default: all), e.g. `0,1,4`.
+        #[arg(long)]
+        nodes: Option<String>,
+        /// Draw a lane per client, with its requests and the replies.
+        #[arg(long)]
+        clients: bool,
+        /// Above this many messages, routine ones (delivered with no note and no violation)
+        /// are left out, most frequent kind first, and counted under the drawing; 0 draws all.
+        #[arg(long, default_value_t = 120)]
+        max_arrows: usize,
+        /// The drawing's format (default: from the file's extension; svg otherwise).
+        #[arg(long, value_enum)]
+        format: Option<DiagramFormat>,
+        /// Where to write it (`-` for standard output).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Use this seed's swarm fault mix.
+        #[arg(long)]
+        swarm: bool,
+    },
+    /// Write one self-contained HTML page about one run: its summary and CAP report,
+    /// availability and client latency over time per partition side, the fault timeline, the
+    /// diagram around the first violation, and the commands that replay it.
+    Report {
+        /// The scenario file (RON).
+        file: PathBuf,
+        /// The seed (default: the scenario's own).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Where to write the page. Written whole or not at all.
+        #[arg(long, value_name = "run.html")]
+        out: PathBuf,
+        /// Use this seed's swarm fault mix.
+        #[arg(long)]
+        swarm: bool,
+    },
     /// Shrink a failing run to a small scenario that fails the same way.
     ///
     /// Keeps the seed, turns the nemesis into an explicit fault schedule, then removes faults,
@@ -203,6 +267,17 @@ enum Command {
         #[arg(long, value_name = "MIN.ron")]
         out: Option<PathBuf>,
     },
+}
+
+/// How `diagram` draws.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiagramFormat {
+    /// A picture (SVG): real slant of every message, shaded faults.
+    Svg,
+    /// Mermaid sequence-diagram text (order only, for small windows in Markdown).
+    Mermaid,
+    /// Text: a row per step, a column per lane (what the TUI's lane view shows).
+    Text,
 }
 
 /// The sequential models `lincheck` knows.
@@ -253,11 +328,13 @@ pub fn dispatch(cli: Cli, code: &LearnerCode) -> Result<ExitCode, String> {
             json,
             stop_on_first,
             swarm,
+            report,
         } => sweep(
             file,
             &seeds,
             jobs,
             shard.as_deref(),
+            report.as_deref(),
             json,
             stop_on_first,
             swarm,
@@ -300,6 +377,42 @@ pub fn dispatch(cli: Cli, code: &LearnerCode) -> Result<ExitCode, String> {
             code,
         ),
         Command::Lincheck { model, file } => lincheck(model, &file),
+        Command::Diagram {
+            file,
+            seed,
+            steps,
+            around_violation,
+            time,
+            nodes,
+            clients,
+            max_arrows,
+            format,
+            out,
+            swarm,
+        } => {
+            let window = diagram_window(steps.as_deref(), around_violation, time.as_deref())?;
+            let loaded = load(&file, code)?;
+            let seed = seed.unwrap_or(loaded.scenario.seed);
+            let scenario = with_swarm(&file, loaded.scenario, seed, swarm)?;
+            let options = crate::diagram::Options {
+                nodes: diagram_nodes(nodes.as_deref(), scenario.nodes)?,
+                clients,
+                max_arrows,
+            };
+            let format = format.unwrap_or_else(|| format_from_extension(&out));
+            diagram(&scenario, seed, window, &options, format, &out)
+        }
+        Command::Report {
+            file,
+            seed,
+            out,
+            swarm,
+        } => {
+            let loaded = load(&file, code)?;
+            let seed = seed.unwrap_or(loaded.scenario.seed);
+            let scenario = with_swarm(&file, loaded.scenario, seed, swarm)?;
+            crate::report::write_run_report(&file, &scenario, seed, swarm, &out)
+        }
         Command::Tui {
             file,
             seed,
@@ -407,12 +520,26 @@ fn sweep(
     seeds: &str,
     jobs: Option<usize>,
     shard: Option<&str>,
+    report: Option<&std::path::Path>,
     json: bool,
     stop_on_first: bool,
     swarm: bool,
     code: &LearnerCode,
 ) -> Result<ExitCode, String> {
     let loaded = load(&file, code)?;
+    if report.is_some() && swarm {
+        return Err(
+            "--report with --swarm: shrink a swarm seed with `simlab shrink --swarm` instead"
+                .into(),
+        );
+    }
+    // Checked before the sweep, so a path that cannot be written fails first.
+    if let Some(path) = report {
+        drop(
+            OutputFile::create(path)
+                .map_err(|e| format!("{}: cannot write the report: {e}", path.display()))?,
+        );
+    }
     if swarm && loaded.scenario.nemesis.is_none() {
         return Err(format!(
             "{}: --swarm varies the nemesis, and this scenario has none",
@@ -430,6 +557,9 @@ fn sweep(
         }
     } else {
         print!("{}", sweep::text(&file, &result));
+    }
+    if let Some(path) = report {
+        crate::report::write_sweep_report(&file, &loaded.scenario, &result, path)?;
     }
     // 1 if a seed failed; else 2 if a seed could not be decided (as `lincheck` says).
     Ok(if result.failures().any(|o| o.failed()) {
@@ -808,6 +938,104 @@ fn run(
         simlab_sim::ExpectVerdict::NotMet => ExitCode::from(1),
         simlab_sim::ExpectVerdict::Undecided => ExitCode::from(2),
     })
+}
+
+/// The window `diagram` draws, from its options (`None`: the default).
+fn diagram_window(
+    steps: Option<&str>,
+    around_violation: Option<u64>,
+    time: Option<&str>,
+) -> Result<Option<crate::diagram::capture::Window>, String> {
+    use crate::diagram::capture::Window;
+    if let Some(text) = steps {
+        let (a, b) = sweep::parse_span("--steps", text, "a step number")?;
+        return Ok(Some(Window::Steps(a, b)));
+    }
+    if let Some(n) = around_violation {
+        return Ok(Some(Window::AroundViolation(n)));
+    }
+    if let Some(text) = time {
+        let (a, b) = sweep::parse_span("--time", text, "a time in milliseconds")?;
+        let us = |ms: u64| {
+            ms.checked_mul(1_000).ok_or_else(|| {
+                format!("--time {text:?}: {ms} ms is beyond the longest run simlab can simulate")
+            })
+        };
+        return Ok(Some(Window::Time(us(a)?, us(b)?)));
+    }
+    Ok(None)
+}
+
+/// `--nodes 0,1,4` as node numbers, each checked against the cluster.
+fn diagram_nodes(list: Option<&str>, nodes: u32) -> Result<Option<Vec<u32>>, String> {
+    let Some(list) = list else { return Ok(None) };
+    let mut out = Vec::new();
+    for part in list.split(',') {
+        let part = part.trim().trim_start_matches('n');
+        let n: u32 = part
+            .parse()
+            .map_err(|_| format!("--nodes {list:?}: {part:?} is not a node number"))?;
+        if n >= nodes {
+            return Err(format!(
+                "--nodes {list:?}: there is no n{n}; the cluster has {nodes} nodes (n0..n{})",
+                nodes - 1
+            ));
+        }
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("--nodes {list:?} names no node"));
+    }
+    out.sort_unstable();
+    Ok(Some(out))
+}
+
+fn format_from_extension(out: &std::path::Path) -> DiagramFormat {
+    match out.extension().and_then(|e| e.to_str()) {
+        Some("mmd" | "mermaid") => DiagramFormat::Mermaid,
+        Some("txt") => DiagramFormat::Text,
+        _ => DiagramFormat::Svg,
+    }
+}
+
+/// Records the run, draws the window and writes it whole.
+fn diagram(
+    scenario: &Scenario,
+    seed: u64,
+    window: Option<crate::diagram::capture::Window>,
+    options: &crate::diagram::Options,
+    format: DiagramFormat,
+    out: &std::path::Path,
+) -> Result<ExitCode, String> {
+    let out = if out.as_os_str() == "-" {
+        std::path::Path::new("/dev/stdout")
+    } else {
+        out
+    };
+    let cannot = |e: std::io::Error| format!("{}: cannot write the diagram: {e}", out.display());
+    // Opened first, so a path that cannot be written fails before the run.
+    let mut file = OutputFile::create(out).map_err(cannot)?;
+    let (diagram, note) = crate::diagram::draw_run(scenario, seed, window, options)?;
+    let text = match format {
+        DiagramFormat::Svg => diagram.svg(),
+        DiagramFormat::Mermaid => diagram.mermaid(),
+        DiagramFormat::Text => diagram.text(),
+    };
+    use std::io::Write;
+    file.writer().write_all(text.as_bytes()).map_err(cannot)?;
+    file.commit().map_err(cannot)?;
+    eprintln!(
+        "{note}: {} lanes, {} messages drawn{}",
+        diagram.lanes.len(),
+        diagram.arrows.len(),
+        match diagram.hidden_count() {
+            0 => String::new(),
+            n => format!(", {n} not drawn (see the legend)"),
+        }
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Loads a scenario and attaches the learner code this program runs with.

@@ -58,7 +58,19 @@ pub fn parse_range(text: &str) -> Result<(u64, u64), String> {
 /// [`parse_range`] for a command that runs at most `most` seeds, saying `why` when the range
 /// holds more.
 pub fn parse_range_within(text: &str, most: u64, why: &str) -> Result<(u64, u64), String> {
-    let bad = || format!("--seeds {text:?}: expected a range like 0..1000 or 0..=999");
+    let (first, last) = parse_span("--seeds", text, "a seed")?;
+    // Results are kept per seed: a range has a ceiling.
+    let count = u128::from(last - first) + 1;
+    if count > u128::from(most) {
+        return Err(format!("--seeds {text:?} holds {count} seeds; {why}"));
+    }
+    Ok((first, last))
+}
+
+/// A range `A..B` (B excluded) or `A..=B` given to option `flag`, as `(first, last)`; errors
+/// name the option and call each bound `noun`.
+pub fn parse_span(flag: &str, text: &str, noun: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("{flag} {text:?}: expected a range like 0..1000 or 0..=999");
     let (a, b, inclusive) = if let Some((a, b)) = text.split_once("..=") {
         (a, b, true)
     } else if let Some((a, b)) = text.split_once("..") {
@@ -68,7 +80,7 @@ pub fn parse_range_within(text: &str, most: u64, why: &str) -> Result<(u64, u64)
     };
     let number = |s: &str| {
         s.trim().parse::<u64>().map_err(|e| {
-            format!("--seeds {text:?}: {s:?} is not a seed (a whole number from 0 to 18446744073709551615): {e}")
+            format!("{flag} {text:?}: {s:?} is not {noun} (a whole number from 0 to 18446744073709551615): {e}")
         })
     };
     let (first, b) = (number(a)?, number(b)?);
@@ -77,15 +89,10 @@ pub fn parse_range_within(text: &str, most: u64, why: &str) -> Result<(u64, u64)
     } else {
         b.checked_sub(1)
             .filter(|&last| last >= first)
-            .ok_or_else(|| format!("--seeds {text:?} is empty"))?
+            .ok_or_else(|| format!("{flag} {text:?} is empty"))?
     };
     if last < first {
-        return Err(format!("--seeds {text:?} is empty"));
-    }
-    // Results are kept per seed: a range has a ceiling.
-    let count = u128::from(last - first) + 1;
-    if count > u128::from(most) {
-        return Err(format!("--seeds {text:?} holds {count} seeds; {why}"));
+        return Err(format!("{flag} {text:?} is empty"));
     }
     Ok((first, last))
 }

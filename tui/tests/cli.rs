@@ -868,3 +868,157 @@ fn a_recorded_history_is_checked_by_lincheck() {
     assert!(stderr(&out).contains("does not speak the key-value API"));
     assert!(!other.exists());
 }
+
+#[test]
+fn diagram_writes_each_format_and_says_which_window() {
+    let dir = temp_dir("diagram");
+    for (name, head) in [
+        ("d.svg", "<svg xmlns"),
+        ("d.mmd", "sequenceDiagram"),
+        ("d.txt", "3pc-partition (three-phase commit), seed 1"),
+    ] {
+        let out = dir.join(name);
+        let o = simlab(&[
+            "diagram",
+            "scenarios/3pc-partition.ron",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("drew steps 0..=46 of 47: 3 lanes"),
+            "{}",
+            stderr(&o)
+        );
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            text.starts_with(head),
+            "{name}: {}",
+            &text[..80.min(text.len())]
+        );
+    }
+    // --format wins over the extension; `-` is standard output; a window by time.
+    let o = simlab(&[
+        "diagram",
+        "scenarios/raft-reelection.ron",
+        "--time",
+        "995..1400",
+        "--nodes",
+        "2,3,4",
+        "--format",
+        "text",
+        "--out",
+        "-",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("n2: becomes leader"), "{text}");
+    assert!(
+        !text.lines().nth(1).unwrap().contains("n0"),
+        "only n2..n4 drawn"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn diagram_and_report_refuse_bad_input_and_write_nothing() {
+    let dir = temp_dir("diagram-bad");
+    let out = dir.join("d.svg");
+    let out = out.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--steps", "500..600"],
+            "--steps starts at step 500, but the run has 47 steps",
+        ),
+        (&["--steps", "9..3"], "--steps \"9..3\" is empty"),
+        (&["--steps", "a..3"], "is not a step number"),
+        (&["--time", "5000..6000"], "holds no step"),
+        (
+            &["--time", "18446744073709552..18446744073709553"],
+            "beyond the longest run",
+        ),
+        (
+            &["--nodes", "0,7"],
+            "there is no n7; the cluster has 3 nodes",
+        ),
+        (&["--nodes", "x"], "\"x\" is not a node number"),
+        (
+            &["--steps", "0..5", "--time", "0..5"],
+            "cannot be used with",
+        ),
+    ];
+    for (args, message) in cases {
+        let mut all = vec!["diagram", "scenarios/3pc-partition.ron", "--out", out];
+        all.extend_from_slice(args);
+        let o = simlab(&all);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{args:?}: {}", stderr(&o));
+        assert!(!Path::new(out).exists(), "{args:?}: nothing written");
+    }
+    // A run without a violation has nothing to be around.
+    let o = simlab(&[
+        "diagram",
+        "scenarios/2pc-happy-path.ron",
+        "--around-violation",
+        "5",
+        "--out",
+        out,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("violates no invariant"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "no temporary file left"
+    );
+    // An output that cannot be written fails before the run.
+    let o = simlab(&[
+        "report",
+        "scenarios/2pc-happy-path.ron",
+        "--out",
+        "/nonexistent-dir/run.html",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("cannot write the report"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn sweep_report_lists_failures_and_shrinks_the_first_of_each_invariant() {
+    let dir = temp_dir("sweep-report");
+    let out = dir.join("sweep.html");
+    let o = simlab(&[
+        "sweep",
+        "scenarios/3pc-bug-termination-commits-uncertain.ron",
+        "--seeds",
+        "0..40",
+        "--report",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let html = std::fs::read_to_string(&out).unwrap();
+    for id in ["summary", "failures", "shrunk"] {
+        assert!(
+            html.contains(&format!("<section id=\"{id}\">")),
+            "section {id}"
+        );
+    }
+    assert!(html.contains("<td>Agreement</td>"), "failures by invariant");
+    let shrunk = html.matches("<h3>").count();
+    assert!((1..=2).contains(&shrunk), "{shrunk} shrunk failures");
+    assert!(html.contains("Shrunk") && html.contains("simlab run min.ron --seed"));
+    assert!(
+        html.matches("<svg").count() >= shrunk,
+        "a diagram per shrunk failure"
+    );
+    assert!(!html.contains("<script") && !html.contains("https://"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

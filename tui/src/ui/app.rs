@@ -135,6 +135,9 @@ pub enum Action {
     CycleFieldBreakpoint,
     /// Stop at violations while playing, or not.
     ToggleViolationBreakpoint,
+    /// Show the lane view (a space-time diagram around the cursor) in place of the
+    /// timeline, or the timeline again.
+    ToggleLanes,
     /// Show the keys.
     Help,
     /// Start typing where to go.
@@ -190,7 +193,22 @@ pub struct App {
     pub message: String,
     /// Whether to leave.
     pub quit: bool,
+    /// The lane view is shown instead of the timeline.
+    pub lanes: bool,
+    /// The lane view around the cursor, while it is shown.
+    pub lane_view: Option<LaneView>,
 }
+
+/// The lane view's content: the text diagram of the steps around the cursor.
+pub struct LaneView {
+    /// Lane names over their columns.
+    pub header: String,
+    /// One row per step of the window.
+    pub rows: Vec<crate::diagram::text::Row>,
+}
+
+/// Steps either side of the cursor the lane view draws.
+pub const LANE_VIEW_REACH: u64 = 40;
 
 impl App {
     /// The TUI over a recorded run, at its first step.
@@ -220,7 +238,32 @@ impl App {
             break_on_violation: true,
             message: "? for help".into(),
             quit: false,
+            lanes: false,
+            lane_view: None,
         }
+    }
+
+    /// Draws the lane view around the cursor again (after the cursor moved).
+    fn refresh_lanes(&mut self) {
+        if !self.lanes || self.replay.is_empty() {
+            self.lane_view = None;
+            return;
+        }
+        let first = self.cursor.saturating_sub(LANE_VIEW_REACH);
+        let last = self.cursor.saturating_add(LANE_VIEW_REACH);
+        let capture = self.replay.capture(first, last, true);
+        let diagram = crate::diagram::Diagram::build(
+            &capture,
+            String::new(),
+            &crate::diagram::Options {
+                max_arrows: 0,
+                ..crate::diagram::Options::default()
+            },
+        );
+        self.lane_view = Some(LaneView {
+            header: diagram.text_header(),
+            rows: diagram.rows(),
+        });
     }
 
     /// Whether the step at `index` is listed under the current filters.
@@ -241,6 +284,7 @@ impl App {
     fn go(&mut self, step: u64) {
         self.cursor = step.min(self.last());
         self.moment = self.replay.moment(self.cursor);
+        self.refresh_lanes();
     }
 
     /// The next listed step after `from` (or before it, going back), within `limit` steps.
@@ -418,6 +462,15 @@ pub fn update(app: &mut App, action: Action) -> Option<Action> {
                 if app.break_on_violation { "on" } else { "off" }
             );
         }
+        Action::ToggleLanes => {
+            app.lanes = !app.lanes;
+            app.refresh_lanes();
+            app.message = if app.lanes {
+                "lane view: arrows from sender (○) to receiver (▶), ● sends, ✕ lost".into()
+            } else {
+                "timeline".into()
+            };
+        }
         Action::Help => app.overlay = Overlay::Help,
         Action::OpenGoto(kind) => app.overlay = Overlay::Goto(kind, String::new()),
         Action::Input(c) => {
@@ -468,6 +521,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("t", "go to a virtual time (ms)"),
     ("s", "list only the selected node's steps (toggle)"),
     ("e", "cycle the kinds of step listed"),
+    (
+        "d",
+        "lane view: messages as arrows between node lanes around the cursor (toggle)",
+    ),
     ("Space", "play / pause"),
     ("+ / -", "play faster / slower"),
     (

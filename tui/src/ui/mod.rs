@@ -45,6 +45,7 @@ pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('t') => Some(Action::OpenGoto(GotoKind::TimeMs)),
             KeyCode::Char('s') => Some(Action::ToggleNodeFilter),
             KeyCode::Char('e') => Some(Action::CycleKindFilter),
+            KeyCode::Char('d') => Some(Action::ToggleLanes),
             KeyCode::Char(' ') => Some(Action::TogglePlay),
             KeyCode::Char('+') | KeyCode::Char('=') => Some(Action::Faster),
             KeyCode::Char('-') => Some(Action::Slower),
@@ -163,6 +164,53 @@ mod tests {
         assert!(text.contains("VIOLATED"), "{text}");
         assert_eq!(app.cursor, app.replay.first_violation().unwrap());
         insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn the_lane_view_shows_messages_leaving_and_arriving_as_the_cursor_steps() {
+        let mut app = app("3pc-partition");
+        press(&mut app, KeyCode::Char('v'));
+        press(&mut app, KeyCode::Char('d'));
+        assert!(app.lanes);
+        let at_violation = screen(&app, 200, 36);
+        // The cursor row is the violation: the backup coordinator's abort, lost to the cut.
+        let cursor_line = at_violation
+            .lines()
+            .find(|l| l.contains(&format!(">{:>6}", app.cursor)))
+            .unwrap_or_else(|| panic!("no cursor row in\n{at_violation}"));
+        assert!(cursor_line.contains("VIOLATED Agreement"), "{cursor_line}");
+        assert!(cursor_line.contains("✕─●"), "{cursor_line}");
+        let row = app
+            .lane_view
+            .as_ref()
+            .and_then(|v| v.rows.iter().find(|r| r.step == app.cursor))
+            .unwrap();
+        assert!(
+            row.text
+                .contains("n2 Decide lost as sent (partition) to n0, n1"),
+            "{}",
+            row.text
+        );
+        insta::assert_snapshot!(at_violation);
+        // Back to the step where n1's PreCommitAck arrives at n0: an arrow from n1 to n0.
+        press(&mut app, KeyCode::Char('g'));
+        while !app
+            .moment
+            .record
+            .as_ref()
+            .is_some_and(|r| r.summary.starts_with("n1 → n0: PreCommitAck"))
+        {
+            press(&mut app, KeyCode::Right);
+        }
+        let text = screen(&app, 140, 36);
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(&format!("│>{:>6}", app.cursor)))
+            .unwrap_or_else(|| panic!("no cursor row in\n{text}"));
+        assert!(row.contains("◀─────○"), "{row}");
+        // The toggle brings the timeline back.
+        press(&mut app, KeyCode::Char('d'));
+        assert!(screen(&app, 140, 36).contains("Timeline"));
     }
 
     #[test]

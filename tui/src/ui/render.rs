@@ -29,11 +29,20 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
         Constraint::Min(5),
     ])
     .areas(main);
-    let [timeline, nodes] =
-        Layout::horizontal([Constraint::Percentage(42), Constraint::Percentage(58)]).areas(top);
+    // The lane view needs room for its columns and words: it takes more of the top half.
+    let left = if app.lanes { 62 } else { 42 };
+    let [timeline, nodes] = Layout::horizontal([
+        Constraint::Percentage(left),
+        Constraint::Percentage(100 - left),
+    ])
+    .areas(top);
     let [detail, invariants] =
         Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(bottom);
-    draw_timeline(frame, app, timeline);
+    if app.lanes {
+        draw_lanes(frame, app, timeline);
+    } else {
+        draw_timeline(frame, app, timeline);
+    }
     draw_nodes(frame, app, nodes);
     draw_network(frame, app, network);
     draw_detail(frame, app, detail);
@@ -118,6 +127,44 @@ fn step_line(index: u64, step: &CompactStep) -> String {
         Time::from_micros(step.time_us).to_string(),
         step.kind.label()
     )
+}
+
+/// The lane view: the text diagram's rows around the cursor, the cursor's row highlighted.
+fn draw_lanes(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let Some(view) = &app.lane_view else {
+        return;
+    };
+    let rows = area.height.saturating_sub(3) as usize;
+    let at = view
+        .rows
+        .iter()
+        .position(|r| r.step >= app.cursor)
+        .unwrap_or(view.rows.len().saturating_sub(1));
+    let start = at.saturating_sub(rows / 2);
+    let mut lines = vec![Line::styled(
+        format!("{:>7} {}", "step", view.header),
+        Style::new().add_modifier(Modifier::BOLD),
+    )];
+    for row in view.rows.iter().skip(start).take(rows) {
+        let mut style = Style::new();
+        if row.violation {
+            style = style.fg(Color::Red).add_modifier(Modifier::BOLD);
+        } else if row.text.starts_with("fault: ") {
+            style = style.fg(Color::Magenta);
+        }
+        if row.step == app.cursor {
+            style = style.add_modifier(Modifier::REVERSED);
+        }
+        let marker = if row.step == app.cursor { ">" } else { " " };
+        lines.push(Line::styled(
+            format!("{marker}{:>6} {} {}", row.step, row.lanes, row.text),
+            style,
+        ));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" Lanes (d: timeline) ")),
+        area,
+    );
 }
 
 fn draw_timeline(frame: &mut Frame<'_>, app: &App, area: Rect) {

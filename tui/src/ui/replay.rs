@@ -30,6 +30,10 @@ pub struct Replay {
     pub invariants: Vec<(String, simlab_sim::InvariantKind)>,
     /// The finished run's violations (with the step each was found at).
     pub violations: Vec<simlab_sim::Violation>,
+    /// Nodes in the cluster.
+    pub nodes: u32,
+    /// Clients in the scenario.
+    pub clients: u32,
 }
 
 /// What the screen shows of the world at one step.
@@ -91,7 +95,23 @@ impl Replay {
             position: 0,
             invariants,
             violations: outcome.violations,
+            nodes: scenario.nodes,
+            clients: scenario.clients.count,
         }
+    }
+
+    /// A copy of the run just after `count` steps (0 = before the first), hashing only, apart
+    /// from the one the cursor moves.
+    pub fn run_from(&self, count: u64) -> Box<dyn Run> {
+        let count = count.min(self.len());
+        let index = ((count / self.spacing) as usize).min(self.checkpoints.len() - 1);
+        let mut run = self.checkpoints[index].snapshot();
+        run.set_trace(TraceMode::HashOnly);
+        let mut at = index as u64 * self.spacing;
+        while at < count && run.step() {
+            at += 1;
+        }
+        run
     }
 
     /// Steps in the run.
