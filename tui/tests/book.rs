@@ -45,6 +45,26 @@ fn chapters() -> Vec<(PathBuf, String)> {
     out
 }
 
+/// A scratch directory for what the book's commands write.
+fn scratch() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("simlab-book-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The book's commands write their `--out FILE` into the reader's directory; here a bare file
+/// name goes to a scratch directory instead, so a test run never writes into the repository.
+fn outputs_elsewhere(mut args: Vec<String>) -> Vec<String> {
+    if let Some(i) = args.iter().position(|a| a == "--out")
+        && let Some(value) = args.get_mut(i + 1)
+        && !value.contains('/')
+        && value != "-"
+    {
+        *value = scratch().join(&*value).to_string_lossy().into_owned();
+    }
+    args
+}
+
 #[test]
 fn every_command_runs_and_prints_what_the_book_shows() {
     let mut ran = 0;
@@ -62,7 +82,7 @@ fn every_command_runs_and_prints_what_the_book_shows() {
             }
             if let Some(command) = line.strip_prefix("simlab ") {
                 let (args, comment) = command.split_once('#').unwrap_or((command, ""));
-                let args = shell_words(args);
+                let args = outputs_elsewhere(shell_words(args));
                 let expected = comment
                     .trim()
                     .strip_prefix("exits ")
@@ -802,4 +822,89 @@ fn the_redlock_story_matches_the_run() {
     };
     assert!(grants(1, "n6") && grants(2, "n6") && grants(3, "n6"));
     assert_eq!(outcome.violations[0].invariant, "MutualExclusion");
+}
+
+/// Every picture in the book is drawn by the `simlab diagram` command shown above it, from a
+/// real run, and is exactly what that command draws today: a change that moves a run, or the
+/// drawing, fails here until the pictures are drawn again (`SIMLAB_BLESS=1` writes them).
+#[test]
+fn the_books_diagrams_are_what_their_commands_draw() {
+    let bless = std::env::var_os("SIMLAB_BLESS").is_some();
+    let dir = root().join("book/src/diagrams");
+    let mut drawn = Vec::new();
+    for (path, text) in chapters() {
+        let mut command: Option<Vec<String>> = None;
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("simlab diagram ") {
+                command = Some(shell_words(&format!("diagram {rest}")));
+            }
+            let Some(start) = line.find("](diagrams/") else {
+                continue;
+            };
+            let name = &line[start + "](diagrams/".len()..];
+            let name = &name[..name.find(')').unwrap()];
+            let args = command.take().unwrap_or_else(|| {
+                panic!(
+                    "{}: no `simlab diagram` command above {name}",
+                    path.display()
+                )
+            });
+            let out_at = args.iter().position(|a| a == "--out").unwrap() + 1;
+            assert_eq!(
+                args[out_at],
+                name,
+                "{}: the command above draws {name}",
+                path.display()
+            );
+            let mut args = args.clone();
+            let fresh = scratch().join(name);
+            args[out_at] = fresh.to_string_lossy().into_owned();
+            let out = Command::new(env!("CARGO_BIN_EXE_simlab"))
+                .args(&args)
+                .current_dir(root())
+                .output()
+                .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let fresh = std::fs::read_to_string(&fresh).unwrap();
+            let committed = dir.join(name);
+            if bless {
+                std::fs::write(&committed, &fresh).unwrap();
+            }
+            let old = std::fs::read_to_string(&committed).unwrap_or_default();
+            assert!(
+                old == fresh,
+                "{}: book/src/diagrams/{name} is not what `simlab {}` draws now; redraw with SIMLAB_BLESS=1 cargo test -p simlab --test book diagrams",
+                path.display(),
+                args.join(" ")
+            );
+            drawn.push((
+                path.file_stem().unwrap().to_string_lossy().into_owned(),
+                name.to_string(),
+            ));
+        }
+    }
+    // Every protocol chapter has at least one, and every picture in the folder is used.
+    for chapter in ["raft", "paxos", "atomic-commit", "locks", "own-protocol"] {
+        assert!(
+            drawn.iter().any(|(c, _)| c == chapter),
+            "{chapter}.md has no diagram"
+        );
+    }
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut used: Vec<String> = drawn.into_iter().map(|(_, n)| n).collect();
+    used.sort();
+    used.dedup();
+    assert_eq!(
+        files, used,
+        "every file in book/src/diagrams is a picture the book shows"
+    );
 }
