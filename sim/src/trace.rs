@@ -357,11 +357,6 @@ pub(crate) struct StepInfo {
     pub(crate) node: Option<NodeId>,
     pub(crate) from: Option<NodeId>,
     pub(crate) client: Option<ClientId>,
-    pub(crate) sent: Option<(u64, Time)>,
-    pub(crate) duplicate: bool,
-    pub(crate) lost: Option<DropReason>,
-    pub(crate) sent_to: Vec<NodeId>,
-    pub(crate) lost_at_send: Vec<LostSend>,
     pub(crate) summary: String,
     pub(crate) payload: serde_json::Value,
     pub(crate) effects: Vec<String>,
@@ -374,16 +369,22 @@ impl StepInfo {
             node: None,
             from: None,
             client: None,
-            sent: None,
-            duplicate: false,
-            lost: None,
-            sent_to: Vec::new(),
-            lost_at_send: Vec::new(),
             summary: String::new(),
             payload: serde_json::Value::Null,
             effects: Vec::new(),
         }
     }
+}
+
+/// How one step's message is linked to others, gathered only for full traces. It lives beside
+/// [`StepInfo`], not in it, so a hash-only step moves and drops nothing more than before.
+#[derive(Clone, Default)]
+pub(crate) struct Links {
+    pub(crate) sent: Option<(u64, Time)>,
+    pub(crate) duplicate: bool,
+    pub(crate) lost: Option<DropReason>,
+    pub(crate) sent_to: Vec<NodeId>,
+    pub(crate) lost_at_send: Vec<LostSend>,
 }
 
 /// One-line summaries of steps and effects, for people (built only for full traces).

@@ -5,6 +5,7 @@
 //! is left out, so the same run always writes the same bytes.
 
 use crate::diagram;
+use crate::diagram::svg::esc;
 use crate::summary::{RunSummary, inspect_command, replay_command};
 use simlab_protocols::{RunOptions, Scenario, registry};
 use simlab_sim::trace::OutputFile;
@@ -20,21 +21,6 @@ const CHART_W: f64 = 720.0;
 const CHART_H: f64 = 180.0;
 const CHART_LEFT: f64 = 50.0;
 const CHART_TOP: f64 = 20.0;
-
-/// Escapes text for HTML.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// The start of a page: its title and the stylesheet.
 pub fn page_head(title: &str) -> String {

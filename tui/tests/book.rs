@@ -45,6 +45,15 @@ fn chapters() -> Vec<(PathBuf, String)> {
     out
 }
 
+/// Runs `simlab` from the repository root, as the book's reader does.
+fn simlab(args: &[String]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_simlab"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
 /// A scratch directory for what the book's commands write.
 fn scratch() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("simlab-book-{}", std::process::id()));
@@ -88,11 +97,7 @@ fn every_command_runs_and_prints_what_the_book_shows() {
                     .strip_prefix("exits ")
                     .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
                     .map_or(0, |n| n.parse::<i32>().unwrap());
-                let out = Command::new(env!("CARGO_BIN_EXE_simlab"))
-                    .args(&args)
-                    .current_dir(root())
-                    .output()
-                    .unwrap();
+                let out = simlab(&args);
                 assert_eq!(
                     out.status.code(),
                     Some(expected),
@@ -859,11 +864,7 @@ fn the_books_diagrams_are_what_their_commands_draw() {
             let mut args = args.clone();
             let fresh = scratch().join(name);
             args[out_at] = fresh.to_string_lossy().into_owned();
-            let out = Command::new(env!("CARGO_BIN_EXE_simlab"))
-                .args(&args)
-                .current_dir(root())
-                .output()
-                .unwrap();
+            let out = simlab(&args);
             assert_eq!(
                 out.status.code(),
                 Some(0),

@@ -24,7 +24,7 @@ use crate::outcome::{Outcome, StopReason, Violation};
 use crate::rng::{self, SimRng, Stream};
 use crate::time::Time;
 use crate::trace::summary::{self, Fate};
-use crate::trace::{CompactStep, LostSend, StepInfo, StepKind, StepRecord, TraceMode};
+use crate::trace::{CompactStep, Links, LostSend, StepInfo, StepKind, StepRecord, TraceMode};
 use crate::workload::Workload;
 use crate::world::{Clock, NodeSlot, NodeStatus, Stats, World, WorldState};
 use clients::ClientState;
@@ -64,6 +64,8 @@ pub struct Simulation<P: Node> {
     finished: bool,
     effects_buf: Vec<Effect<P>>,
     notes_buf: Vec<String>,
+    /// The current step's message links (full traces only).
+    links: Links,
     last_eventually_check: Option<Time>,
 }
 
@@ -137,6 +139,7 @@ impl<P: Node> Simulation<P> {
             finished: false,
             effects_buf: Vec::new(),
             notes_buf: Vec::new(),
+            links: Links::default(),
             last_eventually_check: None,
             config: Arc::new(config),
         };
@@ -360,6 +363,7 @@ impl<P: Node> Simulation<P> {
         self.check_invariants();
         if full {
             let notes = std::mem::take(&mut self.notes_buf);
+            let links = std::mem::take(&mut self.links);
             self.records.push(StepRecord {
                 step,
                 time_us: time.as_micros(),
@@ -367,12 +371,12 @@ impl<P: Node> Simulation<P> {
                 node: info.node,
                 from: info.from,
                 client: info.client,
-                sent_step: info.sent.map(|(step, _)| step),
-                sent_us: info.sent.map(|(_, at)| at.as_micros()),
-                duplicate: info.duplicate,
-                lost: info.lost,
-                sent_to: info.sent_to,
-                lost_at_send: info.lost_at_send,
+                sent_step: links.sent.map(|(step, _)| step),
+                sent_us: links.sent.map(|(_, at)| at.as_micros()),
+                duplicate: links.duplicate,
+                lost: links.lost,
+                sent_to: links.sent_to,
+                lost_at_send: links.lost_at_send,
                 summary: info.summary,
                 payload: info.payload,
                 effects: info.effects,
@@ -447,19 +451,19 @@ impl<P: Node> Simulation<P> {
                 info.from = Some(from);
                 info.payload = payload(&msg);
                 if full {
-                    info.sent = Some((origin.step(), sent));
-                    info.duplicate = origin.is_copy();
+                    self.links.sent = Some((origin.step(), sent));
+                    self.links.duplicate = origin.is_copy();
                 }
                 if !reachable {
                     self.state.stats.dropped_partition += 1;
                     if full {
-                        info.lost = Some(DropReason::Partition);
+                        self.links.lost = Some(DropReason::Partition);
                         info.summary = summary::message(from, to, &msg, Fate::LostInFlight);
                     }
                 } else if crashed {
                     self.state.stats.dropped_crashed += 1;
                     if full {
-                        info.lost = Some(DropReason::Crashed);
+                        self.links.lost = Some(DropReason::Crashed);
                         info.summary = summary::message(from, to, &msg, Fate::RecipientDown);
                     }
                 } else {
@@ -502,11 +506,11 @@ impl<P: Node> Simulation<P> {
                 info.client = Some(client);
                 info.payload = payload(&request);
                 if full {
-                    info.sent = Some(sent);
+                    self.links.sent = Some(sent);
                 }
                 if self.state.nodes[to.index()].state.is_none() {
                     if full {
-                        info.lost = Some(DropReason::Crashed);
+                        self.links.lost = Some(DropReason::Crashed);
                         info.summary = summary::request(client, to, (seq, send), &request, true);
                     }
                 } else {
@@ -527,7 +531,7 @@ impl<P: Node> Simulation<P> {
             } => {
                 let mut info = StepInfo::new(StepKind::Reply);
                 if full {
-                    info.sent = Some(sent);
+                    self.links.sent = Some(sent);
                 }
                 info.node = Some(from);
                 info.client = Some(client);
@@ -594,16 +598,14 @@ impl<P: Node> Simulation<P> {
             }
             if full {
                 info.effects.push(summary::effect(&effect));
-                self.apply(id, effect, Some(info));
-            } else {
-                self.apply(id, effect, None);
             }
+            self.apply(id, effect, full);
         }
         self.effects_buf = effects;
     }
 
-    /// Applies one effect of `id`'s handler; `info` is given when the trace is full.
-    fn apply(&mut self, id: NodeId, effect: Effect<P>, info: Option<&mut StepInfo>) {
+    /// Applies one effect of `id`'s handler; `full` records its message links.
+    fn apply(&mut self, id: NodeId, effect: Effect<P>, full: bool) {
         match effect {
             Effect::Send { to, msg } => {
                 assert!(
@@ -619,8 +621,8 @@ impl<P: Node> Simulation<P> {
                         } else {
                             self.state.stats.dropped_loss += 1;
                         }
-                        if let Some(info) = info {
-                            info.lost_at_send.push(LostSend {
+                        if full {
+                            self.links.lost_at_send.push(LostSend {
                                 to,
                                 reason,
                                 message: format!("{msg:?}"),
@@ -628,8 +630,8 @@ impl<P: Node> Simulation<P> {
                         }
                     }
                     Verdict::Deliver { delay, duplicate } => {
-                        if let Some(info) = info {
-                            info.sent_to.push(to);
+                        if full {
+                            self.links.sent_to.push(to);
                         }
                         let step = self.state.stats.steps;
                         if let Some(extra) = duplicate {

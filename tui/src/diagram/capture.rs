@@ -108,13 +108,9 @@ impl Replay {
         run.set_trace(TraceMode::Full);
         let mut records = Vec::new();
         for _ in first..=last {
-            if !run.step() {
+            let Some(record) = next_record(run.as_mut()) else {
                 break;
-            }
-            let record = run
-                .drain_records()
-                .pop()
-                .expect("a full trace keeps each step");
+            };
             if matches!(record.kind, StepKind::Fault | StepKind::Start) {
                 let now = run.statuses();
                 if statuses.last().is_none_or(|(_, s)| *s != now) {
@@ -131,13 +127,9 @@ impl Replay {
         if after && let (Some(a), Some(b)) = (records.first(), records.last()) {
             let horizon = b.time_us + (b.time_us - a.time_us).max(1_000);
             for _ in 0..MAX_STEPS_AFTER {
-                if !run.step() {
+                let Some(record) = next_record(run.as_mut()) else {
                     break;
-                }
-                let record = run
-                    .drain_records()
-                    .pop()
-                    .expect("a full trace keeps each step");
+                };
                 if record.time_us > horizon {
                     break;
                 }
@@ -171,6 +163,14 @@ impl Replay {
             end_violations,
         }
     }
+}
+
+/// Takes one step with the full trace on, and its record (`None` when the run is over).
+fn next_record(run: &mut dyn simlab_protocols::Run) -> Option<StepRecord> {
+    if !run.step() {
+        return None;
+    }
+    run.drain_records().pop()
 }
 
 fn groups(run: &dyn simlab_protocols::Run) -> Vec<Vec<u32>> {

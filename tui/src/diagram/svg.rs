@@ -91,7 +91,8 @@ pub fn lane_x(lane: usize) -> f64 {
     LEFT + lane as f64 * LANE_GAP
 }
 
-fn esc(text: &str) -> String {
+/// Escapes text for XML and HTML (element content and attribute values).
+pub fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
