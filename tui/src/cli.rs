@@ -1000,6 +1000,9 @@ fn format_from_extension(out: &std::path::Path) -> DiagramFormat {
     }
 }
 
+/// Above this many messages a Mermaid sequence diagram (no time axis) is hard to read.
+const MERMAID_READABLE: usize = 60;
+
 /// Records the run, draws the window and writes it whole.
 fn diagram(
     scenario: &Scenario,
@@ -1026,6 +1029,12 @@ fn diagram(
     use std::io::Write;
     file.writer().write_all(text.as_bytes()).map_err(cannot)?;
     file.commit().map_err(cannot)?;
+    if format == DiagramFormat::Mermaid && diagram.arrows.len() > MERMAID_READABLE {
+        eprintln!(
+            "note: a sequence diagram of {} messages is a long list; the SVG shows the same window on a time axis",
+            diagram.arrows.len()
+        );
+    }
     eprintln!(
         "{note}: {} lanes, {} messages drawn{}",
         diagram.lanes.len(),

@@ -909,3 +909,47 @@ fn the_books_diagrams_are_what_their_commands_draw() {
         "every file in book/src/diagrams is a picture the book shows"
     );
 }
+
+#[test]
+fn the_diagram_answer_matches_the_run() {
+    let text = chapter("reading-a-run");
+    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words.contains(
+        "re-sent its Decide (commit) to n2 every 100 ms, 18 times (steps 22 and 25 to 41)"
+    ));
+    assert!(words.contains("step 13: n0's PreCommit to n2 was *lost in flight*"));
+    let (_, run) = traced("3pc-partition");
+    let r = run.records();
+    let lost_in_flight = &r[13];
+    assert_eq!(lost_in_flight.lost, Some(simlab_sim::DropReason::Partition));
+    assert_eq!(lost_in_flight.sent_step, Some(10));
+    assert!(lost_in_flight.summary.contains("PreCommit"));
+    assert!(r[11].summary.contains("partition"));
+    assert_eq!(r[21].lost_at_send.len(), 1);
+    assert!(r[21].lost_at_send[0].message.starts_with("StateRequest"));
+    assert_eq!(r[21].lost_at_send[0].to.0, 1);
+    assert!(
+        r[24]
+            .notes
+            .iter()
+            .any(|n| n.contains("decides abort from {NodeId(2): (Uncertain, true)}"))
+    );
+    let mut to: Vec<u32> = r[24].lost_at_send.iter().map(|l| l.to.0).collect();
+    to.sort();
+    assert_eq!(to, [0, 1]);
+    let resent: Vec<u64> = r
+        .iter()
+        .filter(|s| {
+            s.node.map(|n| n.0) == Some(0)
+                && s.lost_at_send
+                    .iter()
+                    .any(|l| l.to.0 == 2 && l.message.contains("Commit"))
+        })
+        .map(|s| s.step)
+        .collect();
+    let expected: Vec<u64> = [16, 22].into_iter().chain(25..=41).collect();
+    assert_eq!(resent, expected);
+    assert!(r[42].summary.contains("heal"));
+    assert_eq!(r[44].sent_step, Some(43));
+    assert_eq!(r[44].node.map(|n| n.0), Some(2));
+}
