@@ -357,9 +357,6 @@ pub(crate) struct StepInfo {
     pub(crate) node: Option<NodeId>,
     pub(crate) from: Option<NodeId>,
     pub(crate) client: Option<ClientId>,
-    pub(crate) summary: String,
-    pub(crate) payload: serde_json::Value,
-    pub(crate) effects: Vec<String>,
 }
 
 impl StepInfo {
@@ -369,17 +366,18 @@ impl StepInfo {
             node: None,
             from: None,
             client: None,
-            summary: String::new(),
-            payload: serde_json::Value::Null,
-            effects: Vec::new(),
         }
     }
 }
 
-/// How one step's message is linked to others, gathered only for full traces. It lives beside
-/// [`StepInfo`], not in it, so a hash-only step moves and drops nothing more than before.
+/// What only a full trace records of a step: its words, its payload, its effects, and how its
+/// message is linked to others. It lives beside [`StepInfo`], reused from step to step, so a
+/// hash-only step builds and drops none of it.
 #[derive(Clone, Default)]
-pub(crate) struct Links {
+pub(crate) struct Detail {
+    pub(crate) summary: String,
+    pub(crate) payload: serde_json::Value,
+    pub(crate) effects: Vec<String>,
     pub(crate) sent: Option<(u64, Time)>,
     pub(crate) duplicate: bool,
     pub(crate) lost: Option<DropReason>,

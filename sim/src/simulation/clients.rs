@@ -7,7 +7,7 @@ use crate::history::{Completion, Operation, Side};
 use crate::node::{ClientId, Node, NodeId, ResponseClass};
 use crate::rng::{self, SimRng};
 use crate::time::Time;
-use crate::trace::{StepInfo, summary};
+use crate::trace::summary;
 
 #[derive(Clone, Debug)]
 pub(super) struct Pending {
@@ -57,12 +57,12 @@ impl<P: Node> Simulation<P> {
         sides[node.index()]
     }
 
-    pub(super) fn client_invoke(&mut self, client: ClientId, info: &mut StepInfo, full: bool) {
+    pub(super) fn client_invoke(&mut self, client: ClientId, full: bool) {
         let c = client.0 as usize;
         let seq = self.clients[c].ops.len() as u64;
         if seq >= u64::from(self.config.clients.ops) {
             if full {
-                info.summary = summary::client_done(client, seq);
+                self.detail.summary = summary::client_done(client, seq);
             }
             return;
         }
@@ -82,8 +82,8 @@ impl<P: Node> Simulation<P> {
             target = NodeId(client.0 % self.config.nodes);
         }
         if full {
-            info.summary = summary::invoke(client, seq, &request);
-            info.payload = serde_json::to_value(&request).unwrap_or_default();
+            self.detail.summary = summary::invoke(client, seq, &request);
+            self.detail.payload = serde_json::to_value(&request).unwrap_or_default();
         }
         let side = self.side_of(target);
         self.clients[c].ops.push(self.state.history.ops.len());

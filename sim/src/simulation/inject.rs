@@ -66,7 +66,7 @@ impl<P: Node> Simulation<P> {
                 match event {
                     FaultEvent::NemesisRepair(fault) => self.inject(fault, true, info, full),
                     _ if full => {
-                        info.summary =
+                        self.detail.summary =
                             "the nemesis's last fault did nothing: nothing to repair".into()
                     }
                     _ => {}
@@ -204,8 +204,8 @@ impl<P: Node> Simulation<P> {
         }
         self.hasher.value(&resolved);
         if full {
-            info.summary = summary::fault(&resolved, skipped.as_deref());
-            info.payload = serde_json::to_value(&resolved).unwrap_or_default();
+            self.detail.summary = summary::fault(&resolved, skipped.as_deref());
+            self.detail.payload = serde_json::to_value(&resolved).unwrap_or_default();
         }
         self.fault_log.push(FaultRecord {
             at: self.state.now,
@@ -295,7 +295,7 @@ impl<P: Node> Simulation<P> {
         // Rebuilt from the factory: nothing volatile survives; on_start reads the durable store.
         self.state.nodes[id.index()].state = Some(Arc::new((self.factory)(id)));
         info.node = Some(id);
-        self.run_handler(id, info, |node, ctx| node.on_start(ctx));
+        self.run_handler(id, |node, ctx| node.on_start(ctx));
         None
     }
 

@@ -24,7 +24,7 @@ use crate::outcome::{Outcome, StopReason, Violation};
 use crate::rng::{self, SimRng, Stream};
 use crate::time::Time;
 use crate::trace::summary::{self, Fate};
-use crate::trace::{CompactStep, Links, LostSend, StepInfo, StepKind, StepRecord, TraceMode};
+use crate::trace::{CompactStep, Detail, LostSend, StepInfo, StepKind, StepRecord, TraceMode};
 use crate::workload::Workload;
 use crate::world::{Clock, NodeSlot, NodeStatus, Stats, World, WorldState};
 use clients::ClientState;
@@ -64,8 +64,8 @@ pub struct Simulation<P: Node> {
     finished: bool,
     effects_buf: Vec<Effect<P>>,
     notes_buf: Vec<String>,
-    /// The current step's message links (full traces only).
-    links: Links,
+    /// What a full trace records of the current step beyond [`StepInfo`].
+    detail: Detail,
     last_eventually_check: Option<Time>,
 }
 
@@ -139,7 +139,7 @@ impl<P: Node> Simulation<P> {
             finished: false,
             effects_buf: Vec::new(),
             notes_buf: Vec::new(),
-            links: Links::default(),
+            detail: Detail::default(),
             last_eventually_check: None,
             config: Arc::new(config),
         };
@@ -363,7 +363,7 @@ impl<P: Node> Simulation<P> {
         self.check_invariants();
         if full {
             let notes = std::mem::take(&mut self.notes_buf);
-            let links = std::mem::take(&mut self.links);
+            let detail = std::mem::take(&mut self.detail);
             self.records.push(StepRecord {
                 step,
                 time_us: time.as_micros(),
@@ -371,15 +371,15 @@ impl<P: Node> Simulation<P> {
                 node: info.node,
                 from: info.from,
                 client: info.client,
-                sent_step: links.sent.map(|(step, _)| step),
-                sent_us: links.sent.map(|(_, at)| at.as_micros()),
-                duplicate: links.duplicate,
-                lost: links.lost,
-                sent_to: links.sent_to,
-                lost_at_send: links.lost_at_send,
-                summary: info.summary,
-                payload: info.payload,
-                effects: info.effects,
+                sent_step: detail.sent.map(|(step, _)| step),
+                sent_us: detail.sent.map(|(_, at)| at.as_micros()),
+                duplicate: detail.duplicate,
+                lost: detail.lost,
+                sent_to: detail.sent_to,
+                lost_at_send: detail.lost_at_send,
+                summary: detail.summary,
+                payload: detail.payload,
+                effects: detail.effects,
                 notes,
                 violations: self.violations[first_violation..]
                     .iter()
@@ -415,21 +415,15 @@ impl<P: Node> Simulation<P> {
     }
 
     fn handle(&mut self, event: Event<P>, full: bool) -> StepInfo {
-        let payload = |v: &dyn erased::Json| {
-            if full {
-                v.json()
-            } else {
-                serde_json::Value::Null
-            }
-        };
+        let payload = |v: &dyn erased::Json| v.json();
         match event {
             Event::Start(id) => {
                 let mut info = StepInfo::new(StepKind::Start);
                 info.node = Some(id);
                 if full {
-                    info.summary = summary::start(id);
+                    self.detail.summary = summary::start(id);
                 }
-                self.run_handler(id, &mut info, |node, ctx| node.on_start(ctx));
+                self.run_handler(id, |node, ctx| node.on_start(ctx));
                 info
             }
             Event::Deliver {
@@ -449,29 +443,31 @@ impl<P: Node> Simulation<P> {
                 let mut info = StepInfo::new(kind);
                 info.node = Some(to);
                 info.from = Some(from);
-                info.payload = payload(&msg);
                 if full {
-                    self.links.sent = Some((origin.step(), sent));
-                    self.links.duplicate = origin.is_copy();
+                    self.detail.payload = payload(&msg);
+                }
+                if full {
+                    self.detail.sent = Some((origin.step(), sent));
+                    self.detail.duplicate = origin.is_copy();
                 }
                 if !reachable {
                     self.state.stats.dropped_partition += 1;
                     if full {
-                        self.links.lost = Some(DropReason::Partition);
-                        info.summary = summary::message(from, to, &msg, Fate::LostInFlight);
+                        self.detail.lost = Some(DropReason::Partition);
+                        self.detail.summary = summary::message(from, to, &msg, Fate::LostInFlight);
                     }
                 } else if crashed {
                     self.state.stats.dropped_crashed += 1;
                     if full {
-                        self.links.lost = Some(DropReason::Crashed);
-                        info.summary = summary::message(from, to, &msg, Fate::RecipientDown);
+                        self.detail.lost = Some(DropReason::Crashed);
+                        self.detail.summary = summary::message(from, to, &msg, Fate::RecipientDown);
                     }
                 } else {
                     self.state.stats.messages_delivered += 1;
                     if full {
-                        info.summary = summary::message(from, to, &msg, Fate::Delivered);
+                        self.detail.summary = summary::message(from, to, &msg, Fate::Delivered);
                     }
-                    self.run_handler(to, &mut info, |node, ctx| node.on_message(from, msg, ctx));
+                    self.run_handler(to, |node, ctx| node.on_message(from, msg, ctx));
                 }
                 info
             }
@@ -484,11 +480,13 @@ impl<P: Node> Simulation<P> {
                 self.state.stats.timers_fired += 1;
                 let mut info = StepInfo::new(StepKind::Timer);
                 info.node = Some(node);
-                info.payload = payload(&timer);
                 if full {
-                    info.summary = summary::timer(node, &timer);
+                    self.detail.payload = payload(&timer);
                 }
-                self.run_handler(node, &mut info, |n, ctx| n.on_timer(timer, ctx));
+                if full {
+                    self.detail.summary = summary::timer(node, &timer);
+                }
+                self.run_handler(node, |n, ctx| n.on_timer(timer, ctx));
                 info
             }
             Event::Request {
@@ -504,21 +502,25 @@ impl<P: Node> Simulation<P> {
                 let mut info = StepInfo::new(StepKind::Request);
                 info.node = Some(to);
                 info.client = Some(client);
-                info.payload = payload(&request);
                 if full {
-                    self.links.sent = Some(sent);
+                    self.detail.payload = payload(&request);
+                }
+                if full {
+                    self.detail.sent = Some(sent);
                 }
                 if self.state.nodes[to.index()].state.is_none() {
                     if full {
-                        self.links.lost = Some(DropReason::Crashed);
-                        info.summary = summary::request(client, to, (seq, send), &request, true);
+                        self.detail.lost = Some(DropReason::Crashed);
+                        self.detail.summary =
+                            summary::request(client, to, (seq, send), &request, true);
                     }
                 } else {
                     if full {
-                        info.summary = summary::request(client, to, (seq, send), &request, false);
+                        self.detail.summary =
+                            summary::request(client, to, (seq, send), &request, false);
                     }
                     let reply_to = ReplyTo { client, seq };
-                    self.run_handler(to, &mut info, |n, ctx| n.on_request(reply_to, request, ctx));
+                    self.run_handler(to, |n, ctx| n.on_request(reply_to, request, ctx));
                 }
                 info
             }
@@ -531,13 +533,15 @@ impl<P: Node> Simulation<P> {
             } => {
                 let mut info = StepInfo::new(StepKind::Reply);
                 if full {
-                    self.links.sent = Some(sent);
+                    self.detail.sent = Some(sent);
                 }
                 info.node = Some(from);
                 info.client = Some(client);
-                info.payload = payload(&response);
                 if full {
-                    info.summary = summary::reply(from, client, seq, &response);
+                    self.detail.payload = payload(&response);
+                }
+                if full {
+                    self.detail.summary = summary::reply(from, client, seq, &response);
                 }
                 self.client_reply(client, from, seq, response);
                 info
@@ -546,7 +550,7 @@ impl<P: Node> Simulation<P> {
                 let mut info = StepInfo::new(StepKind::ClientTimeout);
                 info.client = Some(client);
                 if full {
-                    info.summary = summary::client_timeout(client, seq, send);
+                    self.detail.summary = summary::client_timeout(client, seq, send);
                 }
                 self.client_timeout(client, seq, send);
                 info
@@ -554,7 +558,7 @@ impl<P: Node> Simulation<P> {
             Event::ClientInvoke(client) => {
                 let mut info = StepInfo::new(StepKind::ClientInvoke);
                 info.client = Some(client);
-                self.client_invoke(client, &mut info, full);
+                self.client_invoke(client, full);
                 info
             }
             Event::Fault(fault) => {
@@ -566,12 +570,7 @@ impl<P: Node> Simulation<P> {
     }
 
     /// Runs one handler on a live node and applies what it did.
-    fn run_handler(
-        &mut self,
-        id: NodeId,
-        info: &mut StepInfo,
-        f: impl FnOnce(&mut P, &mut Ctx<'_, P>),
-    ) {
+    fn run_handler(&mut self, id: NodeId, f: impl FnOnce(&mut P, &mut Ctx<'_, P>)) {
         let full = self.config.trace == TraceMode::Full;
         let mut effects = std::mem::take(&mut self.effects_buf);
         {
@@ -597,14 +596,14 @@ impl<P: Node> Simulation<P> {
                 self.state.durable_writes.push(id);
             }
             if full {
-                info.effects.push(summary::effect(&effect));
+                self.detail.effects.push(summary::effect(&effect));
             }
             self.apply(id, effect, full);
         }
         self.effects_buf = effects;
     }
 
-    /// Applies one effect of `id`'s handler; `full` records its message links.
+    /// Applies one effect of `id`'s handler; `full` records its message detail.
     fn apply(&mut self, id: NodeId, effect: Effect<P>, full: bool) {
         match effect {
             Effect::Send { to, msg } => {
@@ -622,7 +621,7 @@ impl<P: Node> Simulation<P> {
                             self.state.stats.dropped_loss += 1;
                         }
                         if full {
-                            self.links.lost_at_send.push(LostSend {
+                            self.detail.lost_at_send.push(LostSend {
                                 to,
                                 reason,
                                 message: format!("{msg:?}"),
@@ -631,7 +630,7 @@ impl<P: Node> Simulation<P> {
                     }
                     Verdict::Deliver { delay, duplicate } => {
                         if full {
-                            self.links.sent_to.push(to);
+                            self.detail.sent_to.push(to);
                         }
                         let step = self.state.stats.steps;
                         if let Some(extra) = duplicate {

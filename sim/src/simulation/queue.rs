@@ -95,35 +95,34 @@ impl<P: Node> Event<P> {
     }
 }
 
-#[derive(Clone, Debug)]
-struct Queued<P: Node> {
+/// A heap entry: when, the insertion number, and where the event waits. Only these 24 bytes
+/// move when the heap reorders; the event itself stays in its slot.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct Key {
     time: Time,
     seq: u64,
-    event: Event<P>,
+    slot: usize,
 }
 
-impl<P: Node> PartialEq for Queued<P> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
-    }
-}
-impl<P: Node> Eq for Queued<P> {}
-impl<P: Node> PartialOrd for Queued<P> {
+impl PartialOrd for Key {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl<P: Node> Ord for Queued<P> {
+impl Ord for Key {
     /// Reversed, so that `BinaryHeap` (a max-heap) pops the earliest `(time, seq)` first.
+    /// `(time, seq)` is unique, so the slot never decides.
     fn cmp(&self, other: &Self) -> Ordering {
         (other.time, other.seq).cmp(&(self.time, self.seq))
     }
 }
 
-/// Events waiting to happen.
+/// Events waiting to happen: a heap of keys over a slab of events, free slots reused.
 #[derive(Clone, Debug)]
 pub(super) struct EventQueue<P: Node> {
-    heap: BinaryHeap<Queued<P>>,
+    heap: BinaryHeap<Key>,
+    slots: Vec<Option<Event<P>>>,
+    free: Vec<usize>,
     next_seq: u64,
 }
 
@@ -131,28 +130,45 @@ impl<P: Node> EventQueue<P> {
     pub(super) fn new() -> EventQueue<P> {
         EventQueue {
             heap: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
             next_seq: 0,
         }
     }
 
     /// Schedules `event` at `time`, after everything already scheduled for that instant.
     pub(super) fn push(&mut self, time: Time, event: Event<P>) {
-        self.heap.push(Queued {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = Some(event);
+                slot
+            }
+            None => {
+                self.slots.push(Some(event));
+                self.slots.len() - 1
+            }
+        };
+        self.heap.push(Key {
             time,
             seq: self.next_seq,
-            event,
+            slot,
         });
         self.next_seq += 1;
     }
 
     /// When the next event happens.
     pub(super) fn next_time(&self) -> Option<Time> {
-        self.heap.peek().map(|q| q.time)
+        self.heap.peek().map(|k| k.time)
     }
 
     /// Takes the next event.
     pub(super) fn pop(&mut self) -> Option<(Time, Event<P>)> {
-        self.heap.pop().map(|q| (q.time, q.event))
+        let key = self.heap.pop()?;
+        let event = self.slots[key.slot]
+            .take()
+            .expect("a queued key has its event");
+        self.free.push(key.slot);
+        Some((key.time, event))
     }
 
     /// How many events wait.
@@ -162,6 +178,6 @@ impl<P: Node> EventQueue<P> {
 
     /// Every waiting event, in no particular order.
     pub(super) fn events(&self) -> impl Iterator<Item = &Event<P>> {
-        self.heap.iter().map(|q| &q.event)
+        self.slots.iter().flatten()
     }
 }
