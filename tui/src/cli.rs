@@ -428,7 +428,17 @@ pub fn dispatch(cli: Cli, code: &LearnerCode) -> Result<ExitCode, String> {
                 let object: serde_json::Map<String, serde_json::Value> = cases
                     .iter()
                     .map(|c| (c.name.to_string(), serde_json::json!(c.value)))
-                    .chain([("cases".to_string(), serde_json::json!(cases))])
+                    .chain([
+                        ("cases".to_string(), serde_json::json!(cases)),
+                        (
+                            "targets".to_string(),
+                            crate::bench::targets(&cases)
+                                .into_iter()
+                                .map(|t| (t.name.to_string(), serde_json::json!(t)))
+                                .collect::<serde_json::Map<_, _>>()
+                                .into(),
+                        ),
+                    ])
                     .collect();
                 println!("{}", serde_json::Value::Object(object));
             } else {

@@ -484,6 +484,35 @@ fn bench_reports_every_case_as_json() {
         v["trace_bytes_per_step"].as_f64().unwrap() <= 64.0,
         "compact trace stays compact"
     );
+    // A field per target: its value, the goal, and whether this run met it (null: not judged).
+    for name in [
+        "engine_vs_bare_loop",
+        "engine_compact_trace_vs_bare_loop",
+        "raft_events_per_sec",
+        "multi_paxos_vs_raft",
+        "trace_bytes_per_step",
+        "tui_seek_ms",
+    ] {
+        let t = &v["targets"][name];
+        assert!(t["value"].as_f64().is_some_and(|x| x > 0.0), "{name}: {t}");
+        assert!(
+            t["goal"].as_str().is_some_and(|g| !g.is_empty()),
+            "{name}: {t}"
+        );
+        assert!(t["met"].is_boolean(), "{name}: {t}");
+    }
+    let bare = v["bare_loop_events_per_sec"].as_f64().unwrap();
+    let engine = v["engine_events_per_sec"].as_f64().unwrap();
+    let ratio = v["targets"]["engine_vs_bare_loop"]["value"]
+        .as_f64()
+        .unwrap();
+    assert!((ratio - engine / bare).abs() < 1e-9);
+    assert_eq!(v["targets"]["engine_vs_bare_loop"]["met"], ratio >= 0.5);
+    let sweep = &v["targets"]["sweep_jobs2_vs_jobs1"];
+    assert!(
+        sweep["met"].is_boolean() || sweep["met"].is_null(),
+        "{sweep}"
+    );
 }
 
 #[test]
