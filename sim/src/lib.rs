@@ -39,4 +39,4 @@ pub use simulation::Simulation;
 pub use time::Time;
 pub use trace::{CompactStep, LostSend, StepKind, StepRecord, TraceMode};
 pub use workload::Workload;
-pub use world::{NodeStatus, Stats, World};
+pub use world::{Changed, NodeStatus, Stats, World};

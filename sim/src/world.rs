@@ -104,8 +104,22 @@ pub(crate) struct WorldState<P: Node> {
     pub(crate) stats: Stats,
     /// Nodes whose durable store was written in the current step.
     pub(crate) durable_writes: Vec<NodeId>,
+    /// Whose state the current step may have changed.
+    pub(crate) changed: Changed,
     /// When the last scheduled fault happens and the nemesis stops.
     pub(crate) faults_over_at: Time,
+}
+
+/// Whose state (in memory or durable) a step may have changed.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum Changed {
+    /// Nobody's: a client step, or a message lost on arrival.
+    #[default]
+    Nothing,
+    /// Only this node's: its handler ran, and handlers touch only their own node.
+    Only(NodeId),
+    /// Anyone's: a fault (a crash wipes a node, a restart rebuilds one).
+    Everything,
 }
 
 impl<P: Node> WorldState<P> {
@@ -179,6 +193,20 @@ impl<'a, P: Node> World<'a, P> {
     /// state need only look again when this is not empty.
     pub fn durable_writes(&self) -> &'a [NodeId] {
         &self.state.durable_writes
+    }
+    /// Whose state the last step may have changed.
+    pub fn changed(&self) -> Changed {
+        self.state.changed
+    }
+    /// The live nodes whose state the last step may have changed: what an invariant over
+    /// node states that held before the step needs to look at again.
+    pub fn changed_live_nodes(&self) -> impl Iterator<Item = (NodeId, &'a P)> + 'a {
+        let changed = self.state.changed;
+        self.live_nodes().filter(move |(id, _)| match changed {
+            Changed::Nothing => false,
+            Changed::Only(only) => *id == only,
+            Changed::Everything => true,
+        })
     }
 }
 

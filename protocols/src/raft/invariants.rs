@@ -52,7 +52,8 @@ impl Invariant<Raft> for ElectionSafety {
         InvariantKind::Always
     }
     fn check(&mut self, world: &World<'_, Raft>) -> Result<(), String> {
-        for (id, node) in world.live_nodes() {
+        // A server becomes leader only in its own handler: the others were looked at before.
+        for (id, node) in world.changed_live_nodes() {
             if node.role() != Role::Leader {
                 continue;
             }
@@ -189,7 +190,8 @@ impl Invariant<Raft> for LeaderCompleteness {
     }
     fn check(&mut self, world: &World<'_, Raft>) -> Result<(), String> {
         let known = self.committed.len();
-        for (id, node) in world.live_nodes() {
+        // Commit indexes move only in their servers' handlers.
+        for (id, node) in world.changed_live_nodes() {
             let log = &world.durable(id).log;
             let commit = node.commit_index().min(log.last_index());
             while (self.committed.len() as u64) < commit {
@@ -201,8 +203,11 @@ impl Invariant<Raft> for LeaderCompleteness {
                     .push((log.term_at(index), term(world, id), id));
             }
         }
+        // Every leader was checked against what was committed before this step; look again at
+        // all of them if more was committed, else only at a server that may have changed.
+        let grew = self.committed.len() > known;
         for (id, node) in world.live_nodes() {
-            if node.role() != Role::Leader {
+            if node.role() != Role::Leader || !(grew || world.changed_live_nodes().any(|(c, _)| c == id)) {
                 continue;
             }
             let t = term(world, id);
@@ -234,7 +239,9 @@ impl AppliedCommands {
     /// applied something other than what another server applied at that index.
     fn record(&mut self, world: &World<'_, Raft>) -> Result<(), String> {
         self.seen.resize(world.cluster_size() as usize, 0);
-        for (id, node) in world.live_nodes() {
+        // A server applies only in its own handler; a restart (a fault) makes every server
+        // changed, so a reset to a lower applied index is seen.
+        for (id, node) in world.changed_live_nodes() {
             let now = node.last_applied();
             let before = &mut self.seen[id.index()];
             if now < *before {
@@ -397,8 +404,9 @@ impl Invariant<Raft> for LeaderAppendOnly {
         let n = world.cluster_size() as usize;
         self.read.resize(n, 0);
         self.length.resize(n, 0);
-        for i in 0..n {
-            let id = NodeId(i as u32);
+        // A log changes only with a durable write.
+        for &id in world.durable_writes() {
+            let i = id.index();
             let journal = world.durable(id).log.journal();
             let leads = world.node(id).is_some_and(|r| r.role() == Role::Leader);
             for &changed in &journal[self.read[i]..] {

@@ -26,7 +26,7 @@ use crate::time::Time;
 use crate::trace::summary::{self, Fate};
 use crate::trace::{CompactStep, Detail, LostSend, StepInfo, StepKind, StepRecord, TraceMode};
 use crate::workload::Workload;
-use crate::world::{Clock, NodeSlot, NodeStatus, Stats, World, WorldState};
+use crate::world::{Changed, Clock, NodeSlot, NodeStatus, Stats, World, WorldState};
 use clients::ClientState;
 use queue::{Event, EventQueue, FaultEvent, Origin};
 use std::collections::BTreeMap;
@@ -115,6 +115,7 @@ impl<P: Node> Simulation<P> {
                 history: History::default(),
                 stats: Stats::default(),
                 durable_writes: Vec::new(),
+                changed: Changed::Nothing,
                 faults_over_at: config.faults_over_at(),
             },
             factory: Arc::new(factory),
@@ -351,6 +352,11 @@ impl<P: Node> Simulation<P> {
         };
         self.state.now = time;
         self.state.durable_writes.clear();
+        self.state.changed = if matches!(event, Event::Fault(_)) {
+            Changed::Everything
+        } else {
+            Changed::Nothing
+        };
         let full = self.config.trace == TraceMode::Full;
         let step = self.state.stats.steps;
         self.hasher.word(step);
@@ -572,6 +578,11 @@ impl<P: Node> Simulation<P> {
     /// Runs one handler on a live node and applies what it did.
     fn run_handler(&mut self, id: NodeId, f: impl FnOnce(&mut P, &mut Ctx<'_, P>)) {
         let full = self.config.trace == TraceMode::Full;
+        self.state.changed = match self.state.changed {
+            Changed::Nothing => Changed::Only(id),
+            Changed::Only(other) if other == id => Changed::Only(id),
+            _ => Changed::Everything,
+        };
         let mut effects = std::mem::take(&mut self.effects_buf);
         {
             let nodes = self.config.nodes;
