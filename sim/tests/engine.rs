@@ -919,3 +919,88 @@ fn the_nemesis_drifts_a_clock_and_stops_the_drift() {
         assert_eq!(repair.fault, Fault::ClockDrift { node, drift_ppm: 0 });
     }
 }
+
+/// Fails when a node's state (in memory or durable) changed in a step that `World::changed`
+/// said could not have touched it; counts the kinds of step it saw.
+#[derive(Clone, Default)]
+struct ChangedIsComplete {
+    /// Per node, what it looked like after the last step: `None` while crashed.
+    last: Vec<Option<(u64, usize, usize, u64)>>,
+    seen: [u64; 3],
+}
+
+impl Invariant<Pinger> for ChangedIsComplete {
+    fn name(&self) -> &str {
+        "ChangedIsComplete"
+    }
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Always
+    }
+    fn check(&mut self, world: &World<'_, Pinger>) -> Result<(), String> {
+        let n = world.cluster_size() as usize;
+        let state = |id: NodeId| {
+            world.node(id).map(|p| {
+                (
+                    p.received,
+                    p.log.len(),
+                    p.started_at.len(),
+                    world.durable(id).boots,
+                )
+            })
+        };
+        if self.last.is_empty() {
+            // The first look, after step 0: nothing to compare with yet.
+            self.last = (0..n).map(|i| state(NodeId(i as u32))).collect();
+            return Ok(());
+        }
+        self.seen[match world.changed() {
+            Changed::Nothing => 0,
+            Changed::Only(_) => 1,
+            Changed::Everything => 2,
+        }] += 1;
+        let may: Vec<NodeId> = world.changed_live_nodes().map(|(id, _)| id).collect();
+        for i in 0..n {
+            let id = NodeId(i as u32);
+            let now = state(id);
+            let was_live_and_changed = now.is_some() && now != self.last[i];
+            let crashed_or_restarted = now.is_none() != self.last[i].is_none();
+            if (was_live_and_changed && !may.contains(&id))
+                || (crashed_or_restarted && world.changed() != Changed::Everything)
+            {
+                return Err(format!(
+                    "{id} changed at step {} but the engine said {:?}",
+                    world.step(),
+                    world.changed()
+                ));
+            }
+            self.last[i] = now;
+        }
+        Ok(())
+    }
+    fn observations(&self) -> Vec<(&'static str, serde_json::Value)> {
+        vec![("changed_kinds", serde_json::json!(self.seen))]
+    }
+}
+
+#[test]
+fn the_engine_says_whose_state_a_step_may_have_changed() {
+    for seed in 0..5 {
+        let workload: Box<dyn Workload<u64>> = Box::new(Counting);
+        let invariants: Vec<Box<dyn Invariant<Pinger>>> =
+            vec![Box::new(ChangedIsComplete::default())];
+        let mut sim = Simulation::new(chaos(seed), pinger(10), Some(workload), invariants)
+            .expect("valid config");
+        let outcome = sim.run();
+        assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
+        let seen = sim
+            .observations()
+            .into_iter()
+            .find(|(k, _)| *k == "changed_kinds")
+            .unwrap()
+            .1;
+        // Client steps and drops change nobody, handlers one node, faults anyone.
+        for kind in 0..3 {
+            assert!(seen[kind].as_u64().unwrap() > 0, "seed {seed}: {seen}");
+        }
+    }
+}

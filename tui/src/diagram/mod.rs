@@ -252,8 +252,9 @@ impl Diagram {
 
         let mut arrows = Vec::new();
         let mut off_lanes = 0;
-        // Arrivals first, keyed by (sending step, recipient lane, copy), so sends can find them.
-        let mut arrivals: BTreeMap<(u64, usize, bool), Vec<&StepRecord>> = BTreeMap::new();
+        // Arrivals of first copies per (sending step, recipient lane): a send without one is
+        // still travelling when the capture ends.
+        let mut arrivals: BTreeMap<(u64, usize), usize> = BTreeMap::new();
         for record in capture.records.iter().chain(&capture.later) {
             let Some(sent_step) = record.sent_step else {
                 continue;
@@ -272,10 +273,9 @@ impl Diagram {
                 continue;
             };
             if window.contains(&record.step) || window.contains(&sent_step) {
-                arrivals
-                    .entry((sent_step, to, record.duplicate))
-                    .or_default()
-                    .push(record);
+                if !record.duplicate {
+                    *arrivals.entry((sent_step, to)).or_default() += 1;
+                }
                 let text = message_text(record).to_string();
                 let end = match record.lost {
                     None => End::Delivered {
@@ -317,9 +317,7 @@ impl Diagram {
                 };
                 let seen = per_recipient.entry(to).or_default();
                 *seen += 1;
-                let arrived = arrivals
-                    .get(&(record.step, to, false))
-                    .map_or(0, |v| v.len());
+                let arrived = arrivals.get(&(record.step, to)).copied().unwrap_or(0);
                 if *seen > arrived {
                     let text = effect_message(record, to, &lanes).unwrap_or_default();
                     arrows.push(Arrow {
