@@ -9,6 +9,7 @@ use crate::rng::{self, SimRng};
 use crate::time::Time;
 use serde::{Deserialize, Serialize};
 use std::fmt::{self, Debug};
+use std::sync::Arc;
 
 /// A node's index in the cluster, `0..nodes`.
 #[derive(
@@ -221,13 +222,39 @@ impl<P: Node> Serialize for Effect<P> {
     }
 }
 
+/// A node's durable store as a handler holds it: the engine's is shared with snapshots of the
+/// world (the TUI keeps hundreds), so it is copied only when the handler writes to it, not
+/// whenever a handler runs.
+pub(crate) enum Store<'a, D> {
+    /// A store the handler may change in place.
+    Owned(&'a mut D),
+    /// The engine's store, copied on the first write if a snapshot shares it.
+    Shared(&'a mut Arc<D>),
+}
+
+impl<D: Clone> Store<'_, D> {
+    fn get(&self) -> &D {
+        match self {
+            Store::Owned(d) => d,
+            Store::Shared(d) => d,
+        }
+    }
+
+    fn get_mut(&mut self) -> &mut D {
+        match self {
+            Store::Owned(d) => d,
+            Store::Shared(d) => Arc::make_mut(d),
+        }
+    }
+}
+
 /// A handler's window on the world.
 pub struct Ctx<'a, P: Node> {
     pub(crate) id: NodeId,
     pub(crate) now: Time,
     pub(crate) nodes: u32,
     pub(crate) rng: &'a mut SimRng,
-    pub(crate) durable: &'a mut P::Durable,
+    pub(crate) durable: Store<'a, P::Durable>,
     pub(crate) next_timer: &'a mut u64,
     pub(crate) effects: &'a mut Vec<Effect<P>>,
     pub(crate) notes: &'a mut Vec<String>,
@@ -253,7 +280,7 @@ impl<'a, P: Node> Ctx<'a, P> {
             now,
             nodes,
             rng,
-            durable,
+            durable: Store::Owned(durable),
             next_timer,
             effects,
             notes,
@@ -327,7 +354,7 @@ impl<'a, P: Node> Ctx<'a, P> {
 
     /// The durable store, as it is now.
     pub fn durable(&self) -> &P::Durable {
-        self.durable
+        self.durable.get()
     }
 
     /// The durable store, for writing. Whatever is written is on disk when the handler returns.
@@ -335,7 +362,7 @@ impl<'a, P: Node> Ctx<'a, P> {
         if !matches!(self.effects.last(), Some(Effect::DurableWrite)) {
             self.effects.push(Effect::DurableWrite);
         }
-        self.durable
+        self.durable.get_mut()
     }
 
     /// Answers a client request.
@@ -398,7 +425,7 @@ impl<'a, P: Node> Ctx<'a, P> {
                 now: self.now,
                 nodes: embedding.members,
                 rng: &mut *self.rng,
-                durable: (embedding.durable)(&mut *self.durable),
+                durable: Store::Owned((embedding.durable)(self.durable.get_mut())),
                 next_timer: &mut *self.next_timer,
                 effects: &mut effects,
                 notes: &mut *self.notes,

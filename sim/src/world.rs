@@ -100,7 +100,8 @@ pub(crate) struct WorldState<P: Node> {
     pub(crate) now: Time,
     pub(crate) nodes: Vec<NodeSlot<P>>,
     pub(crate) network: Network,
-    pub(crate) history: History<P::Request, P::Response>,
+    /// Shared with snapshots of the world until the next operation changes it.
+    pub(crate) history: Arc<History<P::Request, P::Response>>,
     pub(crate) stats: Stats,
     /// Nodes whose durable store was written in the current step.
     pub(crate) durable_writes: Vec<NodeId>,

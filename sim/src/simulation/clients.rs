@@ -8,6 +8,7 @@ use crate::node::{ClientId, Node, NodeId, ResponseClass};
 use crate::rng::{self, SimRng};
 use crate::time::Time;
 use crate::trace::summary;
+use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 pub(super) struct Pending {
@@ -87,8 +88,9 @@ impl<P: Node> Simulation<P> {
         }
         let side = self.side_of(target);
         self.clients[c].ops.push(self.state.history.ops.len());
-        let call_order = self.state.history.next_order();
-        self.state.history.ops.push(Operation {
+        let history = Arc::make_mut(&mut self.state.history);
+        let call_order = history.next_order();
+        history.ops.push(Operation {
             client,
             seq,
             request,
@@ -122,7 +124,7 @@ impl<P: Node> Simulation<P> {
         let (lo, hi) = config.latency_ms;
         let latency = Time::from_micros(rng::between(&mut state.rng, lo * 1_000, hi * 1_000));
         let index = state.ops[seq as usize];
-        self.state.history.ops[index].attempts += 1;
+        Arc::make_mut(&mut self.state.history).ops[index].attempts += 1;
         self.state.stats.client_requests += 1;
         let sent = self.state.now + backoff;
         let timeout = Time::from_millis(config.timeout_ms);
@@ -148,8 +150,9 @@ impl<P: Node> Simulation<P> {
         let c = client.0 as usize;
         let pending = self.clients[c].pending.take().expect("a pending operation");
         let index = self.clients[c].ops[pending.seq as usize];
-        let order = self.state.history.next_order();
-        let op = &mut self.state.history.ops[index];
+        let history = Arc::make_mut(&mut self.state.history);
+        let order = history.next_order();
+        let op = &mut history.ops[index];
         op.completed = Some(self.state.now);
         op.completion = Some(completion);
         op.return_order = Some(order);

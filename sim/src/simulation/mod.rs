@@ -19,7 +19,7 @@ use crate::history::{History, Side};
 use crate::invariant::{Invariant, InvariantKind};
 use crate::load::FieldError;
 use crate::network::{DropReason, Network, Reachability, Verdict};
-use crate::node::{ClientId, Ctx, Effect, Node, NodeId, NodeView, ReplyTo};
+use crate::node::{ClientId, Ctx, Effect, Node, NodeId, NodeView, ReplyTo, Store};
 use crate::outcome::{Outcome, StopReason, Violation};
 use crate::rng::{self, SimRng, Stream};
 use crate::time::Time;
@@ -112,7 +112,7 @@ impl<P: Node> Simulation<P> {
                 now: Time::ZERO,
                 nodes,
                 network: Network::new(config.nodes, &config.network),
-                history: History::default(),
+                history: Arc::default(),
                 stats: Stats::default(),
                 durable_writes: Vec::new(),
                 changed: Changed::Nothing,
@@ -593,7 +593,7 @@ impl<P: Node> Simulation<P> {
                 now: slot.clock.local(self.state.now),
                 nodes,
                 rng: &mut slot.rng,
-                durable: Arc::make_mut(&mut slot.durable),
+                durable: Store::Shared(&mut slot.durable),
                 next_timer: &mut self.next_timer,
                 effects: &mut effects,
                 notes: &mut self.notes_buf,
