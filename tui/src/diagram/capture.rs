@@ -50,14 +50,14 @@ impl Window {
                 (at.saturating_sub(n), at.saturating_add(n).min(len - 1))
             }
             Window::Time(from, to) => {
-                let first = replay.steps.partition_point(|s| s.time_us < from) as u64;
-                let end = replay.steps.partition_point(|s| s.time_us <= to) as u64;
+                let first = replay.steps.first_at(from) as u64;
+                let end = replay.steps.first_after(to) as u64;
                 if first >= end {
                     return Err(format!(
                         "--time {}..{} ms holds no step (the run ends at {} ms)",
                         from / 1_000,
                         to / 1_000,
-                        replay.steps.last().map_or(0, |s| s.time_us / 1_000)
+                        replay.steps.end_us() / 1_000
                     ));
                 }
                 (first, end - 1)

@@ -331,7 +331,7 @@ impl App {
             .and_then(|b| self.field_value(&self.moment.views, b.node, &b.field));
         while at < self.last() && at - start < count {
             at += 1;
-            if self.break_on_violation && self.replay.steps[at as usize].violation {
+            if self.break_on_violation && self.replay.steps.at(at as usize).violation {
                 self.go(at);
                 self.playing = false;
                 self.message = format!("stopped: an invariant was violated at step {at}");
@@ -374,7 +374,7 @@ pub fn update(app: &mut App, action: Action) -> Option<Action> {
             let node = app.selected;
             let forward = action == Action::NextOfNode;
             match app.find(app.cursor, forward, |i| {
-                app.replay.steps[i as usize].node == node
+                app.replay.steps.at(i as usize).node == node
             }) {
                 Some(i) => app.go(i),
                 None => {
@@ -388,7 +388,7 @@ pub fn update(app: &mut App, action: Action) -> Option<Action> {
         Action::NextFault | Action::PrevFault => {
             let forward = action == Action::NextFault;
             match app.find(app.cursor, forward, |i| {
-                app.replay.steps[i as usize].kind == StepKind::Fault
+                app.replay.steps.at(i as usize).kind == StepKind::Fault
             }) {
                 Some(i) => app.go(i),
                 None => {
@@ -409,10 +409,7 @@ pub fn update(app: &mut App, action: Action) -> Option<Action> {
         },
         Action::GotoStep(n) => app.go(n),
         Action::GotoTime(t) => {
-            let index = app
-                .replay
-                .steps
-                .partition_point(|s| s.time_us < t.as_micros()) as u64;
+            let index = app.replay.steps.first_at(t.as_micros()) as u64;
             app.go(index);
         }
         Action::SelectNode(n) if n < app.nodes => app.selected = n,

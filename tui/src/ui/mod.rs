@@ -301,7 +301,7 @@ mod tests {
         assert_eq!(app.cursor, 0);
         update(&mut app, Action::NextFault);
         assert_eq!(
-            app.replay.steps[app.cursor as usize].kind,
+            app.replay.steps.at(app.cursor as usize).kind,
             simlab_sim::StepKind::Fault
         );
         let first_fault = app.cursor;
@@ -311,10 +311,10 @@ mod tests {
         assert_eq!(app.cursor, first_fault);
         update(&mut app, Action::SelectNode(3));
         update(&mut app, Action::NextOfNode);
-        assert_eq!(app.replay.steps[app.cursor as usize].node, 3);
+        assert_eq!(app.replay.steps.at(app.cursor as usize).node, 3);
         update(&mut app, Action::GotoTime(Time::from_millis(2_000)));
-        let t = app.replay.steps[app.cursor as usize].time_us;
-        assert!(t >= 2_000_000 && app.replay.steps[app.cursor as usize - 1].time_us < 2_000_000);
+        let t = app.replay.steps.at(app.cursor as usize).time_us;
+        assert!(t >= 2_000_000 && app.replay.steps.at(app.cursor as usize - 1).time_us < 2_000_000);
         // Typing a step number.
         press(&mut app, KeyCode::Char(':'));
         for c in "1500".chars() {
@@ -330,7 +330,7 @@ mod tests {
         update(&mut app, Action::First);
         update(&mut app, Action::Forward(1));
         assert_eq!(
-            app.replay.steps[app.cursor as usize].kind,
+            app.replay.steps.at(app.cursor as usize).kind,
             simlab_sim::StepKind::Fault
         );
     }

@@ -1,6 +1,7 @@
 //! Drawing: a pure function of the [`App`] state.
 
 use super::app::{App, GotoKind, KEYS, Overlay, SPEEDS};
+use super::replay::Step;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -58,10 +59,10 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
 fn header_line(app: &App) -> Line<'static> {
     let total = app.replay.len();
     let hash = app
-        .replay
-        .steps
-        .get(app.cursor as usize)
-        .map_or_else(|| "-".to_string(), |s| format!("{:016x}", s.hash));
+        .moment
+        .record
+        .as_ref()
+        .map_or_else(|| "-".to_string(), |r| r.hash.clone());
     let play = if app.playing {
         format!("playing x{}", SPEEDS[app.speed])
     } else {
@@ -104,7 +105,7 @@ fn node_name(id: u32) -> String {
     }
 }
 
-fn step_line(index: u64, step: &CompactStep) -> String {
+fn step_line(index: u64, step: &Step) -> String {
     let who = match step.kind {
         StepKind::Deliver | StepKind::Drop => {
             format!("{} <- {}", node_name(step.node), node_name(step.peer))
@@ -208,7 +209,7 @@ fn draw_timeline(frame: &mut Frame<'_>, app: &App, area: Rect) {
                 style = style.add_modifier(Modifier::REVERSED);
             }
             let marker = if index == app.cursor { ">" } else { " " };
-            Line::styled(format!("{marker}{}", step_line(index, step)), style)
+            Line::styled(format!("{marker}{}", step_line(index, &step)), style)
         })
         .collect();
     let title = format!(" Timeline ({}) ", app.kind_filter.label());

@@ -4,7 +4,7 @@
 //! never changed, only re-run, so what the TUI shows at step k is exactly what happened.
 
 use simlab_protocols::{Run, RunOptions, Scenario, registry};
-use simlab_sim::{CompactStep, NodeStatus, NodeView, StepRecord, TraceMode};
+use simlab_sim::{CompactStep, NodeStatus, NodeView, StepKind, StepRecord, TraceMode};
 
 /// Steps between snapshots at first. When there would be more than [`MAX_CHECKPOINTS`], every
 /// other one is dropped and the spacing doubles, so memory stays bounded while a seek never
@@ -17,7 +17,7 @@ pub const MAX_CHECKPOINTS: usize = 256;
 /// A recorded run that can be viewed at any step.
 pub struct Replay {
     /// Every step's compact record.
-    pub steps: Vec<CompactStep>,
+    pub steps: Timeline,
     /// Snapshots of the world: `checkpoints[i]` is the world after `i * spacing` steps.
     checkpoints: Vec<Box<dyn Run>>,
     /// Steps between snapshots.
@@ -66,7 +66,7 @@ impl Replay {
         let mut run = registry::build(scenario, &options);
         let mut checkpoints = vec![run.snapshot()];
         let mut spacing = FIRST_SPACING;
-        let mut steps = Vec::new();
+        let mut steps = Timeline::default();
         while run.step() {
             if run.steps().is_multiple_of(spacing) {
                 // Move the records out first: a snapshot must not copy the trace so far.
@@ -84,6 +84,7 @@ impl Replay {
         }
         let outcome = run.finish();
         steps.extend(run.drain_compact_records());
+        steps.shrink_to_fit();
         let invariants = run.invariants();
         let mut current = checkpoints[0].snapshot();
         current.set_trace(TraceMode::HashOnly);
@@ -181,8 +182,101 @@ impl Replay {
     /// The first step at which any invariant was violated.
     pub fn first_violation(&self) -> Option<u64> {
         self.steps
+            .violation
             .iter()
-            .position(|s| s.violation)
+            .position(|&v| v)
             .map(|i| i as u64)
+    }
+}
+
+/// One step as the timeline lists it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// Virtual time in microseconds.
+    pub time_us: u64,
+    /// The node that acted ([`CompactStep::NONE`] if none).
+    pub node: u32,
+    /// The sender of a delivered message, or the client involved ([`CompactStep::NONE`]).
+    pub peer: u32,
+    /// The kind of event.
+    pub kind: StepKind,
+    /// Whether an invariant was first violated at this step.
+    pub violation: bool,
+}
+
+/// Every step of a recorded run, stored column by column: 18 bytes a step where the engine's
+/// [`CompactStep`] takes 32 (padding, and a hash the timeline never shows: the header shows the
+/// replayed step's own). A million-step run is most of the TUI's memory, so this matters.
+#[derive(Default)]
+pub struct Timeline {
+    time_us: Vec<u64>,
+    node: Vec<u32>,
+    peer: Vec<u32>,
+    kind: Vec<StepKind>,
+    violation: Vec<bool>,
+}
+
+impl Timeline {
+    fn extend(&mut self, steps: Vec<CompactStep>) {
+        for step in steps {
+            self.time_us.push(step.time_us);
+            self.node.push(step.node);
+            self.peer.push(step.peer);
+            self.kind.push(step.kind);
+            self.violation.push(step.violation);
+        }
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.time_us.shrink_to_fit();
+        self.node.shrink_to_fit();
+        self.peer.shrink_to_fit();
+        self.kind.shrink_to_fit();
+        self.violation.shrink_to_fit();
+    }
+
+    /// Steps recorded.
+    pub fn len(&self) -> usize {
+        self.kind.len()
+    }
+
+    /// Whether no step was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.kind.is_empty()
+    }
+
+    /// Step `index`, if the run has it.
+    pub fn get(&self, index: usize) -> Option<Step> {
+        Some(Step {
+            time_us: *self.time_us.get(index)?,
+            node: self.node[index],
+            peer: self.peer[index],
+            kind: self.kind[index],
+            violation: self.violation[index],
+        })
+    }
+
+    /// Step `index`.
+    ///
+    /// # Panics
+    /// If the run has no such step.
+    pub fn at(&self, index: usize) -> Step {
+        self.get(index)
+            .unwrap_or_else(|| panic!("step {index} of a {}-step run", self.len()))
+    }
+
+    /// The first step at or after virtual time `time_us` (the length if none).
+    pub fn first_at(&self, time_us: u64) -> usize {
+        self.time_us.partition_point(|&t| t < time_us)
+    }
+
+    /// The first step after virtual time `time_us` (the length if none).
+    pub fn first_after(&self, time_us: u64) -> usize {
+        self.time_us.partition_point(|&t| t <= time_us)
+    }
+
+    /// The virtual time of the last step (0 for an empty run).
+    pub fn end_us(&self) -> u64 {
+        self.time_us.last().copied().unwrap_or(0)
     }
 }
