@@ -7,6 +7,7 @@ use crate::kv;
 use serde_json::json;
 use simlab_sim::{Invariant, InvariantKind, NodeId, NodeStatus, Time, World};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// How long after faults end a committed entry may take to reach every live server.
 pub const SETTLE: Time = Time::from_secs(1);
@@ -229,7 +230,7 @@ impl Invariant<Raft> for LeaderCompleteness {
 #[derive(Clone, Default)]
 struct AppliedCommands {
     /// By index: (entry term, command, the first server seen applying it).
-    applied: Vec<(u64, Command, NodeId)>,
+    applied: Vec<(u64, Arc<Command>, NodeId)>,
     /// Per server: how far it had applied at the last look.
     seen: Vec<u64>,
 }
@@ -328,7 +329,7 @@ impl SnapshotSafety {
             None => (0, KvState::default()),
         };
         for (_, command, _) in &applied[from as usize..index as usize] {
-            if let Command::Client { client, seq, op } = command {
+            if let Command::Client { client, seq, op } = &**command {
                 state.apply(*client, *seq, op, false);
             }
         }
@@ -557,7 +558,7 @@ impl Invariant<Raft> for EntryCommitted {
         let committed = world.live_nodes().any(|(id, r)| {
             let log = &world.durable(id).log;
             (1..=r.commit_index())
-                .any(|i| matches!(log.get(i).map(|e| &e.command), Some(Command::Client { .. })))
+                .any(|i| matches!(log.get(i).map(|e| &*e.command), Some(Command::Client { .. })))
         });
         if committed {
             Ok(())

@@ -12,8 +12,20 @@ use super::Command;
 pub struct Entry {
     /// The term of the leader that created it.
     pub term: u64,
-    /// What to apply.
-    pub command: Command,
+    /// What to apply. Shared: an entry is copied into every AppendEntries that carries it and
+    /// into every follower's log, and the command (with its keys and values) need not be.
+    /// It hashes and prints exactly as the command itself.
+    pub command: Arc<Command>,
+}
+
+impl Entry {
+    /// An entry of `term` that applies `command`.
+    pub fn new(term: u64, command: Command) -> Entry {
+        Entry {
+            term,
+            command: Arc::new(command),
+        }
+    }
 }
 
 /// The log, 1-indexed as in the paper. Every change is journaled (the first index it rewrote),
@@ -204,10 +216,7 @@ mod tests {
             (0, 0, 0)
         );
         for term in [1, 1, 2, 3, 3] {
-            log.push(Entry {
-                term,
-                command: Command::Noop,
-            });
+            log.push(Entry::new(term, Command::Noop));
         }
         assert_eq!((log.last_index(), log.last_term()), (5, 3));
         assert_eq!(log.first_index_of_term(3), Some(4));
@@ -222,10 +231,7 @@ mod tests {
     fn log_of(terms: &[u64]) -> RaftLog {
         let mut log = RaftLog::default();
         for &term in terms {
-            log.push(Entry {
-                term,
-                command: Command::Noop,
-            });
+            log.push(Entry::new(term, Command::Noop));
         }
         log
     }
@@ -243,7 +249,7 @@ mod tests {
         // Truncation never reaches into the snapshot.
         log.truncate_from(2);
         assert_eq!(log.last_index(), 3);
-        assert_eq!(log.push(Entry { term: 4, command: Command::Noop }), 4);
+        assert_eq!(log.push(Entry::new(4, Command::Noop)), 4);
         // Compacting backwards does nothing.
         log.compact_to(2, 1);
         assert_eq!(log.snapshot_index(), 3);

@@ -473,10 +473,7 @@ impl Raft {
             ctx.cancel_timer(t);
         }
         // A no-op of our own term: committing it commits everything before it (§8).
-        let index = ctx.durable_mut().log.push(Entry {
-            term,
-            command: Command::Noop,
-        });
+        let index = ctx.durable_mut().log.push(Entry::new(term, Command::Noop));
         self.next_index = vec![index; self.nodes as usize];
         self.match_index = vec![0; self.nodes as usize];
         self.snapshot_sent = vec![(0, Time::ZERO); self.nodes as usize];
@@ -952,11 +949,11 @@ impl Raft {
             let Some(entry) = ctx.durable().log.get(index).cloned() else {
                 panic!("{} applies index {index} beyond its log", self.id);
             };
-            let Command::Client { client, seq, op } = entry.command else {
+            let Command::Client { client, seq, ref op } = *entry.command else {
                 continue;
             };
             let apply_retries = self.config.has(RaftBug::ApplyRetryTwice);
-            let Some(response) = self.state.apply(client, seq, &op, apply_retries) else {
+            let Some(response) = self.state.apply(client, seq, op, apply_retries) else {
                 continue;
             };
             if let Some(reply_to) = self.pending.remove(&index)
@@ -1168,7 +1165,7 @@ impl Node for Raft {
             seq: reply_to.seq,
             op: request.0,
         };
-        let index = ctx.durable_mut().log.push(Entry { term, command });
+        let index = ctx.durable_mut().log.push(Entry::new(term, command));
         self.match_index[self.id.index()] = index;
         self.pending.insert(index, reply_to);
         self.broadcast_append(ctx);
@@ -1205,7 +1202,7 @@ impl Node for Raft {
             .rev()
             .map(|(i, e)| {
                 let index = first + i as u64;
-                match &e.command {
+                match &*e.command {
                     Command::Noop => format!("{index}:t{} noop", e.term),
                     Command::Client { op, .. } => {
                         format!("{index}:t{} {}", e.term, op.describe())

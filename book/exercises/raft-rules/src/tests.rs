@@ -220,10 +220,7 @@ fn the_election_restriction_compares_last_terms_then_lengths() {
 fn log(terms: &[u64]) -> RaftLog {
     let mut log = RaftLog::default();
     for &term in terms {
-        log.push(Entry {
-            term,
-            command: Command::Noop,
-        });
+        log.push(Entry::new(term, Command::Noop));
     }
     log
 }
