@@ -24,7 +24,7 @@ impl<P: Node> Simulation<P> {
         }
         let mut all_eventually_hold = true;
         for (i, invariant) in invariants.iter_mut().enumerate() {
-            let kind = invariant.kind();
+            let kind = self.kinds[i];
             let check = match kind {
                 InvariantKind::Always | InvariantKind::Sometimes => self.settled[i].is_none(),
                 InvariantKind::Eventually => faults_over,

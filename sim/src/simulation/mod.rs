@@ -40,6 +40,8 @@ pub struct Simulation<P: Node> {
     factory: Arc<dyn Fn(NodeId) -> P>,
     workload: Option<Box<dyn Workload<P::Request>>>,
     invariants: Vec<Box<dyn Invariant<P>>>,
+    /// Each invariant's kind, asked once: checks run on every step.
+    kinds: Vec<InvariantKind>,
     /// The world: nodes, network, history, counts.
     state: WorldState<P>,
     queue: EventQueue<P>,
@@ -107,6 +109,7 @@ impl<P: Node> Simulation<P> {
             })
             .collect();
         let settled = vec![None; invariants.len()];
+        let kinds = invariants.iter().map(|i| i.kind()).collect();
         let mut sim = Simulation {
             state: WorldState {
                 now: Time::ZERO,
@@ -121,6 +124,7 @@ impl<P: Node> Simulation<P> {
             factory: Arc::new(factory),
             workload,
             invariants,
+            kinds,
             queue: EventQueue::new(),
             backlogs: vec![Vec::new(); config.nodes as usize],
             next_timer: 0,
