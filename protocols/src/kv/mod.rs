@@ -104,12 +104,24 @@ impl KvResponse {
 pub fn apply(store: &mut BTreeMap<String, String>, op: &KvOp) -> KvResponse {
     match op {
         KvOp::Get(k) => KvResponse::Ok(Some(store.get(k).cloned().unwrap_or_default())),
+        // Every replica applies every write: reuse the key (and the value's buffer) already
+        // stored rather than allocate new ones.
         KvOp::Put(k, v) => {
-            store.insert(k.clone(), v.clone());
+            match store.get_mut(k) {
+                Some(value) => value.clone_from(v),
+                None => {
+                    store.insert(k.clone(), v.clone());
+                }
+            }
             KvResponse::Ok(None)
         }
         KvOp::Append(k, v) => {
-            store.entry(k.clone()).or_default().push_str(v);
+            match store.get_mut(k) {
+                Some(value) => value.push_str(v),
+                None => {
+                    store.insert(k.clone(), v.clone());
+                }
+            }
             KvResponse::Ok(None)
         }
         KvOp::Cas(c) => {

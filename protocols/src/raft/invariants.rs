@@ -43,6 +43,8 @@ fn term(world: &World<'_, Raft>, id: NodeId) -> u64 {
 #[derive(Clone, Default)]
 pub struct ElectionSafety {
     leaders: BTreeMap<u64, (NodeId, Time)>,
+    /// The last (term, leader) looked up.
+    last: Option<(u64, NodeId)>,
 }
 
 impl Invariant<Raft> for ElectionSafety {
@@ -59,6 +61,10 @@ impl Invariant<Raft> for ElectionSafety {
                 continue;
             }
             let t = term(world, id);
+            if self.last == Some((t, id)) {
+                continue; // The leader it was at its last step: nothing new.
+            }
+            self.last = Some((t, id));
             let (first, _) = *self.leaders.entry(t).or_insert((id, world.now()));
             if first != id {
                 return Err(format!("term {t} has two leaders: {first} and {id}"));
@@ -87,16 +93,16 @@ struct LogCursor {
 
 impl LogCursor {
     fn changed(&mut self, world: &World<'_, Raft>) -> Vec<(NodeId, u64)> {
-        let n = world.cluster_size() as usize;
-        self.read.resize(n, 0);
+        self.read.resize(world.cluster_size() as usize, 0);
+        // A log changes only in a durable write.
         let mut out = Vec::new();
-        for i in 0..n {
-            let id = NodeId(i as u32);
+        for &id in world.durable_writes() {
             let journal = world.durable(id).log.journal();
-            if let Some(first) = journal[self.read[i]..].iter().min() {
+            let read = &mut self.read[id.index()];
+            if let Some(first) = journal[*read..].iter().min() {
                 out.push((id, *first));
             }
-            self.read[i] = journal.len();
+            *read = journal.len();
         }
         out
     }
@@ -207,22 +213,29 @@ impl Invariant<Raft> for LeaderCompleteness {
         // Every leader was checked against what was committed before this step; look again at
         // all of them if more was committed, else only at a server that may have changed.
         let grew = self.committed.len() > known;
-        for (id, node) in world.live_nodes() {
-            if node.role() != Role::Leader || !(grew || world.changed_live_nodes().any(|(c, _)| c == id)) {
-                continue;
+        let mut check = |id: NodeId, node: &Raft| {
+            if node.role() != Role::Leader {
+                return Ok(());
             }
             let t = term(world, id);
             let from = if self.checked.get(&t) == Some(&id) {
                 known
             } else {
+                self.checked.insert(t, id);
                 0
             };
-            self.checked.insert(t, id);
-            if let Some(problem) = self.missing(world, id, from) {
-                return Err(problem);
+            match self.missing(world, id, from) {
+                Some(problem) => Err(problem),
+                None => Ok(()),
             }
+        };
+        if grew {
+            world.live_nodes().try_for_each(|(id, node)| check(id, node))
+        } else {
+            world
+                .changed_live_nodes()
+                .try_for_each(|(id, node)| check(id, node))
         }
-        Ok(())
     }
 }
 
