@@ -588,9 +588,11 @@ pub fn text(cases: &[Case]) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     for c in cases {
+        // Ratios need their third digit; throughputs and sizes do not.
+        let digits = if c.unit == "x" { 3 } else { 1 };
         let _ = writeln!(
             out,
-            "{:<32} {:>14.1} {:<10} {}",
+            "{:<32} {:>14.digits$} {:<10} {}",
             c.name, c.value, c.unit, c.what
         );
         if let Some(t) = &c.target {
