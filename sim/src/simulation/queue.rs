@@ -113,7 +113,15 @@ impl Ord for Key {
     /// Reversed, so that `BinaryHeap` (a max-heap) pops the earliest `(time, seq)` first.
     /// `(time, seq)` is unique, so the slot never decides.
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.time, other.seq).cmp(&(self.time, self.seq))
+        other.order().cmp(&self.order())
+    }
+}
+
+impl Key {
+    /// `(time, seq)` as one number: one wide comparison instead of two dependent ones, in the
+    /// loop that dominates the engine's time when many events wait.
+    fn order(&self) -> u128 {
+        (u128::from(self.time.as_micros()) << 64) | u128::from(self.seq)
     }
 }
 
