@@ -117,11 +117,18 @@ pub struct SweepResult {
     pub mixes: Vec<Option<SwarmMix>>,
     /// Whether the sweep ran in swarm mode.
     pub swarm: bool,
+    /// What the scenario expects of each run.
+    pub expect: simlab_sim::Expect,
     /// Wall time.
     pub seconds: f64,
 }
 
 impl SweepResult {
+    /// Seeds whose run met the scenario's `expect`.
+    pub fn expect_met(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.expect_met).count()
+    }
+
     /// Seeds with at least one violation.
     pub fn failures(&self) -> impl Iterator<Item = &SeedOutcome> {
         // Seeds that did not pass: failed, or undecided.
@@ -210,6 +217,7 @@ pub fn run(
         outcomes,
         mixes,
         swarm: swarm_mode,
+        expect: scenario.expect.clone(),
         seconds: clock.elapsed().as_secs_f64(),
     }
 }
@@ -278,6 +286,16 @@ pub fn text(file: &Path, result: &SweepResult) -> String {
         String::new()
     };
     let _ = writeln!(out, "seeds       {runs} run, {failed} failing{undecided}");
+    // A scenario that demonstrates a failure expects violations: say how many seeds showed it,
+    // so a sweep of it does not read as only a list of failures.
+    if result.expect != simlab_sim::Expect::AllHold {
+        let _ = writeln!(
+            out,
+            "expect      {}: met by {} of {runs} seeds",
+            result.expect,
+            result.expect_met()
+        );
+    }
     let mut groups: BTreeMap<String, Vec<(&SeedOutcome, String)>> = BTreeMap::new();
     for o in &failing {
         let (group, line) = o.failure().expect("a failing seed");
@@ -361,6 +379,8 @@ pub fn json_lines(file: &Path, result: &SweepResult) -> Vec<serde_json::Value> {
         "failing": result.failures().filter(|o| o.failed()).count(),
         "undecided": result.failures().filter(|o| !o.failed()).count(),
         "by_invariant": by_invariant,
+        "expect": result.expect.to_string(),
+        "expect_met": result.expect_met(),
         "seeds_per_sec": result.outcomes.len() as f64 / result.seconds.max(1e-9),
     }));
     lines

@@ -312,6 +312,30 @@ fn a_clean_sweep_exits_zero_with_a_readable_summary() {
     assert!(text.contains("seeds/s"), "{text}");
 }
 
+/// A scenario that demonstrates a failure expects its violation: the sweep says how many
+/// seeds showed it, beside the usual list of violations (and the same in the JSON summary).
+#[test]
+fn a_sweep_of_a_planted_bug_says_how_many_seeds_met_its_expectation() {
+    let file = "scenarios/raft-bug-keep-conflicting-suffix.ron";
+    let out = simlab(&["sweep", file, "--seeds", "20..30"]);
+    let text = stdout(&out);
+    // Seed 26 is the one in this range where the kept suffix breaks LogMatching.
+    assert!(text.contains("seeds       10 run, 1 failing"), "{text}");
+    assert!(
+        text.contains("expect      LogMatching is violated: met by 1 of 10 seeds"),
+        "{text}"
+    );
+    let out = simlab(&["sweep", file, "--seeds", "20..30", "--json"]);
+    let lines = json_lines(&out);
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["expect"], "LogMatching is violated");
+    assert_eq!(summary["expect_met"], 1);
+    assert_eq!(lines[0]["seed"], 26);
+    // A scenario that expects every invariant to hold has no such line: failing says it all.
+    let out = simlab(&["sweep", "scenarios/3pc-crash-stop.ron", "--seeds", "0..3"]);
+    assert!(!stdout(&out).contains("expect "), "{}", stdout(&out));
+}
+
 /// A run cut short by a limit proved nothing: a sweep counts it as failing, under its own
 /// heading, in the text and in the JSON lines.
 #[test]
