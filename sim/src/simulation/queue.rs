@@ -145,6 +145,7 @@ impl<P: Node> EventQueue<P> {
     }
 
     /// Schedules `event` at `time`, after everything already scheduled for that instant.
+    #[inline]
     pub(super) fn push(&mut self, time: Time, event: Event<P>) {
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -170,6 +171,7 @@ impl<P: Node> EventQueue<P> {
     }
 
     /// Takes the next event.
+    #[inline]
     pub(super) fn pop(&mut self) -> Option<(Time, Event<P>)> {
         let key = self.heap.pop()?;
         let event = self.slots[key.slot]
