@@ -163,11 +163,17 @@ impl<'a, P: Node> World<'a, P> {
     }
     /// Every node that is not crashed, in order.
     pub fn live_nodes(&self) -> impl Iterator<Item = (NodeId, &'a P)> + 'a {
-        let nodes = &self.state.nodes;
-        nodes
+        self.live_among(0..self.state.nodes.len())
+    }
+    /// The live nodes with indexes in `range`, in order.
+    fn live_among(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = (NodeId, &'a P)> + 'a {
+        self.state.nodes[range.clone()]
             .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.state.as_deref().map(|p| (NodeId(i as u32), p)))
+            .zip(range)
+            .filter_map(|(s, i)| s.state.as_deref().map(|p| (NodeId(i as u32), p)))
     }
     /// A node's durable store (present whether it is up or not).
     pub fn durable(&self, id: NodeId) -> &'a P::Durable {
@@ -202,18 +208,13 @@ impl<'a, P: Node> World<'a, P> {
     /// The live nodes whose state the last step may have changed: what an invariant over
     /// node states that held before the step needs to look at again.
     pub fn changed_live_nodes(&self) -> impl Iterator<Item = (NodeId, &'a P)> + 'a {
-        let nodes = &self.state.nodes;
         // One node is looked up, not searched for: a step of a thousand-node cluster should
         // not cost a thousand.
-        let range = match self.state.changed {
+        self.live_among(match self.state.changed {
             Changed::Nothing => 0..0,
             Changed::Only(only) => only.index()..only.index() + 1,
-            Changed::Everything => 0..nodes.len(),
-        };
-        nodes[range.clone()]
-            .iter()
-            .zip(range)
-            .filter_map(|(s, i)| s.state.as_deref().map(|p| (NodeId(i as u32), p)))
+            Changed::Everything => 0..self.state.nodes.len(),
+        })
     }
 }
 

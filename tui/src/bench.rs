@@ -51,61 +51,73 @@ pub struct Target {
 pub fn targets(cases: &[Case]) -> Vec<Target> {
     let value = |name: &str| cases.iter().find(|c| c.name == name).map(|c| c.value);
     let mut out = Vec::new();
-    let mut at_least = |name: &'static str, v: Option<f64>, goal: f64, unit: &str| {
+    // A bound on one value: `at_most` for costs, else a floor for speeds and ratios.
+    let mut bound = |name: &'static str, v: Option<f64>, at_most: bool, goal: f64, unit: &str| {
         if let Some(v) = v {
+            let (sign, met) = if at_most {
+                ("<=", v <= goal)
+            } else {
+                (">=", v >= goal)
+            };
             out.push(Target {
                 name,
                 value: v,
-                goal: format!(">= {goal}{unit}"),
-                met: Some(v >= goal),
+                goal: format!("{sign} {goal}{unit}"),
+                met: Some(met),
             });
         }
     };
-    at_least("engine_vs_bare_loop", value("engine_vs_bare_loop"), 0.5, "");
-    at_least(
+    bound(
+        "engine_vs_bare_loop",
+        value("engine_vs_bare_loop"),
+        false,
+        0.5,
+        "",
+    );
+    bound(
         "engine_compact_trace_vs_bare_loop",
         value("engine_compact_trace_vs_bare_loop"),
+        false,
         0.4,
         "",
     );
-    at_least(
+    bound(
         "raft_events_per_sec",
         value("raft_events_per_sec"),
+        false,
         2.0e6,
         " events/s",
     );
-    at_least(
+    bound(
         "multi_paxos_vs_raft",
         value("multi_paxos_events_per_sec")
             .zip(value("raft_events_per_sec"))
             .map(|(m, r)| m / r),
+        false,
         1.0,
         "",
     );
-    if let Some(v) = value("trace_bytes_per_step") {
-        out.push(Target {
-            name: "trace_bytes_per_step",
-            value: v,
-            goal: "<= 64 bytes".into(),
-            met: Some(v <= 64.0),
-        });
-    }
-    if let Some(v) = value("tui_checkpoint_bytes") {
-        out.push(Target {
-            name: "tui_memory_mib",
-            value: v / 1_048_576.0,
-            goal: "<= 64 MiB".into(),
-            met: Some(v <= 64.0 * 1_048_576.0),
-        });
-    }
-    if let Some(v) = value("tui_seek_ms") {
-        out.push(Target {
-            name: "tui_seek_ms",
-            value: v,
-            goal: "<= 1.5 ms (median)".into(),
-            met: Some(v <= 1.5),
-        });
-    }
+    bound(
+        "trace_bytes_per_step",
+        value("trace_bytes_per_step"),
+        true,
+        64.0,
+        " bytes",
+    );
+    bound(
+        "tui_memory_mib",
+        value("tui_checkpoint_bytes").map(|b| b / 1_048_576.0),
+        true,
+        64.0,
+        " MiB",
+    );
+    bound(
+        "tui_seek_ms",
+        value("tui_seek_ms"),
+        true,
+        1.5,
+        " ms (median)",
+    );
     if let (Some(one), Some(two), Some(cores)) = (
         value("sweep_jobs1_seeds_per_sec"),
         value("sweep_jobs2_seeds_per_sec"),
