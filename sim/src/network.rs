@@ -10,15 +10,19 @@
 //! message reaches its destination the engine checks reachability again, and a message whose link
 //! was cut while it was in flight is lost. Healing does not resurrect it.
 //!
-//! Reachability is a directed graph (petgraph): an edge `a -> b` means `a` can reach `b`. Groups,
-//! one-way cuts, isolation and bridges all remove edges; heal restores the full graph.
+//! Reachability is a directed graph: an edge `a -> b` means `a` can reach `b`. Groups, one-way
+//! cuts, isolation and bridges all remove edges; heal restores the full graph. The graph is kept
+//! as the list of cuts since the last heal, not as its edges, so that 1,000 nodes cost O(nodes)
+//! per fault; petgraph's algorithms walk it through its visit traits.
 
 use crate::node::NodeId;
 use crate::rng::{self, Probability, SimRng};
 use crate::time::Time;
 use petgraph::algo::tarjan_scc;
-use petgraph::graphmap::DiGraphMap;
+use petgraph::visit::{GraphBase, GraphRef, IntoNeighbors, IntoNodeIdentifiers, NodeIndexable};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A latency distribution, in milliseconds as written in scenario files.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -212,146 +216,329 @@ pub enum Verdict {
     },
 }
 
+/// One partition fault, kept as the rule it applies rather than as the links it removes: applying
+/// it costs O(nodes) and asking whether it cuts a link O(1), where a link table costs O(nodes²)
+/// for both (a million links at 1,000 nodes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Cut {
+    /// Nodes with different labels cannot reach each other.
+    Groups(Vec<u32>),
+    /// The node reaches no one and no one reaches it.
+    Isolate(u32),
+    /// `from` does not reach `to`.
+    OneWay {
+        /// Sender.
+        from: u32,
+        /// Receiver.
+        to: u32,
+    },
+    /// Nodes on the left (bit 1) and the right (bit 2) cannot reach each other, except the bridge.
+    Bridge {
+        /// Which sides each node is on.
+        sides: Vec<u8>,
+        /// The node that still reaches both sides.
+        bridge: u32,
+    },
+}
+
+impl Cut {
+    const LEFT: u8 = 1;
+    const RIGHT: u8 = 2;
+
+    /// Whether this cut removes the link `from -> to`; never a node's link to itself.
+    fn cuts(&self, from: u32, to: u32) -> bool {
+        if from == to {
+            return false;
+        }
+        match self {
+            Cut::Groups(label) => label[from as usize] != label[to as usize],
+            Cut::Isolate(n) => from == *n || to == *n,
+            Cut::OneWay { from: a, to: b } => from == *a && to == *b,
+            Cut::Bridge { sides, bridge } => {
+                let (a, b) = (sides[from as usize], sides[to as usize]);
+                from != *bridge
+                    && to != *bridge
+                    && ((a & Cut::LEFT != 0 && b & Cut::RIGHT != 0)
+                        || (a & Cut::RIGHT != 0 && b & Cut::LEFT != 0))
+            }
+        }
+    }
+
+    /// Whether it cuts any link among `nodes` nodes.
+    fn cuts_any(&self, nodes: u32) -> bool {
+        match self {
+            Cut::Groups(label) => label.iter().any(|&l| l != label[0]),
+            Cut::Isolate(_) => nodes > 1,
+            Cut::OneWay { from, to } => from != to,
+            Cut::Bridge { sides, bridge } => {
+                let on = |side: u8| {
+                    (0..nodes).filter(move |&n| n != *bridge && sides[n as usize] & side != 0)
+                };
+                on(Cut::LEFT).any(|a| on(Cut::RIGHT).any(|b| a != b))
+            }
+        }
+    }
+
+    /// Whether every link it keeps joins nodes that reach each other both ways and directly, so
+    /// that its components are classes of a label.
+    fn is_grouping(&self) -> bool {
+        matches!(self, Cut::Groups(_) | Cut::Isolate(_))
+    }
+
+    /// The class of `node` under a grouping cut.
+    fn class_of(&self, node: u32) -> u32 {
+        match self {
+            Cut::Groups(label) => label[node as usize],
+            Cut::Isolate(n) => u32::from(node == *n),
+            Cut::OneWay { .. } | Cut::Bridge { .. } => 0,
+        }
+    }
+}
+
 /// Which nodes can reach which: the partition state.
+///
+/// Kept as the cuts applied since the last heal, so that a split or a heal of 1,000 nodes costs
+/// O(nodes) and a healthy network answers every question at once; plus every cut ever applied
+/// with its time, for the rule that a message in flight is lost if its link goes down before it
+/// arrives (a link goes down when a cut removes it and no cut since the last heal had).
 #[derive(Clone, Debug)]
 pub struct Reachability {
     nodes: u32,
-    graph: DiGraphMap<u32, ()>,
-    /// `allowed[from * n + to]`, the graph flattened for the per-message check.
-    allowed: Vec<bool>,
-    /// `last_cut[from * n + to]`: when that link was last cut, if ever.
-    last_cut: Vec<Option<Time>>,
+    /// Cuts applied since the last heal; each cuts at least one link.
+    active: Vec<Arc<Cut>>,
+    /// Every cut applied, oldest first.
+    history: Vec<Applied>,
+    /// How many heals came before now.
+    heals: u64,
+}
+
+/// A cut as applied: when, and after how many heals.
+#[derive(Clone, Debug)]
+struct Applied {
+    at: Time,
+    heals: u64,
+    cut: Arc<Cut>,
 }
 
 impl Reachability {
     /// A fully connected network of `nodes`.
     pub fn full(nodes: u32) -> Reachability {
-        let mut r = Reachability {
+        Reachability {
             nodes,
-            graph: DiGraphMap::new(),
-            allowed: Vec::new(),
-            last_cut: vec![None; nodes as usize * nodes as usize],
-        };
-        r.heal(Time::ZERO);
-        r
+            active: Vec::new(),
+            history: Vec::new(),
+            heals: 0,
+        }
     }
 
     /// Restores every link.
-    pub fn heal(&mut self, now: Time) {
-        self.graph.clear();
-        for a in 0..self.nodes {
-            self.graph.add_node(a);
-            for b in 0..self.nodes {
-                if a != b {
-                    self.graph.add_edge(a, b, ());
-                }
-            }
-        }
-        self.refresh(now);
+    pub fn heal(&mut self, _now: Time) {
+        self.active.clear();
+        self.heals += 1;
     }
 
-    /// Rebuilds the flat table from the graph, stamping links that just went down with `now`.
-    fn refresh(&mut self, now: Time) {
-        let n = self.nodes as usize;
-        let was = std::mem::replace(&mut self.allowed, vec![false; n * n]);
-        for i in 0..n {
-            self.allowed[i * n + i] = true;
-        }
-        for (a, b, ()) in self.graph.all_edges() {
-            self.allowed[a as usize * n + b as usize] = true;
-        }
-        for (i, (&before, &after)) in was.iter().zip(&self.allowed).enumerate() {
-            if before && !after {
-                self.last_cut[i] = Some(now);
-            }
+    fn apply(&mut self, cut: Cut, now: Time) {
+        if cut.cuts_any(self.nodes) {
+            let cut = Arc::new(cut);
+            self.active.push(Arc::clone(&cut));
+            self.history.push(Applied {
+                at: now,
+                heals: self.heals,
+                cut,
+            });
         }
     }
 
     /// Whether a message sent at `sent` from `from` reaches `to` now: the link must be up now
     /// and must not have been cut at any moment since the message was sent.
     pub fn delivers(&self, from: NodeId, to: NodeId, sent: Time) -> bool {
-        let i = from.index() * self.nodes as usize + to.index();
-        self.allowed[i] && self.last_cut[i].is_none_or(|cut| cut < sent)
+        self.can_reach(from, to)
+            && !(0..self.history.len())
+                .rev()
+                .take_while(|&k| self.history[k].at >= sent)
+                .any(|k| self.went_down(k, from.0, to.0))
+    }
+
+    /// Whether the `k`th cut took the link `from -> to` down: it cuts it, and no cut before it
+    /// since the last heal already had.
+    fn went_down(&self, k: usize, from: u32, to: u32) -> bool {
+        let applied = &self.history[k];
+        applied.cut.cuts(from, to)
+            && !self.history[..k]
+                .iter()
+                .rev()
+                .take_while(|earlier| earlier.heals == applied.heals)
+                .any(|earlier| earlier.cut.cuts(from, to))
     }
 
     /// Whether a message from `from` to `to` gets through. A node always reaches itself.
     pub fn can_reach(&self, from: NodeId, to: NodeId) -> bool {
-        self.allowed[from.index() * self.nodes as usize + to.index()]
+        !self.active.iter().any(|cut| cut.cuts(from.0, to.0))
     }
 
     /// Whether any link is cut.
     pub fn is_partitioned(&self) -> bool {
-        self.allowed.iter().any(|&ok| !ok)
+        !self.active.is_empty()
     }
 
     /// Cuts `from -> to` only.
     pub fn cut_one_way(&mut self, from: NodeId, to: NodeId, now: Time) {
-        self.graph.remove_edge(from.0, to.0);
-        self.refresh(now);
+        self.apply(
+            Cut::OneWay {
+                from: from.0,
+                to: to.0,
+            },
+            now,
+        );
     }
 
     /// Cuts both directions between every pair of nodes in different groups. Nodes in no group
     /// form one more group together.
     pub fn split(&mut self, groups: &[Vec<NodeId>], now: Time) {
-        let mut group_of = vec![usize::MAX; self.nodes as usize];
-        for (g, members) in groups.iter().enumerate() {
+        let mut label = vec![u32::MAX; self.nodes as usize];
+        for (g, members) in (0u32..).zip(groups) {
             for &m in members {
-                group_of[m.index()] = g;
+                label[m.index()] = g;
             }
         }
-        for a in 0..self.nodes {
-            for b in 0..self.nodes {
-                if group_of[a as usize] != group_of[b as usize] {
-                    self.graph.remove_edge(a, b);
-                }
-            }
-        }
-        self.refresh(now);
+        self.apply(Cut::Groups(label), now);
     }
 
     /// Cuts every link to and from `node`.
     pub fn isolate(&mut self, node: NodeId, now: Time) {
-        for other in 0..self.nodes {
-            self.graph.remove_edge(node.0, other);
-            self.graph.remove_edge(other, node.0);
-        }
-        self.refresh(now);
+        self.apply(Cut::Isolate(node.0), now);
     }
 
     /// Two sides that reach each other only through `bridge`, which reaches both.
     pub fn bridge(&mut self, left: &[NodeId], right: &[NodeId], bridge: NodeId, now: Time) {
+        let mut sides = vec![0u8; self.nodes as usize];
         for &a in left {
-            for &b in right {
-                if a != bridge && b != bridge {
-                    self.graph.remove_edge(a.0, b.0);
-                    self.graph.remove_edge(b.0, a.0);
-                }
-            }
+            sides[a.index()] |= Cut::LEFT;
         }
-        self.refresh(now);
+        for &b in right {
+            sides[b.index()] |= Cut::RIGHT;
+        }
+        self.apply(
+            Cut::Bridge {
+                sides,
+                bridge: bridge.0,
+            },
+            now,
+        );
     }
 
     /// The strongly connected components: sets of nodes that can all reach each other directly
     /// or through others. Sorted, each sorted, so the answer is deterministic.
+    ///
+    /// Splits and isolations alone leave classes of nodes that reach each other directly: one
+    /// pass over the nodes finds them. A one-way cut or a bridge needs the general search over
+    /// every link.
     pub fn components(&self) -> Vec<Vec<NodeId>> {
-        let mut comps: Vec<Vec<NodeId>> = tarjan_scc(&self.graph)
-            .into_iter()
-            .map(|mut c| {
-                c.sort_unstable();
-                c.into_iter().map(NodeId).collect()
-            })
-            .collect();
+        let mut comps: Vec<Vec<NodeId>> = if self.active.iter().all(|c| c.is_grouping()) {
+            let mut classes: BTreeMap<Vec<u32>, Vec<NodeId>> = BTreeMap::new();
+            for n in 0..self.nodes {
+                let key = self.active.iter().map(|c| c.class_of(n)).collect();
+                classes.entry(key).or_default().push(NodeId(n));
+            }
+            classes.into_values().collect()
+        } else {
+            tarjan_scc(self)
+                .into_iter()
+                .map(|mut c| {
+                    c.sort_unstable();
+                    c.into_iter().map(NodeId).collect()
+                })
+                .collect()
+        };
         comps.sort();
         comps
     }
 
     /// The directed links that are cut, in order.
     pub fn cut_links(&self) -> Vec<(NodeId, NodeId)> {
+        if !self.is_partitioned() {
+            return Vec::new();
+        }
         let n = self.nodes;
         (0..n)
             .flat_map(|a| (0..n).map(move |b| (NodeId(a), NodeId(b))))
             .filter(|&(a, b)| !self.can_reach(a, b))
             .collect()
+    }
+
+    /// How many directed links are cut.
+    pub fn cut_link_count(&self) -> u64 {
+        if !self.is_partitioned() {
+            return 0;
+        }
+        let n = self.nodes;
+        (0..n)
+            .map(|a| {
+                (0..n)
+                    .filter(|&b| !self.can_reach(NodeId(a), NodeId(b)))
+                    .count() as u64
+            })
+            .sum()
+    }
+}
+
+// The reachability graph for petgraph's algorithms, without building it: node `a`'s neighbours
+// are the nodes it can reach.
+impl GraphBase for &Reachability {
+    type NodeId = u32;
+    type EdgeId = (u32, u32);
+}
+
+impl GraphRef for &Reachability {}
+
+impl NodeIndexable for &Reachability {
+    fn node_bound(&self) -> usize {
+        self.nodes as usize
+    }
+    fn to_index(&self, a: u32) -> usize {
+        a as usize
+    }
+    fn from_index(&self, i: usize) -> u32 {
+        i as u32
+    }
+}
+
+impl IntoNodeIdentifiers for &Reachability {
+    type NodeIdentifiers = std::ops::Range<u32>;
+    fn node_identifiers(self) -> Self::NodeIdentifiers {
+        0..self.nodes
+    }
+}
+
+/// The nodes one node reaches directly, itself excluded.
+pub struct Reached<'a> {
+    reach: &'a Reachability,
+    from: u32,
+    next: u32,
+}
+
+impl Iterator for Reached<'_> {
+    type Item = u32;
+    fn next(&mut self) -> Option<u32> {
+        while self.next < self.reach.nodes {
+            let to = self.next;
+            self.next += 1;
+            if to != self.from && self.reach.can_reach(NodeId(self.from), NodeId(to)) {
+                return Some(to);
+            }
+        }
+        None
+    }
+}
+
+impl<'a> IntoNeighbors for &'a Reachability {
+    type Neighbors = Reached<'a>;
+    fn neighbors(self, from: u32) -> Reached<'a> {
+        Reached {
+            reach: self,
+            from,
+            next: 0,
+        }
     }
 }
 
@@ -533,6 +720,132 @@ mod tests {
             1,
             "the bridge keeps everyone connected indirectly"
         );
+    }
+
+    /// The link table the cut list replaced, kept as the reference it must agree with: every
+    /// link's state, and when each last went down.
+    struct LinkTable {
+        n: usize,
+        allowed: Vec<bool>,
+        last_cut: Vec<Option<Time>>,
+    }
+
+    impl LinkTable {
+        fn new(n: usize) -> LinkTable {
+            LinkTable {
+                n,
+                allowed: vec![true; n * n],
+                last_cut: vec![None; n * n],
+            }
+        }
+        fn cut(&mut self, now: Time, mut cuts: impl FnMut(usize, usize) -> bool) {
+            for a in 0..self.n {
+                for b in 0..self.n {
+                    let i = a * self.n + b;
+                    if a != b && cuts(a, b) && self.allowed[i] {
+                        self.allowed[i] = false;
+                        self.last_cut[i] = Some(now);
+                    }
+                }
+            }
+        }
+        fn delivers(&self, a: usize, b: usize, sent: Time) -> bool {
+            let i = a * self.n + b;
+            self.allowed[i] && self.last_cut[i].is_none_or(|cut| cut < sent)
+        }
+    }
+
+    #[test]
+    fn cut_list_agrees_with_the_link_table_it_replaced() {
+        let mut rng = stream(7, Stream::Network(0));
+        for _ in 0..60 {
+            let n = rng::between(&mut rng, 1, 7) as usize;
+            let mut table = LinkTable::new(n);
+            let mut reach = Reachability::full(n as u32);
+            let pick = |rng: &mut SimRng| rng::below(rng, n as u64) as usize;
+            let some = |rng: &mut SimRng| -> Vec<usize> {
+                (0..n).filter(|_| rng::below(rng, 3) == 0).collect()
+            };
+            for step in 0..40u64 {
+                let now = Time::from_millis(step);
+                match rng::below(&mut rng, 6) {
+                    0 => {
+                        reach.heal(now);
+                        table.allowed.fill(true);
+                    }
+                    1 => {
+                        let (x, y) = (some(&mut rng), some(&mut rng));
+                        let mut group = vec![usize::MAX; n];
+                        x.iter().for_each(|&m| group[m] = 0);
+                        y.iter().for_each(|&m| group[m] = 1);
+                        let ids = |v: &[usize]| v.iter().map(|&m| NodeId(m as u32)).collect();
+                        reach.split(&[ids(&x), ids(&y)], now);
+                        table.cut(now, |a, b| group[a] != group[b]);
+                    }
+                    2 => {
+                        let m = pick(&mut rng);
+                        reach.isolate(NodeId(m as u32), now);
+                        table.cut(now, |a, b| a == m || b == m);
+                    }
+                    3 => {
+                        let (f, t) = (pick(&mut rng), pick(&mut rng));
+                        reach.cut_one_way(NodeId(f as u32), NodeId(t as u32), now);
+                        table.cut(now, |a, b| a == f && b == t);
+                    }
+                    4 => {
+                        let (l, r, m) = (some(&mut rng), some(&mut rng), pick(&mut rng));
+                        let ids = |v: &[usize]| -> Vec<NodeId> {
+                            v.iter().map(|&x| NodeId(x as u32)).collect()
+                        };
+                        reach.bridge(&ids(&l), &ids(&r), NodeId(m as u32), now);
+                        table.cut(now, |a, b| {
+                            a != m
+                                && b != m
+                                && ((l.contains(&a) && r.contains(&b))
+                                    || (r.contains(&a) && l.contains(&b)))
+                        });
+                    }
+                    _ => {}
+                }
+                for a in 0..n {
+                    for b in 0..n {
+                        let (x, y) = (NodeId(a as u32), NodeId(b as u32));
+                        assert_eq!(reach.can_reach(x, y), table.allowed[a * n + b]);
+                        for sent in [0, step / 2, step] {
+                            let sent = Time::from_millis(sent);
+                            assert_eq!(reach.delivers(x, y, sent), table.delivers(a, b, sent));
+                        }
+                    }
+                }
+                assert_eq!(reach.is_partitioned(), table.allowed.iter().any(|ok| !ok));
+                let general: Vec<Vec<NodeId>> = {
+                    let mut c: Vec<Vec<NodeId>> = tarjan_scc(&reach)
+                        .into_iter()
+                        .map(|mut c| {
+                            c.sort_unstable();
+                            c.into_iter().map(NodeId).collect()
+                        })
+                        .collect();
+                    c.sort();
+                    c
+                };
+                assert_eq!(reach.components(), general, "the grouping shortcut");
+                assert_eq!(reach.cut_link_count(), reach.cut_links().len() as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn a_thousand_node_split_is_cheap_to_hold() {
+        let mut r = Reachability::full(1_000);
+        let left: Vec<NodeId> = (0..500).map(NodeId).collect();
+        r.split(&[left], T);
+        assert!(!r.can_reach(NodeId(1), NodeId(999)));
+        assert!(r.can_reach(NodeId(500), NodeId(999)));
+        assert_eq!(r.components().len(), 2);
+        assert_eq!(r.cut_link_count(), 2 * 500 * 500);
+        r.heal(T);
+        assert!(!r.is_partitioned());
     }
 
     #[test]
