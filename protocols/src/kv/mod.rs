@@ -29,6 +29,8 @@ pub enum KvOp {
     /// Compare-and-set: if the key holds `expected`, set it to `new`. Boxed so that the common
     /// operations (and every log entry and message that carries one) stay as small as before.
     Cas(Box<Cas>),
+    /// Remove a key (a later get reads it as missing, `""`).
+    Delete(String),
 }
 
 /// A compare-and-set's arguments.
@@ -59,7 +61,7 @@ impl KvOp {
     /// The key the operation touches.
     pub fn key(&self) -> &str {
         match self {
-            KvOp::Get(k) | KvOp::Put(k, _) | KvOp::Append(k, _) => k,
+            KvOp::Get(k) | KvOp::Put(k, _) | KvOp::Append(k, _) | KvOp::Delete(k) => k,
             KvOp::Cas(cas) => &cas.key,
         }
     }
@@ -71,6 +73,7 @@ impl KvOp {
             KvOp::Put(k, v) => format!("put {k}={v}"),
             KvOp::Append(k, v) => format!("append {k}+={v}"),
             KvOp::Cas(c) => format!("cas {}: {:?}->{}", c.key, c.expected, c.new),
+            KvOp::Delete(k) => format!("delete {k}"),
         }
     }
 }
@@ -88,13 +91,18 @@ pub enum KvResponse {
     NotLeader(Option<NodeId>),
     /// A compare-and-set found another value and changed nothing.
     CasFailed,
+    /// A get found concurrent values (siblings), none newer than the others: the store keeps
+    /// them all and the reader decides. Sorted.
+    Siblings(Vec<String>),
 }
 
 impl KvResponse {
     /// How a client treats the answer: [`Node::classify`] for stores that speak this API.
     pub fn classify(&self) -> ResponseClass {
         match self {
-            KvResponse::Ok(_) | KvResponse::CasFailed => ResponseClass::Ok,
+            KvResponse::Ok(_) | KvResponse::CasFailed | KvResponse::Siblings(_) => {
+                ResponseClass::Ok
+            }
             KvResponse::NotLeader(hint) => ResponseClass::Redirect(*hint),
         }
     }
@@ -131,6 +139,10 @@ pub fn apply(store: &mut BTreeMap<String, String>, op: &KvOp) -> KvResponse {
             } else {
                 KvResponse::CasFailed
             }
+        }
+        KvOp::Delete(k) => {
+            store.remove(k);
+            KvResponse::Ok(None)
         }
     }
 }
@@ -262,6 +274,8 @@ pub fn history(history: &History<KvRequest, KvResponse>) -> Vec<Op<KvInput, KvOu
                 KvOp::Put(k, v) => KvInput::Put(k.clone(), v.clone()),
                 KvOp::Append(k, v) => KvInput::Append(k.clone(), v.clone()),
                 KvOp::Cas(c) => KvInput::Cas(c.key.clone(), c.expected.clone(), c.new.clone()),
+                // A missing key reads as "": for the model a delete writes it.
+                KvOp::Delete(k) => KvInput::Put(k.clone(), String::new()),
             };
             let output = match &op.completion {
                 Some(Completion::Ok(KvResponse::Ok(Some(value)))) => {

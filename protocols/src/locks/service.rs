@@ -308,7 +308,7 @@ impl LockServer {
                         }
                     }
                     KvResponse::NotLeader(hint) => Probe::Redirect(hint),
-                    KvResponse::CasFailed => continue,
+                    KvResponse::CasFailed | KvResponse::Siblings(_) => continue,
                 };
                 ctx.reply(to, probe);
                 continue;
@@ -350,7 +350,8 @@ impl LockServer {
                     }
                 }
                 (KvResponse::Ok(_), Some(answer)) => self.answer(worker, seq, answer, ctx),
-                (KvResponse::CasFailed, _) | (KvResponse::Ok(None), None) => {
+                (KvResponse::CasFailed | KvResponse::Siblings(_), _)
+                | (KvResponse::Ok(None), None) => {
                     self.answer(worker, seq, LockAnswer::Contended, ctx);
                 }
             }
