@@ -94,6 +94,13 @@ pub struct CapReport {
     pub consistency_violated: Vec<String>,
     /// History invariants whose check could decide neither way.
     pub consistency_undecided: Vec<String>,
+    /// For a store with no history invariant, whose consistency claim is convergence: its
+    /// eventually-invariants that held at the end.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub eventually_held: Vec<String>,
+    /// Those that were violated.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub eventually_violated: Vec<String>,
     /// All client operations.
     pub ops: OpCounts,
     /// Operations by the network side of the node they went to, for sides that saw any.
@@ -143,7 +150,9 @@ impl Latency {
 }
 
 impl CapReport {
-    /// "linearizable", "violated: …" or "not checked".
+    /// "holds: …", "violated: …", "undecided: …" for the history invariants; for a store
+    /// without any, whose claim is convergence, "eventually consistent: …" or "not eventually
+    /// consistent: …"; else "not checked".
     pub fn consistency_verdict(&self) -> String {
         if !self.consistency_violated.is_empty() {
             format!("violated: {}", self.consistency_violated.join(", "))
@@ -151,6 +160,16 @@ impl CapReport {
             format!("undecided: {}", self.consistency_undecided.join(", "))
         } else if !self.consistency_held.is_empty() {
             format!("holds: {}", self.consistency_held.join(", "))
+        } else if !self.eventually_violated.is_empty() {
+            format!(
+                "not eventually consistent: {} violated",
+                self.eventually_violated.join(", ")
+            )
+        } else if !self.eventually_held.is_empty() {
+            format!(
+                "eventually consistent: {} held at the end",
+                self.eventually_held.join(", ")
+            )
         } else {
             "not checked (no history invariant)".into()
         }

@@ -148,6 +148,18 @@ impl<P: Node> Simulation<P> {
         let (undecided, held): (Vec<String>, Vec<String>) = rest
             .into_iter()
             .partition(|n| self.undecided.iter().any(|(u, _)| u == n));
+        // A store whose consistency claim is convergence (no history invariant) is judged by
+        // its eventually-invariants.
+        let (eventually_violated, eventually_held) =
+            if held.is_empty() && violated.is_empty() && undecided.is_empty() {
+                self.invariants
+                    .iter()
+                    .filter(|i| i.kind() == InvariantKind::Eventually)
+                    .map(|i| i.name().to_string())
+                    .partition(|n| self.violations.iter().any(|v| &v.invariant == n))
+            } else {
+                (Vec::new(), Vec::new())
+            };
         let faults_over = self.config.faults_over_at();
         let has_faults = !self.config.faults.is_empty() || self.config.nemesis.is_some();
         Outcome {
@@ -168,6 +180,8 @@ impl<P: Node> Simulation<P> {
                 consistency_held: held,
                 consistency_violated: violated,
                 consistency_undecided: undecided,
+                eventually_held,
+                eventually_violated,
                 ops,
                 by_side: by_side.into_iter().collect(),
                 partitions_injected: self.partitions_injected,
