@@ -32,6 +32,8 @@ protocol::protocols! {
     | MultiPaxos => MultiPaxos,
     /// A distributed lock service, workers and the storage they protect.
     Locks => locks::LockNode,
+    /// A gossip-replicated key-value cache (anti-entropy, rumor mongering, version vectors).
+    Gossip => gossip::GossipNode,
 }
 // ANCHOR_END: list
 
