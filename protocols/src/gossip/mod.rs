@@ -247,8 +247,13 @@ pub enum GossipMsg {
     },
     /// Hot rumors.
     Rumor(Entries),
-    /// Which of the rumors received were already known.
-    Feedback(Vec<String>),
+    /// What the receiver of rumors made of them.
+    Feedback {
+        /// Rumors it already knew: an unnecessary contact.
+        known: Vec<String>,
+        /// Rumors that were news to it.
+        news: Vec<String>,
+    },
     /// Send me your hot rumors.
     RumorRequest,
 }
@@ -523,7 +528,9 @@ fn message_bytes(msg: &GossipMsg) -> u64 {
             .iter()
             .map(|(k, dots)| k.len() as u64 + 16 * dots.len() as u64)
             .sum(),
-        GossipMsg::Feedback(keys) => keys.iter().map(|k| k.len() as u64).sum(),
+        GossipMsg::Feedback { known, news } => {
+            known.iter().chain(news).map(|k| k.len() as u64).sum()
+        }
         GossipMsg::PullRequest | GossipMsg::RumorRequest => 0,
     }
 }
@@ -621,17 +628,20 @@ impl Node for GossipNode {
                 let keys: Vec<String> = entries.iter().map(|(k, _)| k.clone()).collect();
                 let changed = self.absorb(entries, ctx);
                 if self.config.rumor().is_some_and(|r| r.feedback) {
-                    let known: Vec<String> =
-                        keys.into_iter().filter(|k| !changed.contains(k)).collect();
-                    if !known.is_empty() {
-                        self.send(from, GossipMsg::Feedback(known), ctx);
-                    }
+                    let (news, known) = keys.into_iter().partition(|k| changed.contains(k));
+                    self.send(from, GossipMsg::Feedback { known, news }, ctx);
                 }
             }
-            GossipMsg::Feedback(known) => {
+            GossipMsg::Feedback { known, news } => {
                 if let Some(rumor) = self.config.rumor() {
                     for key in &known {
                         self.contact(rumor, key, ctx);
+                    }
+                    // A counter counts unnecessary contacts in a row: news resets it.
+                    for key in &news {
+                        if let Some(counter) = self.hot.get_mut(key) {
+                            *counter = 0;
+                        }
                     }
                 }
             }
