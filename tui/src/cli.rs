@@ -85,6 +85,25 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         repeats: usize,
     },
+    /// Reproduce Demers et al.'s epidemic tables (anti-entropy, Tables 1 and 2) on the gossip
+    /// cache: one update at one node, measured beside the published figures.
+    GossipTable {
+        /// Cluster size (the paper's is 1000).
+        #[arg(long, default_value_t = 1000)]
+        nodes: u32,
+        /// Trials per row; each figure is their mean and standard deviation.
+        #[arg(long, default_value_t = 50)]
+        runs: usize,
+        /// The first trial's seed; the others follow.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Nodes gossip at their own random phases instead of in synchronous rounds.
+        #[arg(long)]
+        random_phases: bool,
+        /// One JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run one scenario over a range of seeds and group the failures by invariant.
     ///
     /// Exit code 0 when every seed ran without a violation, 1 when some seed violated an
@@ -377,6 +396,13 @@ pub fn dispatch(cli: Cli, code: &LearnerCode) -> Result<ExitCode, String> {
             code,
         ),
         Command::Lincheck { model, file } => lincheck(model, &file),
+        Command::GossipTable {
+            nodes,
+            runs,
+            seed,
+            random_phases,
+            json,
+        } => crate::epidemic::run(nodes, runs, seed, random_phases, json),
         Command::Diagram {
             file,
             seed,

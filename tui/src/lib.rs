@@ -12,6 +12,7 @@ mod bench;
 mod cli;
 mod compare;
 pub mod diagram;
+mod epidemic;
 mod matrix;
 pub mod report;
 mod summary;

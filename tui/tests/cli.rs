@@ -1077,3 +1077,23 @@ fn sweep_report_lists_failures_and_shrinks_the_first_of_each_invariant() {
     assert!(!html.contains("<script") && !html.contains("https://"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn gossip_table_measures_every_row_and_refuses_impossible_sizes() {
+    let out = simlab(&["gossip-table", "--nodes", "100", "--runs", "2", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON object");
+    let rows = v["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 13, "3 anti-entropy rows, 5 of Table 1, 5 of Table 2");
+    let table2_k2 = rows
+        .iter()
+        .find(|r| r["table"].as_str().unwrap().starts_with("table 2") && r["variant"] == "k = 2")
+        .expect("table 2, k = 2");
+    assert_eq!(table2_k2["published"][0], 0.2);
+    assert!(table2_k2["traffic"]["mean"].as_f64().unwrap() > 0.5);
+    for bad in [["--nodes", "0"], ["--nodes", "5000"], ["--runs", "0"]] {
+        let out = simlab(&["gossip-table", bad[0], bad[1]]);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(stderr(&out).contains(bad[0]), "{}", stderr(&out));
+    }
+}
