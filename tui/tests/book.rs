@@ -953,3 +953,61 @@ fn the_diagram_answer_matches_the_run() {
     assert_eq!(r[44].sent_step, Some(43));
     assert_eq!(r[44].node.map(|n| n.0), Some(2));
 }
+
+/// The gossip chapter's observe answer: where the tombstone went and when each copy was
+/// collected, from the run it describes.
+#[test]
+fn gossip_observe_answer_matches_the_run() {
+    use simlab_sim::NodeId;
+    let chapter = chapter("gossip");
+    let (outcome, run) = traced("gossip-bug-early-tombstone-collection");
+    let records = run.records();
+    let delete = records
+        .iter()
+        .find(|r| {
+            r.summary.contains("Delete(\"k1\")")
+                && r.node == Some(NodeId(1))
+                && r.time() > simlab_sim::Time::from_millis(1_300)
+        })
+        .expect("the delete at n1");
+    let claim = format!(
+        "deleted `k1` at n1 at {} (step {})",
+        delete.time(),
+        delete.step
+    );
+    assert!(chapter.contains(&claim), "{claim}");
+    let tombstone = "(\"k1\", [Version { dot: Dot { node: 1, counter: 15 }";
+    let to_n2 = records
+        .iter()
+        .find(|r| {
+            r.node == Some(NodeId(2)) && r.from == Some(NodeId(1)) && r.summary.contains(tombstone)
+        })
+        .expect("the tombstone reaches n2");
+    let claim = format!("(delivered at step {}, {})", to_n2.step, to_n2.time());
+    assert!(chapter.contains(&claim), "{claim}");
+    assert!(
+        !records
+            .iter()
+            .any(|r| r.node == Some(NodeId(0)) && r.summary.contains(tombstone)),
+        "n0 never receives it"
+    );
+    let collected: Vec<(u32, u64, String)> = records
+        .iter()
+        .filter(|r| r.step > delete.step && r.notes.iter().any(|n| n.contains("tombstones of k1")))
+        .map(|r| (r.node.unwrap().0, r.step, r.time().to_string()))
+        .take(2)
+        .collect();
+    assert_eq!(collected[0].0, 1);
+    assert_eq!(collected[1].0, 2);
+    let claim = format!(
+        "n1\ncollected its copy at step {} ({})",
+        collected[0].1, collected[0].2
+    );
+    assert!(chapter.contains(&claim), "{claim}");
+    let v = &outcome.violations[0];
+    assert_eq!(
+        (v.invariant.as_str(), v.step),
+        ("NoLostWrite", collected[1].1)
+    );
+    assert!(chapter.contains(&format!("n2 the last one at step {}", collected[1].1)));
+}

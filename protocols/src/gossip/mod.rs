@@ -21,6 +21,7 @@
 //!
 //! A node persists a write before acknowledging it. Invariants: no acknowledged write is lost
 //! (always, under version vectors: some replica still holds it or a version written knowing it);
+//! a replica keeps only concurrent siblings, never a version beside one that overtook it (always);
 //! after the faults every live replica holds the same versions and every acknowledged write
 //! (eventually). The report gives the stale-read rate, the writes last-writer-wins lost, and
 //! messages and bytes per node per cycle.
@@ -31,7 +32,7 @@ pub mod version;
 
 use crate::kv::{KvOp, KvRequest, KvResponse};
 use crate::protocol::{Protocol, ReportItem, Setup};
-use invariants::{Converged, NoLostWrite, WritesEverywhere};
+use invariants::{Converged, NoLostWrite, SiblingsConcurrent, WritesEverywhere};
 use serde::{Deserialize, Serialize};
 use simlab_sim::history::Completion;
 use simlab_sim::rng::{self, SimRng};
@@ -836,7 +837,8 @@ impl Protocol for GossipNode {
         Some(Box::new(CacheWorkload(setup.config.clone())))
     }
     fn invariants(setup: &Setup<GossipConfig>) -> Vec<Box<dyn Invariant<GossipNode>>> {
-        let mut all: Vec<Box<dyn Invariant<GossipNode>>> = vec![Box::new(Converged)];
+        let mut all: Vec<Box<dyn Invariant<GossipNode>>> =
+            vec![Box::new(SiblingsConcurrent), Box::new(Converged)];
         // Last-writer-wins loses concurrent writes by design: counted in the report instead.
         if setup.config.versioning == Versioning::VersionVectors {
             all.push(Box::new(NoLostWrite::default()));
