@@ -1084,7 +1084,11 @@ fn gossip_table_measures_every_row_and_refuses_impossible_sizes() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON object");
     let rows = v["rows"].as_array().expect("rows");
-    assert_eq!(rows.len(), 13, "3 anti-entropy rows, 5 of Table 1, 5 of Table 2");
+    assert_eq!(
+        rows.len(),
+        13,
+        "3 anti-entropy rows, 5 of Table 1, 5 of Table 2"
+    );
     let table2_k2 = rows
         .iter()
         .find(|r| r["table"].as_str().unwrap().starts_with("table 2") && r["variant"] == "k = 2")

@@ -29,16 +29,16 @@ fn names(versions: &[Version]) -> Vec<String> {
 }
 
 /// Checks one case and explains a failure with the inputs and the rule.
-fn expect(mine: &[Version], theirs: &[Version], want: &[Version], rule: &str) {
-    let got = merge(mine, theirs);
+fn expect(mine: Vec<Version>, theirs: Vec<Version>, want: Vec<Version>, rule: &str) {
+    let got = merge(&mine, &theirs);
     assert_eq!(
         names(&got),
-        names(want),
+        names(&want),
         "merge(mine = {:?}, theirs = {:?}) kept {:?}, expected {:?}: {rule}",
-        names(mine),
-        names(theirs),
+        names(&mine),
+        names(&theirs),
         names(&got),
-        names(want)
+        names(&want)
     );
 }
 
@@ -47,15 +47,15 @@ fn concurrent_versions_are_both_kept() {
     let a = version(0, 1, &[], "a");
     let b = version(1, 1, &[], "b");
     expect(
-        &[a.clone()],
-        &[b.clone()],
-        &[a.clone(), b.clone()],
+        vec![a.clone()],
+        vec![b.clone()],
+        vec![a.clone(), b.clone()],
         "neither saw the other: both are siblings (in dot order)",
     );
     expect(
-        &[b.clone()],
-        &[a.clone()],
-        &[a, b],
+        vec![b.clone()],
+        vec![a.clone()],
+        vec![a, b],
         "the same two versions from the other side: the same answer",
     );
 }
@@ -66,22 +66,22 @@ fn an_overtaken_version_is_dropped_from_either_side() {
     let b = version(1, 1, &[], "b");
     let c = version(2, 1, &[(0, 1), (1, 1)], "c");
     expect(
-        &[a.clone(), b.clone()],
-        &[c.clone()],
-        &[c.clone()],
+        vec![a.clone(), b.clone()],
+        vec![c.clone()],
+        vec![c.clone()],
         "c was written knowing a and b",
     );
     expect(
-        &[c.clone()],
-        &[a.clone()],
-        &[c.clone()],
+        vec![c.clone()],
+        vec![a.clone()],
+        vec![c.clone()],
         "an old version arriving late does not come back",
     );
     let d = version(0, 2, &[(0, 1)], "d");
     expect(
-        &[d.clone()],
-        &[a, b.clone()],
-        &[d, b],
+        vec![d.clone()],
+        vec![a, b.clone()],
+        vec![d, b],
         "d overtook a but not b",
     );
 }
@@ -90,11 +90,11 @@ fn an_overtaken_version_is_dropped_from_either_side() {
 fn merging_twice_is_merging_once() {
     let a = version(0, 1, &[], "a");
     let b = version(1, 1, &[], "b");
-    let once = merge(&[a.clone()], &[b.clone()]);
+    let once = merge(std::slice::from_ref(&a), std::slice::from_ref(&b));
     expect(
-        &once,
-        &[a, b],
-        &once,
+        once.clone(),
+        vec![a, b],
+        once.clone(),
         "the network duplicates messages: a repeat changes nothing",
     );
 }
