@@ -8,6 +8,7 @@
 use crate::sweep::{self, SeedPlan};
 use serde::Serialize;
 use simlab_protocols::{RunOptions, Scenario, registry};
+use simlab_sim::network::Reachability;
 use simlab_sim::rng::{self, SimRng, Stream};
 use simlab_sim::{
     Ctx, LatencyMs, Limits, Node, NodeId, ReplyTo, ResponseClass, SimConfig, Simulation, Time,
@@ -80,6 +81,20 @@ pub fn targets(cases: &[Case]) -> Vec<Target> {
         false,
         0.4,
         "",
+    );
+    bound(
+        "engine_1000_nodes_vs_5",
+        value("engine_1000_nodes_vs_5"),
+        false,
+        0.5,
+        "",
+    );
+    bound(
+        "partition_1000_split_heal_us",
+        value("partition_1000_split_heal_us"),
+        true,
+        10_000.0,
+        " us",
     );
     bound(
         "raft_events_per_sec",
@@ -175,22 +190,29 @@ impl Token {
 }
 
 const NODES: u32 = 5;
+/// The wide cluster of the 1,000-node cases.
+const WIDE: u32 = 1_000;
 const TOKENS: u32 = 1_000;
 const EVENTS: u64 = 1_000_000;
 
 fn token_run(trace: TraceMode) -> (u64, f64, usize) {
-    let mut config = SimConfig::new(NODES, 1, Time::from_secs(100_000));
+    token_run_on(NODES, trace)
+}
+
+/// The token workload (1,000 tokens) on `nodes` nodes.
+fn token_run_on(nodes: u32, trace: TraceMode) -> (u64, f64, usize) {
+    let mut config = SimConfig::new(nodes, 1, Time::from_secs(100_000));
     config.network.latency_ms = LatencyMs::Uniform(1, 10);
     config.limits = Limits {
         max_steps: EVENTS,
         max_queue: 1_000_000,
     };
     config.trace = trace;
-    // Each node starts a fifth of the tokens.
+    // Each node starts its share of the tokens.
     let mut sim = Simulation::new(
         config,
-        |_| Token {
-            tokens: TOKENS / NODES,
+        move |_| Token {
+            tokens: TOKENS / nodes,
         },
         None,
         vec![],
@@ -258,12 +280,15 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
     // goals' margins over a few seconds, and runs side by side drift together.
     say("bare binary-heap loop and the engine's token workload, in turns");
     let (mut bare_rates, mut off_rates, mut on_rates) = (Vec::new(), Vec::new(), Vec::new());
+    let mut wide_ratios = Vec::new();
     let mut trace_bytes = 0.0;
     for _ in 0..repeats {
         let (s, t) = bare_loop();
         bare_rates.push(s as f64 / t);
         let (s, t, _) = token_run(TraceMode::HashOnly);
         off_rates.push(s as f64 / t);
+        let (ws, wt, _) = token_run_on(WIDE, TraceMode::HashOnly);
+        wide_ratios.push((ws as f64 / wt) / (s as f64 / t));
         let (s, t, b) = token_run(TraceMode::Compact);
         trace_bytes = b as f64 / s as f64;
         on_rates.push(s as f64 / t);
@@ -313,6 +338,85 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
         unit: "x",
         target: None,
     });
+
+    cases.push(Case {
+        name: "engine_1000_nodes_vs_5",
+        what: format!(
+            "the token workload on {WIDE} nodes over the same on {NODES}, run just before it, median of the repeats"
+        ),
+        value: median(wide_ratios),
+        unit: "x",
+        target: None,
+    });
+
+    say("a 500/500 split and a heal of 1,000 nodes");
+    let split_us = median(
+        (0..repeats.max(5))
+            .map(|_| {
+                let mut reach = Reachability::full(WIDE);
+                let half: Vec<NodeId> = (0..WIDE / 2).map(NodeId).collect();
+                let start = Instant::now();
+                reach.split(&[half], Time::from_millis(1));
+                // What the engine asks next: which side each node is on.
+                let sides = reach.components().len();
+                reach.heal(Time::from_millis(2));
+                assert!(sides == 2 && !reach.is_partitioned());
+                start.elapsed().as_secs_f64() * 1e6
+            })
+            .collect(),
+    );
+    cases.push(Case {
+        name: "partition_1000_split_heal_us",
+        what: "apply a 500/500 split to 1,000 nodes, find its sides, heal".into(),
+        value: split_us,
+        unit: "us",
+        target: None,
+    });
+
+    say("gossip cache, 1,000 nodes, push-pull digest anti-entropy, 20 clients");
+    for (name, what, faults) in [
+        (
+            "gossip_1000_events_per_sec",
+            "gossip cache, 1,000 nodes, 16 keys, push-pull digest every 100 ms, 20 clients, every invariant",
+            "",
+        ),
+        (
+            "gossip_1000_partitioned_events_per_sec",
+            "the same with a 500/500 partition from 0.5 s to 1.5 s",
+            "faults: [(at_ms: 500, fault: Partition([[HALF]])), (at_ms: 1500, fault: Heal)],",
+        ),
+    ] {
+        let half: Vec<String> = (0..WIDE / 2).map(|i| i.to_string()).collect();
+        let text = format!(
+            "Scenario(name: \"{name}\", description: \"bench\", protocol: Gossip(keys: 16), \
+             nodes: {WIDE}, seed: 0, clients: (count: 20, ops: 50, think_ms: (0, 40), spread: true), \
+             {} stop_ms: 2000, expect: AllHold)",
+            faults.replace("HALF", &half.join(", "))
+        );
+        let scenario = Scenario::parse(Path::new("bench.ron"), &text).map_err(|e| e.to_string())?;
+        let rate = median(
+            (0..repeats.min(3))
+                .map(|r| {
+                    let options = RunOptions {
+                        seed: Some(r as u64),
+                        trace: TraceMode::HashOnly,
+                        stop_on_violation: false,
+                    };
+                    let start = Instant::now();
+                    let mut run = registry::build(&scenario, &options);
+                    while run.step() {}
+                    run.finish().stats.steps as f64 / start.elapsed().as_secs_f64()
+                })
+                .collect(),
+        );
+        cases.push(Case {
+            name,
+            what: what.into(),
+            value: rate,
+            unit: "events/s",
+            target: None,
+        });
+    }
 
     say("Raft, 5 nodes, faults, compact trace");
     let raft = load(root, "raft-churn-unreliable")?;
@@ -544,7 +648,7 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
                     );
                     assert!(verdict.is_linearizable(), "seed {seed}: {verdict:?}");
                     states = visited;
-                    start.elapsed().as_secs_f64() * 1e3
+                    start.elapsed().as_secs_f64() * 1e6
                 })
                 .collect(),
         );

@@ -498,6 +498,8 @@ fn bench_reports_every_case_as_json() {
         "sweep_jobs2_seeds_per_sec",
         "trace_bytes_per_step",
         "lincheck_ops_per_sec",
+        "gossip_1000_events_per_sec",
+        "gossip_1000_partitioned_events_per_sec",
     ] {
         assert!(
             v[key].as_f64().is_some_and(|x| x > 0.0),
@@ -516,6 +518,8 @@ fn bench_reports_every_case_as_json() {
         "multi_paxos_vs_raft",
         "trace_bytes_per_step",
         "tui_seek_ms",
+        "engine_1000_nodes_vs_5",
+        "partition_1000_split_heal_us",
     ] {
         let t = &v["targets"][name];
         assert!(t["value"].as_f64().is_some_and(|x| x > 0.0), "{name}: {t}");
