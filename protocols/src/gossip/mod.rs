@@ -303,6 +303,15 @@ impl GossipNode {
         ctx.send(to, msg);
     }
 
+    /// Answers an anti-entropy exchange with this store (`entries`, taken before merging).
+    fn send_store(&mut self, to: NodeId, entries: Entries, ctx: &mut Ctx<'_, Self>) {
+        let msg = GossipMsg::State {
+            entries,
+            reply: false,
+        };
+        self.send(to, msg, ctx);
+    }
+
     fn entries<'k>(ctx: &Ctx<'_, Self>, keys: impl IntoIterator<Item = &'k String>) -> Entries {
         let store = &ctx.durable().store;
         keys.into_iter()
@@ -569,26 +578,12 @@ impl Node for GossipNode {
                 let back = reply.then(|| Self::all_entries(ctx));
                 self.absorb(entries, ctx);
                 if let Some(entries) = back {
-                    self.send(
-                        from,
-                        GossipMsg::State {
-                            entries,
-                            reply: false,
-                        },
-                        ctx,
-                    );
+                    self.send_store(from, entries, ctx);
                 }
             }
             GossipMsg::PullRequest => {
                 let entries = Self::all_entries(ctx);
-                self.send(
-                    from,
-                    GossipMsg::State {
-                        entries,
-                        reply: false,
-                    },
-                    ctx,
-                );
+                self.send_store(from, entries, ctx);
             }
             GossipMsg::Digest { digest, direction } => {
                 let theirs: BTreeMap<&String, &Vec<Dot>> = digest.iter().map(|(k, d)| (k, d)).collect();
