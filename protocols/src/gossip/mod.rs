@@ -762,7 +762,7 @@ impl Protocol for GossipNode {
         if config.keys == 0 || config.keys > 10_000 {
             return Err(FieldError::new("keys", "must be between 1 and 10000"));
         }
-        if config.get_percent + config.delete_percent > 100 {
+        if config.get_percent.saturating_add(config.delete_percent) > 100 {
             return Err(FieldError::new(
                 "delete_percent",
                 format!(
