@@ -139,8 +139,9 @@ pub trait Run {
     fn now(&self) -> Time;
     /// Violations found so far.
     fn violations(&self) -> &[simlab_sim::Violation];
-    /// Groups of nodes that reach each other, and the directed links that are cut.
-    fn partition(&self) -> (Vec<Vec<NodeId>>, Vec<(NodeId, NodeId)>);
+    /// Groups of nodes that reach each other, how many links are cut, and which are cut one
+    /// way only.
+    fn partition(&self) -> simlab_sim::PartitionSummary;
     /// Messages in flight per directed link.
     fn in_flight(&self) -> Vec<(NodeId, NodeId, usize)>;
     /// Faults so far.
@@ -199,9 +200,8 @@ impl<P: Protocol> Run for Instance<P> {
     fn violations(&self) -> &[simlab_sim::Violation] {
         self.sim.violations()
     }
-    fn partition(&self) -> (Vec<Vec<NodeId>>, Vec<(NodeId, NodeId)>) {
-        let reach = self.sim.reachability();
-        (reach.components(), reach.cut_links())
+    fn partition(&self) -> simlab_sim::PartitionSummary {
+        self.sim.reachability().summary()
     }
     fn in_flight(&self) -> Vec<(NodeId, NodeId, usize)> {
         self.sim.in_flight()

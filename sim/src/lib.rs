@@ -27,7 +27,7 @@ pub use faults::{Fault, FaultRecord, NemesisConfig, NemesisKind, ScheduledFault}
 pub use history::{ClientConfig, Completion, Ended, History, OpTiming, Operation, Side};
 pub use invariant::{FnInvariant, HistoryInvariant, Invariant, InvariantKind};
 pub use load::FieldError;
-pub use network::{DropReason, LatencyMs, NetworkConfig};
+pub use network::{DropReason, LatencyMs, NetworkConfig, PartitionSummary};
 pub use node::{
     ClientId, Ctx, Effect, Embedding, Node, NodeId, NodeView, ReplyTo, ResponseClass, TimerId,
 };

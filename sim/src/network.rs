@@ -295,6 +295,17 @@ impl Cut {
     }
 }
 
+/// What a display needs to know about the partition.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PartitionSummary {
+    /// Groups of nodes that reach each other ([`Reachability::components`]).
+    pub groups: Vec<Vec<NodeId>>,
+    /// How many directed links are cut.
+    pub cut_links: u64,
+    /// Links cut in one direction only ([`Reachability::one_way_links`]).
+    pub one_way: Vec<(NodeId, NodeId)>,
+}
+
 /// Which nodes can reach which: the partition state.
 ///
 /// Kept as the cuts applied since the last heal, so that a split or a heal of 1,000 nodes costs
@@ -464,6 +475,34 @@ impl Reachability {
             .flat_map(|a| (0..n).map(move |b| (NodeId(a), NodeId(b))))
             .filter(|&(a, b)| !self.can_reach(a, b))
             .collect()
+    }
+
+    /// The links cut in one direction only (`from` does not reach `to`, but `to` reaches
+    /// `from`), in order. Splits, isolations and bridges cut both ways, so only one-way cuts
+    /// can leave such a link: this looks at them alone.
+    pub fn one_way_links(&self) -> Vec<(NodeId, NodeId)> {
+        let mut links: Vec<(NodeId, NodeId)> = self
+            .active
+            .iter()
+            .filter_map(|cut| match **cut {
+                Cut::OneWay { from, to } => Some((NodeId(from), NodeId(to))),
+                _ => None,
+            })
+            .filter(|&(from, to)| self.can_reach(to, from))
+            .collect();
+        links.sort_unstable();
+        links.dedup();
+        links
+    }
+
+    /// The partition as a display shows it, in a size that grows with the cluster and the
+    /// faults, never with the square of the cluster.
+    pub fn summary(&self) -> PartitionSummary {
+        PartitionSummary {
+            groups: self.components(),
+            cut_links: self.cut_link_count(),
+            one_way: self.one_way_links(),
+        }
     }
 
     /// How many directed links are cut.
@@ -831,6 +870,13 @@ mod tests {
                 };
                 assert_eq!(reach.components(), general, "the grouping shortcut");
                 assert_eq!(reach.cut_link_count(), reach.cut_links().len() as u64);
+                let cut = reach.cut_links();
+                let one_way: Vec<(NodeId, NodeId)> = cut
+                    .iter()
+                    .copied()
+                    .filter(|&(a, b)| !cut.contains(&(b, a)))
+                    .collect();
+                assert_eq!(reach.one_way_links(), one_way, "one-way links");
             }
         }
     }

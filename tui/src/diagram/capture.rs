@@ -175,7 +175,7 @@ fn next_record(run: &mut dyn simlab_protocols::Run) -> Option<StepRecord> {
 
 fn groups(run: &dyn simlab_protocols::Run) -> Vec<Vec<u32>> {
     run.partition()
-        .0
+        .groups
         .into_iter()
         .map(|g| g.into_iter().map(|n| n.0).collect())
         .collect()

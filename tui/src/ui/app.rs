@@ -68,6 +68,10 @@ pub enum GotoKind {
     Step,
     /// A virtual time in milliseconds.
     TimeMs,
+    /// A node number to select.
+    Node,
+    /// Text the node list must contain (a node's name, role, status or `field=value`).
+    NodeFilter,
 }
 
 /// A window over the main screen.
@@ -117,8 +121,16 @@ pub enum Action {
     GotoTime(Time),
     /// Select a node.
     SelectNode(u32),
-    /// Select the next node.
+    /// Select the next node by number.
     SelectNext,
+    /// Select the previous node by number.
+    SelectPrev,
+    /// Select the node below the selected one in the node list as shown (filtered).
+    SelectDown,
+    /// Select the node above it.
+    SelectUp,
+    /// List only the nodes that acted or changed in this step, or all.
+    ToggleChangedNodes,
     /// List only the selected node's steps, or all.
     ToggleNodeFilter,
     /// Cycle the kinds of step listed.
@@ -197,6 +209,10 @@ pub struct App {
     pub lanes: bool,
     /// The lane view around the cursor, while it is shown.
     pub lane_view: Option<LaneView>,
+    /// The node list shows only nodes whose line contains this (empty: every node).
+    pub node_query: String,
+    /// The node list shows only the nodes that acted or changed in this step.
+    pub changed_nodes_only: bool,
 }
 
 /// The lane view's content: the text diagram of the steps around the cursor.
@@ -240,6 +256,42 @@ impl App {
             quit: false,
             lanes: false,
             lane_view: None,
+            node_query: String::new(),
+            changed_nodes_only: false,
+        }
+    }
+
+    /// The nodes the node list shows, in order, under its filters.
+    pub fn listed_nodes(&self) -> Vec<u32> {
+        let query = self.node_query.to_lowercase();
+        (0..self.moment.views.len() as u32)
+            .filter(|&id| !self.changed_nodes_only || self.moment.changed(id))
+            .filter(|&id| query.is_empty() || self.moment.node_text(id).contains(&query))
+            .collect()
+    }
+
+    /// Keeps the selection on a listed node when the list's filters hide it.
+    fn select_listed(&mut self) {
+        let listed = self.listed_nodes();
+        if !listed.is_empty() && !listed.contains(&self.selected) {
+            self.selected = listed
+                .iter()
+                .copied()
+                .find(|&id| id > self.selected)
+                .unwrap_or(listed[0]);
+        }
+    }
+
+    /// Moves the selection one listed node down (or up), staying at the ends.
+    fn step_selection(&mut self, down: bool) {
+        let listed = self.listed_nodes();
+        let next = if down {
+            listed.iter().copied().find(|&id| id > self.selected)
+        } else {
+            listed.iter().rev().copied().find(|&id| id < self.selected)
+        };
+        if let Some(id) = next {
+            self.selected = id;
         }
     }
 
@@ -415,6 +467,23 @@ pub fn update(app: &mut App, action: Action) -> Option<Action> {
         Action::SelectNode(n) if n < app.nodes => app.selected = n,
         Action::SelectNode(n) => app.message = format!("no node n{n}"),
         Action::SelectNext => app.selected = (app.selected + 1) % app.nodes.max(1),
+        Action::SelectPrev => {
+            app.selected = app
+                .selected
+                .checked_sub(1)
+                .unwrap_or(app.nodes.saturating_sub(1))
+        }
+        Action::SelectDown => app.step_selection(true),
+        Action::SelectUp => app.step_selection(false),
+        Action::ToggleChangedNodes => {
+            app.changed_nodes_only = !app.changed_nodes_only;
+            app.select_listed();
+            app.message = if app.changed_nodes_only {
+                "nodes: only those that acted or changed in this step".into()
+            } else {
+                "nodes: all".into()
+            };
+        }
         Action::ToggleNodeFilter => app.node_filter = !app.node_filter,
         Action::CycleKindFilter => app.kind_filter = app.kind_filter.next(),
         Action::TogglePlay => {
@@ -471,11 +540,14 @@ pub fn update(app: &mut App, action: Action) -> Option<Action> {
         Action::Help => app.overlay = Overlay::Help,
         Action::OpenGoto(kind) => app.overlay = Overlay::Goto(kind, String::new()),
         Action::Input(c) => {
-            if let Overlay::Goto(_, text) = &mut app.overlay
-                && c.is_ascii_digit()
-                && text.len() < 12
-            {
-                text.push(c);
+            if let Overlay::Goto(kind, text) = &mut app.overlay {
+                let fits = match kind {
+                    GotoKind::NodeFilter => !c.is_control() && text.len() < 40,
+                    _ => c.is_ascii_digit() && text.len() < 12,
+                };
+                if fits {
+                    text.push(c);
+                }
             }
         }
         Action::Backspace => {
@@ -488,14 +560,29 @@ pub fn update(app: &mut App, action: Action) -> Option<Action> {
             else {
                 return None;
             };
-            let Ok(n) = text.parse::<u64>() else {
+            let number = text.parse::<u64>();
+            let next = match kind {
+                GotoKind::NodeFilter => {
+                    app.node_query = text.trim().to_string();
+                    app.select_listed();
+                    app.message = match (app.node_query.is_empty(), app.listed_nodes().len()) {
+                        (true, _) => "nodes: all".into(),
+                        (false, 0) => format!("no node matches \"{}\"", app.node_query),
+                        (false, n) => format!("{n} nodes match \"{}\"", app.node_query),
+                    };
+                    return None;
+                }
+                GotoKind::Step => number.map(Action::GotoStep),
+                GotoKind::TimeMs => number.map(|n| Action::GotoTime(Time::from_millis(n))),
+                GotoKind::Node => {
+                    number.map(|n| Action::SelectNode(u32::try_from(n).unwrap_or(u32::MAX)))
+                }
+            };
+            let Ok(next) = next else {
                 app.message = "type a number".into();
                 return None;
             };
-            return Some(match kind {
-                GotoKind::Step => Action::GotoStep(n),
-                GotoKind::TimeMs => Action::GotoTime(Time::from_millis(n)),
-            });
+            return Some(next);
         }
         Action::Close => app.overlay = Overlay::None,
         Action::Quit => app.quit = true,
@@ -510,7 +597,14 @@ pub const KEYS: &[(&str, &str)] = &[
     ("] / [", "10 steps forward / back"),
     ("} / {  PgDn / PgUp", "100 steps forward / back"),
     ("Home g / End G", "first / last step"),
-    ("Tab, 0-9", "select a node"),
+    (
+        "Tab / Shift-Tab, 0-9",
+        "select the next / previous node, or node 0-9",
+    ),
+    ("#", "select a node by number"),
+    ("Down j / Up k", "select the next / previous node listed"),
+    ("/", "list only nodes whose line contains a text"),
+    ("c", "list only nodes that acted or changed (toggle)"),
     ("n / N", "next / previous step of the selected node"),
     ("f / F", "next / previous fault"),
     ("v", "first violation"),

@@ -35,6 +35,12 @@ pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
             KeyCode::Home | KeyCode::Char('g') => Some(Action::First),
             KeyCode::End | KeyCode::Char('G') => Some(Action::Last),
             KeyCode::Tab => Some(Action::SelectNext),
+            KeyCode::BackTab => Some(Action::SelectPrev),
+            KeyCode::Down | KeyCode::Char('j') => Some(Action::SelectDown),
+            KeyCode::Up | KeyCode::Char('k') => Some(Action::SelectUp),
+            KeyCode::Char('#') => Some(Action::OpenGoto(GotoKind::Node)),
+            KeyCode::Char('/') => Some(Action::OpenGoto(GotoKind::NodeFilter)),
+            KeyCode::Char('c') => Some(Action::ToggleChangedNodes),
             KeyCode::Char(c @ '0'..='9') => Some(Action::SelectNode(c as u32 - '0' as u32)),
             KeyCode::Char('n') => Some(Action::NextOfNode),
             KeyCode::Char('N') => Some(Action::PrevOfNode),
@@ -152,7 +158,10 @@ mod tests {
         press(&mut app, KeyCode::Char('f'));
         press(&mut app, KeyCode::Right);
         let text = screen(&app, 120, 32);
-        assert!(text.contains("partitioned: {n0 n1 n2 n3} | {n4}"), "{text}");
+        assert!(
+            text.contains("partitioned into 2 groups, 8 links cut: {n0-n3} | {n4}"),
+            "{text}"
+        );
         insta::assert_snapshot!(text);
     }
 
@@ -381,6 +390,85 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A gossip cache of 1,000 nodes split 500/500 from 100 ms to 300 ms.
+    fn thousand_nodes() -> App {
+        let half: Vec<String> = (0..500).map(|i| i.to_string()).collect();
+        let text = format!(
+            "Scenario(name: \"wide\", description: \"1,000 nodes\", protocol: Gossip(keys: 4), \
+             nodes: 1000, seed: 0, clients: (count: 4, ops: 4, think_ms: (0, 40), spread: true), \
+             faults: [(at_ms: 100, fault: Partition([[{}]])), (at_ms: 300, fault: Heal)], \
+             stop_ms: 400, expect: AllHold)",
+            half.join(", ")
+        );
+        let scenario = Scenario::parse(Path::new("wide.ron"), &text).unwrap();
+        let replay = Replay::record(&scenario, 0);
+        App::new("wide".into(), "gossip".into(), 0, 1000, replay)
+    }
+
+    fn type_text(app: &mut App, open: char, text: &str) {
+        press(app, KeyCode::Char(open));
+        for c in text.chars() {
+            press(app, KeyCode::Char(c));
+        }
+        press(app, KeyCode::Enter);
+    }
+
+    #[test]
+    fn a_thousand_nodes_scroll_filter_and_summarise_the_partition() {
+        let mut app = thousand_nodes();
+        press(&mut app, KeyCode::Char('f'));
+        let text = screen(&app, 120, 32);
+        assert!(
+            text.contains("partitioned into 2 groups, 500000 links cut: {n0-n499} | {n500-n999}"),
+            "{text}"
+        );
+        // The node list is a window of 13 rows over 1,000 nodes, around the selected one.
+        assert!(text.contains("Nodes 0-12 of 1000"), "{text}");
+        type_text(&mut app, '#', "700");
+        assert_eq!(app.selected, 700);
+        let text = screen(&app, 120, 32);
+        assert!(text.contains("Nodes 694-706 of 1000"), "{text}");
+        assert!(text.contains(">n700 "), "{text}");
+        press(&mut app, KeyCode::Down);
+        press(&mut app, KeyCode::Down);
+        assert_eq!(app.selected, 702);
+        press(&mut app, KeyCode::BackTab);
+        assert_eq!(app.selected, 701);
+
+        // A text filter: one node by name, then none, then all again.
+        type_text(&mut app, '/', "n999 ");
+        assert_eq!(app.listed_nodes(), vec![999]);
+        assert_eq!(app.selected, 999);
+        let text = screen(&app, 120, 32);
+        assert!(
+            text.contains("Nodes 999-999 of 1000 1 match \"n999\""),
+            "{text}"
+        );
+        type_text(&mut app, '/', "no such text");
+        assert!(app.listed_nodes().is_empty());
+        assert!(screen(&app, 120, 32).contains("none of 1000 match"));
+        type_text(&mut app, '/', "");
+        assert_eq!(app.listed_nodes().len(), 1000);
+
+        // Only the nodes that acted or changed: at a delivery, the receiver.
+        let delivery = (app.cursor..app.replay.len())
+            .find(|&i| app.replay.steps.at(i as usize).kind == simlab_sim::StepKind::Deliver)
+            .unwrap();
+        update(&mut app, Action::GotoStep(delivery));
+        press(&mut app, KeyCode::Char('c'));
+        let receiver = app.replay.steps.at(delivery as usize).node;
+        assert!(app.listed_nodes().contains(&receiver));
+        assert!(app.listed_nodes().len() < 10, "{:?}", app.listed_nodes());
+        assert!(
+            app.listed_nodes().contains(&app.selected),
+            "the selection follows the filter"
+        );
+
+        // After the heal, the network is whole again.
+        press(&mut app, KeyCode::Char('f'));
+        assert!(screen(&app, 120, 32).contains("fully connected"));
     }
 
     #[test]

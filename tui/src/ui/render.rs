@@ -221,10 +221,22 @@ fn draw_timeline(frame: &mut Frame<'_>, app: &App, area: Rect) {
 
 fn draw_nodes(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let acting = app.replay.steps.get(app.cursor as usize).map(|s| s.node);
+    let listed = app.listed_nodes();
+    // A window over the listed nodes that keeps the selected one in view, near the middle.
+    let rows = area.height.saturating_sub(2) as usize;
+    let at = listed
+        .iter()
+        .position(|&id| id >= app.selected)
+        .unwrap_or(listed.len());
+    let first = at
+        .saturating_sub(rows / 2)
+        .min(listed.len().saturating_sub(rows));
     let mut lines = Vec::new();
-    for (i, (status, view)) in app.moment.views.iter().enumerate() {
-        let id = i as u32;
-        let before = app.moment.before.get(i).map(|(_, v)| v);
+    for &id in listed.iter().skip(first).take(rows) {
+        let Some((status, view)) = app.moment.views.get(id as usize) else {
+            continue;
+        };
+        let before = app.moment.before.get(id as usize).map(|(_, v)| v);
         let mut spans = Vec::new();
         let mut name_style = Style::new().add_modifier(Modifier::BOLD);
         if acting == Some(id) {
@@ -271,65 +283,146 @@ fn draw_nodes(frame: &mut Frame<'_>, app: &App, area: Rect) {
         }
         lines.push(Line::from(spans));
     }
+    let all = app.moment.views.len();
+    let mut filters = Vec::new();
+    if app.changed_nodes_only {
+        filters.push("changed".to_string());
+    }
+    if !app.node_query.is_empty() {
+        filters.push(format!("\"{}\"", app.node_query));
+    }
+    let title = if listed.is_empty() {
+        format!(" Nodes: none of {all} match {} ", filters.join(" "))
+    } else if filters.is_empty() && listed.len() <= rows {
+        " Nodes (* changed in this step) ".to_string()
+    } else {
+        let matching = if filters.is_empty() {
+            String::new()
+        } else {
+            format!(" {} match {}", listed.len(), filters.join(" "))
+        };
+        format!(
+            " Nodes {}-{} of {all}{matching} (* changed) ",
+            listed[first],
+            listed[(first + rows).min(listed.len()) - 1],
+        )
+    };
     // One line per node, cut at the panel's edge; the selected node's full view is in Detail.
     frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" Nodes (* changed in this step) ")),
+        Paragraph::new(lines).block(Block::bordered().title(title)),
         area,
     );
 }
 
+/// Node names as ranges: `n0-n3 n5 n7-n9`.
+fn node_ranges(ids: &[simlab_sim::NodeId]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < ids.len() {
+        let mut j = i;
+        while j + 1 < ids.len() && ids[j + 1].0 == ids[j].0 + 1 {
+            j += 1;
+        }
+        parts.push(match j - i {
+            0 => format!("n{}", ids[i].0),
+            1 => format!("n{} n{}", ids[i].0, ids[j].0),
+            _ => format!("n{}-n{}", ids[i].0, ids[j].0),
+        });
+        i = j + 1;
+    }
+    parts.join(" ")
+}
+
+/// Joins `items` with `sep` while they fit in `width` characters, then says how many are left
+/// out (`... +3 more`); an item too long on its own is cut.
+fn fit_list(items: &[String], sep: &str, width: usize) -> String {
+    let mut text = String::new();
+    for (i, item) in items.iter().enumerate() {
+        let later = items.len() - i - 1;
+        let tail = if later > 0 {
+            format!("{sep}... +{later} more")
+        } else {
+            String::new()
+        };
+        let piece = if i == 0 {
+            item.clone()
+        } else {
+            format!("{sep}{item}")
+        };
+        if text.len() + piece.len() + tail.len() > width {
+            if i == 0 {
+                let room = width.saturating_sub(tail.len() + 3);
+                text = format!("{}...", item.chars().take(room).collect::<String>());
+                text.push_str(&tail);
+            } else {
+                text.push_str(&format!("{sep}... +{} more", later + 1));
+            }
+            return text;
+        }
+        text.push_str(&piece);
+    }
+    text
+}
+
 fn draw_network(frame: &mut Frame<'_>, app: &App, area: Rect) {
-    let (groups, cut) = &app.moment.partition;
-    let reach = if cut.is_empty() {
+    let width = area.width.saturating_sub(2) as usize;
+    let summary = &app.moment.partition;
+    let reach = if summary.cut_links == 0 {
         "fully connected".to_string()
     } else {
-        let groups: Vec<String> = groups
-            .iter()
-            .map(|g| {
-                format!(
-                    "{{{}}}",
-                    g.iter()
-                        .map(|n| n.to_string())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                )
-            })
-            .collect();
-        let one_way: Vec<String> = cut
-            .iter()
-            .filter(|(a, b)| !cut.contains(&(*b, *a)))
-            .map(|(a, b)| format!("{a}->{b}"))
-            .collect();
-        let mut text = if groups.len() > 1 {
-            format!("partitioned: {}", groups.join(" | "))
+        let plural = if summary.cut_links == 1 { "" } else { "s" };
+        let mut text = format!("{} link{plural} cut", summary.cut_links);
+        text = if summary.groups.len() > 1 {
+            format!("partitioned into {} groups, {text}", summary.groups.len())
         } else {
-            "connected".to_string()
+            format!("connected, {text}")
         };
-        if !one_way.is_empty() {
-            text.push_str(&format!("; one-way cuts: {}", one_way.join(" ")));
+        if !summary.one_way.is_empty() {
+            let one_way: Vec<String> = summary
+                .one_way
+                .iter()
+                .map(|(a, b)| format!("{a}->{b}"))
+                .collect();
+            text.push_str(", one way: ");
+            let room = width.saturating_sub(text.len()) / 2;
+            text.push_str(&fit_list(&one_way, " ", room));
+        }
+        if summary.groups.len() > 1 {
+            let groups: Vec<String> = summary
+                .groups
+                .iter()
+                .map(|g| format!("{{{}}}", node_ranges(g)))
+                .collect();
+            text.push_str(": ");
+            let room = width.saturating_sub(text.len());
+            text.push_str(&fit_list(&groups, " | ", room));
         }
         text
     };
-    let flight: Vec<String> = app
-        .moment
-        .in_flight
-        .iter()
-        .map(|(a, b, n)| format!("{a}->{b}:{n}"))
-        .collect();
-    let flight = if flight.is_empty() {
-        "none".to_string()
+    let messages: usize = app.moment.in_flight.iter().map(|(_, _, n)| n).sum();
+    let flight = if messages == 0 {
+        "in flight: none".to_string()
     } else {
-        flight.join(" ")
+        let links: Vec<String> = app
+            .moment
+            .in_flight
+            .iter()
+            .map(|(a, b, n)| format!("{a}->{b}:{n}"))
+            .collect();
+        let head = if links.len() > 1 {
+            format!("in flight: {messages} messages on {} links: ", links.len())
+        } else {
+            "in flight: ".to_string()
+        };
+        let room = width.saturating_sub(head.len());
+        format!("{head}{}", fit_list(&links, " ", room))
     };
-    let style = if cut.is_empty() {
+    let style = if summary.cut_links == 0 {
         Style::new()
     } else {
         Style::new().fg(Color::Magenta)
     };
-    let lines = vec![
-        Line::styled(reach, style),
-        Line::from(format!("in flight: {flight}")),
-    ];
+    let lines = vec![Line::styled(reach, style), Line::from(flight)];
     frame.render_widget(
         Paragraph::new(lines)
             .block(Block::bordered().title(" Network "))
@@ -452,6 +545,8 @@ fn draw_goto(frame: &mut Frame<'_>, area: Rect, kind: GotoKind, text: &str) {
     let prompt = match kind {
         GotoKind::Step => "Go to step",
         GotoKind::TimeMs => "Go to virtual time (ms)",
+        GotoKind::Node => "Select node",
+        GotoKind::NodeFilter => "List nodes containing",
     };
     let rect = centered(area, 44, 3);
     frame.render_widget(Clear, rect);

@@ -45,14 +45,45 @@ pub struct Moment {
     /// Node views before the step (to mark what changed).
     pub before: Vec<(NodeStatus, NodeView)>,
     /// Reachability groups and cut links after the step.
-    pub partition: (
-        Vec<Vec<simlab_sim::NodeId>>,
-        Vec<(simlab_sim::NodeId, simlab_sim::NodeId)>,
-    ),
+    pub partition: simlab_sim::PartitionSummary,
     /// Messages in flight after the step.
     pub in_flight: Vec<(simlab_sim::NodeId, simlab_sim::NodeId, usize)>,
     /// Virtual time after the step.
     pub time: simlab_sim::Time,
+}
+
+impl Moment {
+    /// Whether node `id` acted in this step, or its status or view changed.
+    pub fn changed(&self, id: u32) -> bool {
+        let acted = self
+            .record
+            .as_ref()
+            .is_some_and(|r| r.node.is_some_and(|n| n.0 == id));
+        acted || self.views.get(id as usize) != self.before.get(id as usize)
+    }
+
+    /// Node `id`'s line as the node list filter matches it, lower case: its name, status,
+    /// role and `field=value` pairs.
+    pub fn node_text(&self, id: u32) -> String {
+        let Some((status, view)) = self.views.get(id as usize) else {
+            return String::new();
+        };
+        let mut text = format!("n{id} ");
+        match status {
+            NodeStatus::Crashed => text.push_str("down "),
+            NodeStatus::Paused => text.push_str("paused "),
+            NodeStatus::Up => {}
+        }
+        if *status != NodeStatus::Crashed {
+            text.push_str(&view.role);
+            for field in &view.fields {
+                text.push_str(&format!(" {}={}", field.name, field.value));
+            }
+        }
+        // A space at the end lets "n1 " match n1 alone, not n10.
+        text.push(' ');
+        text.to_lowercase()
+    }
 }
 
 impl Replay {
