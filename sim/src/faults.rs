@@ -193,7 +193,10 @@ impl Fault {
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Fault::Partition(groups) => write!(f, "partition {groups:?}"),
+            Fault::Partition(groups) => {
+                let groups: Vec<String> = groups.iter().map(|g| node_list(g)).collect();
+                write!(f, "partition [{}]", groups.join(", "))
+            }
             Fault::Isolate(n) => write!(f, "isolate n{n}"),
             Fault::IsolateLeader => f.write_str("isolate the leader"),
             Fault::IsolateFollower => f.write_str("isolate a follower"),
@@ -203,7 +206,12 @@ impl fmt::Display for Fault {
                 right,
                 bridge,
             } => {
-                write!(f, "bridge {left:?} <- n{bridge} -> {right:?}")
+                write!(
+                    f,
+                    "bridge {} <- n{bridge} -> {}",
+                    node_list(left),
+                    node_list(right)
+                )
             }
             Fault::Heal => f.write_str("heal"),
             Fault::Crash(n) => write!(f, "crash n{n}"),
@@ -226,6 +234,26 @@ impl fmt::Display for Fault {
             }
         }
     }
+}
+
+/// Node numbers as a list, runs of three or more as ranges (`[0-499, 600]`), so a fault on
+/// a 1,000-node cluster fits on a line.
+fn node_list(ids: &[u32]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < ids.len() {
+        let mut j = i;
+        while j + 1 < ids.len() && ids[j + 1] == ids[j].wrapping_add(1) {
+            j += 1;
+        }
+        if j - i >= 2 {
+            parts.push(format!("{}-{}", ids[i], ids[j]));
+        } else {
+            parts.extend(ids[i..=j].iter().map(u32::to_string));
+        }
+        i = j + 1;
+    }
+    format!("[{}]", parts.join(", "))
 }
 
 /// A clock rate error must stay within ±50%, so a drifting clock still moves forward.
@@ -377,6 +405,24 @@ pub(crate) fn node_ids(v: &[u32]) -> Vec<NodeId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_node_lists_are_shown_as_ranges() {
+        let half: Vec<u32> = (0..500).collect();
+        assert_eq!(
+            Fault::Partition(vec![half, vec![500, 501, 700]]).to_string(),
+            "partition [[0-499], [500, 501, 700]]"
+        );
+        assert_eq!(
+            Fault::Bridge {
+                left: vec![0, 1, 2, 4],
+                right: vec![6, 5],
+                bridge: 3
+            }
+            .to_string(),
+            "bridge [0-2, 4] <- n3 -> [6, 5]"
+        );
+    }
 
     #[test]
     fn validation_catches_impossible_faults() {
