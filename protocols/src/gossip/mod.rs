@@ -532,7 +532,7 @@ impl GossipNode {
 fn message_bytes(msg: &GossipMsg) -> u64 {
     let versions = |vs: &[Version]| -> u64 {
         vs.iter()
-            .map(|v| 32 + 16 * v.seen.0.len() as u64 + v.value.as_ref().map_or(0, |s| s.len() as u64))
+            .map(|v| 32 + 16 * v.seen.len() as u64 + v.value.as_ref().map_or(0, |s| s.len() as u64))
             .sum()
     };
     let entries = |es: &Entries| -> u64 { es.iter().map(|(k, vs)| k.len() as u64 + versions(vs)).sum() };

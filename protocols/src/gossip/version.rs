@@ -11,8 +11,8 @@
 
 use crate::learner::Slot;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// A write's name: the node that took it and that node's count of writes so far.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -30,13 +30,20 @@ impl fmt::Display for Dot {
 }
 
 /// For each node, the highest of its write counters seen. Missing entries are zero.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct VersionVector(pub BTreeMap<u32, u64>);
+///
+/// Kept as pairs sorted by node, behind a shared pointer that is copied on the first change:
+/// the same vector travels in messages and sits in many replicas (after convergence, all of
+/// them), and a snapshot of a node copies pointers, not vectors. It hashes, prints and orders
+/// exactly as a map from node to counter.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct VersionVector(Arc<Vec<(u32, u64)>>);
 
 impl VersionVector {
     /// The counter seen for `node`.
     pub fn get(&self, node: u32) -> u64 {
-        self.0.get(&node).copied().unwrap_or(0)
+        self.0
+            .binary_search_by_key(&node, |&(n, _)| n)
+            .map_or(0, |i| self.0[i].1)
     }
 
     /// Whether the write `dot` is among those seen.
@@ -46,28 +53,110 @@ impl VersionVector {
 
     /// Whether every write `other` has seen, this one has seen too.
     pub fn dominates(&self, other: &VersionVector) -> bool {
-        other.0.iter().all(|(&node, &c)| self.get(node) >= c)
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return true;
+        }
+        let mut mine = self.0.iter().peekable();
+        other.0.iter().all(|&(node, c)| {
+            while mine.next_if(|&&(n, _)| n < node).is_some() {}
+            mine.peek().is_some_and(|&&(n, m)| n == node && m >= c)
+        })
     }
 
     /// Takes the larger counter of every node.
     pub fn merge(&mut self, other: &VersionVector) {
-        for (&node, &c) in &other.0 {
-            let mine = self.0.entry(node).or_insert(0);
-            *mine = (*mine).max(c);
+        if self.dominates(other) {
+            return;
         }
+        if other.dominates(self) {
+            *self = other.clone();
+            return;
+        }
+        let (a, b) = (&self.0, &other.0);
+        let mut merged = Vec::with_capacity(a.len().max(b.len()));
+        let (mut i, mut j) = (0, 0);
+        loop {
+            match (a.get(i), b.get(j)) {
+                (Some(&(n, c)), Some(&(m, d))) if n == m => {
+                    merged.push((n, c.max(d)));
+                    i += 1;
+                    j += 1;
+                }
+                (Some(&x), Some(&(m, _))) if x.0 < m => {
+                    merged.push(x);
+                    i += 1;
+                }
+                (Some(&x), None) => {
+                    merged.push(x);
+                    i += 1;
+                }
+                (_, Some(&y)) => {
+                    merged.push(y);
+                    j += 1;
+                }
+                (None, None) => break,
+            }
+        }
+        self.0 = Arc::new(merged);
     }
 
     /// Records the write `dot`.
     pub fn add(&mut self, dot: Dot) {
-        let mine = self.0.entry(dot.node).or_insert(0);
-        *mine = (*mine).max(dot.counter);
+        if self.covers(dot) {
+            return;
+        }
+        let entries = Arc::make_mut(&mut self.0);
+        match entries.binary_search_by_key(&dot.node, |&(n, _)| n) {
+            Ok(i) => entries[i].1 = dot.counter,
+            Err(i) => entries.insert(i, (dot.node, dot.counter)),
+        }
+    }
+
+    /// Nodes with a counter, and their counters, in node order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (u32, u64)> + '_ {
+        self.0.iter().copied()
+    }
+
+    /// How many nodes have a counter.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no write has been seen.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<(u32, u64)> for VersionVector {
+    /// The vector of these counters; of a node named twice, the larger counter.
+    fn from_iter<I: IntoIterator<Item = (u32, u64)>>(pairs: I) -> VersionVector {
+        let mut vv = VersionVector::default();
+        for (node, counter) in pairs {
+            vv.add(Dot { node, counter });
+        }
+        vv
+    }
+}
+
+impl Serialize for VersionVector {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(n, c)| (n, c)))
+    }
+}
+
+impl fmt::Debug for VersionVector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(n, c)| (n, c)))
+            .finish()
     }
 }
 
 impl fmt::Display for VersionVector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "[")?;
-        for (i, (node, c)) in self.0.iter().enumerate() {
+        for (i, (node, c)) in self.iter().enumerate() {
             if i > 0 {
                 write!(f, " ")?;
             }
@@ -214,7 +303,7 @@ mod tests {
     use super::*;
 
     fn version(node: u32, counter: u64, seen: &[(u32, u64)], value: &str) -> Version {
-        let mut vv = VersionVector(seen.iter().copied().collect());
+        let mut vv: VersionVector = seen.iter().copied().collect();
         let dot = Dot { node, counter };
         vv.add(dot);
         Version {
@@ -226,6 +315,53 @@ mod tests {
                 node,
             },
             value: Some(value.into()),
+        }
+    }
+
+    /// The sorted, shared vector answers, orders, prints and hashes exactly as a map from node
+    /// to counter, on random vectors.
+    #[test]
+    fn version_vectors_behave_as_maps() {
+        use simlab_sim::hash::stable_hash;
+        use simlab_sim::rng::{self, Stream};
+        use std::collections::BTreeMap;
+        let mut r = rng::stream(3, Stream::Faults);
+        let pairs = |r: &mut simlab_sim::SimRng| -> Vec<(u32, u64)> {
+            let len = rng::below(r, 10);
+            (0..len)
+                .map(|_| (rng::below(r, 8) as u32, 1 + rng::below(r, 5)))
+                .collect()
+        };
+        let model = |pairs: &[(u32, u64)]| {
+            let mut m: BTreeMap<u32, u64> = BTreeMap::new();
+            for &(n, c) in pairs {
+                let e = m.entry(n).or_insert(0);
+                *e = (*e).max(c);
+            }
+            m
+        };
+        for _ in 0..2_000 {
+            let (a, b) = (pairs(&mut r), pairs(&mut r));
+            let (ma, mb) = (model(&a), model(&b));
+            let va: VersionVector = a.iter().copied().collect();
+            let vb: VersionVector = b.iter().copied().collect();
+            let dominates = mb.iter().all(|(n, c)| ma.get(n).copied().unwrap_or(0) >= *c);
+            assert_eq!(va.dominates(&vb), dominates, "{a:?} {b:?}");
+            for n in 0..9 {
+                assert_eq!(va.get(n), ma.get(&n).copied().unwrap_or(0));
+            }
+            let mut merged = va.clone();
+            merged.merge(&vb);
+            let mut mm = ma.clone();
+            for (n, c) in &mb {
+                let e = mm.entry(*n).or_insert(0);
+                *e = (*e).max(*c);
+            }
+            assert_eq!(merged.iter().collect::<BTreeMap<_, _>>(), mm, "{a:?} {b:?}");
+            assert_eq!(format!("{merged:?}"), format!("{mm:?}"));
+            assert_eq!(stable_hash(&merged), stable_hash(&mm));
+            assert_eq!(va.cmp(&vb), ma.iter().cmp(mb.iter()));
+            assert_eq!(va == vb, ma == mb);
         }
     }
 

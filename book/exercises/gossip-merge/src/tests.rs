@@ -10,7 +10,7 @@ use std::path::Path;
 /// A write by `node` (its `counter`th) that had seen the writes in `seen`.
 fn version(node: u32, counter: u64, seen: &[(u32, u64)], value: &str) -> Version {
     let dot = Dot { node, counter };
-    let mut vv = VersionVector(seen.iter().copied().collect());
+    let mut vv: VersionVector = seen.iter().copied().collect();
     vv.add(dot);
     Version {
         dot,
