@@ -117,6 +117,8 @@ pub trait Run {
     fn drain_records(&mut self) -> Vec<StepRecord>;
     /// Each node's status and view now.
     fn views(&self) -> Vec<(NodeStatus, NodeView)>;
+    /// One node's status and view now.
+    fn view(&self, node: NodeId) -> (NodeStatus, NodeView);
     /// Invariant names and kinds.
     fn invariants(&self) -> Vec<(String, InvariantKind)>;
     /// Protocol-specific figures (e.g. 2PC blocking times).
@@ -172,6 +174,9 @@ impl<P: Protocol> Run for Instance<P> {
     }
     fn views(&self) -> Vec<(NodeStatus, NodeView)> {
         self.sim.views()
+    }
+    fn view(&self, node: NodeId) -> (NodeStatus, NodeView) {
+        self.sim.view(node)
     }
     fn invariants(&self) -> Vec<(String, InvariantKind)> {
         self.sim.invariant_names()

@@ -275,18 +275,19 @@ impl<P: Node> Simulation<P> {
 
     /// Each node's status and protocol view (crashed nodes show no view).
     pub fn views(&self) -> Vec<(NodeStatus, NodeView)> {
-        self.state
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, slot)| {
-                let view = slot
-                    .state
-                    .as_ref()
-                    .map_or_else(NodeView::default, |p| p.view(&slot.durable));
-                (self.status(NodeId(i as u32)), view)
-            })
+        (0..self.state.nodes.len() as u32)
+            .map(|i| self.view(NodeId(i)))
             .collect()
+    }
+
+    /// One node's status and protocol view (a crashed node shows none).
+    pub fn view(&self, id: NodeId) -> (NodeStatus, NodeView) {
+        let slot = &self.state.nodes[id.index()];
+        let view = slot
+            .state
+            .as_ref()
+            .map_or_else(NodeView::default, |p| p.view(&slot.durable));
+        (self.status(id), view)
     }
 
     /// Messages in flight per directed link `(from, to, count)`, in order.

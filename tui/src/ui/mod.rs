@@ -472,6 +472,24 @@ mod tests {
     }
 
     #[test]
+    fn the_views_before_a_step_are_the_views_after_the_one_before() {
+        // Deliveries, timers, requests, faults, crashes and restarts.
+        for name in ["raft-churn-unreliable", "3pc-partition"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../scenarios")
+                .join(format!("{name}.ron"));
+            let scenario = Scenario::load(&path).unwrap().scenario;
+            let mut replay = Replay::record(&scenario, scenario.seed);
+            let mut after = replay.moment(0).views;
+            for step in 1..replay.len().min(1_500) {
+                let moment = replay.moment(step);
+                assert_eq!(moment.before, after, "{name} step {step}");
+                after = moment.views;
+            }
+        }
+    }
+
+    #[test]
     fn quit_and_ctrl_c_leave() {
         let mut app = app("3pc-partition");
         press(&mut app, KeyCode::Char('q'));

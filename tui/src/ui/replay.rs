@@ -6,13 +6,28 @@
 use simlab_protocols::{Run, RunOptions, Scenario, registry};
 use simlab_sim::{CompactStep, NodeStatus, NodeView, StepKind, StepRecord, TraceMode};
 
-/// Steps between snapshots at first. When there would be more than [`MAX_CHECKPOINTS`], every
+/// Steps between snapshots at first. When there would be more than [`checkpoint_limit`], every
 /// other one is dropped and the spacing doubles, so memory stays bounded while a seek never
 /// replays more than one spacing's worth of steps (a few thousand, a few milliseconds).
 pub const FIRST_SPACING: u64 = 1_000;
 
 /// The most snapshots kept.
 pub const MAX_CHECKPOINTS: usize = 256;
+
+/// The fewest snapshots kept, however large the cluster.
+pub const MIN_CHECKPOINTS: usize = 16;
+
+/// Node copies the snapshots may hold between them. A snapshot shares every node that did not
+/// change since the one before, but in a large cluster most nodes change between two
+/// snapshots, so a snapshot costs about one copy of every node: large clusters keep fewer.
+pub const NODE_COPIES: usize = 16_384;
+
+/// How many snapshots a run of `nodes` nodes keeps: [`MAX_CHECKPOINTS`] up to 64 nodes, then
+/// fewer in proportion (16 at 1,000 nodes), so memory stays bounded at any size; seeks then
+/// replay more steps.
+pub fn checkpoint_limit(nodes: u32) -> usize {
+    (NODE_COPIES / nodes.max(1) as usize).clamp(MIN_CHECKPOINTS, MAX_CHECKPOINTS)
+}
 
 /// A recorded run that can be viewed at any step.
 pub struct Replay {
@@ -97,13 +112,14 @@ impl Replay {
         let mut run = registry::build(scenario, &options);
         let mut checkpoints = vec![run.snapshot()];
         let mut spacing = FIRST_SPACING;
+        let limit = checkpoint_limit(scenario.nodes);
         let mut steps = Timeline::default();
         while run.step() {
             if run.steps().is_multiple_of(spacing) {
                 // Move the records out first: a snapshot must not copy the trace so far.
                 steps.extend(run.drain_compact_records());
                 checkpoints.push(run.snapshot());
-                if checkpoints.len() > MAX_CHECKPOINTS {
+                if checkpoints.len() > limit {
                     let mut index = 0;
                     checkpoints.retain(|_| {
                         index += 1;
@@ -188,16 +204,34 @@ impl Replay {
         }
         let step = step.min(self.len() - 1);
         self.seek(step);
-        let before = self.current.views();
+        // A node's handler changes only that node: the views before the step are the views
+        // after it but for the node that acted. Other steps (faults, starts) may change anyone.
+        let compact = self.steps.at(step as usize);
+        let only = (compact.node != CompactStep::NONE
+            && matches!(
+                compact.kind,
+                StepKind::Deliver | StepKind::Timer | StepKind::Request
+            ))
+        .then_some(simlab_sim::NodeId(compact.node));
+        let before_all = only.is_none().then(|| self.current.views());
+        let before_one = only.map(|n| self.current.view(n));
         // Replay just this step with full detail, then go back to hashing only.
         self.current.set_trace(TraceMode::Full);
         self.current.step();
         self.position += 1;
         self.current.set_trace(TraceMode::HashOnly);
         let record = self.current.records().last().cloned();
+        let views = self.current.views();
+        let before = before_all.unwrap_or_else(|| {
+            let mut before = views.clone();
+            if let (Some(n), Some(view)) = (only, before_one) {
+                before[n.index()] = view;
+            }
+            before
+        });
         Moment {
             record,
-            views: self.current.views(),
+            views,
             before,
             partition: self.current.partition(),
             in_flight: self.current.in_flight(),
