@@ -97,6 +97,13 @@ pub fn targets(cases: &[Case]) -> Vec<Target> {
         " us",
     );
     bound(
+        "engine_bytes_per_node",
+        value("engine_bytes_per_node"),
+        true,
+        4096.0,
+        " bytes",
+    );
+    bound(
         "raft_events_per_sec",
         value("raft_events_per_sec"),
         false,
@@ -226,6 +233,26 @@ fn token_run_on(nodes: u32, trace: TraceMode) -> (u64, f64, usize) {
     (steps, seconds, bytes)
 }
 
+/// Resident-set growth per node of `clusters` started clusters of 1,000 token nodes (each node
+/// started and its token sent), measured over many nodes so the allocator's slack is small
+/// beside it (Linux only: `None` elsewhere).
+fn bytes_per_node(clusters: u32) -> Option<f64> {
+    let before = resident_bytes()?;
+    let mut kept = Vec::new();
+    for seed in 0..clusters {
+        let mut config = SimConfig::new(WIDE, u64::from(seed), Time::from_secs(100));
+        config.network.latency_ms = LatencyMs::Uniform(1, 10);
+        config.trace = TraceMode::HashOnly;
+        let mut sim = Simulation::new(config, |_| Token { tokens: 1 }, None, vec![]).ok()?;
+        for _ in 0..WIDE {
+            sim.step();
+        }
+        kept.push(sim);
+    }
+    let after = resident_bytes()?;
+    Some(after.saturating_sub(before) as f64 / f64::from(clusters * WIDE))
+}
+
 /// The same workload on a bare binary heap: the floor any engine pays.
 fn bare_loop() -> (u64, f64) {
     let mut rngs: Vec<SimRng> = (0..NODES)
@@ -348,6 +375,20 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
         unit: "x",
         target: None,
     });
+
+    say("memory per node: 100 clusters of 1,000 nodes started");
+    if let Some(bytes) = bytes_per_node(100) {
+        cases.push(Case {
+            name: "engine_bytes_per_node",
+            what: format!(
+                "resident memory per node, 100 started clusters of 1,000 nodes (the engine's slot, random streams, queue entry and a message in flight; the node's own state is {} bytes)",
+                std::mem::size_of::<Token>()
+            ),
+            value: bytes,
+            unit: "bytes",
+            target: None,
+        });
+    }
 
     say("a 500/500 split and a heal of 1,000 nodes");
     let split_us = median(
@@ -592,6 +633,53 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
             target: None,
         });
     }
+
+    say("TUI: a 1,000-node run");
+    let wide = load(root, "gossip-1000-nodes-split")?;
+    let rss_before = resident_bytes();
+    let start = Instant::now();
+    let mut replay = crate::ui::replay::Replay::record(&wide, wide.seed);
+    let record_seconds = start.elapsed().as_secs_f64();
+    let rss_after = resident_bytes();
+    let steps = replay.len();
+    let mut latencies = Vec::new();
+    let mut r = rng::stream(8, Stream::Faults);
+    let mut at = 0;
+    for i in 0..60 {
+        at = match i % 3 {
+            0 => rng::below(&mut r, steps),
+            1 => (at + 1).min(steps - 1),
+            _ => at.saturating_sub(1),
+        };
+        let t = Instant::now();
+        let _ = replay.moment(at);
+        latencies.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let worst = latencies.iter().copied().fold(0.0, f64::max);
+    cases.push(Case {
+        name: "tui_1000_nodes_seek_ms",
+        what: format!(
+            "TUI: median time to show a step of gossip-1000-nodes-split ({steps} steps; jumps and single steps; worst {worst:.0} ms; recording took {record_seconds:.1} s)"
+        ),
+        value: median(latencies),
+        unit: "ms",
+        target: None,
+    });
+    if let (Some(a), Some(b)) = (rss_before, rss_after) {
+        let bytes = b.saturating_sub(a) as f64;
+        cases.push(Case {
+            name: "tui_1000_nodes_bytes",
+            what: format!(
+                "TUI: memory for the {} snapshots and the trace of that run ({:.0} MiB, resident-set growth)",
+                replay.checkpoint_count(),
+                bytes / 1_048_576.0
+            ),
+            value: bytes,
+            unit: "bytes",
+            target: None,
+        });
+    }
+    drop(replay);
 
     say("linearizability checker");
     let big = load(root, "raft-concurrent-clients")?;

@@ -500,6 +500,9 @@ fn bench_reports_every_case_as_json() {
         "lincheck_ops_per_sec",
         "gossip_1000_events_per_sec",
         "gossip_1000_partitioned_events_per_sec",
+        "engine_bytes_per_node",
+        "tui_1000_nodes_seek_ms",
+        "tui_1000_nodes_bytes",
     ] {
         assert!(
             v[key].as_f64().is_some_and(|x| x > 0.0),
@@ -520,6 +523,7 @@ fn bench_reports_every_case_as_json() {
         "tui_seek_ms",
         "engine_1000_nodes_vs_5",
         "partition_1000_split_heal_us",
+        "engine_bytes_per_node",
     ] {
         let t = &v["targets"][name];
         assert!(t["value"].as_f64().is_some_and(|x| x > 0.0), "{name}: {t}");
