@@ -253,6 +253,52 @@ fn bytes_per_node(clusters: u32) -> Option<f64> {
     Some(after.saturating_sub(before) as f64 / f64::from(clusters * WIDE))
 }
 
+/// What recording a run for the TUI and moving around in it cost.
+struct TuiMeasure {
+    steps: u64,
+    record_seconds: f64,
+    median_ms: f64,
+    worst_ms: f64,
+    /// Resident-set growth while recording (Linux only).
+    bytes: Option<f64>,
+    checkpoints: usize,
+}
+
+/// Records `scenario` as the TUI does, then shows `presses` steps: long jumps, single steps
+/// back and forward, and 100 back, like a person would.
+fn measure_tui(scenario: &Scenario, presses: usize) -> TuiMeasure {
+    let rss_before = resident_bytes();
+    let start = Instant::now();
+    let mut replay = crate::ui::replay::Replay::record(scenario, scenario.seed);
+    let record_seconds = start.elapsed().as_secs_f64();
+    let bytes = rss_before
+        .zip(resident_bytes())
+        .map(|(a, b)| b.saturating_sub(a) as f64);
+    let steps = replay.len();
+    let mut latencies = Vec::new();
+    let mut r = rng::stream(7, Stream::Faults);
+    let mut at = 0;
+    for i in 0..presses {
+        at = match i % 4 {
+            0 => rng::below(&mut r, steps),
+            1 => at.saturating_sub(1),
+            2 => (at + 1).min(steps - 1),
+            _ => at.saturating_sub(100),
+        };
+        let t = Instant::now();
+        let _ = replay.moment(at);
+        latencies.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    TuiMeasure {
+        steps,
+        record_seconds,
+        worst_ms: latencies.iter().copied().fold(0.0, f64::max),
+        median_ms: median(latencies),
+        bytes,
+        checkpoints: replay.checkpoint_count(),
+    }
+}
+
 /// The same workload on a bare binary heap: the floor any engine pays.
 fn bare_loop() -> (u64, f64) {
     let mut rngs: Vec<SimRng> = (0..NODES)
@@ -593,41 +639,19 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
     let mut long = load(root, "raft-basic-agreement")?;
     long.stop_ms = 6_500_000; // heartbeats keep going: about a million steps
     long.skip_invariants.clear();
-    let rss_before = resident_bytes();
-    let start = Instant::now();
-    let mut replay = crate::ui::replay::Replay::record(&long, long.seed);
-    let record_seconds = start.elapsed().as_secs_f64();
-    let rss_after = resident_bytes();
-    let steps = replay.len();
-    let mut latencies = Vec::new();
-    let mut r = rng::stream(7, Stream::Faults);
-    let mut at = 0;
-    for i in 0..200 {
-        // A mix of single steps back and forward, and long jumps, like a person would.
-        at = match i % 4 {
-            0 => rng::below(&mut r, steps),
-            1 => at.saturating_sub(1),
-            2 => (at + 1).min(steps - 1),
-            _ => at.saturating_sub(100),
-        };
-        let t = Instant::now();
-        let _ = replay.moment(at);
-        latencies.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    let worst = latencies.iter().copied().fold(0.0, f64::max);
-    let typical = median(latencies);
+    let tui = measure_tui(&long, 200);
+    let (steps, worst) = (tui.steps, tui.worst_ms);
     cases.push(Case {
         name: "tui_seek_ms",
-        what: format!("TUI: median time to show any step of a {steps}-step run (worst {worst:.2} ms; recording took {record_seconds:.1} s)"),
-        value: typical,
+        what: format!("TUI: median time to show any step of a {steps}-step run (worst {worst:.2} ms; recording took {:.1} s)", tui.record_seconds),
+        value: tui.median_ms,
         unit: "ms",
         target: Some(format!("well under 50 ms per key press: {}", if worst < 50.0 { "met" } else { "missed" })),
     });
-    if let (Some(a), Some(b)) = (rss_before, rss_after) {
-        let bytes = b.saturating_sub(a) as f64;
+    if let Some(bytes) = tui.bytes {
         cases.push(Case {
             name: "tui_checkpoint_bytes",
-            what: format!("TUI: memory for {} snapshots and the compact trace of {steps} steps ({:.1} MiB, resident-set growth)", replay.checkpoint_count(), bytes / 1048576.0),
+            what: format!("TUI: memory for {} snapshots and the compact trace of {steps} steps ({:.1} MiB, resident-set growth)", tui.checkpoints, bytes / 1048576.0),
             value: bytes,
             unit: "bytes",
             target: None,
@@ -635,43 +659,23 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
     }
 
     say("TUI: a 1,000-node run");
-    let wide = load(root, "gossip-1000-nodes-split")?;
-    let rss_before = resident_bytes();
-    let start = Instant::now();
-    let mut replay = crate::ui::replay::Replay::record(&wide, wide.seed);
-    let record_seconds = start.elapsed().as_secs_f64();
-    let rss_after = resident_bytes();
-    let steps = replay.len();
-    let mut latencies = Vec::new();
-    let mut r = rng::stream(8, Stream::Faults);
-    let mut at = 0;
-    for i in 0..60 {
-        at = match i % 3 {
-            0 => rng::below(&mut r, steps),
-            1 => (at + 1).min(steps - 1),
-            _ => at.saturating_sub(1),
-        };
-        let t = Instant::now();
-        let _ = replay.moment(at);
-        latencies.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    let worst = latencies.iter().copied().fold(0.0, f64::max);
+    let tui = measure_tui(&load(root, "gossip-1000-nodes-split")?, 60);
     cases.push(Case {
         name: "tui_1000_nodes_seek_ms",
         what: format!(
-            "TUI: median time to show a step of gossip-1000-nodes-split ({steps} steps; jumps and single steps; worst {worst:.0} ms; recording took {record_seconds:.1} s)"
+            "TUI: median time to show a step of gossip-1000-nodes-split ({} steps; worst {:.0} ms; recording took {:.1} s)",
+            tui.steps, tui.worst_ms, tui.record_seconds
         ),
-        value: median(latencies),
+        value: tui.median_ms,
         unit: "ms",
         target: None,
     });
-    if let (Some(a), Some(b)) = (rss_before, rss_after) {
-        let bytes = b.saturating_sub(a) as f64;
+    if let Some(bytes) = tui.bytes {
         cases.push(Case {
             name: "tui_1000_nodes_bytes",
             what: format!(
                 "TUI: memory for the {} snapshots and the trace of that run ({:.0} MiB, resident-set growth)",
-                replay.checkpoint_count(),
+                tui.checkpoints,
                 bytes / 1_048_576.0
             ),
             value: bytes,
@@ -679,7 +683,6 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
             target: None,
         });
     }
-    drop(replay);
 
     say("linearizability checker");
     let big = load(root, "raft-concurrent-clients")?;

@@ -415,6 +415,12 @@ impl App {
     }
 }
 
+/// Flips `flag` and says what it is now.
+fn toggle(flag: &mut bool, on: &str, off: &str) -> String {
+    *flag = !*flag;
+    if *flag { on } else { off }.to_string()
+}
+
 /// Applies an action; may return a follow-up action.
 pub fn update(app: &mut App, action: Action) -> Option<Action> {
     match action {
@@ -476,23 +482,17 @@ pub fn update(app: &mut App, action: Action) -> Option<Action> {
         Action::SelectDown => app.step_selection(true),
         Action::SelectUp => app.step_selection(false),
         Action::ToggleChangedNodes => {
-            app.changed_nodes_only = !app.changed_nodes_only;
+            app.message = toggle(
+                &mut app.changed_nodes_only,
+                "nodes: only those that acted or changed in this step",
+                "nodes: all",
+            );
             app.select_listed();
-            app.message = if app.changed_nodes_only {
-                "nodes: only those that acted or changed in this step".into()
-            } else {
-                "nodes: all".into()
-            };
         }
         Action::ToggleNodeFilter => app.node_filter = !app.node_filter,
         Action::CycleKindFilter => app.kind_filter = app.kind_filter.next(),
         Action::TogglePlay => {
-            app.playing = !app.playing;
-            app.message = if app.playing {
-                "playing".into()
-            } else {
-                "paused".into()
-            };
+            app.message = toggle(&mut app.playing, "playing", "paused");
         }
         Action::Faster => app.speed = (app.speed + 1).min(SPEEDS.len() - 1),
         Action::Slower => app.speed = app.speed.saturating_sub(1),
@@ -529,13 +529,12 @@ pub fn update(app: &mut App, action: Action) -> Option<Action> {
             );
         }
         Action::ToggleLanes => {
-            app.lanes = !app.lanes;
+            app.message = toggle(
+                &mut app.lanes,
+                "lane view: arrows from sender (○) to receiver (▶), ● sends, ✕ lost",
+                "timeline",
+            );
             app.refresh_lanes();
-            app.message = if app.lanes {
-                "lane view: arrows from sender (○) to receiver (▶), ● sends, ✕ lost".into()
-            } else {
-                "timeline".into()
-            };
         }
         Action::Help => app.overlay = Overlay::Help,
         Action::OpenGoto(kind) => app.overlay = Overlay::Goto(kind, String::new()),
