@@ -28,7 +28,7 @@ enum Witness {
 fn holds(world: &World<'_, GossipNode>, replica: NodeId, w: &Written) -> bool {
     world
         .durable(replica)
-        .store
+        .store()
         .get(&w.key)
         .is_some_and(|vs| vs.iter().any(|v| v.seen.covers(w.version.dot)))
 }
@@ -37,7 +37,7 @@ fn holds(world: &World<'_, GossipNode>, replica: NodeId, w: &Written) -> bool {
 fn holds_deleted_value(world: &World<'_, GossipNode>, replica: NodeId, delete: &Written) -> bool {
     world
         .durable(replica)
-        .store
+        .store()
         .get(&delete.key)
         .is_some_and(|vs| {
             vs.iter()
@@ -170,21 +170,21 @@ impl Agreement {
             return Ok(());
         };
         let reference = world.durable(first);
-        if self.reference != Some((first, reference.revision)) {
-            self.reference = Some((first, reference.revision));
+        if self.reference != Some((first, reference.revision())) {
+            self.reference = Some((first, reference.revision()));
             self.confirmed.clear();
         }
         self.confirmed.resize(world.cluster_size() as usize, None);
         for other in live {
             let durable = world.durable(other);
             let seen = &mut self.confirmed[other.index()];
-            if *seen == Some(durable.revision) {
+            if *seen == Some(durable.revision()) {
                 continue;
             }
-            if durable.store != reference.store {
+            if durable.store() != reference.store() {
                 return Err((first, other));
             }
-            *seen = Some(durable.revision);
+            *seen = Some(durable.revision());
         }
         Ok(())
     }
@@ -205,8 +205,8 @@ impl Invariant<GossipNode> for Converged {
     }
     fn check(&mut self, world: &World<'_, GossipNode>) -> Result<(), String> {
         self.agreement.check(world).map_err(|(first, other)| {
-            let reference = &world.durable(first).store;
-            let store = &world.durable(other).store;
+            let reference = &world.durable(first).store();
+            let store = &world.durable(other).store();
             let key = reference
                 .iter()
                 .find(|(k, vs)| store.get(*k) != Some(*vs))
@@ -286,7 +286,7 @@ impl Invariant<GossipNode> for SiblingsConcurrent {
     }
     fn check(&mut self, world: &World<'_, GossipNode>) -> Result<(), String> {
         for &replica in world.durable_writes() {
-            for (key, versions) in &world.durable(replica).store {
+            for (key, versions) in world.durable(replica).store() {
                 for old in versions {
                     if let Some(new) = versions.iter().find(|v| old.overtaken_by(v)) {
                         return Err(format!(

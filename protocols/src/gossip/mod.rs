@@ -207,8 +207,8 @@ pub struct Written {
 /// What survives a crash.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct CacheDurable {
-    /// The cache.
-    pub store: Store,
+    /// The cache; changed only through [`CacheDurable::store_mut`], which counts the change.
+    store: Store,
     /// This node's hybrid logical clock: the stamp of its last write.
     pub clock: Hlc,
     /// How many writes this node has taken (its dots' counter).
@@ -217,7 +217,27 @@ pub struct CacheDurable {
     pub journal: Vec<Written>,
     /// Counts the changes to `store`: a checker that found two stores equal need not compare
     /// them again until one of them changes.
-    pub revision: u64,
+    revision: u64,
+}
+
+impl CacheDurable {
+    /// The cache.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The cache, to change: counts a change, so that checkers comparing stores look again.
+    /// Every change goes through here; a change that bypassed it would let a checker keep a
+    /// stale "these two stores are equal".
+    pub fn store_mut(&mut self) -> &mut Store {
+        self.revision += 1;
+        &mut self.store
+    }
+
+    /// How many times the store was taken to be changed.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
 }
 
 /// A key and its versions, as messages carry them.
@@ -334,9 +354,7 @@ impl GossipNode {
             let mine = ctx.durable().store.get(&key).map_or(&[][..], Vec::as_slice);
             let merged = self.resolve(mine, &theirs);
             if merged != mine {
-                let durable = ctx.durable_mut();
-                durable.store.insert(key.clone(), merged);
-                durable.revision += 1;
+                ctx.durable_mut().store_mut().insert(key.clone(), merged);
                 changed.insert(key);
             }
         }
@@ -385,8 +403,9 @@ impl GossipNode {
             value,
         };
         durable.clock = version.stamp;
-        durable.store.insert(key.to_string(), vec![version.clone()]);
-        durable.revision += 1;
+        durable
+            .store_mut()
+            .insert(key.to_string(), vec![version.clone()]);
         durable.journal.push(Written {
             key: key.to_string(),
             version,
@@ -445,10 +464,9 @@ impl GossipNode {
             .map(|(k, _)| k.clone())
             .collect();
         if !dead.is_empty() {
-            let durable = ctx.durable_mut();
-            durable.revision += 1;
+            let store = ctx.durable_mut().store_mut();
             for key in &dead {
-                durable.store.remove(key);
+                store.remove(key);
                 self.hot.remove(key);
             }
             ctx.note_with(|| format!("collected the tombstones of {}", dead.join(", ")));
