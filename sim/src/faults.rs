@@ -239,21 +239,45 @@ impl fmt::Display for Fault {
 /// Node numbers as a list, runs of three or more as ranges (`[0-499, 600]`), so a fault on
 /// a 1,000-node cluster fits on a line.
 fn node_list(ids: &[u32]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < ids.len() {
-        let mut j = i;
-        while j + 1 < ids.len() && ids[j + 1] == ids[j].wrapping_add(1) {
-            j += 1;
-        }
-        if j - i >= 2 {
-            parts.push(format!("{}-{}", ids[i], ids[j]));
-        } else {
-            parts.extend(ids[i..=j].iter().map(u32::to_string));
-        }
-        i = j + 1;
-    }
+    let parts: Vec<String> = consecutive_runs(ids)
+        .into_iter()
+        .flat_map(|(first, last)| {
+            if last - first >= 2 {
+                vec![format!("{first}-{last}")]
+            } else {
+                (first..=last).map(|n| n.to_string()).collect()
+            }
+        })
+        .collect();
     format!("[{}]", parts.join(", "))
+}
+
+/// Runs of consecutive numbers in `ids`, as (first, last), in order.
+pub fn consecutive_runs(ids: &[u32]) -> Vec<(u32, u32)> {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &id in ids {
+        match runs.last_mut() {
+            Some((_, last)) if last.checked_add(1) == Some(id) => *last = id,
+            _ => runs.push((id, id)),
+        }
+    }
+    runs
+}
+
+/// Node names as ranges, runs of three or more shortened: `n0-n499 n600 n601`.
+pub fn node_ranges(ids: &[NodeId]) -> String {
+    let ids: Vec<u32> = ids.iter().map(|n| n.0).collect();
+    let parts: Vec<String> = consecutive_runs(&ids)
+        .into_iter()
+        .flat_map(|(first, last)| {
+            if last - first >= 2 {
+                vec![format!("n{first}-n{last}")]
+            } else {
+                (first..=last).map(|n| format!("n{n}")).collect()
+            }
+        })
+        .collect();
+    parts.join(" ")
 }
 
 /// A clock rate error must stay within ±50%, so a drifting clock still moves forward.

@@ -50,6 +50,9 @@ pub struct Operation<Req, Resp> {
     pub node: NodeId,
     /// That node's side of the network at invocation.
     pub side: Side,
+    /// While partitioned, the group of nodes that node could reach, as an index into
+    /// [`History::groups`]: the availability of each side separately.
+    pub group: Option<u32>,
     /// How many times it was sent (1 = no retry).
     pub attempts: u32,
     /// The invocation's place in the real-time order of every invocation and completion of
@@ -73,6 +76,8 @@ pub struct History<Req, Resp> {
     pub ops: Vec<Operation<Req, Resp>>,
     /// Invocations and completions recorded so far (the next order number).
     pub events: u64,
+    /// The partition groups operations ran on ([`Operation::group`]), in order of first use.
+    pub groups: Vec<Vec<NodeId>>,
 }
 
 impl<Req, Resp> Default for History<Req, Resp> {
@@ -80,11 +85,23 @@ impl<Req, Resp> Default for History<Req, Resp> {
         History {
             ops: Vec::new(),
             events: 0,
+            groups: Vec::new(),
         }
     }
 }
 
 impl<Req, Resp> History<Req, Resp> {
+    /// The index of `group` in [`History::groups`], added if new.
+    pub fn group_index(&mut self, group: &[NodeId]) -> u32 {
+        match self.groups.iter().position(|g| g == group) {
+            Some(i) => i as u32,
+            None => {
+                self.groups.push(group.to_vec());
+                (self.groups.len() - 1) as u32
+            }
+        }
+    }
+
     /// The next number in the real-time order of invocations and completions.
     pub fn next_order(&mut self) -> u64 {
         self.events += 1;

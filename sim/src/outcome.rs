@@ -105,6 +105,10 @@ pub struct CapReport {
     pub ops: OpCounts,
     /// Operations by the network side of the node they went to, for sides that saw any.
     pub by_side: Vec<(Side, OpCounts)>,
+    /// Operations that ran during a partition, by the group of nodes the node they went to
+    /// could reach, in order of the group's first operation: every side on its own.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub by_group: Vec<(Vec<crate::NodeId>, OpCounts)>,
     /// Partition faults injected.
     pub partitions_injected: u64,
     /// When the last fault was over.

@@ -143,6 +143,28 @@ impl RunSummary<'_> {
                     counts.total
                 );
             }
+            // Each group of nodes that could reach each other during a partition, on its own:
+            // two halves of an even split are both "minority", and both should answer.
+            const SHOWN: usize = 8;
+            for (group, counts) in cap.by_group.iter().take(SHOWN) {
+                let mut name = simlab_sim::faults::node_ranges(group);
+                if name.chars().count() > 40 {
+                    name = format!("{}...", name.chars().take(37).collect::<String>());
+                }
+                let _ = writeln!(
+                    w,
+                    "      {{{name}}} {} of {}",
+                    percent(counts.ok, counts.total),
+                    counts.total
+                );
+            }
+            if cap.by_group.len() > SHOWN {
+                let _ = writeln!(
+                    w,
+                    "      ... and {} more groups",
+                    cap.by_group.len() - SHOWN
+                );
+            }
         }
         if let Some(l) = &cap.latency {
             let _ = writeln!(
@@ -234,6 +256,10 @@ impl RunSummary<'_> {
                 "availability": o.cap.ops.availability(),
                 "by_side": o.cap.by_side.iter().map(|(side, c)| json!({
                     "side": side, "ops": c, "availability": c.availability(),
+                })).collect::<Vec<_>>(),
+                "by_group": o.cap.by_group.iter().map(|(group, c)| json!({
+                    "nodes": group.iter().map(|n| n.0).collect::<Vec<_>>(),
+                    "ops": c, "availability": c.availability(),
                 })).collect::<Vec<_>>(),
                 "partitions_injected": o.cap.partitions_injected,
                 "faults_over_at_us": o.cap.faults_over_at.map(|t| t.as_micros()),

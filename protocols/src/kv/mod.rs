@@ -487,6 +487,7 @@ mod tests {
             completion,
             node: NodeId(0),
             side: Side::Healthy,
+            group: None,
             attempts: 1,
             call_order: call,
             return_order: ret,

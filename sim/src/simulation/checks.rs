@@ -124,12 +124,26 @@ impl<P: Node> Simulation<P> {
     pub fn outcome(&self) -> Outcome {
         let mut ops = OpCounts::default();
         let mut by_side: BTreeMap<Side, OpCounts> = BTreeMap::new();
+        let history = &self.state.history;
+        let mut by_group: Vec<(Vec<crate::NodeId>, OpCounts)> = history
+            .groups
+            .iter()
+            .map(|g| (g.clone(), OpCounts::default()))
+            .collect();
         let mut latencies = Vec::new();
         for op in &self.state.history.ops {
             if let (Some(Completion::Ok(_)), Some(done)) = (&op.completion, op.completed) {
                 latencies.push(done - op.invoked);
             }
-            for counts in [&mut ops, by_side.entry(op.side).or_default()] {
+            let group = op.group.map(|g| &mut by_group[g as usize].1);
+            for counts in [
+                Some(&mut ops),
+                Some(by_side.entry(op.side).or_default()),
+                group,
+            ]
+            .into_iter()
+            .flatten()
+            {
                 counts.total += 1;
                 match op.completion {
                     Some(Completion::Ok(_)) => counts.ok += 1,
@@ -184,6 +198,7 @@ impl<P: Node> Simulation<P> {
                 eventually_violated,
                 ops,
                 by_side: by_side.into_iter().collect(),
+                by_group,
                 partitions_injected: self.partitions_injected,
                 faults_over_at: has_faults.then_some(faults_over),
                 convergence: self.converged_since.map(|t| t - faults_over),

@@ -37,25 +37,41 @@ pub(super) struct ClientState {
     pub(super) leader_hint: Option<NodeId>,
 }
 
+/// The partition's groups while it lasts (cleared by every fault): which group each node is in.
+#[derive(Clone, Debug)]
+pub(super) struct SideCache {
+    components: Vec<Vec<NodeId>>,
+    of_node: Vec<usize>,
+}
+
 impl<P: Node> Simulation<P> {
-    pub(super) fn side_of(&mut self, node: NodeId) -> Side {
+    /// `node`'s side of the network now, and while partitioned the group of nodes it reaches.
+    pub(super) fn side_of(&mut self, node: NodeId) -> (Side, Option<&[NodeId]>) {
         if !self.state.network.reach.is_partitioned() {
-            return Side::Healthy;
+            return (Side::Healthy, None);
         }
         let n = self.config.nodes as usize;
         let reach = &self.state.network.reach;
-        let sides = self.side_cache.get_or_insert_with(|| {
-            let mut sides = vec![Side::Minority; n];
-            for component in reach.components() {
-                if component.len() * 2 > n {
-                    for id in component {
-                        sides[id.index()] = Side::Majority;
-                    }
+        let cache = self.side_cache.get_or_insert_with(|| {
+            let components = reach.components();
+            let mut of_node = vec![0; n];
+            for (i, component) in components.iter().enumerate() {
+                for id in component {
+                    of_node[id.index()] = i;
                 }
             }
-            sides
+            SideCache {
+                components,
+                of_node,
+            }
         });
-        sides[node.index()]
+        let group = &cache.components[cache.of_node[node.index()]];
+        let side = if group.len() * 2 > n {
+            Side::Majority
+        } else {
+            Side::Minority
+        };
+        (side, Some(group))
     }
 
     pub(super) fn client_invoke(&mut self, client: ClientId, full: bool) {
@@ -86,9 +102,11 @@ impl<P: Node> Simulation<P> {
             self.detail.summary = summary::invoke(client, seq, &request);
             self.detail.payload = serde_json::to_value(&request).unwrap_or_default();
         }
-        let side = self.side_of(target);
+        let (side, group) = self.side_of(target);
+        let group = group.map(<[NodeId]>::to_vec);
         self.clients[c].ops.push(self.state.history.ops.len());
         let history = Arc::make_mut(&mut self.state.history);
+        let group = group.map(|g| history.group_index(&g));
         let call_order = history.next_order();
         history.ops.push(Operation {
             client,
@@ -99,6 +117,7 @@ impl<P: Node> Simulation<P> {
             completion: None,
             node: target,
             side,
+            group,
             attempts: 0,
             call_order,
             return_order: None,

@@ -15,7 +15,7 @@ mod queue;
 use crate::config::SimConfig;
 use crate::faults::FaultRecord;
 use crate::hash::StableHasher;
-use crate::history::{History, Side};
+use crate::history::History;
 use crate::invariant::{Invariant, InvariantKind};
 use crate::load::FieldError;
 use crate::network::{DropReason, Network, Reachability, Verdict};
@@ -48,7 +48,7 @@ pub struct Simulation<P: Node> {
     /// Per node: events a pause holds back, in arrival order.
     backlogs: Vec<Vec<Event<P>>>,
     next_timer: u64,
-    side_cache: Option<Vec<Side>>,
+    side_cache: Option<clients::SideCache>,
     clients: Vec<ClientState>,
     fault_rng: SimRng,
     fault_log: Vec<FaultRecord>,

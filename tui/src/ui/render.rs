@@ -314,25 +314,6 @@ fn draw_nodes(frame: &mut Frame<'_>, app: &App, area: Rect) {
     );
 }
 
-/// Node names as ranges: `n0-n3 n5 n7-n9`.
-fn node_ranges(ids: &[simlab_sim::NodeId]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < ids.len() {
-        let mut j = i;
-        while j + 1 < ids.len() && ids[j + 1].0 == ids[j].0 + 1 {
-            j += 1;
-        }
-        parts.push(match j - i {
-            0 => format!("n{}", ids[i].0),
-            1 => format!("n{} n{}", ids[i].0, ids[j].0),
-            _ => format!("n{}-n{}", ids[i].0, ids[j].0),
-        });
-        i = j + 1;
-    }
-    parts.join(" ")
-}
-
 /// Joins `items` with `sep` while they fit in `width` characters, then says how many are left
 /// out (`... +3 more`); an item too long on its own is cut.
 fn fit_list(items: &[String], sep: &str, width: usize) -> String {
@@ -391,7 +372,7 @@ fn draw_network(frame: &mut Frame<'_>, app: &App, area: Rect) {
             let groups: Vec<String> = summary
                 .groups
                 .iter()
-                .map(|g| format!("{{{}}}", node_ranges(g)))
+                .map(|g| format!("{{{}}}", simlab_sim::faults::node_ranges(g)))
                 .collect();
             text.push_str(": ");
             let room = width.saturating_sub(text.len());
