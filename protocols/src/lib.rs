@@ -8,8 +8,10 @@ pub mod kv;
 pub mod learner;
 pub mod protocol;
 pub mod registry;
+pub mod ring;
 pub mod scenario;
 pub mod shrink;
+pub mod stats;
 pub mod swarm;
 pub mod sweep;
 

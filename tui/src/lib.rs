@@ -15,6 +15,7 @@ pub mod diagram;
 mod epidemic;
 mod matrix;
 pub mod report;
+mod ring_stats;
 mod summary;
 mod sweep;
 mod ui;

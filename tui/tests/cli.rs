@@ -1109,3 +1109,74 @@ fn gossip_table_measures_every_row_and_refuses_impossible_sizes() {
         assert!(stderr(&out).contains(bad[0]), "{}", stderr(&out));
     }
 }
+
+#[test]
+fn ring_stats_measures_each_strategy_and_refuses_impossible_sizes() {
+    let out = simlab(&[
+        "ring-stats",
+        "--nodes",
+        "10",
+        "--vnodes",
+        "1,100",
+        "--keys",
+        "2000",
+        "--trials",
+        "20",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON object");
+    let rows = v["rows"].as_array().expect("rows");
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["spec"]["strategy"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Ring",
+            "Ring",
+            "BoundedLoads",
+            "BoundedLoads",
+            "Rendezvous",
+            "Jump",
+            "Modulo"
+        ]
+    );
+    let modulo = &rows[6];
+    assert!(modulo["join_moved"]["measured"].as_f64().unwrap() > 0.85);
+    assert_eq!(modulo["all_to_newcomer"], false);
+    assert_eq!(rows[0]["all_to_newcomer"], true);
+    let table = simlab(&[
+        "ring-stats",
+        "--nodes",
+        "10",
+        "--vnodes",
+        "10",
+        "--keys",
+        "1000",
+        "--trials",
+        "10",
+    ]);
+    assert_eq!(table.status.code(), Some(0), "{}", stderr(&table));
+    let text = stdout(&table);
+    assert!(text.contains("Keys moved when member n+1 joins") && text.contains("99% range"));
+    assert!(
+        text.contains("predictions agree within 4 standard errors"),
+        "{text}"
+    );
+    for bad in [
+        ["--nodes", "1"],
+        ["--nodes", "200000"],
+        ["--vnodes", "0"],
+        ["--vnodes", "5000"],
+        ["--keys", "0"],
+        ["--trials", "1"],
+        ["--epsilon", "0"],
+        ["--epsilon", "NaN"],
+    ] {
+        let out = simlab(&["ring-stats", bad[0], bad[1]]);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(stderr(&out).contains(bad[0]), "{bad:?}: {}", stderr(&out));
+    }
+}

@@ -114,37 +114,7 @@ fn measure(sim: &Simulation<GossipNode>, nodes: u32) -> Trial {
     }
 }
 
-/// Mean and standard deviation of one figure over trials.
-#[derive(Copy, Clone, Debug, PartialEq, Serialize)]
-pub struct Spread {
-    /// Mean.
-    pub mean: f64,
-    /// Sample standard deviation.
-    pub sd: f64,
-}
-
-impl Spread {
-    /// Of these samples.
-    pub fn of(samples: impl IntoIterator<Item = f64>) -> Spread {
-        let v: Vec<f64> = samples.into_iter().collect();
-        let n = v.len() as f64;
-        let mean = v.iter().sum::<f64>() / n;
-        let var = if v.len() > 1 {
-            v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
-        } else {
-            0.0
-        };
-        Spread {
-            mean,
-            sd: var.sqrt(),
-        }
-    }
-
-    /// The standard error of the mean over `runs` trials.
-    pub fn standard_error(&self, runs: usize) -> f64 {
-        self.sd / (runs as f64).sqrt()
-    }
-}
+pub use crate::stats::Spread;
 
 /// A published figure: a value, or none where the paper gives none.
 pub type Published = Option<f64>;
