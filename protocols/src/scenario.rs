@@ -38,6 +38,10 @@ pub struct Scenario {
     pub protocol: ProtocolConfig,
     /// Cluster size.
     pub nodes: u32,
+    /// Nodes that are not members at start (they join with a `Join` fault or the nemesis's
+    /// `Churn`), ascending.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absent: Vec<u32>,
     /// The seed used when none is given on the command line.
     #[serde(default)]
     pub seed: u64,
@@ -120,6 +124,7 @@ impl Scenario {
             limits: self.limits.clone(),
             trace,
             stop_on_violation: false,
+            absent: self.absent.clone(),
         }
     }
 

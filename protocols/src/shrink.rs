@@ -201,7 +201,7 @@ pub fn shrink(
     }
 
     // 5. Fewer nodes, where the protocol allows: drop the highest-numbered one and every fault
-    //    that names it.
+    //    that names it (its joins and leaves too), and take it off the absent list.
     let before = current.nodes;
     let minimum = current.protocol.min_nodes();
     while current.nodes > minimum {
@@ -220,6 +220,7 @@ pub fn shrink(
             .network
             .links
             .retain(|l| l.from != gone && l.to != gone);
+        candidate.absent.retain(|&n| n != gone);
         if !s.fails(&candidate) {
             break;
         }

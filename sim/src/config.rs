@@ -51,6 +51,9 @@ pub struct SimConfig {
     pub trace: TraceMode,
     /// Stop at the first violated invariant (sweeps want the verdict, not the rest of the run).
     pub stop_on_violation: bool,
+    /// Nodes that are not members at start: they do not start until a `Join` fault (or the
+    /// nemesis's churn) brings them in. Ascending, each below `nodes`.
+    pub absent: Vec<u32>,
 }
 
 impl SimConfig {
@@ -67,6 +70,7 @@ impl SimConfig {
             limits: Limits::default(),
             trace: TraceMode::HashOnly,
             stop_on_violation: false,
+            absent: Vec::new(),
         }
     }
 
@@ -80,6 +84,25 @@ impl SimConfig {
             return err(
                 "nodes",
                 format!("{} nodes is more than the limit of 1000", self.nodes),
+            );
+        }
+        for (i, &n) in self.absent.iter().enumerate() {
+            let in_absent = |rule: String| Err(FieldError::new("", rule).at(i).within("absent"));
+            if n >= self.nodes {
+                return in_absent(format!(
+                    "node {n} does not exist: the cluster has {} nodes, numbered 0 to {}",
+                    self.nodes,
+                    self.nodes - 1
+                ));
+            }
+            if self.absent[..i].contains(&n) {
+                return in_absent(format!("node {n} is listed twice"));
+            }
+        }
+        if self.absent.len() as u64 >= u64::from(self.nodes) {
+            return err(
+                "absent",
+                "every node is absent: at least one must be a member at start".into(),
             );
         }
         check_times(&self.network).map_err(|e| e.within("network"))?;

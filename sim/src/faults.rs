@@ -81,6 +81,12 @@ pub enum Fault {
         /// Rate error of its clock.
         drift_ppm: i32,
     },
+    /// A node that is not a member (absent at start, or left) joins: it is built from the
+    /// protocol's factory with an empty durable store and its start handler runs.
+    Join(u32),
+    /// Ask a member to leave gracefully: its leave handler runs, and it stays up until it
+    /// exits ([`crate::Ctx::exit`]); the default handler exits at once.
+    Leave(u32),
 }
 
 impl Fault {
@@ -100,7 +106,9 @@ impl Fault {
             | Fault::Pause(n)
             | Fault::Resume(n)
             | Fault::ClockSkew { node: n, .. }
-            | Fault::ClockDrift { node: n, .. } => vec![*n],
+            | Fault::ClockDrift { node: n, .. }
+            | Fault::Join(n)
+            | Fault::Leave(n) => vec![*n],
             Fault::IsolateLeader
             | Fault::IsolateFollower
             | Fault::CrashFollower
@@ -232,6 +240,8 @@ impl fmt::Display for Fault {
             Fault::ClockDrift { node, drift_ppm } => {
                 write!(f, "drift n{node} clock by {drift_ppm} ppm")
             }
+            Fault::Join(n) => write!(f, "n{n} joins"),
+            Fault::Leave(n) => write!(f, "n{n} leaves"),
         }
     }
 }
@@ -326,11 +336,14 @@ pub enum NemesisKind {
     PauseLeader,
     /// Make a random node's clock run fast or slow (up to 10%), stop the drift when repaired.
     ClockDrift,
+    /// Membership churn: a random node leaves if it is a member, or joins if it is not, and
+    /// the repair undoes it.
+    Churn,
 }
 
 impl NemesisKind {
     /// Every kind, in order.
-    pub const ALL: [NemesisKind; 11] = [
+    pub const ALL: [NemesisKind; 12] = [
         NemesisKind::Partition,
         NemesisKind::Isolate,
         NemesisKind::IsolateLeader,
@@ -342,6 +355,7 @@ impl NemesisKind {
         NemesisKind::ClockSkew,
         NemesisKind::PauseLeader,
         NemesisKind::ClockDrift,
+        NemesisKind::Churn,
     ];
 }
 

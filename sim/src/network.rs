@@ -189,6 +189,8 @@ pub enum DropReason {
     Loss,
     /// The receiver was crashed when it arrived.
     Crashed,
+    /// The receiver was not a member (absent, or left) when it arrived.
+    NotMember,
 }
 
 impl DropReason {
@@ -198,6 +200,7 @@ impl DropReason {
             DropReason::Partition => "partition",
             DropReason::Loss => "loss",
             DropReason::Crashed => "receiver down",
+            DropReason::NotMember => "receiver not a member",
         }
     }
 }

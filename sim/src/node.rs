@@ -133,6 +133,14 @@ pub trait Node: Clone + Debug + 'static {
     /// A client request arrived. Answer it now or later with [`Ctx::reply`].
     fn on_request(&mut self, reply_to: ReplyTo, request: Self::Request, ctx: &mut Ctx<'_, Self>);
 
+    /// This member was asked to leave the cluster (a `Leave` fault). Hand its data over, then
+    /// call [`Ctx::exit`] from this or a later handler; until then it stays up and keeps
+    /// serving. If it crashes before it exits, this runs again after its restart (after
+    /// `on_start`), since the request still stands. The default exits at once.
+    fn on_leave(&mut self, ctx: &mut Ctx<'_, Self>) {
+        ctx.exit();
+    }
+
     /// How a client should treat this response.
     fn classify(response: &Self::Response) -> ResponseClass;
 
@@ -191,6 +199,8 @@ pub enum Effect<P: Node> {
     },
     /// The durable store was changed.
     DurableWrite,
+    /// The node leaves the cluster once this handler's other effects are applied.
+    Exit,
 }
 
 impl<P: Node> Serialize for Effect<P> {
@@ -218,6 +228,7 @@ impl<P: Node> Serialize for Effect<P> {
                 v.end()
             }
             Effect::DurableWrite => s.serialize_unit_variant("Effect", 4, "DurableWrite"),
+            Effect::Exit => s.serialize_unit_variant("Effect", 5, "Exit"),
         }
     }
 }
@@ -286,6 +297,14 @@ impl<'a, P: Node> Ctx<'a, P> {
             notes,
             keep_notes: true,
         }
+    }
+
+    /// Leaves the cluster when this handler returns: the node stops, its timers are
+    /// cancelled, and messages to it are dropped from then on. Meant for a member asked to
+    /// leave ([`Node::on_leave`]) once its data is handed over; a member that was not asked
+    /// leaves too (a decommissioned node).
+    pub fn exit(&mut self) {
+        self.effects.push(Effect::Exit);
     }
 
     /// This node's id.
@@ -447,6 +466,8 @@ impl<'a, P: Node> Ctx<'a, P> {
                 Effect::DurableWrite => {
                     let _ = self.durable_mut();
                 }
+                // Membership is the host's: an embedded node cannot take it out of the cluster.
+                Effect::Exit => {}
             }
         }
         (result, replies)
@@ -557,6 +578,8 @@ mod embedding_tests {
         };
         let ((), replies) = ctx.embed(&EMBED, |sub| inner.on_request(to, (), sub));
         assert_eq!(replies, vec![(to, 5)]);
+        // An embedded node cannot take its host out of the cluster.
+        let ((), _) = ctx.embed(&EMBED, |sub: &mut Ctx<'_, Inner>| sub.exit());
         let rendered: Vec<String> = effects
             .iter()
             .map(|e| match e {
@@ -567,6 +590,7 @@ mod embedding_tests {
                 Effect::CancelTimer(id) => format!("cancel {}", id.0),
                 Effect::Reply { .. } => "reply".into(),
                 Effect::DurableWrite => "durable".into(),
+                Effect::Exit => "exit".into(),
             })
             .collect();
         assert_eq!(

@@ -475,6 +475,7 @@ pub(crate) mod summary {
                 format!("reply → {} (op {}): {response:?}", to.client, to.seq)
             }
             Effect::DurableWrite => "durable write".into(),
+            Effect::Exit => "exits: leaves the cluster".into(),
         }
     }
 }

@@ -20,6 +20,55 @@ pub enum NodeStatus {
     Paused,
     /// Down; only its durable store exists.
     Crashed,
+    /// Not a member yet: absent at start and not joined.
+    Absent,
+    /// Running, and asked to leave: it has not exited yet.
+    Leaving,
+    /// Left the cluster; it may join again as a new member.
+    Left,
+}
+
+impl NodeStatus {
+    /// Whether the node is down: crashed, or not a member.
+    pub fn is_down(self) -> bool {
+        matches!(
+            self,
+            NodeStatus::Crashed | NodeStatus::Absent | NodeStatus::Left
+        )
+    }
+
+    /// A short lowercase label: `up`, `paused`, `down`, `absent`, `leaving`, `left`.
+    pub fn label(self) -> &'static str {
+        match self {
+            NodeStatus::Up => "up",
+            NodeStatus::Paused => "paused",
+            NodeStatus::Crashed => "down",
+            NodeStatus::Absent => "absent",
+            NodeStatus::Leaving => "leaving",
+            NodeStatus::Left => "left",
+        }
+    }
+}
+
+/// Whether a node belongs to the cluster.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Presence {
+    /// A member (up, paused or crashed).
+    #[default]
+    Member,
+    /// Absent at start, not joined yet.
+    Absent,
+    /// Asked to leave and not exited yet (crashed or not).
+    Leaving,
+    /// Exited after leaving.
+    Left,
+}
+
+impl Presence {
+    /// Whether the node is in the cluster (a leaving node still is until it exits).
+    pub(crate) fn is_member(self) -> bool {
+        matches!(self, Presence::Member | Presence::Leaving)
+    }
 }
 
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -87,6 +136,7 @@ pub(crate) struct NodeSlot<P: Node> {
     pub(crate) state: Option<Arc<P>>,
     pub(crate) durable: Arc<P::Durable>,
     pub(crate) paused: bool,
+    pub(crate) presence: Presence,
     pub(crate) timers: BTreeMap<TimerId, P::Timer>,
     pub(crate) clock: Clock,
     pub(crate) rng: SimRng,
@@ -127,10 +177,13 @@ impl<P: Node> WorldState<P> {
     /// A node's liveness.
     pub(crate) fn status(&self, id: NodeId) -> NodeStatus {
         let slot = &self.nodes[id.index()];
-        match (&slot.state, slot.paused) {
-            (None, _) => NodeStatus::Crashed,
-            (Some(_), true) => NodeStatus::Paused,
-            (Some(_), false) => NodeStatus::Up,
+        match (slot.presence, &slot.state, slot.paused) {
+            (Presence::Absent, _, _) => NodeStatus::Absent,
+            (Presence::Left, _, _) => NodeStatus::Left,
+            (_, None, _) => NodeStatus::Crashed,
+            (_, Some(_), true) => NodeStatus::Paused,
+            (Presence::Leaving, Some(_), false) => NodeStatus::Leaving,
+            (Presence::Member, Some(_), false) => NodeStatus::Up,
         }
     }
 }
@@ -233,7 +286,7 @@ pub struct Stats {
     pub dropped_partition: u64,
     /// Messages lost at random.
     pub dropped_loss: u64,
-    /// Messages that arrived at a crashed node.
+    /// Messages that arrived at a crashed node, or at one that is not a member.
     pub dropped_crashed: u64,
     /// Extra copies the network made.
     pub duplicated: u64,

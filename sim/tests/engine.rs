@@ -24,6 +24,8 @@ struct Pinger {
     mute: bool,
     /// Send this many messages per received message (message storms).
     fan_out: u32,
+    /// When asked to leave, exit 50 ms later instead of at once (a handoff).
+    slow_leave: bool,
     started_at: Vec<Time>,
 }
 
@@ -36,6 +38,7 @@ enum Msg {
 enum Timer {
     Tick,
     Far,
+    LeaveDone,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -80,7 +83,19 @@ impl Node for Pinger {
         }
     }
 
+    fn on_leave(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if self.slow_leave {
+            ctx.set_timer(Time::from_millis(50), Timer::LeaveDone);
+        } else {
+            ctx.exit();
+        }
+    }
+
     fn on_timer(&mut self, timer: Timer, ctx: &mut Ctx<'_, Self>) {
+        if timer == Timer::LeaveDone {
+            ctx.exit();
+            return;
+        }
         if timer == Timer::Tick {
             let peers: Vec<NodeId> = ctx.peers().collect();
             if !peers.is_empty() {
@@ -1002,5 +1017,209 @@ fn the_engine_says_whose_state_a_step_may_have_changed() {
         for kind in 0..3 {
             assert!(seen[kind].as_u64().unwrap() > 0, "seed {seed}: {seen}");
         }
+    }
+}
+
+fn at(at_ms: u64, fault: Fault) -> ScheduledFault {
+    ScheduledFault { at_ms, fault }
+}
+
+fn run_until(sim: &mut Simulation<Pinger>, ms: u64) {
+    while sim.now() < Time::from_millis(ms) && sim.step() {}
+}
+
+fn slow_leaver(tick_ms: u64) -> impl Fn(NodeId) -> Pinger + Clone {
+    move |id| Pinger {
+        id: id.0,
+        tick_ms,
+        slow_leave: true,
+        ..Pinger::default()
+    }
+}
+
+#[test]
+fn absent_nodes_start_when_they_join_and_leavers_exit_when_they_say() {
+    let mut c = config(4, 5, 1_000);
+    c.absent = vec![3];
+    c.faults = vec![
+        at(200, Fault::Join(3)),
+        at(400, Fault::Leave(1)),
+        at(700, Fault::Restart(1)),
+        at(700, Fault::Crash(1)),
+    ];
+    let mut sim = build(c, slow_leaver(10));
+    run_until(&mut sim, 150);
+    assert_eq!(sim.status(NodeId(3)), NodeStatus::Absent);
+    assert!(sim.world().node(NodeId(3)).is_none());
+    assert!(
+        !sim.records()
+            .iter()
+            .any(|r| r.node == Some(NodeId(3)) && r.kind == StepKind::Start),
+        "an absent node does not start"
+    );
+    let lost: Vec<_> = sim
+        .records()
+        .iter()
+        .filter(|r| r.node == Some(NodeId(3)) && r.kind == StepKind::Drop)
+        .collect();
+    assert!(!lost.is_empty(), "peers ping n3 and lose the pings");
+    assert!(lost.iter().all(|r| r.lost == Some(DropReason::NotMember)));
+
+    run_until(&mut sim, 350);
+    assert_eq!(sim.status(NodeId(3)), NodeStatus::Up);
+    let n3 = sim.world().node(NodeId(3)).unwrap();
+    assert_eq!(
+        n3.started_at,
+        vec![Time::from_millis(200)],
+        "started by the join"
+    );
+    assert!(n3.received > 0, "a member hears from its peers");
+    assert_eq!(sim.world().durable(NodeId(3)).boots, 1);
+
+    // Asked to leave at 400, n1 keeps running until its handoff timer exits it at 450.
+    run_until(&mut sim, 420);
+    assert_eq!(sim.status(NodeId(1)), NodeStatus::Leaving);
+    let received = sim.world().node(NodeId(1)).unwrap().received;
+    run_until(&mut sim, 440);
+    assert_eq!(sim.status(NodeId(1)), NodeStatus::Leaving);
+    assert!(
+        sim.world().node(NodeId(1)).unwrap().received > received,
+        "serves while leaving"
+    );
+    run_until(&mut sim, 460);
+    assert_eq!(sim.status(NodeId(1)), NodeStatus::Left);
+    assert!(sim.world().node(NodeId(1)).is_none());
+    sim.run();
+    assert_eq!(sim.status(NodeId(1)), NodeStatus::Left);
+    let acted_after = sim.records().iter().any(|r| {
+        r.node == Some(NodeId(1))
+            && matches!(r.kind, StepKind::Timer | StepKind::Deliver)
+            && r.time_us > 450_000
+    });
+    assert!(!acted_after, "a node that left does nothing");
+    let skipped: Vec<_> = sim
+        .fault_log()
+        .iter()
+        .filter_map(|f| f.skipped.clone())
+        .collect();
+    assert_eq!(skipped, ["n1 is not a member", "n1 is not a member"]);
+}
+
+#[test]
+fn a_leaver_that_crashes_is_asked_again_when_it_restarts() {
+    let mut c = config(3, 2, 1_000);
+    c.faults = vec![
+        at(100, Fault::Leave(1)),
+        at(120, Fault::Crash(1)),
+        at(300, Fault::Restart(1)),
+        at(310, Fault::Leave(1)),
+    ];
+    let mut sim = build(c, slow_leaver(10));
+    run_until(&mut sim, 200);
+    assert_eq!(sim.status(NodeId(1)), NodeStatus::Crashed);
+    run_until(&mut sim, 320);
+    assert_eq!(sim.status(NodeId(1)), NodeStatus::Leaving);
+    run_until(&mut sim, 360);
+    assert_eq!(
+        sim.status(NodeId(1)),
+        NodeStatus::Left,
+        "the restart ran on_leave again, whose timer exited it at 350"
+    );
+    assert_eq!(
+        sim.fault_log()[3].skipped.as_deref(),
+        Some("n1 is already leaving")
+    );
+}
+
+#[test]
+fn a_node_that_left_rejoins_as_a_new_member() {
+    let mut c = config(3, 4, 600);
+    c.faults = vec![
+        at(100, Fault::Leave(2)),
+        at(200, Fault::Join(2)),
+        at(300, Fault::Join(2)),
+        at(400, Fault::RepairAll),
+    ];
+    c.absent = vec![1];
+    let mut sim = build(c, pinger(10));
+    run_until(&mut sim, 150);
+    assert_eq!(
+        sim.status(NodeId(2)),
+        NodeStatus::Left,
+        "the default on_leave exits at once"
+    );
+    assert_eq!(sim.world().durable(NodeId(2)).boots, 1);
+    sim.run();
+    assert_eq!(sim.status(NodeId(2)), NodeStatus::Up);
+    assert_eq!(
+        sim.world().durable(NodeId(2)).boots,
+        1,
+        "a new member starts from an empty durable store"
+    );
+    assert_eq!(
+        sim.fault_log()[2].skipped.as_deref(),
+        Some("n2 is already a member")
+    );
+    assert_eq!(
+        sim.status(NodeId(1)),
+        NodeStatus::Absent,
+        "RepairAll repairs faults; it does not add members"
+    );
+}
+
+#[test]
+fn the_churn_nemesis_is_deterministic_and_undoes_what_it_does() {
+    let churn = |seed: u64| {
+        let mut c = config(5, seed, 3_000);
+        c.absent = vec![4];
+        c.nemesis = Some(NemesisConfig {
+            kinds: vec![NemesisKind::Churn],
+            interval_ms: (50, 150),
+            duration_ms: (50, 300),
+            start_ms: 0,
+            end_ms: 2_500,
+        });
+        c
+    };
+    let a = build(churn(9), slow_leaver(10)).run();
+    let b = build(churn(9), slow_leaver(10)).run();
+    assert_eq!(a.trace_hash, b.trace_hash);
+    let mut sim = build(churn(9), slow_leaver(10));
+    sim.run();
+    let log = sim.fault_log();
+    assert!(
+        log.iter().any(|f| matches!(f.fault, Fault::Join(4))),
+        "{log:?}"
+    );
+    assert!(
+        log.iter().any(|f| matches!(f.fault, Fault::Leave(_))),
+        "{log:?}"
+    );
+    // Every fault the nemesis made was repaired by 2.5 s: membership is as it began.
+    for n in 0..4 {
+        assert_ne!(sim.status(NodeId(n)), NodeStatus::Absent);
+    }
+    let joins = log
+        .iter()
+        .filter(|f| f.fault == Fault::Join(4) && f.skipped.is_none())
+        .count();
+    let leaves = log
+        .iter()
+        .filter(|f| f.fault == Fault::Leave(4) && f.skipped.is_none())
+        .count();
+    assert_eq!(joins, leaves, "n4 joined and left as often: {log:?}");
+}
+
+#[test]
+fn absent_lists_are_checked() {
+    for (absent, field) in [
+        (vec![7], "absent[0]"),
+        (vec![1, 1], "absent[1]"),
+        (vec![0, 1, 2], "absent"),
+    ] {
+        let mut c = config(3, 1, 100);
+        c.absent = absent;
+        let err = Simulation::new(c, pinger(10), None, vec![]).unwrap_err();
+        assert_eq!(err.field, field, "{err}");
     }
 }

@@ -195,6 +195,8 @@ fn every_identifier() -> Vec<String> {
             drift_ppm: 1,
         },
         Fault::RepairAll,
+        Fault::Join(1),
+        Fault::Leave(1),
         Fault::ClockDrift {
             node: 1,
             drift_ppm: 1,
@@ -204,6 +206,7 @@ fn every_identifier() -> Vec<String> {
     // Every protocol in the registry, so a new protocol's settings must be documented too.
     for protocol in ProtocolConfig::every_default() {
         let mut s = base.clone();
+        s.absent = vec![4];
         s.protocol = protocol;
         s.faults = faults
             .iter()

@@ -8,7 +8,7 @@ use crate::node::{Node, NodeId};
 use crate::rng::{self, SimRng};
 use crate::time::Time;
 use crate::trace::{StepInfo, summary};
-use crate::world::Clock;
+use crate::world::{Clock, Presence};
 use std::sync::Arc;
 
 impl<P: Node> Simulation<P> {
@@ -166,6 +166,14 @@ impl<P: Node> Simulation<P> {
                 let node = any(rng);
                 (Fault::Pause(node), Fault::Resume(node))
             }
+            NemesisKind::Churn => {
+                let node = any(rng);
+                if self.state.nodes[node as usize].presence.is_member() {
+                    (Fault::Leave(node), Fault::Join(node))
+                } else {
+                    (Fault::Join(node), Fault::Leave(node))
+                }
+            }
             NemesisKind::ClockSkew => {
                 let node = any(rng);
                 let offset_ms = rng::between(rng, 0, 1_000) as i64 - 500;
@@ -243,6 +251,9 @@ impl<P: Node> Simulation<P> {
             }
             Fault::Crash(n) => {
                 let slot = &mut self.state.nodes[*n as usize];
+                if !slot.presence.is_member() {
+                    return Some(format!("n{n} is not a member"));
+                }
                 if slot.state.is_none() {
                     return Some(format!("n{n} is already down"));
                 }
@@ -276,6 +287,8 @@ impl<P: Node> Simulation<P> {
                     .clock
                     .set_rate(now, *drift_ppm);
             }
+            Fault::Join(n) => return self.join(NodeId(*n), info),
+            Fault::Leave(n) => return self.leave(NodeId(*n), info),
             Fault::RepairAll => {
                 reach.heal(now);
                 for i in 0..self.config.nodes {
@@ -289,13 +302,60 @@ impl<P: Node> Simulation<P> {
     }
 
     pub(super) fn restart(&mut self, id: NodeId, info: &mut StepInfo) -> Option<String> {
-        if self.state.nodes[id.index()].state.is_some() {
+        let slot = &self.state.nodes[id.index()];
+        if !slot.presence.is_member() {
+            return Some(format!("{id} is not a member"));
+        }
+        if slot.state.is_some() {
             return Some(format!("{id} is not down"));
         }
         // Rebuilt from the factory: nothing volatile survives; on_start reads the durable store.
         self.state.nodes[id.index()].state = Some(Arc::new((self.factory)(id)));
         info.node = Some(id);
         self.run_handler(id, |node, ctx| node.on_start(ctx));
+        // A request to leave outlives a crash: the node is asked again.
+        if self.state.nodes[id.index()].presence == Presence::Leaving
+            && self.state.nodes[id.index()].state.is_some()
+        {
+            self.run_handler(id, |node, ctx| node.on_leave(ctx));
+        }
+        None
+    }
+
+    /// A node that is not a member joins: built from the factory over an empty durable store
+    /// (a member that left handed its data over; it comes back as a new member).
+    fn join(&mut self, id: NodeId, info: &mut StepInfo) -> Option<String> {
+        let slot = &mut self.state.nodes[id.index()];
+        if slot.presence.is_member() {
+            return Some(format!("{id} is already a member"));
+        }
+        slot.presence = Presence::Member;
+        slot.durable = Arc::new(P::Durable::default());
+        slot.clock = Clock::default();
+        slot.state = Some(Arc::new((self.factory)(id)));
+        info.node = Some(id);
+        self.run_handler(id, |node, ctx| node.on_start(ctx));
+        None
+    }
+
+    /// Asks a running member to leave: its leave handler decides when it exits.
+    fn leave(&mut self, id: NodeId, info: &mut StepInfo) -> Option<String> {
+        let slot = &mut self.state.nodes[id.index()];
+        match slot.presence {
+            Presence::Absent | Presence::Left => return Some(format!("{id} is not a member")),
+            Presence::Leaving => return Some(format!("{id} is already leaving")),
+            Presence::Member => {}
+        }
+        if slot.paused {
+            // A frozen process cannot be asked anything; the request is not queued for it.
+            return Some(format!("{id} is paused"));
+        }
+        slot.presence = Presence::Leaving;
+        info.node = Some(id);
+        // A crashed member is asked when it restarts.
+        if slot.state.is_some() {
+            self.run_handler(id, |node, ctx| node.on_leave(ctx));
+        }
         None
     }
 

@@ -26,7 +26,7 @@ use crate::time::Time;
 use crate::trace::summary::{self, Fate};
 use crate::trace::{CompactStep, Detail, LostSend, StepInfo, StepKind, StepRecord, TraceMode};
 use crate::workload::Workload;
-use crate::world::{Changed, Clock, NodeSlot, NodeStatus, Stats, World, WorldState};
+use crate::world::{Changed, Clock, NodeSlot, NodeStatus, Presence, Stats, World, WorldState};
 use clients::ClientState;
 use queue::{Event, EventQueue, FaultEvent, Origin};
 use std::collections::BTreeMap;
@@ -89,14 +89,22 @@ impl<P: Node> Simulation<P> {
         }
         let seed = config.seed;
         let nodes = (0..config.nodes)
-            .map(|i| NodeSlot {
-                state: Some(Arc::new(factory(NodeId(i)))),
-                durable: Arc::new(P::Durable::default()),
-                paused: false,
-                timers: BTreeMap::new(),
-                clock: Clock::default(),
-                rng: rng::stream(seed, Stream::Node(i)),
-                net_rng: rng::stream(seed, Stream::Network(i)),
+            .map(|i| {
+                let absent = config.absent.contains(&i);
+                NodeSlot {
+                    state: (!absent).then(|| Arc::new(factory(NodeId(i)))),
+                    durable: Arc::new(P::Durable::default()),
+                    paused: false,
+                    presence: if absent {
+                        Presence::Absent
+                    } else {
+                        Presence::Member
+                    },
+                    timers: BTreeMap::new(),
+                    clock: Clock::default(),
+                    rng: rng::stream(seed, Stream::Node(i)),
+                    net_rng: rng::stream(seed, Stream::Network(i)),
+                }
             })
             .collect();
         let clients = (0..config.clients.count)
@@ -149,7 +157,9 @@ impl<P: Node> Simulation<P> {
             config: Arc::new(config),
         };
         for i in 0..sim.config.nodes {
-            sim.push(Time::ZERO, Event::Start(NodeId(i)));
+            if !sim.config.absent.contains(&i) {
+                sim.push(Time::ZERO, Event::Start(NodeId(i)));
+            }
         }
         for i in 0..sim.config.faults.len() {
             let at = Time::from_millis(sim.config.faults[i].at_ms);
@@ -470,7 +480,7 @@ impl<P: Node> Simulation<P> {
                 } else if crashed {
                     self.state.stats.dropped_crashed += 1;
                     if full {
-                        self.detail.lost = Some(DropReason::Crashed);
+                        self.detail.lost = Some(self.down_reason(to));
                         self.detail.summary = summary::message(from, to, &msg, Fate::RecipientDown);
                     }
                 } else {
@@ -521,7 +531,7 @@ impl<P: Node> Simulation<P> {
                 }
                 if self.state.nodes[to.index()].state.is_none() {
                     if full {
-                        self.detail.lost = Some(DropReason::Crashed);
+                        self.detail.lost = Some(self.down_reason(to));
                         self.detail.summary =
                             summary::request(client, to, (seq, send), &request, true);
                     }
@@ -606,8 +616,10 @@ impl<P: Node> Simulation<P> {
             };
             f(node, &mut ctx);
         }
+        let mut exits = false;
         for effect in effects.drain(..) {
             self.hasher.value(&effect);
+            exits |= matches!(effect, Effect::Exit);
             if matches!(effect, Effect::DurableWrite) && !self.state.durable_writes.contains(&id) {
                 self.state.durable_writes.push(id);
             }
@@ -617,6 +629,29 @@ impl<P: Node> Simulation<P> {
             self.apply(id, effect, full);
         }
         self.effects_buf = effects;
+        if exits {
+            self.exit(id);
+        }
+    }
+
+    /// Takes `id` out of the cluster: it stops as in a crash, and is not a member any more.
+    pub(super) fn exit(&mut self, id: NodeId) {
+        let slot = &mut self.state.nodes[id.index()];
+        slot.state = None;
+        slot.timers.clear();
+        slot.paused = false;
+        slot.presence = Presence::Left;
+        self.backlogs[id.index()].clear();
+        self.state.changed = Changed::Everything;
+    }
+
+    /// Why a message or request for a node that is not running is lost.
+    fn down_reason(&self, id: NodeId) -> DropReason {
+        if self.state.nodes[id.index()].presence.is_member() {
+            DropReason::Crashed
+        } else {
+            DropReason::NotMember
+        }
     }
 
     /// Applies one effect of `id`'s handler; `full` records its message detail.
@@ -710,7 +745,7 @@ impl<P: Node> Simulation<P> {
                 };
                 self.push(self.state.now + delay, event);
             }
-            Effect::DurableWrite => {}
+            Effect::DurableWrite | Effect::Exit => {}
         }
     }
 }

@@ -251,7 +251,9 @@ impl Diagram {
             let (y0, y1) = (y(seg.from_us), y(seg.to_us));
             let (class, fill, what) = match seg.status {
                 NodeStatus::Crashed => ("down", "#777777", "down"),
-                _ => ("paused", "url(#hatch)", "paused"),
+                NodeStatus::Absent | NodeStatus::Left => ("absent", "#dddddd", seg.status.label()),
+                NodeStatus::Leaving => ("leaving", "#b3d1ff", "leaving"),
+                NodeStatus::Paused | NodeStatus::Up => ("paused", "url(#hatch)", "paused"),
             };
             let _ = writeln!(
                 s,

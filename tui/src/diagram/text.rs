@@ -72,9 +72,10 @@ impl Diagram {
             let mut cells = vec![' '; width];
             for lane in 0..self.lanes.len() {
                 cells[centre(lane)] = match self.status_at(lane, at_us) {
-                    NodeStatus::Up => '│',
+                    NodeStatus::Up | NodeStatus::Leaving => '│',
                     NodeStatus::Paused => '┆',
                     NodeStatus::Crashed => '·',
+                    NodeStatus::Absent | NodeStatus::Left => ' ',
                 };
             }
             (at_us, cells, Vec::new(), false)

@@ -253,9 +253,19 @@ fn draw_nodes(frame: &mut Frame<'_>, app: &App, area: Rect) {
                 "PAUSED ",
                 Style::new().fg(Color::Magenta).add_modifier(Modifier::BOLD),
             )),
+            NodeStatus::Absent | NodeStatus::Left => spans.push(Span::styled(
+                format!("{} ", status.label().to_uppercase()),
+                Style::new()
+                    .fg(Color::DarkGray)
+                    .add_modifier(Modifier::BOLD),
+            )),
+            NodeStatus::Leaving => spans.push(Span::styled(
+                "LEAVING ",
+                Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            )),
             NodeStatus::Up => {}
         }
-        if *status != NodeStatus::Crashed {
+        if !status.is_down() {
             let role_style = if view.role == "leader" || view.role == "coordinator" {
                 Style::new().fg(Color::Green)
             } else {
@@ -446,8 +456,10 @@ fn draw_detail(frame: &mut Frame<'_>, app: &App, area: Rect) {
             .map(|f| format!("{}={}", f.name, f.value))
             .collect();
         let state = match status {
-            NodeStatus::Crashed => "down".to_string(),
-            NodeStatus::Paused => format!("paused {}", view.role),
+            NodeStatus::Crashed | NodeStatus::Absent | NodeStatus::Left => {
+                status.label().to_string()
+            }
+            NodeStatus::Paused | NodeStatus::Leaving => format!("{} {}", status.label(), view.role),
             NodeStatus::Up => view.role.clone(),
         };
         lines.push(Line::styled(

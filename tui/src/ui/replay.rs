@@ -84,12 +84,11 @@ impl Moment {
             return String::new();
         };
         let mut text = format!("n{id} ");
-        match status {
-            NodeStatus::Crashed => text.push_str("down "),
-            NodeStatus::Paused => text.push_str("paused "),
-            NodeStatus::Up => {}
+        if *status != NodeStatus::Up {
+            text.push_str(status.label());
+            text.push(' ');
         }
-        if *status != NodeStatus::Crashed {
+        if !status.is_down() {
             text.push_str(&view.role);
             for field in &view.fields {
                 text.push_str(&format!(" {}={}", field.name, field.value));
