@@ -82,7 +82,8 @@ pub enum Fault {
         drift_ppm: i32,
     },
     /// A node that is not a member (absent at start, or left) joins: it is built from the
-    /// protocol's factory with an empty durable store and its start handler runs.
+    /// protocol's factory and its start handler runs over its durable store (empty for a node
+    /// absent at start, as it was left for one that left).
     Join(u32),
     /// Ask a member to leave gracefully: its leave handler runs, and it stays up until it
     /// exits ([`crate::Ctx::exit`]); the default handler exits at once.

@@ -179,6 +179,11 @@ pub struct ClientConfig {
     /// Each client sends each operation's first try to node `client mod nodes` instead of a
     /// random node (or the last leader it heard of): the clients are spread over the nodes.
     pub spread: bool,
+    /// Each client keeps a node hint per key (the workload says which key a request is for),
+    /// learned from answers and redirects, instead of one hint for every request. Off by
+    /// default; written to a scenario file only when on.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub route_by_key: bool,
 }
 
 impl Default for ClientConfig {
@@ -192,6 +197,7 @@ impl Default for ClientConfig {
             attempts: 3,
             latency_ms: (1, 2),
             spread: false,
+            route_by_key: false,
         }
     }
 }

@@ -26,6 +26,9 @@ struct Pinger {
     fan_out: u32,
     /// When asked to leave, exit 50 ms later instead of at once (a handoff).
     slow_leave: bool,
+    /// Serve only the keys (request mod 4) this node owns (key mod cluster size); redirect the
+    /// others to their owner.
+    shard: bool,
     started_at: Vec<Time>,
 }
 
@@ -50,6 +53,7 @@ struct Durable {
 enum Resp {
     Done(u64),
     NotHere,
+    Owner(u32),
 }
 
 impl Node for Pinger {
@@ -110,8 +114,11 @@ impl Node for Pinger {
         if self.mute {
             return;
         }
+        let owner = (request % 4) as u32 % ctx.cluster_size();
         let resp = if self.redirect {
             Resp::NotHere
+        } else if self.shard && owner != self.id {
+            Resp::Owner(owner)
         } else {
             Resp::Done(request * 2)
         };
@@ -122,6 +129,7 @@ impl Node for Pinger {
         match response {
             Resp::Done(_) => ResponseClass::Ok,
             Resp::NotHere => ResponseClass::Redirect(None),
+            Resp::Owner(n) => ResponseClass::Redirect(Some(NodeId(*n))),
         }
     }
 
@@ -140,6 +148,10 @@ struct Counting;
 impl Workload<u64> for Counting {
     fn next_request(&mut self, client: ClientId, seq: u64, _rng: &mut SimRng) -> u64 {
         u64::from(client.0) * 1_000 + seq
+    }
+
+    fn routing_key(&self, request: &u64) -> Option<u64> {
+        Some(request % 4)
     }
 }
 
@@ -1132,7 +1144,7 @@ fn a_leaver_that_crashes_is_asked_again_when_it_restarts() {
 }
 
 #[test]
-fn a_node_that_left_rejoins_as_a_new_member() {
+fn a_node_that_left_rejoins_over_its_durable_store() {
     let mut c = config(3, 4, 600);
     c.faults = vec![
         at(100, Fault::Leave(2)),
@@ -1153,8 +1165,12 @@ fn a_node_that_left_rejoins_as_a_new_member() {
     assert_eq!(sim.status(NodeId(2)), NodeStatus::Up);
     assert_eq!(
         sim.world().durable(NodeId(2)).boots,
-        1,
-        "a new member starts from an empty durable store"
+        2,
+        "the engine keeps a leaver's disk: the protocol decides what to do with it"
+    );
+    assert_eq!(
+        sim.world().node(NodeId(2)).unwrap().started_at,
+        vec![Time::from_millis(200)]
     );
     assert_eq!(
         sim.fault_log()[2].skipped.as_deref(),
@@ -1222,4 +1238,41 @@ fn absent_lists_are_checked() {
         let err = Simulation::new(c, pinger(10), None, vec![]).unwrap_err();
         assert_eq!(err.field, field, "{err}");
     }
+}
+
+#[test]
+fn clients_routing_by_key_learn_each_keys_owner() {
+    let redirects = |route_by_key: bool| {
+        let mut c = config(4, 3, 5_000);
+        c.clients = ClientConfig {
+            count: 3,
+            ops: 40,
+            route_by_key,
+            ..ClientConfig::default()
+        };
+        let mut sim = build(c, move |id| Pinger {
+            id: id.0,
+            tick_ms: 100,
+            shard: true,
+            ..Pinger::default()
+        });
+        sim.run();
+        let history = sim.world().history();
+        assert!(
+            history
+                .ops
+                .iter()
+                .all(|op| matches!(op.completion, Some(Completion::Ok(_)))),
+            "a redirect that ends at the owner is no failure"
+        );
+        sim.records()
+            .iter()
+            .filter(|r| r.kind == StepKind::Reply && r.summary.contains("Owner"))
+            .count()
+    };
+    let (one_hint, per_key) = (redirects(false), redirects(true));
+    // Each client is redirected at most once per key (4 keys) when it routes by key; with one
+    // hint for everything, it is sent back and forth whenever the next key's owner differs.
+    assert!(per_key <= 3 * 4, "{per_key}");
+    assert!(one_hint > 3 * per_key, "{one_hint} vs {per_key}");
 }

@@ -1,15 +1,13 @@
 //! Membership through scenarios: absent nodes, joins, leaves and churn run end to end, a
-//! protocol that assumes fixed membership is caught by its own invariant when an id comes back
-//! as a new member, and shrinking removes the joins, leaves and nodes that do not matter.
+//! protocol with a fixed membership sees a leave and a rejoin as a long crash, and shrinking
+//! removes the joins, leaves and nodes that do not matter.
 
 use simlab_protocols::shrink::{shrink, to_ron};
 use simlab_protocols::{RunOptions, Scenario, registry};
 use simlab_sim::Fault;
 use std::path::Path;
 
-/// A grow-only counter keyed by replica id, under scheduled joins and leaves and a churning
-/// nemesis. Node 1 leaves at 600 ms and the churn may bring it back: a rejoining member starts
-/// from an empty store, so its count for itself restarts at zero while the others remember more.
+/// A grow-only counter under scheduled joins and leaves and a churning nemesis.
 const CHURN: &str = r#"Scenario(
     name: "counter-churn",
     protocol: Counter(),
@@ -26,101 +24,113 @@ const CHURN: &str = r#"Scenario(
     expect: AllHold,
 )"#;
 
-fn scenario() -> Scenario {
-    Scenario::parse(Path::new("counter-churn.ron"), CHURN).expect("a valid scenario")
+fn parse(text: &str) -> Scenario {
+    Scenario::parse(Path::new("counter-churn.ron"), text).expect("a valid scenario")
 }
 
-fn first_failing_seed(scenario: &Scenario) -> u64 {
-    (0..50)
-        .find(|&seed| {
-            let options = RunOptions {
-                seed: Some(seed),
-                ..RunOptions::default()
-            };
-            let (outcome, _) = registry::run(scenario, &options);
-            outcome
-                .violations
-                .iter()
-                .any(|v| v.invariant == "NeverOvercounts")
-        })
-        .expect("a reused id overcounts within 50 seeds")
-}
-
-#[test]
-fn a_rejoined_id_with_an_empty_store_breaks_a_counter_keyed_by_id() {
-    let scenario = scenario();
-    let seed = first_failing_seed(&scenario);
+fn run(scenario: &Scenario, seed: u64) -> simlab_sim::Outcome {
     let options = RunOptions {
         seed: Some(seed),
         ..RunOptions::default()
     };
-    let (outcome, _) = registry::run(&scenario, &options);
-    let joins = outcome
-        .faults
-        .iter()
-        .filter(|f| matches!(f.fault, Fault::Join(_)) && f.skipped.is_none())
-        .count();
-    assert!(
-        joins >= 2,
-        "the scheduled join and a churn join: {:?}",
-        outcome.faults
-    );
-    // Without membership changes the same run keeps the invariant: the churn is the cause.
-    let mut fixed = scenario.clone();
-    fixed.absent.clear();
-    fixed.faults.clear();
-    fixed.nemesis = None;
-    let (steady, _) = registry::run(&fixed, &options);
-    assert!(steady.violations.is_empty(), "{:?}", steady.violations);
+    registry::run(scenario, &options).0
 }
 
 #[test]
-fn shrinking_keeps_only_the_membership_changes_that_matter() {
-    let scenario = scenario();
-    let seed = first_failing_seed(&scenario);
-    let shrunk = shrink(&scenario, seed, Some("NeverOvercounts")).expect("it fails");
-    let faults: Vec<&Fault> = shrunk.scenario.faults.iter().map(|f| &f.fault).collect();
-    assert!(
-        shrunk.scenario.faults.len() < shrunk.faults_before,
-        "{faults:?} of {}",
-        shrunk.faults_before
-    );
-    // What must remain: some node leaves and the same id joins again afterwards.
-    let rejoined = faults.iter().enumerate().any(|(i, f)| match f {
-        Fault::Leave(n) => faults[i + 1..].contains(&&Fault::Join(*n)),
-        _ => false,
-    });
-    assert!(rejoined, "{faults:?}");
-    assert!(
-        faults
-            .iter()
-            .all(|f| matches!(f, Fault::Join(_) | Fault::Leave(_))),
-        "only membership changes cause this: {faults:?}"
-    );
-    for n in &shrunk.scenario.absent {
+fn a_fixed_membership_counter_keeps_its_invariants_through_churn() {
+    let scenario = parse(CHURN);
+    let mut joins = 0;
+    let mut leaves = 0;
+    for seed in 0..20 {
+        let outcome = run(&scenario, seed);
         assert!(
-            *n < shrunk.scenario.nodes,
-            "absent {n} of {}",
-            shrunk.scenario.nodes
+            outcome.violations.is_empty(),
+            "seed {seed}: {:?}",
+            outcome.violations
         );
+        let done = |f: &&simlab_sim::FaultRecord| f.skipped.is_none();
+        joins += outcome
+            .faults
+            .iter()
+            .filter(done)
+            .filter(|f| matches!(f.fault, Fault::Join(_)))
+            .count();
+        leaves += outcome
+            .faults
+            .iter()
+            .filter(done)
+            .filter(|f| matches!(f.fault, Fault::Leave(_)))
+            .count();
     }
-    // The shrunk file reads back and fails the same way.
-    let text = to_ron(&shrunk.scenario);
-    let reread = Scenario::parse(Path::new("shrunk.ron"), &text).expect("valid");
-    let (outcome, _) = registry::run(
-        &reread,
-        &RunOptions {
-            seed: Some(seed),
-            ..RunOptions::default()
-        },
+    assert!(
+        joins >= 40 && leaves >= 40,
+        "{joins} joins, {leaves} leaves"
+    );
+}
+
+#[test]
+fn shrinking_removes_the_membership_changes_that_do_not_matter() {
+    // The planted double-counting bug fails with or without churn: the shrunk run keeps none
+    // of the joins and leaves, and drops the absent node with the others it does not need.
+    let buggy = CHURN
+        .replace(
+            "protocol: Counter(),",
+            "protocol: Counter(bugs: [MergeBySum]),",
+        )
+        .replace("expect: AllHold", "expect: Violates(\"NeverOvercounts\")");
+    let scenario = parse(&buggy);
+    let seed = (0..20)
+        .find(|&seed| {
+            run(&scenario, seed)
+                .violations
+                .iter()
+                .any(|v| v.invariant == "NeverOvercounts")
+        })
+        .expect("the planted bug shows within 20 seeds");
+    let shrunk = shrink(&scenario, seed, Some("NeverOvercounts")).expect("it fails");
+    assert!(shrunk.faults_before >= 4, "{}", shrunk.faults_before);
+    assert!(
+        !shrunk
+            .scenario
+            .faults
+            .iter()
+            .any(|f| matches!(f.fault, Fault::Join(_) | Fault::Leave(_))),
+        "{:?}",
+        shrunk.scenario.faults
     );
     assert!(
-        outcome
+        shrunk.scenario.nodes < 5 && shrunk.scenario.absent.is_empty(),
+        "{shrunk:?}"
+    );
+    let text = to_ron(&shrunk.scenario);
+    assert!(!text.contains("absent"), "{text}");
+    let reread = parse(&text);
+    assert!(
+        run(&reread, seed)
             .violations
             .iter()
             .any(|v| v.invariant == "NeverOvercounts"),
         "{text}"
     );
+}
+
+#[test]
+fn absent_nodes_and_joins_round_trip_through_a_scenario_file() {
+    // Shrinking writes what it keeps back to a file: the absent list and the joins must read
+    // back as they were.
+    let mut scenario = parse(CHURN);
+    scenario.absent = vec![1];
+    scenario.faults = vec![simlab_sim::faults::ScheduledFault {
+        at_ms: 300,
+        fault: Fault::Join(1),
+    }];
+    scenario.nemesis = None;
+    let text = to_ron(&scenario);
+    assert!(
+        text.contains("absent: [") && text.contains("Join(1)"),
+        "{text}"
+    );
+    assert_eq!(parse(&text), scenario);
 }
 
 #[test]

@@ -207,6 +207,7 @@ fn every_identifier() -> Vec<String> {
     for protocol in ProtocolConfig::every_default() {
         let mut s = base.clone();
         s.absent = vec![4];
+        s.clients.route_by_key = true;
         s.protocol = protocol;
         s.faults = faults
             .iter()

@@ -259,6 +259,12 @@ impl Workload<KvRequest> for KvWorkload {
         };
         KvRequest(op)
     }
+
+    /// The key's hash on the ring (`ring::key_point`), so a per-key hint and a ring lookup
+    /// agree on what a key is.
+    fn routing_key(&self, request: &KvRequest) -> Option<u64> {
+        Some(crate::ring::key_point(request.0.key()))
+    }
 }
 
 /// The client history as key-value operations for the checker. Definite failures (every try

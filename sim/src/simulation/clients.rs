@@ -8,6 +8,7 @@ use crate::node::{ClientId, Node, NodeId, ResponseClass};
 use crate::rng::{self, SimRng};
 use crate::time::Time;
 use crate::trace::summary;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
@@ -21,6 +22,8 @@ pub(super) struct Pending {
     pub(super) hops: u32,
     /// An earlier try timed out, so the operation may have taken effect.
     pub(super) maybe_applied: bool,
+    /// The key it is for, when the client routes by key.
+    pub(super) key: Option<u64>,
 }
 
 /// Redirects with a hint a client follows within one try before it counts as a failed try:
@@ -34,7 +37,34 @@ pub(super) struct ClientState {
     /// History index of each of this client's operations, by `seq`.
     pub(super) ops: Vec<usize>,
     pub(super) pending: Option<Pending>,
+    /// Where to send requests without a key (or every request, unless routing by key).
     pub(super) leader_hint: Option<NodeId>,
+    /// Where to send each key's requests, when routing by key.
+    pub(super) key_hints: BTreeMap<u64, NodeId>,
+}
+
+impl ClientState {
+    /// Where to send a request for `key` first, if the client knows.
+    fn hint(&self, key: Option<u64>) -> Option<NodeId> {
+        match key {
+            Some(key) => self.key_hints.get(&key).copied(),
+            None => self.leader_hint,
+        }
+    }
+
+    /// Learns (or forgets) where requests for the pending operation's key go.
+    fn learn(&mut self, node: Option<NodeId>) {
+        let key = self.pending.as_ref().and_then(|p| p.key);
+        match (key, node) {
+            (Some(key), Some(node)) => {
+                self.key_hints.insert(key, node);
+            }
+            (Some(key), None) => {
+                self.key_hints.remove(&key);
+            }
+            (None, node) => self.leader_hint = node,
+        }
+    }
 }
 
 /// The partition's groups while it lasts (cleared by every fault): which group each node is in.
@@ -90,7 +120,12 @@ impl<P: Node> Simulation<P> {
             .expect("validated: clients have a workload");
         let request = workload.next_request(client, seq, &mut state.workload_rng);
         self.hasher.value(&request);
-        let mut target = match state.leader_hint {
+        let key = if self.config.clients.route_by_key {
+            workload.routing_key(&request)
+        } else {
+            None
+        };
+        let mut target = match state.hint(key) {
             Some(node) => node,
             None => NodeId(rng::below(&mut state.rng, u64::from(self.config.nodes)) as u32),
         };
@@ -128,6 +163,7 @@ impl<P: Node> Simulation<P> {
             tries: 1,
             hops: 0,
             maybe_applied: false,
+            key,
         });
         self.client_send(client, target, Time::ZERO);
     }
@@ -211,7 +247,7 @@ impl<P: Node> Simulation<P> {
         }
         match P::classify(&response) {
             ResponseClass::Ok => {
-                self.clients[c].leader_hint = Some(from);
+                self.clients[c].learn(Some(from));
                 self.client_complete(client, Completion::Ok(response));
             }
             ResponseClass::Fail => self.client_complete(client, Completion::Fail(response)),
@@ -221,7 +257,7 @@ impl<P: Node> Simulation<P> {
                     && pending.hops < MAX_HOPS_PER_TRY
                 {
                     pending.hops += 1;
-                    self.clients[c].leader_hint = Some(node);
+                    self.clients[c].learn(Some(node));
                     self.client_send(client, node, Time::ZERO);
                     return;
                 }
@@ -236,7 +272,7 @@ impl<P: Node> Simulation<P> {
                 }
                 pending.tries += 1;
                 pending.hops = 0;
-                self.clients[c].leader_hint = None;
+                self.clients[c].learn(None);
                 // Nobody knows where to go (an election, perhaps): wait a little first.
                 let timeout = self.config.clients.timeout_ms * 1_000;
                 let wait = rng::between(&mut self.clients[c].rng, timeout / 10, timeout / 2);
@@ -263,7 +299,7 @@ impl<P: Node> Simulation<P> {
         pending.hops = 0;
         let index = self.clients[c].ops[seq as usize];
         let last = self.state.history.ops[index].node;
-        self.clients[c].leader_hint = None;
+        self.clients[c].learn(None);
         let target = self.random_other_node(client, last);
         self.client_send(client, target, Time::ZERO);
     }

@@ -322,16 +322,17 @@ impl<P: Node> Simulation<P> {
         None
     }
 
-    /// A node that is not a member joins: built from the factory over an empty durable store
-    /// (a member that left handed its data over; it comes back as a new member).
+    /// A node that is not a member joins: built from the factory and started over its durable
+    /// store, empty for a node absent at start and as it was for one that left. Whether a
+    /// returning member keeps or discards what its store still holds is the protocol's call;
+    /// the engine never erases a disk (so a protocol with a fixed membership sees a leave and
+    /// a join as a long crash, and its checkers can rely on stores that only grow).
     fn join(&mut self, id: NodeId, info: &mut StepInfo) -> Option<String> {
         let slot = &mut self.state.nodes[id.index()];
         if slot.presence.is_member() {
             return Some(format!("{id} is already a member"));
         }
         slot.presence = Presence::Member;
-        slot.durable = Arc::new(P::Durable::default());
-        slot.clock = Clock::default();
         slot.state = Some(Arc::new((self.factory)(id)));
         info.node = Some(id);
         self.run_handler(id, |node, ctx| node.on_start(ctx));

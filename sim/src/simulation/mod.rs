@@ -114,6 +114,7 @@ impl<P: Node> Simulation<P> {
                 ops: Vec::new(),
                 pending: None,
                 leader_hint: None,
+                key_hints: BTreeMap::new(),
             })
             .collect();
         let settled = vec![None; invariants.len()];
