@@ -407,6 +407,32 @@ mod tests {
         App::new("wide".into(), "gossip".into(), 0, 1000, replay)
     }
 
+    #[test]
+    fn absent_joining_leaving_and_left_nodes_say_so() {
+        let text = "Scenario(name: \"members\", protocol: Counter(), nodes: 4, absent: [3], \
+             faults: [(at_ms: 100, fault: Join(3)), (at_ms: 200, fault: Leave(1))], \
+             stop_ms: 400, expect: AllHold)";
+        let scenario = Scenario::parse(Path::new("members.ron"), text).unwrap();
+        let replay = Replay::record(&scenario, 0);
+        let mut app = App::new("members".into(), "counter".into(), 0, 4, replay);
+        let start = screen(&app, 120, 32);
+        assert!(start.contains("n3 ABSENT"), "{start}");
+        type_text(&mut app, '/', "absent");
+        assert_eq!(app.listed_nodes(), vec![3]);
+        type_text(&mut app, '/', "");
+        press(&mut app, KeyCode::Char('f'));
+        let joined = screen(&app, 120, 32);
+        assert!(joined.contains("n3 joins"), "{joined}");
+        assert!(!joined.contains("ABSENT"), "{joined}");
+        press(&mut app, KeyCode::Char('f'));
+        let left = screen(&app, 120, 32);
+        assert!(
+            left.contains("n1 leaves") && left.contains("n1 LEFT"),
+            "{left}"
+        );
+        assert!(app.moment.node_text(1).starts_with("n1 left "));
+    }
+
     fn type_text(app: &mut App, open: char, text: &str) {
         press(app, KeyCode::Char(open));
         for c in text.chars() {
