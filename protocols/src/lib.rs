@@ -8,7 +8,6 @@ pub mod kv;
 pub mod learner;
 pub mod protocol;
 pub mod registry;
-pub mod ring;
 pub mod scenario;
 pub mod shrink;
 pub mod stats;
@@ -36,6 +35,8 @@ protocol::protocols! {
     Locks => locks::LockNode,
     /// A gossip-replicated key-value cache (anti-entropy, rumor mongering, version vectors).
     Gossip => gossip::GossipNode,
+    /// A key-value store sharded over a consistent-hash ring, rebalanced as members join and leave.
+    Ring => ring::RingNode,
 }
 // ANCHOR_END: list
 

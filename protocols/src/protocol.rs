@@ -24,6 +24,8 @@ pub struct Setup<C> {
     pub config: Arc<C>,
     /// Cluster size.
     pub nodes: u32,
+    /// The nodes that are not members at start (the scenario's `absent`), ascending.
+    pub absent: Vec<u32>,
     /// Functions a learner supplies instead of the protocol's own (empty: the protocol's own).
     pub code: LearnerCode,
 }

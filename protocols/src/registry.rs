@@ -82,6 +82,7 @@ impl ProtocolConfig {
                 let setup = Setup {
                     config: Arc::new(config.clone()),
                     nodes: self.0.max(P::min_nodes(config)).max(1),
+                    absent: Vec::new(),
                     code: Default::default(),
                 };
                 P::invariants(&setup)
@@ -277,6 +278,7 @@ fn instance<P: Protocol>(
     let setup = Arc::new(Setup {
         config: Arc::new(config.clone()),
         nodes: scenario.nodes,
+        absent: scenario.absent.clone(),
         code: scenario.code.clone(),
     });
     let mut sim_config = scenario.sim_config(options.seed.unwrap_or(scenario.seed), options.trace);

@@ -43,5 +43,7 @@ fn trace_hashes_are_pinned() {
         ("raft-compare-and-set", 1),
         ("raft-snapshot-unreliable", 1),
         ("counter-gossip", 1),
+        ("ring-join-leave", 1),
+        ("ring-churn", 1),
     ]));
 }

@@ -1,10 +1,14 @@
 //! The consistent-hash ring: ownership and the arcs that move checked against a model computed
-//! from scratch, and the theory of key movement and load spread reproduced within tolerances
-//! derived from the trials (with a planted flaw the comparison must catch).
+//! from scratch, the theory of key movement and load spread reproduced within tolerances
+//! derived from the trials (with a planted flaw the comparison must catch), and the rebalancing
+//! store's churn scenario swept clean.
+
+mod common;
 
 use proptest::prelude::*;
 use simlab_protocols::ring::theory::{self, Estimate, Row, RowSpec, Strategy as Placement};
 use simlab_protocols::ring::{Point, Ring, ring_hash};
+use simlab_protocols::sweep::run_seed;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The model: every key's owner set, computed from scratch by placing every member's virtual
@@ -284,4 +288,34 @@ fn the_whole_published_table_agrees_with_the_theory() {
         failures.extend(disagreements(&row));
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Sweeps `name` over `seeds` and fails with every violation found.
+fn sweep_clean(name: &str, seeds: std::ops::Range<u64>) {
+    let scenario = common::scenario(name);
+    let failures: Vec<String> = seeds
+        .filter_map(|seed| {
+            let outcome = run_seed(&scenario, seed, true);
+            outcome.violations.first().map(|v| {
+                format!(
+                    "{}: {} ({})",
+                    v.invariant,
+                    v.message,
+                    common::replay(name, seed)
+                )
+            })
+        })
+        .collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn the_rebalancing_store_holds_under_churn_for_200_seeds() {
+    sweep_clean("ring-churn", 0..200);
+}
+
+#[test]
+#[ignore = "long: the churn scenario over 1,000 seeds (run with --release -- --ignored)"]
+fn the_rebalancing_store_holds_under_churn_for_1000_seeds() {
+    sweep_clean("ring-churn", 0..1_000);
 }

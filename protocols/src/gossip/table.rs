@@ -55,6 +55,7 @@ pub fn trial(
     let setup = Setup {
         config: Arc::new(config),
         nodes,
+        absent: Vec::new(),
         code: LearnerCode::new(),
     };
     let stop = Time::from_millis(CYCLE_MS * max_cycles);

@@ -260,10 +260,9 @@ impl Workload<KvRequest> for KvWorkload {
         KvRequest(op)
     }
 
-    /// The key's hash on the ring (`ring::key_point`), so a per-key hint and a ring lookup
-    /// agree on what a key is.
+    /// The key's stable hash: clients only compare these, so any number per key serves.
     fn routing_key(&self, request: &KvRequest) -> Option<u64> {
-        Some(crate::ring::key_point(request.0.key()))
+        Some(simlab_sim::hash::stable_hash(request.0.key()))
     }
 }
 

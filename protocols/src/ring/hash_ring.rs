@@ -8,6 +8,7 @@
 //! (inclusive). With replication factor `r`, a key's owners are the first `r` distinct members
 //! met walking clockwise from it: its successor list.
 
+use crate::learner::Slot;
 use serde::{Deserialize, Serialize};
 use simlab_sim::hash::StableHasher;
 use std::collections::BTreeSet;
@@ -108,6 +109,13 @@ impl Transfer {
         self.from.iter().copied().filter(|m| !self.to.contains(m))
     }
 }
+
+/// What moves between two rings: `(before, after, r)` to the arcs whose `r` owners differ.
+pub type TransfersFn = fn(&Ring, &Ring, usize) -> Vec<Transfer>;
+
+/// The learner slot for [`Ring::transfers`]: the rebalancing store computes every handoff with
+/// the function in this slot, so a learner's version runs inside the real protocol.
+pub static TRANSFERS: Slot<TransfersFn> = Slot::new("ring.transfers", Ring::transfers);
 
 /// A consistent-hash ring.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,11 +1,119 @@
-//! Consistent-hash rebalancing: the ring every member and client computes ownership from, and
-//! the theory of how keys move and spread, measured.
+//! Consistent-hash rebalancing: a key-value store sharded over a consistent-hash ring whose
+//! members join and leave, handing key ranges over under faults; the ring every member and
+//! client computes ownership from; and the theory of how keys move and spread, measured.
 //!
 //! - [`hash_ring`]: members, virtual nodes, successor lists, the arcs that move between two
 //!   memberships, and bounded-load placement.
+//! - [`node`]: the store, its authority, and the handoff protocol (the module's documentation
+//!   states who serves a key during a handoff).
 //! - [`theory`]: the measured table behind `simlab ring-stats` and the book's chapter.
 
 pub mod hash_ring;
+mod invariants;
+pub mod node;
 pub mod theory;
 
 pub use hash_ring::{KeyRange, Point, Ring, Transfer, key_point, ring_hash};
+pub use node::{RingBug, RingConfig, RingNode};
+
+use crate::kv::{self, KvRequest, KvWorkload};
+use crate::protocol::{Protocol, ReportItem, Setup};
+use invariants::{NoLostWrite, Settled};
+use simlab_sim::linearizability::Op;
+use simlab_sim::linearizability::models::{KvInput, KvOutput};
+use simlab_sim::{FieldError, Invariant, NodeId, Simulation, Workload};
+
+impl Protocol for RingNode {
+    type Config = RingConfig;
+    const NAME: &'static str = "consistent-hash store";
+
+    fn validate(config: &RingConfig, _nodes: u32) -> Result<(), FieldError> {
+        if !(1..=1_000).contains(&config.vnodes) {
+            return Err(FieldError::new(
+                "vnodes",
+                format!("{}: must be between 1 and 1000", config.vnodes),
+            ));
+        }
+        if !(1..=10_000).contains(&config.keys) {
+            return Err(FieldError::new(
+                "keys",
+                format!("{}: must be between 1 and 10000", config.keys),
+            ));
+        }
+        if config.get_percent + config.put_percent > 100 {
+            return Err(FieldError::new(
+                "put_percent",
+                format!(
+                    "get_percent {} + put_percent {} is more than 100",
+                    config.get_percent, config.put_percent
+                ),
+            ));
+        }
+        if config.batch == 0 {
+            return Err(FieldError::new("batch", "must be at least 1"));
+        }
+        if config.retry_ms == 0 {
+            return Err(FieldError::new("retry_ms", "must be positive"));
+        }
+        Ok(())
+    }
+
+    fn min_nodes(_config: &RingConfig) -> u32 {
+        // The authority and one member.
+        2
+    }
+
+    fn clear_bugs(config: &mut RingConfig) {
+        config.bugs.clear();
+    }
+
+    fn node(setup: &Setup<RingConfig>, id: NodeId) -> RingNode {
+        RingNode::new(
+            setup.config.clone(),
+            id,
+            setup.nodes,
+            &setup.absent,
+            hash_ring::TRANSFERS.pick(&setup.code),
+        )
+    }
+
+    fn workload(setup: &Setup<RingConfig>) -> Option<Box<dyn Workload<KvRequest>>> {
+        let c = &setup.config;
+        Some(Box::new(KvWorkload::new(
+            c.keys,
+            c.get_percent,
+            c.put_percent,
+            0,
+        )))
+    }
+
+    fn invariants(_setup: &Setup<RingConfig>) -> Vec<Box<dyn Invariant<RingNode>>> {
+        vec![
+            Box::new(NoLostWrite),
+            Box::new(kv::Linearizable::default()),
+            Box::new(Settled),
+        ]
+    }
+
+    fn report(_setup: &Setup<RingConfig>, sim: &Simulation<RingNode>) -> Vec<ReportItem> {
+        let world = sim.world();
+        let authority = world.durable(node::AUTHORITY);
+        let moved: u64 = (0..world.cluster_size())
+            .map(|n| world.durable(NodeId(n)).entries_received)
+            .sum();
+        vec![
+            ReportItem::count("epoch", "final epoch", authority.config.number),
+            ReportItem::new(
+                "members",
+                "members",
+                format!("{:?}", authority.config.members),
+                serde_json::json!(authority.config.members),
+            ),
+            ReportItem::count("entries_moved", "entries handed over", moved),
+        ]
+    }
+
+    fn kv_history(sim: &Simulation<RingNode>) -> Option<Vec<Op<KvInput, KvOutput>>> {
+        Some(kv::history(sim.world().history()))
+    }
+}

@@ -1,0 +1,152 @@
+//! What the rebalancing store promises, checked from outside.
+//!
+//! - `NoLostWrite` (always): every key with an acknowledged write is held by some node that is
+//!   still in the cluster (up or crashed: its durable store counts; a node that left does not).
+//! - `Linearizable` (history): the shared key-value checker over every client operation; with
+//!   one owner per key and the handoff rule, each key behaves as a single register.
+//! - `Settled` (eventually): once the faults are over, every live node knows the authority's
+//!   configuration, every handoff is released, and every key is held by exactly its owner under
+//!   that configuration: no stale copies, no node serving what it does not own.
+
+use super::hash_ring::key_point;
+use super::node::{Pull, RingDurable, RingNode};
+use crate::kv::{KvOp, KvResponse};
+use simlab_sim::history::Completion;
+use simlab_sim::{Invariant, InvariantKind, NodeId, NodeStatus, World};
+use std::collections::BTreeMap;
+
+/// The keys with an acknowledged write, with the time of the first acknowledgement.
+fn written_keys(world: &World<'_, RingNode>) -> BTreeMap<String, simlab_sim::Time> {
+    let mut keys = BTreeMap::new();
+    for op in &world.history().ops {
+        // A write took effect when it was answered `Ok` (a failed compare-and-set changed
+        // nothing). The workload has no deletes.
+        let write = !matches!(op.request.0, KvOp::Get(_));
+        let acked = matches!(op.completion, Some(Completion::Ok(KvResponse::Ok(_))));
+        if let (true, true, Some(at)) = (write, acked, op.completed) {
+            keys.entry(op.request.0.key().to_string()).or_insert(at);
+        }
+    }
+    keys
+}
+
+fn in_cluster(world: &World<'_, RingNode>, id: NodeId) -> bool {
+    !matches!(world.status(id), NodeStatus::Left | NodeStatus::Absent)
+}
+
+/// The newest configuration any node knows, as the authority or a member decided it.
+fn newest<'a>(world: &World<'a, RingNode>) -> &'a RingDurable {
+    (0..world.cluster_size())
+        .map(|n| world.durable(NodeId(n)))
+        .max_by_key(|d| d.config.number)
+        .expect("a cluster has a node")
+}
+
+/// No key with an acknowledged write is held by nobody.
+#[derive(Clone, Debug, Default)]
+pub struct NoLostWrite;
+
+impl Invariant<RingNode> for NoLostWrite {
+    fn name(&self) -> &str {
+        "NoLostWrite"
+    }
+
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Always
+    }
+
+    fn check(&mut self, world: &World<'_, RingNode>) -> Result<(), String> {
+        for (key, at) in written_keys(world) {
+            let held = (0..world.cluster_size()).map(NodeId).any(|n| {
+                in_cluster(world, n) && world.durable(n).store.contains_key(&key)
+            });
+            if held {
+                continue;
+            }
+            let newest = newest(world);
+            let point = key_point(&key);
+            let handoff = (0..world.cluster_size())
+                .map(NodeId)
+                .flat_map(|n| {
+                    world
+                        .durable(n)
+                        .outgoing
+                        .iter()
+                        .filter(move |o| o.range.contains(point))
+                        .map(move |o| (n, o))
+                })
+                .last();
+            let why = match handoff {
+                Some((from, o)) => format!(
+                    "its arc was being handed from {from} to n{} at epoch {} (closed: {}, \
+                     released: {})",
+                    o.to, newest.config.number, o.closed, o.released
+                ),
+                None => format!("no handoff of its arc is under way (epoch {})", newest.config.number),
+            };
+            return Err(format!(
+                "{key}, written and acknowledged at {at}, is held by no node in the cluster: {why}"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Once the faults are over, everyone agrees on the configuration and each key sits with its
+/// owner alone.
+#[derive(Clone, Debug, Default)]
+pub struct Settled;
+
+impl Invariant<RingNode> for Settled {
+    fn name(&self) -> &str {
+        "Settled"
+    }
+
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Eventually
+    }
+
+    fn check(&mut self, world: &World<'_, RingNode>) -> Result<(), String> {
+        let authority = world.durable(super::node::AUTHORITY);
+        let config = &authority.config;
+        if !authority.queue.is_empty() {
+            return Err(format!(
+                "the authority still has {} membership changes waiting",
+                authority.queue.len()
+            ));
+        }
+        let live: Vec<NodeId> = (0..world.cluster_size())
+            .map(NodeId)
+            .filter(|&n| world.node(n).is_some())
+            .collect();
+        for &n in &live {
+            let d = world.durable(n);
+            if d.config.number != config.number {
+                return Err(format!(
+                    "{n} is at epoch {}, the authority at {}",
+                    d.config.number, config.number
+                ));
+            }
+            if let Some(i) = d.incoming.iter().find(|i| i.state != Pull::Released) {
+                return Err(format!("{n} has not finished pulling an arc from n{}", i.from));
+            }
+        }
+        let ring = world
+            .node(live[0])
+            .map(|node| node.ring_for(config))
+            .expect("a live node");
+        for &n in &live {
+            for key in world.durable(n).store.keys() {
+                let owner = ring.owner(key_point(key));
+                if owner != Some(n.0) {
+                    return Err(format!(
+                        "{n} still holds {key}, which n{} owns at epoch {}",
+                        owner.map_or("-".to_string(), |o| o.to_string()),
+                        config.number
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,969 @@
+//! The rebalancing store: a key-value store sharded over a consistent-hash ring whose members
+//! join and leave, handing key ranges over under crashes and partitions.
+//!
+//! **Who decides the ring.** Node 0 is the authority: it stores no keys, holds the current
+//! configuration (an epoch number and its members) in its durable store, and changes it one step
+//! at a time from the join and leave requests it receives. It starts the next change only when
+//! every member of the current epoch has reported its handoffs complete, so at most one
+//! rebalance is in flight and every handoff's source holds the data it hands over. A member that
+//! starts outside the configuration (absent at start, or back after leaving) asks to join; a
+//! member asked to leave asks the authority to remove it and exits once everything it owned has
+//! been taken. With the authority down, membership stands still; the data keeps being served.
+//!
+//! **Handoff** (every member computes the same transfers from two configurations: the arcs whose
+//! owner changed, `Ring::transfers`). The new owner pulls each arc from its previous owner: batches
+//! of entries in key order (`Fetch`/`Batch`), then `Finish` with a digest of what it holds; the
+//! source then *closes* the arc (stops serving it) and answers with every entry newer than the
+//! digest; the new owner stores them and sends `Release`; only then does the source delete its
+//! copy. Every step is retried on a timer and every handler is idempotent, so lost, duplicated
+//! and reordered messages and crashes of either side only delay a handoff. Entries carry a
+//! version that grows with every write, and a copy never replaces a newer one.
+//!
+//! **Who serves a key during a handoff** (the rule the invariants check): exactly one node at a
+//! time. The source serves the arc until it closes it (even after it learned the new epoch, and
+//! while it has not learned it yet); the new owner redirects requests for it to the source until
+//! it has the source's final answer, and serves it from then on. Between the two (the source has
+//! closed, the answer is on its way) the new owner answers "retry": a redirect without a name. A
+//! node at an older epoch serves only what that epoch gives it and what it has not handed over;
+//! everything else is redirected to the owner it knows, and requests carry no epoch, so a stale
+//! redirect costs a hop, never a wrong answer.
+//!
+//! Writes carry per-key sessions (each client's last sequence number on the key and its answer),
+//! which move with the entry, so a retried append takes effect once wherever it lands.
+
+use super::hash_ring::{KeyRange, Ring, TransfersFn, key_point};
+use crate::kv::{self, KvOp, KvRequest, KvResponse};
+use serde::{Deserialize, Serialize};
+use simlab_sim::{Ctx, Node, NodeId, NodeView, ReplyTo, ResponseClass, Time};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// The node that holds the configuration.
+pub const AUTHORITY: NodeId = NodeId(0);
+
+/// Deliberate mistakes, to see the invariants catch them.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RingBug {
+    /// The source deletes a batch's entries as soon as it sends them, before the new owner has
+    /// acknowledged anything: a lost batch, or a write after it, is gone.
+    DeleteBeforeAck,
+    /// A new owner serves its incoming arcs from the partial copy while it is still pulling
+    /// them: it answers with what it has not received yet.
+    JoinerServesEarly,
+    /// The source keeps serving an arc after closing it, instead of redirecting: writes it
+    /// takes after the final answer never reach the new owner, and are deleted on release.
+    KeepServingAfterMove,
+    /// A leaver exits as soon as it sees a configuration without it, before its arcs are
+    /// pulled: what it held is lost.
+    LeaverExitsEarly,
+}
+
+/// The store's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RingConfig {
+    /// Virtual nodes per member.
+    pub vnodes: u32,
+    /// The seed the virtual nodes are placed by.
+    pub ring_seed: u64,
+    /// Keys the clients use.
+    pub keys: u32,
+    /// Percent of operations that are gets.
+    pub get_percent: u32,
+    /// Percent puts (the rest are appends).
+    pub put_percent: u32,
+    /// Entries per handoff batch.
+    pub batch: u32,
+    /// How long a handoff step or a request to the authority waits before it is sent again
+    /// (milliseconds).
+    pub retry_ms: u64,
+    /// Planted bugs.
+    pub bugs: Vec<RingBug>,
+}
+
+impl Default for RingConfig {
+    fn default() -> Self {
+        RingConfig {
+            vnodes: 8,
+            ring_seed: 0,
+            keys: 16,
+            get_percent: 40,
+            put_percent: 30,
+            batch: 4,
+            retry_ms: 40,
+            bugs: Vec::new(),
+        }
+    }
+}
+
+impl RingConfig {
+    pub(crate) fn has(&self, bug: RingBug) -> bool {
+        self.bugs.contains(&bug)
+    }
+}
+
+/// A configuration: its number and its members, ascending.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Epoch {
+    /// Numbered from 1.
+    pub number: u64,
+    /// Members, ascending.
+    pub members: Vec<u32>,
+}
+
+/// A stored key: its value, a version that grows with every write, and each client's last
+/// write to it with the answer (so a retry takes effect once).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    /// The value.
+    pub value: String,
+    /// Writes so far.
+    pub version: u64,
+    /// Per client: the last sequence number written to this key, and its answer.
+    pub sessions: BTreeMap<u32, (u64, KvResponse)>,
+}
+
+/// Where an incoming arc's handoff stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Pull {
+    /// Fetching batches after this key (from the start when `None`).
+    Fetching(Option<String>),
+    /// All batches in; `Finish` sent, waiting for the source's final answer.
+    Finishing,
+    /// Serving the arc; `Release` sent so that the source deletes its copy.
+    Releasing,
+    /// Done.
+    Released,
+}
+
+/// An arc this node pulls from its previous owner.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Incoming {
+    /// The arc.
+    pub range: KeyRange,
+    /// Its previous owner.
+    pub from: u32,
+    /// How far the handoff is.
+    pub state: Pull,
+}
+
+/// An arc this node hands over.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Outgoing {
+    /// The arc.
+    pub range: KeyRange,
+    /// Its new owner.
+    pub to: u32,
+    /// The source no longer serves it.
+    pub closed: bool,
+    /// The new owner has it: the source's copy is deleted.
+    pub released: bool,
+}
+
+/// A requested membership change, queued at the authority.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Change {
+    /// Add this node.
+    Join(u32),
+    /// Remove this node.
+    Leave(u32),
+}
+
+/// What survives a crash.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RingDurable {
+    /// The newest configuration this node knows, and the one before it.
+    pub config: Epoch,
+    /// The configuration before `config`.
+    pub previous: Epoch,
+    /// The keys this node holds.
+    pub store: BTreeMap<String, Entry>,
+    /// Arcs it pulls in the current epoch.
+    pub incoming: Vec<Incoming>,
+    /// Arcs it hands over in the current epoch.
+    pub outgoing: Vec<Outgoing>,
+    /// Asked to leave.
+    pub leaving: bool,
+    /// Left: exited with the authority's leave. Set again on the next start, it means the
+    /// node is joining anew.
+    pub departed: bool,
+    /// Counts this node's decisions to join or leave. Requests carry it, so the authority can
+    /// tell a delayed request of an earlier decision from the current one.
+    pub intent: u64,
+    /// The authority only: the latest decision number heard from each node.
+    pub intents: BTreeMap<u32, u64>,
+    /// The authority only: changes waiting, in arrival order.
+    pub queue: Vec<Change>,
+    /// The authority only: members of the current epoch whose handoffs are complete.
+    pub settled: BTreeSet<u32>,
+    /// Entries received in handoffs (batches and final answers), for the report.
+    pub entries_received: u64,
+}
+
+/// Messages.
+#[derive(Clone, Debug, Serialize)]
+pub enum RingMsg {
+    /// The authority's configuration, with the one before it.
+    Config {
+        /// The configuration.
+        epoch: Epoch,
+        /// The one before it.
+        previous: Epoch,
+    },
+    /// A node asks to join; the number orders its requests (see [`RingDurable::intent`]).
+    JoinRequest(u64),
+    /// A member asks to leave (and, once removed, whether it may go).
+    LeaveRequest(u64),
+    /// A member's handoffs of this epoch are complete.
+    Settled(u64),
+    /// The authority heard it.
+    SettledAck(u64),
+    /// The new owner asks for the entries of `range` after `after`.
+    Fetch {
+        /// The configuration the new owner pulls for, with the one before.
+        epoch: Epoch,
+        /// The one before it.
+        previous: Epoch,
+        /// The arc.
+        range: KeyRange,
+        /// The last key already received.
+        after: Option<String>,
+    },
+    /// Entries of `range` after `after`, in key order.
+    Batch {
+        /// The epoch of the fetch.
+        epoch: u64,
+        /// The arc.
+        range: KeyRange,
+        /// The fetch's cursor.
+        after: Option<String>,
+        /// The entries.
+        entries: Vec<(String, Entry)>,
+        /// More follow.
+        more: bool,
+    },
+    /// The new owner has every batch: close the arc and send what changed.
+    Finish {
+        /// The epoch.
+        epoch: u64,
+        /// The arc.
+        range: KeyRange,
+        /// Each key the new owner holds in the arc, with its version.
+        digest: Vec<(String, u64)>,
+    },
+    /// The arc is closed; these entries are newer than the digest.
+    FinishAck {
+        /// The epoch.
+        epoch: u64,
+        /// The arc.
+        range: KeyRange,
+        /// The entries.
+        entries: Vec<(String, Entry)>,
+    },
+    /// The new owner serves the arc: delete your copy.
+    Release {
+        /// The epoch.
+        epoch: u64,
+        /// The arc.
+        range: KeyRange,
+    },
+    /// Deleted.
+    Released {
+        /// The epoch.
+        epoch: u64,
+        /// The arc.
+        range: KeyRange,
+    },
+    /// The authority to a leaver: every member has taken what it pulled from you; go.
+    Farewell,
+}
+
+/// Timers.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub enum RingTimer {
+    /// Resend whatever is waiting for an answer.
+    Retry,
+}
+
+/// A node of the rebalancing store (node 0 is the authority).
+#[derive(Clone, Debug)]
+pub struct RingNode {
+    id: u32,
+    config: Arc<RingConfig>,
+    /// Initial members: every node but the authority and the absent ones.
+    initial: Vec<u32>,
+    /// The ring of the current configuration (rebuilt from it).
+    ring: Ring,
+    /// The authority heard this node's `Settled` for the current epoch.
+    settled_acked: bool,
+    /// Computes the arcs that move between two configurations (the learner slot
+    /// `ring.transfers`, or [`Ring::transfers`]).
+    transfers: TransfersFn,
+}
+
+impl RingNode {
+    /// A node; `absent` lists the nodes that are not members at start, and `transfers` computes
+    /// what moves between two configurations.
+    pub fn new(
+        config: Arc<RingConfig>,
+        id: NodeId,
+        nodes: u32,
+        absent: &[u32],
+        transfers: TransfersFn,
+    ) -> RingNode {
+        let initial = (1..nodes).filter(|n| !absent.contains(n)).collect();
+        let ring = Ring::new(config.ring_seed, config.vnodes.max(1));
+        RingNode {
+            id: id.0,
+            config,
+            initial,
+            ring,
+            settled_acked: false,
+            transfers,
+        }
+    }
+
+    fn is_authority(&self) -> bool {
+        self.id == AUTHORITY.0
+    }
+
+    /// The ring of `epoch`'s members.
+    pub(crate) fn ring_for(&self, epoch: &Epoch) -> Ring {
+        Ring::with_members(
+            self.config.ring_seed,
+            self.config.vnodes.max(1),
+            epoch.members.iter().copied(),
+        )
+    }
+
+    /// Adopts a newer configuration and works out this node's handoffs for it.
+    fn adopt(&mut self, epoch: Epoch, previous: Epoch, ctx: &mut Ctx<'_, Self>) {
+        if epoch.number <= ctx.durable().config.number {
+            return;
+        }
+        let me = self.id;
+        let before = self.ring_for(&previous);
+        let after = self.ring_for(&epoch);
+        let mut incoming = Vec::new();
+        let mut outgoing = Vec::new();
+        // Nothing moves into the first configuration: it is where the data starts.
+        if previous.number > 0 {
+            for t in (self.transfers)(&before, &after, 1) {
+                let (Some(&from), Some(&to)) = (t.from.first(), t.to.first()) else {
+                    continue;
+                };
+                if to == me {
+                    incoming.push(Incoming {
+                        range: t.range,
+                        from,
+                        state: Pull::Fetching(None),
+                    });
+                }
+                if from == me {
+                    outgoing.push(Outgoing {
+                        range: t.range,
+                        to,
+                        closed: false,
+                        released: false,
+                    });
+                }
+            }
+        }
+        ctx.note(format!(
+            "adopts epoch {} {:?}: pulls {} arcs, hands over {}",
+            epoch.number,
+            epoch.members,
+            incoming.len(),
+            outgoing.len()
+        ));
+        self.ring = after;
+        self.settled_acked = false;
+        let joins = !previous.members.contains(&me) && epoch.members.contains(&me);
+        let d = ctx.durable_mut();
+        if joins {
+            // A returning member starts empty: what it kept from before it left is stale, and
+            // everything it owns now comes from the current owners.
+            d.store.clear();
+        }
+        d.config = epoch;
+        d.previous = previous;
+        d.incoming = incoming;
+        d.outgoing = outgoing;
+        self.pull_all(ctx);
+        self.maybe_exit(ctx);
+    }
+
+    /// Sends the next step of every unfinished incoming handoff.
+    fn pull_all(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let d = ctx.durable();
+        let (epoch, previous) = (d.config.clone(), d.previous.clone());
+        let mut sends = Vec::new();
+        for inc in &d.incoming {
+            let msg = match &inc.state {
+                Pull::Fetching(after) => RingMsg::Fetch {
+                    epoch: epoch.clone(),
+                    previous: previous.clone(),
+                    range: inc.range,
+                    after: after.clone(),
+                },
+                Pull::Finishing => RingMsg::Finish {
+                    epoch: epoch.number,
+                    range: inc.range,
+                    digest: digest(&d.store, inc.range),
+                },
+                Pull::Releasing => RingMsg::Release {
+                    epoch: epoch.number,
+                    range: inc.range,
+                },
+                Pull::Released => continue,
+            };
+            sends.push((NodeId(inc.from), msg));
+        }
+        for (to, msg) in sends {
+            ctx.send(to, msg);
+        }
+        self.report_settled(ctx);
+    }
+
+    /// Tells the authority once every incoming handoff of this epoch is released.
+    fn report_settled(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let d = ctx.durable();
+        let member = d.config.members.contains(&self.id);
+        if member
+            && !self.settled_acked
+            && d.incoming.iter().all(|i| i.state == Pull::Released)
+        {
+            ctx.send(AUTHORITY, RingMsg::Settled(d.config.number));
+        }
+    }
+
+    /// With the planted bug, a leaver exits as soon as it is out of the configuration. (The
+    /// correct leaver waits for the authority's `Farewell`.)
+    fn maybe_exit(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let d = ctx.durable();
+        if self.config.has(RingBug::LeaverExitsEarly)
+            && d.leaving
+            && !d.config.members.contains(&self.id)
+        {
+            ctx.note("out of the configuration: exits at once (planted bug)");
+            ctx.durable_mut().departed = true;
+            ctx.exit();
+        }
+    }
+
+    /// Whether this node serves `key` now, or where to send the client.
+    fn route(&self, key: &str, d: &RingDurable) -> Result<(), KvResponse> {
+        let point = key_point(key);
+        if let Some(out) = d.outgoing.iter().find(|o| o.range.contains(point)) {
+            return if !out.closed || self.config.has(RingBug::KeepServingAfterMove) {
+                Ok(())
+            } else {
+                Err(KvResponse::NotLeader(Some(NodeId(out.to))))
+            };
+        }
+        if let Some(inc) = d.incoming.iter().find(|i| i.range.contains(point)) {
+            return match inc.state {
+                Pull::Releasing | Pull::Released => Ok(()),
+                _ if self.config.has(RingBug::JoinerServesEarly) => Ok(()),
+                Pull::Fetching(_) => Err(KvResponse::NotLeader(Some(NodeId(inc.from)))),
+                Pull::Finishing => Err(KvResponse::NotLeader(None)),
+            };
+        }
+        match self.ring.owner(point) {
+            Some(owner) if owner == self.id => Ok(()),
+            owner => Err(KvResponse::NotLeader(owner.map(NodeId))),
+        }
+    }
+
+    fn serve(&mut self, reply_to: ReplyTo, op: &KvOp, ctx: &mut Ctx<'_, Self>) -> KvResponse {
+        let key = op.key().to_string();
+        let client = reply_to.client.0;
+        if let KvOp::Get(_) = op {
+            let value = ctx.durable().store.get(&key).map(|e| e.value.clone());
+            return KvResponse::Ok(Some(value.unwrap_or_default()));
+        }
+        if let Some(entry) = ctx.durable().store.get(&key)
+            && let Some((seq, answer)) = entry.sessions.get(&client)
+            && *seq >= reply_to.seq
+        {
+            // A retry of a write this key already took (or an older one): answer, change nothing.
+            return answer.clone();
+        }
+        let d = ctx.durable_mut();
+        let entry = d.store.entry(key.clone()).or_default();
+        let mut kv = BTreeMap::new();
+        kv.insert(key.clone(), std::mem::take(&mut entry.value));
+        let answer = kv::apply(&mut kv, op);
+        entry.value = kv.remove(&key).unwrap_or_default();
+        entry.version += 1;
+        entry.sessions.insert(client, (reply_to.seq, answer.clone()));
+        answer
+    }
+
+    fn on_authority_message(&mut self, from: NodeId, msg: RingMsg, ctx: &mut Ctx<'_, Self>) {
+        match msg {
+            RingMsg::JoinRequest(intent) => self.request(Change::Join(from.0), intent, ctx),
+            RingMsg::LeaveRequest(intent) => self.request(Change::Leave(from.0), intent, ctx),
+            RingMsg::Settled(epoch) if epoch == ctx.durable().config.number => {
+                ctx.durable_mut().settled.insert(from.0);
+                ctx.send(from, RingMsg::SettledAck(epoch));
+                self.advance(ctx);
+            }
+            _ => {}
+        }
+    }
+
+    /// A node's request, numbered by its decisions: an older decision's request (delayed or
+    /// duplicated by the network) is ignored, and a newer one withdraws the opposite change if
+    /// it is still queued.
+    fn request(&mut self, change: Change, intent: u64, ctx: &mut Ctx<'_, Self>) {
+        let n = match change {
+            Change::Join(n) | Change::Leave(n) => n,
+        };
+        let latest = ctx.durable().intents.get(&n).copied().unwrap_or(0);
+        if intent < latest {
+            return;
+        }
+        if intent > latest {
+            let opposite = match change {
+                Change::Join(n) => Change::Leave(n),
+                Change::Leave(n) => Change::Join(n),
+            };
+            let d = ctx.durable_mut();
+            d.intents.insert(n, intent);
+            d.queue.retain(|c| *c != opposite);
+        }
+        self.queue(change, ctx);
+    }
+
+    fn queue(&mut self, change: Change, ctx: &mut Ctx<'_, Self>) {
+        let d = ctx.durable();
+        let done = match change {
+            Change::Join(n) => d.config.members.contains(&n),
+            Change::Leave(n) => !d.config.members.contains(&n),
+        };
+        if done {
+            let settled = d.config.members.iter().all(|m| d.settled.contains(m));
+            let (n, epoch, previous) = match change {
+                Change::Join(n) | Change::Leave(n) => (n, d.config.clone(), d.previous.clone()),
+            };
+            if matches!(change, Change::Leave(_)) && settled {
+                // Every member has pulled what it needed: nothing the leaver holds is needed.
+                ctx.send(NodeId(n), RingMsg::Farewell);
+            } else {
+                // Applied, and the requester missed the configuration: send it again.
+                ctx.send(NodeId(n), RingMsg::Config { epoch, previous });
+            }
+            return;
+        }
+        if !d.queue.contains(&change) {
+            ctx.note(format!("queues {change:?}"));
+            ctx.durable_mut().queue.push(change);
+        }
+        self.advance(ctx);
+    }
+
+    /// Starts the next queued change once every member has settled the current epoch.
+    fn advance(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let d = ctx.durable();
+        let settled = d.config.members.iter().all(|m| d.settled.contains(m));
+        if !settled || d.queue.is_empty() {
+            return;
+        }
+        let mut members = d.config.members.clone();
+        let position = d.queue.iter().position(|c| match c {
+            Change::Join(_) => true,
+            // The last member cannot leave: the data would have nowhere to go.
+            Change::Leave(_) => members.len() > 1,
+        });
+        let Some(position) = position else { return };
+        let d = ctx.durable_mut();
+        let change = d.queue.remove(position);
+        match change {
+            Change::Join(n) => {
+                members.push(n);
+                members.sort_unstable();
+            }
+            Change::Leave(n) => members.retain(|&m| m != n),
+        }
+        let previous = std::mem::take(&mut d.config);
+        d.config = Epoch {
+            number: previous.number + 1,
+            members,
+        };
+        d.previous = previous;
+        d.settled.clear();
+        self.ring = self.ring_for(&ctx.durable().config.clone());
+        ctx.note(format!(
+            "epoch {}: {change:?}, members {:?}",
+            ctx.durable().config.number,
+            ctx.durable().config.members
+        ));
+        self.broadcast_config(ctx);
+    }
+
+    /// Sends the configuration to every member that has not settled it, and to a leaver,
+    /// until every member has settled.
+    fn broadcast_config(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let d = ctx.durable();
+        if d.config.members.iter().all(|m| d.settled.contains(m)) {
+            return;
+        }
+        let mut to: BTreeSet<u32> = d
+            .config
+            .members
+            .iter()
+            .copied()
+            .filter(|m| !d.settled.contains(m))
+            .collect();
+        to.extend(
+            d.previous
+                .members
+                .iter()
+                .filter(|m| !d.config.members.contains(m)),
+        );
+        let (epoch, previous) = (d.config.clone(), d.previous.clone());
+        for n in to {
+            ctx.send(
+                NodeId(n),
+                RingMsg::Config {
+                    epoch: epoch.clone(),
+                    previous: previous.clone(),
+                },
+            );
+        }
+    }
+
+    fn apply_entries(d: &mut RingDurable, entries: Vec<(String, Entry)>) {
+        for (key, entry) in entries {
+            d.entries_received += 1;
+            match d.store.get(&key) {
+                Some(mine) if mine.version >= entry.version => {}
+                _ => {
+                    d.store.insert(key, entry);
+                }
+            }
+        }
+    }
+
+    fn on_member_message(&mut self, from: NodeId, msg: RingMsg, ctx: &mut Ctx<'_, Self>) {
+        match msg {
+            RingMsg::Config { epoch, previous } => self.adopt(epoch, previous, ctx),
+            RingMsg::SettledAck(epoch) => {
+                if epoch == ctx.durable().config.number {
+                    self.settled_acked = true;
+                }
+            }
+            RingMsg::Fetch {
+                epoch,
+                previous,
+                range,
+                after,
+            } => {
+                let number = epoch.number;
+                self.adopt(epoch, previous, ctx);
+                if ctx.durable().config.number != number {
+                    return; // A fetch for an epoch this node has moved past.
+                }
+                let batch = self.config.batch.max(1) as usize;
+                let mut entries: Vec<(String, Entry)> = ctx
+                    .durable()
+                    .store
+                    .iter()
+                    .filter(|(k, _)| after.as_ref().is_none_or(|a| *k > a))
+                    .filter(|(k, _)| range.contains(key_point(k)))
+                    .take(batch + 1)
+                    .map(|(k, e)| (k.clone(), e.clone()))
+                    .collect();
+                let more = entries.len() > batch;
+                entries.truncate(batch);
+                if self.config.has(RingBug::DeleteBeforeAck) {
+                    let d = ctx.durable_mut();
+                    for (k, _) in &entries {
+                        d.store.remove(k);
+                    }
+                }
+                ctx.send(
+                    from,
+                    RingMsg::Batch {
+                        epoch: number,
+                        range,
+                        after,
+                        entries,
+                        more,
+                    },
+                );
+            }
+            RingMsg::Batch {
+                epoch,
+                range,
+                after,
+                entries,
+                more,
+            } => {
+                let d = ctx.durable_mut();
+                if epoch != d.config.number {
+                    return;
+                }
+                let last = entries.last().map(|(k, _)| k.clone());
+                let Some(inc) = d.incoming.iter().position(|i| i.range == range) else {
+                    return;
+                };
+                if d.incoming[inc].state != Pull::Fetching(after) {
+                    return; // A duplicate, or an answer to an older fetch.
+                }
+                Self::apply_entries(d, entries);
+                let inc = &mut d.incoming[inc];
+                inc.state = if more {
+                    Pull::Fetching(last)
+                } else {
+                    Pull::Finishing
+                };
+                let (to, step) = (NodeId(inc.from), inc.state.clone());
+                let number = d.config.number;
+                let msg = match step {
+                    Pull::Fetching(after) => RingMsg::Fetch {
+                        epoch: d.config.clone(),
+                        previous: d.previous.clone(),
+                        range,
+                        after,
+                    },
+                    _ => RingMsg::Finish {
+                        epoch: number,
+                        range,
+                        digest: digest(&d.store, range),
+                    },
+                };
+                ctx.send(to, msg);
+            }
+            RingMsg::Finish {
+                epoch,
+                range,
+                digest,
+            } => {
+                let d = ctx.durable_mut();
+                if epoch != d.config.number {
+                    return;
+                }
+                let Some(out) = d.outgoing.iter_mut().find(|o| o.range == range) else {
+                    return;
+                };
+                out.closed = true;
+                let held: BTreeMap<&str, u64> =
+                    digest.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+                let entries: Vec<(String, Entry)> = d
+                    .store
+                    .iter()
+                    .filter(|(k, _)| range.contains(key_point(k)))
+                    .filter(|(k, e)| held.get(k.as_str()).is_none_or(|v| *v < e.version))
+                    .map(|(k, e)| (k.clone(), e.clone()))
+                    .collect();
+                ctx.note(format!("closes an arc for n{}: {} newer entries", from.0, entries.len()));
+                ctx.send(
+                    from,
+                    RingMsg::FinishAck {
+                        epoch,
+                        range,
+                        entries,
+                    },
+                );
+            }
+            RingMsg::FinishAck {
+                epoch,
+                range,
+                entries,
+            } => {
+                let d = ctx.durable_mut();
+                if epoch != d.config.number {
+                    return;
+                }
+                let Some(inc) = d.incoming.iter().position(|i| i.range == range) else {
+                    return;
+                };
+                if d.incoming[inc].state != Pull::Finishing {
+                    return;
+                }
+                Self::apply_entries(d, entries);
+                let source = d.incoming[inc].from;
+                if d.config.members.contains(&source) {
+                    d.incoming[inc].state = Pull::Releasing;
+                    ctx.send(NodeId(source), RingMsg::Release { epoch, range });
+                } else {
+                    // A leaver keeps its copy until it goes; it is not asked to delete it, so
+                    // nothing waits on a node that may already be gone.
+                    d.incoming[inc].state = Pull::Released;
+                    self.report_settled(ctx);
+                }
+            }
+            RingMsg::Release { epoch, range } => {
+                let d = ctx.durable_mut();
+                if epoch != d.config.number {
+                    return;
+                }
+                let Some(out) = d.outgoing.iter_mut().find(|o| o.range == range) else {
+                    return;
+                };
+                if !out.released {
+                    out.released = true;
+                    d.store.retain(|k, _| !range.contains(key_point(k)));
+                }
+                ctx.send(from, RingMsg::Released { epoch, range });
+            }
+            RingMsg::Released { epoch, range } => {
+                let d = ctx.durable_mut();
+                if epoch != d.config.number {
+                    return;
+                }
+                if let Some(inc) = d.incoming.iter_mut().find(|i| i.range == range)
+                    && inc.state == Pull::Releasing
+                {
+                    inc.state = Pull::Released;
+                    self.report_settled(ctx);
+                }
+            }
+            RingMsg::Farewell => {
+                let d = ctx.durable();
+                if d.leaving && !d.config.members.contains(&self.id) {
+                    ctx.note("the authority says every arc is taken: exits");
+                    ctx.durable_mut().departed = true;
+                    ctx.exit();
+                }
+            }
+            RingMsg::JoinRequest(_) | RingMsg::LeaveRequest(_) | RingMsg::Settled(_) => {}
+        }
+    }
+
+    /// What a member waiting on the authority asks for again.
+    fn ask_authority(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let d = ctx.durable();
+        let member = d.config.members.contains(&self.id);
+        if d.leaving {
+            // Before the change, to ask for it; after, to ask whether it may go.
+            ctx.send(AUTHORITY, RingMsg::LeaveRequest(d.intent));
+        } else if !member {
+            ctx.send(AUTHORITY, RingMsg::JoinRequest(d.intent));
+        }
+    }
+}
+
+/// Each key the store holds in `range`, with its version.
+fn digest(store: &BTreeMap<String, Entry>, range: KeyRange) -> Vec<(String, u64)> {
+    store
+        .iter()
+        .filter(|(k, _)| range.contains(key_point(k)))
+        .map(|(k, e)| (k.clone(), e.version))
+        .collect()
+}
+
+impl Node for RingNode {
+    type Msg = RingMsg;
+    type Timer = RingTimer;
+    type Request = KvRequest;
+    type Response = KvResponse;
+    type Durable = RingDurable;
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        // A node that left and now starts again is joining anew: a new decision. (One still
+        // asked to leave after a crash keeps its request; the engine asks it again.)
+        if ctx.durable().departed {
+            let d = ctx.durable_mut();
+            d.departed = false;
+            d.leaving = false;
+            d.intent += 1;
+        }
+        if ctx.durable().config.number == 0 {
+            let d = ctx.durable_mut();
+            d.config = Epoch {
+                number: 1,
+                members: self.initial.clone(),
+            };
+            if self.is_authority() {
+                // The first configuration needs no handoff: everyone starts settled.
+                d.settled = d.config.members.iter().copied().collect();
+            }
+        }
+        self.ring = self.ring_for(&ctx.durable().config.clone());
+        ctx.set_timer(Time::from_millis(self.config.retry_ms), RingTimer::Retry);
+        if self.is_authority() {
+            self.advance(ctx);
+        } else {
+            self.ask_authority(ctx);
+            self.pull_all(ctx);
+        }
+    }
+
+    fn on_leave(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if self.is_authority() {
+            // The authority holds no keys; it cannot hand its role over, so it stays.
+            ctx.note("the authority does not leave");
+            return;
+        }
+        let d = ctx.durable_mut();
+        if !d.leaving {
+            d.leaving = true;
+            d.intent += 1;
+        }
+        self.ask_authority(ctx);
+        self.maybe_exit(ctx);
+    }
+
+    fn on_message(&mut self, from: NodeId, msg: RingMsg, ctx: &mut Ctx<'_, Self>) {
+        if self.is_authority() {
+            self.on_authority_message(from, msg, ctx);
+        } else {
+            self.on_member_message(from, msg, ctx);
+        }
+    }
+
+    fn on_timer(&mut self, timer: RingTimer, ctx: &mut Ctx<'_, Self>) {
+        match timer {
+            RingTimer::Retry => {
+                if self.is_authority() {
+                    self.broadcast_config(ctx);
+                } else {
+                    self.ask_authority(ctx);
+                    self.pull_all(ctx);
+                    self.maybe_exit(ctx);
+                }
+                ctx.set_timer(Time::from_millis(self.config.retry_ms), RingTimer::Retry);
+            }
+        }
+    }
+
+    fn on_request(&mut self, reply_to: ReplyTo, request: KvRequest, ctx: &mut Ctx<'_, Self>) {
+        let op = request.0;
+        let answer = match self.route(op.key(), ctx.durable()) {
+            Ok(()) if !self.is_authority() => self.serve(reply_to, &op, ctx),
+            Ok(()) => KvResponse::NotLeader(None),
+            Err(redirect) => redirect,
+        };
+        ctx.reply(reply_to, answer);
+    }
+
+    fn classify(response: &KvResponse) -> ResponseClass {
+        response.classify()
+    }
+
+    fn view(&self, d: &RingDurable) -> NodeView {
+        let role = if self.is_authority() {
+            "authority"
+        } else if d.leaving {
+            "leaving"
+        } else if d.config.members.contains(&self.id) {
+            "member"
+        } else {
+            "outside"
+        };
+        let pulling = d
+            .incoming
+            .iter()
+            .filter(|i| i.state != Pull::Released)
+            .count();
+        let handing = d.outgoing.iter().filter(|o| !o.released).count();
+        NodeView::new(role)
+            .field("epoch", d.config.number)
+            .field("keys", d.store.len())
+            .field("pulling", pulling)
+            .field("handing", handing)
+    }
+}
