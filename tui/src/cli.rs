@@ -107,29 +107,7 @@ enum Command {
     /// Measure consistent hashing beside its theory: keys moved on a join and a leave, and how
     /// evenly keys spread, for the ring (plain and with bounded loads), rendezvous hashing, jump
     /// hash and modulo n.
-    RingStats {
-        /// Cluster sizes before the join or leave, comma-separated.
-        #[arg(long, value_delimiter = ',', default_values_t = [10, 100, 1000])]
-        nodes: Vec<u32>,
-        /// Virtual nodes per ring member, comma-separated.
-        #[arg(long, value_delimiter = ',', default_values_t = [1, 10, 100, 1000])]
-        vnodes: Vec<u32>,
-        /// Keys placed in each trial.
-        #[arg(long, default_value_t = 100_000)]
-        keys: u32,
-        /// Trials (ring seeds) per row; by default more for small rings, at least 4.
-        #[arg(long)]
-        trials: Option<u32>,
-        /// The first trial's seed; the others follow.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Bounded loads' epsilon: no member holds more than ceil((1+epsilon)·keys/members).
-        #[arg(long, default_value_t = 0.25)]
-        epsilon: f64,
-        /// One JSON object instead of the tables.
-        #[arg(long)]
-        json: bool,
-    },
+    RingStats(crate::ring_stats::Request),
     /// Run one scenario over a range of seeds and group the failures by invariant.
     ///
     /// Exit code 0 when every seed ran without a violation, 1 when some seed violated an
@@ -429,25 +407,7 @@ pub fn dispatch(cli: Cli, code: &LearnerCode) -> Result<ExitCode, String> {
             random_phases,
             json,
         } => crate::epidemic::run(nodes, runs, seed, random_phases, json),
-        Command::RingStats {
-            nodes,
-            vnodes,
-            keys,
-            trials,
-            seed,
-            epsilon,
-            json,
-        } => crate::ring_stats::run(
-            &crate::ring_stats::Request {
-                nodes,
-                vnodes,
-                keys,
-                trials,
-                seed,
-                epsilon,
-            },
-            json,
-        ),
+        Command::RingStats(request) => crate::ring_stats::run(&request),
         Command::Diagram {
             file,
             seed,

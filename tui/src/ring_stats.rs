@@ -14,20 +14,30 @@ const MAX_TRIALS: u32 = 100_000;
 /// marks it.
 pub const SIGMAS: f64 = 4.0;
 
-/// What to measure.
+/// What to measure (the command's options).
+#[derive(clap::Args, Debug)]
 pub struct Request {
-    /// Cluster sizes.
+    /// Cluster sizes before the join or leave, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [10, 100, 1000])]
     pub nodes: Vec<u32>,
-    /// Virtual nodes per member.
+    /// Virtual nodes per ring member, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 10, 100, 1000])]
     pub vnodes: Vec<u32>,
-    /// Keys per trial.
+    /// Keys placed in each trial.
+    #[arg(long, default_value_t = 100_000)]
     pub keys: u32,
-    /// Trials per row, or the default per row size.
+    /// Trials (ring seeds) per row; by default more for small rings, at least 4.
+    #[arg(long)]
     pub trials: Option<u32>,
-    /// The first seed.
+    /// The first trial's seed; the others follow.
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// The bounded-load ε.
+    /// Bounded loads' epsilon: no member holds more than ceil((1+epsilon)·keys/members).
+    #[arg(long, default_value_t = 0.25)]
     pub epsilon: f64,
+    /// One JSON object instead of the tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn check(request: &Request) -> Result<(), String> {
@@ -71,7 +81,7 @@ fn check(request: &Request) -> Result<(), String> {
 }
 
 /// Measures the table and prints it.
-pub fn run(request: &Request, json: bool) -> Result<ExitCode, String> {
+pub fn run(request: &Request) -> Result<ExitCode, String> {
     check(request)?;
     let specs = theory::specs(
         &request.nodes,
@@ -98,7 +108,7 @@ pub fn run(request: &Request, json: bool) -> Result<ExitCode, String> {
         })
         .collect();
     eprintln!();
-    if json {
+    if request.json {
         println!(
             "{}",
             serde_json::json!({
