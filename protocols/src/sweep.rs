@@ -1,5 +1,6 @@
 //! Running one scenario over many seeds.
 
+use crate::learner::{LearnerCode, Slot};
 use crate::registry::{self, RunOptions};
 use crate::scenario::Scenario;
 use simlab_sim::{StopReason, TraceMode, Violation};
@@ -104,6 +105,39 @@ pub fn first_failure(
             .failure()
             .map(|(name, why)| (seed, format!("{name}: {why}")))
     })
+}
+
+/// For an exercise's tests: runs `scenario` with each wrong function in `slot` over `seeds`
+/// and checks that each is caught, and by the invariant named beside it. Returns one line per
+/// wrong answer (`name: seed N: invariant: why`), what the sweep tells a learner who wrote it.
+///
+/// # Panics
+/// If a wrong function passes every seed, or fails another invariant than the one named.
+pub fn wrong_answers_caught<F: Copy + Send + Sync + 'static>(
+    scenario: &Scenario,
+    slot: &Slot<F>,
+    wrong: &[(&str, F, &str)],
+    seeds: std::ops::Range<u64>,
+) -> Vec<String> {
+    wrong
+        .iter()
+        .map(|&(name, function, invariant)| {
+            let mut run = scenario.clone();
+            run.code = LearnerCode::new().with(slot, function);
+            let (seed, why) = first_failure(&run, seeds.clone()).unwrap_or_else(|| {
+                panic!(
+                    "{}: the {name} answer passed seeds {seeds:?}",
+                    scenario.name
+                )
+            });
+            assert!(
+                why.starts_with(invariant),
+                "{}: the {name} answer, seed {seed}: expected {invariant}, got {why}",
+                scenario.name
+            );
+            format!("{name}: seed {seed}: {why}")
+        })
+        .collect()
 }
 
 /// The first seed, in order, where two versions of a scenario run differently (their trace
