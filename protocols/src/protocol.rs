@@ -53,6 +53,13 @@ pub trait Protocol: Node {
     /// (the loader adds `protocol.` in front) or `nodes`.
     fn validate(config: &Self::Config, nodes: u32) -> Result<(), FieldError>;
 
+    /// Checks the nodes the scenario lists as absent at start; the error names `absent[i]`.
+    /// By default any node may be absent.
+    fn validate_absent(config: &Self::Config, absent: &[u32]) -> Result<(), FieldError> {
+        let _ = (config, absent);
+        Ok(())
+    }
+
     /// The smallest cluster the protocol works on (shrinking removes nodes down to it).
     fn min_nodes(config: &Self::Config) -> u32;
 

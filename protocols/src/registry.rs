@@ -49,6 +49,18 @@ impl ProtocolConfig {
         self.visit(Validate(nodes))
     }
 
+    /// Checks the nodes absent at start.
+    pub fn validate_absent(&self, absent: &[u32]) -> Result<(), FieldError> {
+        struct ValidateAbsent<'a>(&'a [u32]);
+        impl Visit for ValidateAbsent<'_> {
+            type Output = Result<(), FieldError>;
+            fn visit<P: Protocol>(self, config: &P::Config) -> Self::Output {
+                P::validate_absent(config, self.0)
+            }
+        }
+        self.visit(ValidateAbsent(absent))
+    }
+
     /// The smallest cluster the protocol works on.
     pub fn min_nodes(&self) -> u32 {
         struct MinNodes;

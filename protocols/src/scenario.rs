@@ -148,6 +148,7 @@ impl Scenario {
                 e.within("protocol")
             }
         })?;
+        self.protocol.validate_absent(&self.absent)?;
         let known = self.protocol.invariant_names(self.nodes);
         let check = |name: &str| {
             if known.iter().any(|(k, _)| k == name) {

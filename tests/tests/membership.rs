@@ -134,6 +134,19 @@ fn absent_nodes_and_joins_round_trip_through_a_scenario_file() {
 }
 
 #[test]
+fn the_rebalancing_store_needs_its_authority_present() {
+    let text = r#"Scenario(name: "r", protocol: Ring(), nodes: 4,
+    absent: [3, 0], stop_ms: 100, expect: AllHold)"#;
+    let err = Scenario::parse(Path::new("r.ron"), text)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("r.ron:2:") && err.contains("absent[1]") && err.contains("authority"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_scenario_naming_a_missing_absent_node_says_where() {
     let bad = CHURN.replace("absent: [4]", "absent: [9]");
     let err = Scenario::parse(Path::new("counter-churn.ron"), &bad).unwrap_err();

@@ -58,6 +58,18 @@ impl Protocol for RingNode {
         Ok(())
     }
 
+    fn validate_absent(_config: &RingConfig, absent: &[u32]) -> Result<(), FieldError> {
+        match absent.iter().position(|&n| n == node::AUTHORITY.0) {
+            Some(i) => Err(FieldError::new(
+                "",
+                "node 0 is the authority that numbers the configurations: it must be present",
+            )
+            .at(i)
+            .within("absent")),
+            None => Ok(()),
+        }
+    }
+
     fn min_nodes(_config: &RingConfig) -> u32 {
         // The authority and one member.
         2
