@@ -2,9 +2,9 @@
 //! proof that the sweep catches the usual wrong answers.
 
 use crate::{code, merge};
+use simlab_protocols::Scenario;
 use simlab_protocols::counter::{MERGE, MergeFn};
 use simlab_protocols::sweep::{first_failure, wrong_answers_caught};
-use simlab_protocols::Scenario;
 use std::path::Path;
 
 fn merged(mine: &[u64], theirs: &[u64]) -> Vec<u64> {

@@ -2,9 +2,9 @@
 //! proof that the sweep catches the usual wrong answers.
 
 use crate::{code, merge};
+use simlab_protocols::Scenario;
 use simlab_protocols::gossip::version::{Dot, Hlc, MERGE, MergeFn, Version, VersionVector};
 use simlab_protocols::sweep::{first_failure, wrong_answers_caught};
-use simlab_protocols::Scenario;
 use std::path::Path;
 
 /// A write by `node` (its `counter`th) that had seen the writes in `seen`.

@@ -3,10 +3,10 @@
 //! wrong answers.
 
 use crate::{code, transfers};
+use simlab_protocols::Scenario;
 use simlab_protocols::ring::hash_ring::{TRANSFERS, TransfersFn};
 use simlab_protocols::ring::{Ring, Transfer, ring_hash};
 use simlab_protocols::sweep::{first_failure, wrong_answers_caught};
-use simlab_protocols::Scenario;
 use std::collections::BTreeSet;
 use std::path::Path;
 
