@@ -144,6 +144,35 @@ fn the_rebalancing_store_needs_its_authority_present() {
         err.contains("r.ron:2:") && err.contains("absent[1]") && err.contains("authority"),
         "{err}"
     );
+    let alone = r#"Scenario(name: "r", protocol: Ring(), nodes: 1, stop_ms: 100, expect: AllHold)"#;
+    let err = Scenario::parse(Path::new("r.ron"), alone)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("nodes") && err.contains("at least one member"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_store_with_every_node_down_at_the_end_is_not_settled() {
+    let text = r#"Scenario(name: "r", protocol: Ring(), nodes: 3,
+    clients: (count: 1, ops: 5, route_by_key: true),
+    faults: [(at_ms: 200, fault: Crash(0)), (at_ms: 200, fault: Crash(1)), (at_ms: 200, fault: Crash(2))],
+    stop_ms: 1000, expect: AllHold)"#;
+    let scenario = Scenario::parse(Path::new("r.ron"), text).unwrap();
+    let outcome = run(&scenario, 0);
+    let settled: Vec<_> = outcome
+        .violations
+        .iter()
+        .filter(|v| v.invariant == "Settled")
+        .collect();
+    assert_eq!(settled.len(), 1, "{:?}", outcome.violations);
+    assert!(
+        settled[0].message.contains("no node is up"),
+        "{}",
+        settled[0].message
+    );
 }
 
 #[test]

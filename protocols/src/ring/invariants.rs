@@ -131,10 +131,14 @@ impl Invariant<RingNode> for Settled {
                 return Err(format!("{n} has not finished pulling an arc from n{}", i.from));
             }
         }
-        let ring = world
-            .node(live[0])
+        // Every node computes the same ring from a configuration; any live one will do.
+        let Some(ring) = live
+            .first()
+            .and_then(|&n| world.node(n))
             .map(|node| node.ring_for(config))
-            .expect("a live node");
+        else {
+            return Err("no node is up: nobody holds the keys".into());
+        };
         for &n in &live {
             for key in world.durable(n).store.keys() {
                 let owner = ring.owner(key_point(key));

@@ -27,7 +27,15 @@ impl Protocol for RingNode {
     type Config = RingConfig;
     const NAME: &'static str = "consistent-hash store";
 
-    fn validate(config: &RingConfig, _nodes: u32) -> Result<(), FieldError> {
+    fn validate(config: &RingConfig, nodes: u32) -> Result<(), FieldError> {
+        if nodes < 2 {
+            return Err(FieldError::new(
+                "nodes",
+                format!(
+                    "{nodes}: the store needs its authority (node 0) and at least one member"
+                ),
+            ));
+        }
         if !(1..=1_000).contains(&config.vnodes) {
             return Err(FieldError::new(
                 "vnodes",
