@@ -1144,6 +1144,24 @@ fn a_leaver_that_crashes_is_asked_again_when_it_restarts() {
 }
 
 #[test]
+fn a_paused_member_cannot_be_asked_to_leave() {
+    let mut c = config(3, 6, 400);
+    c.faults = vec![
+        at(100, Fault::Pause(1)),
+        at(150, Fault::Leave(1)),
+        at(200, Fault::Resume(1)),
+    ];
+    let mut sim = build(c, slow_leaver(10));
+    sim.run();
+    assert_eq!(sim.fault_log()[1].skipped.as_deref(), Some("n1 is paused"));
+    assert_eq!(
+        sim.status(NodeId(1)),
+        NodeStatus::Up,
+        "the skipped leave left it a member"
+    );
+}
+
+#[test]
 fn a_node_that_left_rejoins_over_its_durable_store() {
     let mut c = config(3, 4, 600);
     c.faults = vec![

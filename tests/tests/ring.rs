@@ -319,3 +319,25 @@ fn the_rebalancing_store_holds_under_churn_for_200_seeds() {
 fn the_rebalancing_store_holds_under_churn_for_1000_seeds() {
     sweep_clean("ring-churn", 0..1_000);
 }
+
+/// `Settled` catches a planted bug of its own: an old owner that keeps serving an arc it handed
+/// over takes a write after releasing it, and is left holding a key it does not own.
+#[test]
+fn settled_catches_a_stale_copy_left_by_a_planted_bug() {
+    let scenario = common::scenario("ring-bug-keep-serving-after-move");
+    let outcome = run_seed(&scenario, 0, false);
+    let settled: Vec<_> = outcome
+        .violations
+        .iter()
+        .filter(|v| v.invariant == "Settled")
+        .collect();
+    assert_eq!(settled.len(), 1, "{:?}", outcome.violations);
+    assert!(
+        settled[0].message.contains("still holds") && settled[0].message.contains("owns at epoch"),
+        "{}",
+        settled[0].message
+    );
+    let mut clean = scenario.clone();
+    clean.protocol.clear_bugs();
+    assert!(run_seed(&clean, 0, false).violations.is_empty());
+}

@@ -15,8 +15,9 @@ use simlab_sim::history::Completion;
 use simlab_sim::{Invariant, InvariantKind, NodeId, NodeStatus, World};
 use std::collections::BTreeMap;
 
-/// The keys with an acknowledged write, with the time of the first acknowledgement.
-fn written_keys(world: &World<'_, RingNode>) -> BTreeMap<String, simlab_sim::Time> {
+/// The keys with an acknowledged write, with the time of the first acknowledgement. Borrowed
+/// from the history: this runs after every step, and allocates no key.
+fn written_keys<'a>(world: &World<'a, RingNode>) -> BTreeMap<&'a str, simlab_sim::Time> {
     let mut keys = BTreeMap::new();
     for op in &world.history().ops {
         // A write took effect when it was answered `Ok` (a failed compare-and-set changed
@@ -24,7 +25,7 @@ fn written_keys(world: &World<'_, RingNode>) -> BTreeMap<String, simlab_sim::Tim
         let write = !matches!(op.request.0, KvOp::Get(_));
         let acked = matches!(op.completion, Some(Completion::Ok(KvResponse::Ok(_))));
         if let (true, true, Some(at)) = (write, acked, op.completed) {
-            keys.entry(op.request.0.key().to_string()).or_insert(at);
+            keys.entry(op.request.0.key()).or_insert(at);
         }
     }
     keys
@@ -58,13 +59,13 @@ impl Invariant<RingNode> for NoLostWrite {
     fn check(&mut self, world: &World<'_, RingNode>) -> Result<(), String> {
         for (key, at) in written_keys(world) {
             let held = (0..world.cluster_size()).map(NodeId).any(|n| {
-                in_cluster(world, n) && world.durable(n).store.contains_key(&key)
+                in_cluster(world, n) && world.durable(n).store.contains_key(key)
             });
             if held {
                 continue;
             }
             let newest = newest(world);
-            let point = key_point(&key);
+            let point = key_point(key);
             let handoff = (0..world.cluster_size())
                 .map(NodeId)
                 .flat_map(|n| {
