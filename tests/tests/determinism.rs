@@ -45,5 +45,6 @@ fn trace_hashes_are_pinned() {
         ("counter-gossip", 1),
         ("ring-join-leave", 1),
         ("ring-churn", 1),
+        ("ring-replicated-churn", 1),
     ]));
 }

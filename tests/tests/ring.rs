@@ -111,6 +111,23 @@ proptest! {
                     prop_assert_eq!(t.to.iter().copied().collect::<BTreeSet<_>>(), new[&key].clone());
                 }
             }
+            // A replicated handoff splits each arc where the owner lists (primary first)
+            // change: the pieces tile the arc, and every key's piece names its owners in order.
+            for t in &transfers {
+                let pieces = Ring::split_by_owners(&before_ring, &ring, t.range, r);
+                prop_assert_eq!(pieces[0].0.after, t.range.after);
+                prop_assert_eq!(pieces[pieces.len() - 1].0.upto, t.range.upto);
+                for pair in pieces.windows(2) {
+                    prop_assert_eq!(pair[0].0.upto, pair[1].0.after);
+                    prop_assert!(pair[0].1 != pair[1].1 || pair[0].2 != pair[1].2);
+                }
+                for &key in keys.iter().filter(|&&k| t.range.contains(k)) {
+                    let holding: Vec<_> = pieces.iter().filter(|p| p.0.contains(key)).collect();
+                    prop_assert_eq!(holding.len(), 1, "pieces overlap or miss {}", key);
+                    prop_assert_eq!(&holding[0].1, &before_ring.owners(key, r));
+                    prop_assert_eq!(&holding[0].2, &ring.owners(key, r));
+                }
+            }
         }
     }
 }
@@ -318,6 +335,97 @@ fn the_rebalancing_store_holds_under_churn_for_200_seeds() {
 #[ignore = "long: the churn scenario over 1,000 seeds (run with --release -- --ignored)"]
 fn the_rebalancing_store_holds_under_churn_for_1000_seeds() {
     sweep_clean("ring-churn", 0..1_000);
+}
+
+#[test]
+fn the_replicated_store_holds_under_churn_for_200_seeds() {
+    sweep_clean("ring-replicated-churn", 0..200);
+}
+
+#[test]
+#[ignore = "long: the replicated churn scenario over 1,000 seeds (run with --release -- --ignored)"]
+fn the_replicated_store_holds_under_churn_for_1000_seeds() {
+    sweep_clean("ring-replicated-churn", 0..1_000);
+}
+
+/// With replicas, `Settled` also requires every owner of a key to hold the same version: it
+/// catches owners left apart when anti-entropy is missing.
+#[test]
+fn settled_catches_replicas_that_never_converge() {
+    let scenario = common::scenario("ring-bug-no-anti-entropy");
+    let outcome = run_seed(&scenario, 0, false);
+    let settled: Vec<_> = outcome
+        .violations
+        .iter()
+        .filter(|v| v.invariant == "Settled")
+        .collect();
+    assert_eq!(settled.len(), 1, "{:?}", outcome.violations);
+    assert!(
+        settled[0].message.contains("disagree"),
+        "{}",
+        settled[0].message
+    );
+    let mut clean = scenario.clone();
+    clean.protocol.clear_bugs();
+    assert!(run_seed(&clean, 0, false).violations.is_empty());
+}
+
+/// Quorums that need not meet (R + W not above the replicas) lose linearizability on the same
+/// runs where majorities keep it: the checker tells the two configurations apart.
+#[test]
+fn reads_miss_writes_only_when_quorums_need_not_meet() {
+    let weak = common::scenario("ring-weak-quorums");
+    let failing = (0..20)
+        .filter(|&seed| {
+            run_seed(&weak, seed, false)
+                .violations
+                .iter()
+                .any(|v| v.invariant == "Linearizable")
+        })
+        .count();
+    assert!(
+        failing > 0,
+        "W = R = 1 of 3 never read a stale value in 20 seeds"
+    );
+    let text =
+        std::fs::read_to_string(common::root().join("scenarios/ring-weak-quorums.ron")).unwrap();
+    let majority = text.replace(
+        "write_quorum: 1, read_quorum: 1",
+        "write_quorum: 2, read_quorum: 2",
+    );
+    assert_ne!(text, majority);
+    let majority = simlab_protocols::Scenario::parse(std::path::Path::new("m.ron"), &majority)
+        .expect("the majority variant parses");
+    for seed in 0..20 {
+        let outcome = run_seed(&majority, seed, false);
+        assert!(
+            outcome.violations.is_empty(),
+            "seed {seed}: {:?}",
+            outcome.violations
+        );
+    }
+}
+
+#[test]
+fn replica_and_quorum_sizes_that_cannot_work_are_refused() {
+    let cases = [
+        ("replicas: 0", "replicas"),
+        ("replicas: 4", "more copies than members"),
+        ("replicas: 3, write_quorum: 4", "write_quorum"),
+        ("replicas: 3, read_quorum: 0", "read_quorum"),
+    ];
+    for (fields, expected) in cases {
+        let text = format!(
+            "Scenario(name: \"r\", protocol: Ring({fields}), nodes: 4, stop_ms: 100, expect: AllHold)"
+        );
+        let err = simlab_protocols::Scenario::parse(std::path::Path::new("r.ron"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(expected) && err.contains("r.ron:1:"),
+            "{fields}: {err}"
+        );
+    }
 }
 
 /// `Settled` catches a planted bug of its own: an old owner that keeps serving an arc it handed

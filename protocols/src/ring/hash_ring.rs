@@ -342,6 +342,53 @@ impl Ring {
         transfers
     }
 
+    /// Splits `range` into the pieces on which both rings' owner *lists* (primary first) are
+    /// constant, clockwise, each with its owners before and after in that order.
+    ///
+    /// [`Ring::transfers`] compares owner sets, so one of its arcs can hold pieces whose
+    /// primary differs; a replicated handoff needs to know, for every key, who served it
+    /// before and who serves it after.
+    pub fn split_by_owners(
+        before: &Ring,
+        after: &Ring,
+        range: KeyRange,
+        r: usize,
+    ) -> Vec<(KeyRange, Vec<u32>, Vec<u32>)> {
+        let whole = range.after == range.upto;
+        let distance = |p: Point| p.wrapping_sub(range.after).wrapping_sub(1);
+        let mut cuts: Vec<Point> = before
+            .points
+            .iter()
+            .chain(&after.points)
+            .map(|&(p, _)| p)
+            .filter(|&p| whole || range.contains(p))
+            .collect();
+        if !whole {
+            cuts.push(range.upto);
+        }
+        // Clockwise from the arc's start; the arc's own end comes last.
+        cuts.sort_unstable_by_key(|&p| distance(p));
+        cuts.dedup();
+        if cuts.last() != Some(&range.upto) {
+            cuts.push(range.upto);
+        }
+        let mut pieces: Vec<(KeyRange, Vec<u32>, Vec<u32>)> = Vec::new();
+        let mut start = range.after;
+        for b in cuts {
+            let piece = KeyRange {
+                after: start,
+                upto: b,
+            };
+            start = b;
+            let (from, to) = (before.owners(b, r), after.owners(b, r));
+            match pieces.last_mut() {
+                Some(last) if last.1 == from && last.2 == to => last.0.upto = b,
+                _ => pieces.push((piece, from, to)),
+            }
+        }
+        pieces
+    }
+
     /// Bounded-load placement (Mirrokni, Thorup and Zadimoghaddam, 2018): `keys` arrive in
     /// order, and each goes to the first member clockwise from it whose load is below the
     /// capacity `⌈(1 + ε)·keys / members⌉`. Returns each key's member, in arrival order.

@@ -3,10 +3,12 @@
 //! - `NoLostWrite` (always): every key with an acknowledged write is held by some node that is
 //!   still in the cluster (up or crashed: its durable store counts; a node that left does not).
 //! - `Linearizable` (history): the shared key-value checker over every client operation; with
-//!   one owner per key and the handoff rule, each key behaves as a single register.
+//!   one owner per key and the handoff rule, or with replicas and quorums that meet, each key
+//!   behaves as a single register.
 //! - `Settled` (eventually): once the faults are over, every live node knows the authority's
-//!   configuration, every handoff is released, and every key is held by exactly its owner under
-//!   that configuration: no stale copies, no node serving what it does not own.
+//!   configuration, every handoff is released, and every key is held by exactly its owners under
+//!   that configuration (its owner, or with replicas its live owners, all at the same version):
+//!   no stale copies, no node serving what it does not own.
 
 use super::hash_ring::key_point;
 use super::node::{Pull, RingDurable, RingNode};
@@ -131,6 +133,14 @@ impl Invariant<RingNode> for Settled {
             if let Some(i) = d.incoming.iter().find(|i| i.state != Pull::Released) {
                 return Err(format!("{n} has not finished pulling an arc from n{}", i.from));
             }
+            let member = config.members.contains(&n.0);
+            let replicated = world.node(n).is_some_and(|node| node.replicated());
+            if member && replicated && d.complete != config.number {
+                return Err(format!(
+                    "{n} does not know epoch {} is complete, so it still counts the old owners",
+                    config.number
+                ));
+            }
         }
         // Every node computes the same ring from a configuration; any live one will do.
         let Some(ring) = live
@@ -140,6 +150,13 @@ impl Invariant<RingNode> for Settled {
         else {
             return Err("no node is up: nobody holds the keys".into());
         };
+        let replicas = live
+            .first()
+            .and_then(|&n| world.node(n))
+            .map_or(1, |node| node.replicas());
+        if replicas > 1 {
+            return converged(world, &live, &ring, replicas, config.number);
+        }
         for &n in &live {
             for key in world.durable(n).store.keys() {
                 let owner = ring.owner(key_point(key));
@@ -154,4 +171,49 @@ impl Invariant<RingNode> for Settled {
         }
         Ok(())
     }
+}
+
+/// With replicas: each key any live node holds is held by exactly its live owners, all at the
+/// same version.
+fn converged(
+    world: &World<'_, RingNode>,
+    live: &[NodeId],
+    ring: &super::hash_ring::Ring,
+    replicas: usize,
+    epoch: u64,
+) -> Result<(), String> {
+    let mut holders: BTreeMap<&str, Vec<(u32, u64)>> = BTreeMap::new();
+    for &n in live {
+        for (key, entry) in &world.durable(n).store {
+            holders.entry(key).or_default().push((n.0, entry.version));
+        }
+    }
+    for (key, held) in holders {
+        let owners = ring.owners(key_point(key), replicas);
+        if let Some(&(n, _)) = held.iter().find(|(n, _)| !owners.contains(n)) {
+            return Err(format!(
+                "n{n} still holds {key}, whose owners at epoch {epoch} are {owners:?}"
+            ));
+        }
+        let missing = owners
+            .iter()
+            .find(|&&o| live.contains(&NodeId(o)) && !held.iter().any(|&(n, _)| n == o));
+        if let Some(o) = missing {
+            return Err(format!(
+                "n{o} owns {key} at epoch {epoch} but holds no copy (anti-entropy has not \
+                 brought it)"
+            ));
+        }
+        let (low, high) = (
+            held.iter().map(|&(_, v)| v).min(),
+            held.iter().map(|&(_, v)| v).max(),
+        );
+        if low != high {
+            return Err(format!(
+                "the owners of {key} disagree: versions {:?}",
+                held
+            ));
+        }
+    }
+    Ok(())
 }

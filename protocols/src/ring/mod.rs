@@ -63,6 +63,34 @@ impl Protocol for RingNode {
         if config.retry_ms == 0 {
             return Err(FieldError::new("retry_ms", "must be positive"));
         }
+        if !(1..=16).contains(&config.replicas) {
+            return Err(FieldError::new(
+                "replicas",
+                format!("{}: must be between 1 and 16", config.replicas),
+            ));
+        }
+        if config.replicas >= nodes {
+            return Err(FieldError::new(
+                "replicas",
+                format!(
+                    "{}: more copies than members ({} nodes, one of them the authority)",
+                    config.replicas, nodes
+                ),
+            ));
+        }
+        for (field, quorum) in [
+            ("write_quorum", config.write_quorum),
+            ("read_quorum", config.read_quorum),
+        ] {
+            if let Some(q) = quorum
+                && !(1..=config.replicas).contains(&q)
+            {
+                return Err(FieldError::new(
+                    field,
+                    format!("{q}: must be between 1 and replicas ({})", config.replicas),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -115,13 +143,31 @@ impl Protocol for RingNode {
         ]
     }
 
-    fn report(_setup: &Setup<RingConfig>, sim: &Simulation<RingNode>) -> Vec<ReportItem> {
+    fn report(setup: &Setup<RingConfig>, sim: &Simulation<RingNode>) -> Vec<ReportItem> {
         let world = sim.world();
         let authority = world.durable(node::AUTHORITY);
         let moved: u64 = (0..world.cluster_size())
             .map(|n| world.durable(NodeId(n)).entries_received)
             .sum();
-        vec![
+        let c = &setup.config;
+        let replication = c.replicated().then(|| {
+            ReportItem::new(
+                "replication",
+                "copies per key",
+                format!(
+                    "{} (writes wait for {}, reads compare {})",
+                    c.replicas,
+                    c.write_quorum(),
+                    c.read_quorum()
+                ),
+                serde_json::json!({
+                    "replicas": c.replicas,
+                    "write_quorum": c.write_quorum(),
+                    "read_quorum": c.read_quorum(),
+                }),
+            )
+        });
+        let mut items = vec![
             ReportItem::count("epoch", "final epoch", authority.config.number),
             ReportItem::new(
                 "members",
@@ -130,7 +176,9 @@ impl Protocol for RingNode {
                 serde_json::json!(authority.config.members),
             ),
             ReportItem::count("entries_moved", "entries handed over", moved),
-        ]
+        ];
+        items.extend(replication);
+        items
     }
 
     fn kv_history(sim: &Simulation<RingNode>) -> Option<Vec<Op<KvInput, KvOutput>>> {

@@ -30,6 +30,10 @@
 //!
 //! Writes carry per-key sessions (each client's last sequence number on the key and its answer),
 //! which move with the entry, so a retried append takes effect once wherever it lands.
+//!
+//! **Replicas** (`replicas > 1`): each key is kept by its first `replicas` members clockwise;
+//! the rule above names the key's single writer, and the quorums, the handoff of backups and
+//! anti-entropy are in the `replication` module.
 
 use super::hash_ring::{KeyRange, Ring, TransfersFn, key_point};
 use crate::kv::{self, KvOp, KvRequest, KvResponse};
@@ -37,6 +41,8 @@ use serde::{Deserialize, Serialize};
 use simlab_sim::{Ctx, Node, NodeId, NodeView, ReplyTo, ResponseClass, Time};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+mod replication;
 
 /// The node that holds the configuration.
 pub const AUTHORITY: NodeId = NodeId(0);
@@ -56,6 +62,15 @@ pub enum RingBug {
     /// A leaver exits as soon as it sees a configuration without it, before its arcs are
     /// pulled: what it held is lost.
     LeaverExitsEarly,
+    /// With replicas, a read returns the newest copy its quorum showed without first writing it
+    /// back to a write quorum: a later read can miss a value an earlier read returned.
+    SkipReadWriteBack,
+    /// With replicas, reads and writes during a handoff count only the new owners, some of which
+    /// are still pulling: a quorum of them can miss an acknowledged write.
+    NewOwnersOnlyDuringHandoff,
+    /// With replicas, a write stops at its quorum and backups never compare notes with their
+    /// primary: an owner that missed a write keeps the older copy for good.
+    NoAntiEntropy,
 }
 
 /// The store's settings.
@@ -79,6 +94,13 @@ pub struct RingConfig {
     pub retry_ms: u64,
     /// Planted bugs.
     pub bugs: Vec<RingBug>,
+    /// Copies of each key: its first `replicas` distinct members clockwise.
+    pub replicas: u32,
+    /// Owners that must hold a write before it is acknowledged (default: a majority of
+    /// `replicas`).
+    pub write_quorum: Option<u32>,
+    /// Owners whose copies a read compares (default: a majority of `replicas`).
+    pub read_quorum: Option<u32>,
 }
 
 impl Default for RingConfig {
@@ -92,6 +114,9 @@ impl Default for RingConfig {
             batch: 4,
             retry_ms: 40,
             bugs: Vec::new(),
+            replicas: 1,
+            write_quorum: None,
+            read_quorum: None,
         }
     }
 }
@@ -99,6 +124,21 @@ impl Default for RingConfig {
 impl RingConfig {
     pub(crate) fn has(&self, bug: RingBug) -> bool {
         self.bugs.contains(&bug)
+    }
+
+    /// Whether keys have more than one copy.
+    pub fn replicated(&self) -> bool {
+        self.replicas > 1
+    }
+
+    /// Owners that must hold a write: `write_quorum`, or a majority of the replicas.
+    pub fn write_quorum(&self) -> usize {
+        self.write_quorum.unwrap_or(self.replicas / 2 + 1) as usize
+    }
+
+    /// Owners a read compares: `read_quorum`, or a majority of the replicas.
+    pub fn read_quorum(&self) -> usize {
+        self.read_quorum.unwrap_or(self.replicas / 2 + 1) as usize
     }
 }
 
@@ -141,10 +181,13 @@ pub enum Pull {
 pub struct Incoming {
     /// The arc.
     pub range: KeyRange,
-    /// Its previous owner.
+    /// Its previous owner (the primary, with replicas).
     pub from: u32,
     /// How far the handoff is.
     pub state: Pull,
+    /// This node takes over serving the arc from `from`, so the handoff ends with the
+    /// `Finish` that closes the source. With replicas, a new backup only copies the arc.
+    pub closes: bool,
 }
 
 /// An arc this node hands over.
@@ -198,6 +241,9 @@ pub struct RingDurable {
     pub settled: BTreeSet<u32>,
     /// Entries received in handoffs (batches and final answers), for the report.
     pub entries_received: u64,
+    /// With replicas: the newest epoch this node knows every member has settled. Until it
+    /// knows the current one is, it counts the owners of both configurations.
+    pub complete: u64,
 }
 
 /// Messages.
@@ -276,6 +322,53 @@ pub enum RingMsg {
     },
     /// The authority to a leaver: every member has taken what it pulled from you; go.
     Farewell,
+    /// With replicas: store this copy if you own its key (the answer is `Stored`).
+    Replicate {
+        /// The coordinator's operation.
+        tag: u64,
+        /// The key.
+        key: String,
+        /// The entry.
+        entry: Entry,
+    },
+    /// The owner holds `key` at this version (or newer).
+    Stored {
+        /// The coordinator's operation.
+        tag: u64,
+        /// The version held.
+        version: u64,
+    },
+    /// With replicas: a read asks an owner for its copy.
+    Query {
+        /// The coordinator's operation.
+        tag: u64,
+        /// The key.
+        key: String,
+    },
+    /// An owner's copy, if it holds one.
+    Copy {
+        /// The coordinator's operation.
+        tag: u64,
+        /// The copy.
+        entry: Option<Entry>,
+    },
+    /// With replicas: the authority says every member has settled this epoch.
+    Complete(u64),
+    /// With replicas: a backup's versions of the keys the receiver is primary of, at a settled
+    /// epoch (anti-entropy: the primary answers with what the backup lacks).
+    Sync {
+        /// The epoch.
+        epoch: u64,
+        /// Each key the backup holds that the receiver is primary of, with its version.
+        digest: Vec<(String, u64)>,
+    },
+    /// What the backup lacks: entries missing from its digest or newer.
+    SyncReply {
+        /// The epoch.
+        epoch: u64,
+        /// The entries.
+        entries: Vec<(String, Entry)>,
+    },
 }
 
 /// Timers.
@@ -294,6 +387,16 @@ pub struct RingNode {
     initial: Vec<u32>,
     /// The ring of the current configuration (rebuilt from it).
     ring: Ring,
+    /// The ring of the configuration before it: with replicas, a node counts the owners of
+    /// both until it knows the current configuration is complete.
+    previous_ring: Ring,
+    /// With replicas: the reads and writes this node coordinates that wait for a quorum.
+    pending: BTreeMap<u64, replication::Pending>,
+    /// The next coordinator tag: starts from the clock at every start, so that an answer to an
+    /// operation from before a crash never counts for a new one.
+    next_tag: u64,
+    /// Retry ticks since the start (anti-entropy takes its partners in turn).
+    ticks: u64,
     /// The authority heard this node's `Settled` for the current epoch.
     settled_acked: bool,
     /// Computes the arcs that move between two configurations (the learner slot
@@ -317,10 +420,24 @@ impl RingNode {
             id: id.0,
             config,
             initial,
+            previous_ring: ring.clone(),
             ring,
+            pending: BTreeMap::new(),
+            next_tag: 0,
+            ticks: 0,
             settled_acked: false,
             transfers,
         }
+    }
+
+    /// Whether keys have more than one copy.
+    pub(crate) fn replicated(&self) -> bool {
+        self.config.replicated()
+    }
+
+    /// Copies of each key.
+    pub(crate) fn replicas(&self) -> usize {
+        self.config.replicas as usize
     }
 
     fn is_authority(&self) -> bool {
@@ -347,7 +464,9 @@ impl RingNode {
         let mut incoming = Vec::new();
         let mut outgoing = Vec::new();
         // Nothing moves into the first configuration: it is where the data starts.
-        if previous.number > 0 {
+        if previous.number > 0 && self.config.replicated() {
+            (incoming, outgoing) = self.replicated_handoffs(&before, &after);
+        } else if previous.number > 0 {
             for t in (self.transfers)(&before, &after, 1) {
                 let (Some(&from), Some(&to)) = (t.from.first(), t.to.first()) else {
                     continue;
@@ -357,6 +476,7 @@ impl RingNode {
                         range: t.range,
                         from,
                         state: Pull::Fetching(None),
+                        closes: true,
                     });
                 }
                 if from == me {
@@ -377,6 +497,7 @@ impl RingNode {
             outgoing.len()
         ));
         self.ring = after;
+        self.previous_ring = before;
         self.settled_acked = false;
         let joins = !previous.members.contains(&me) && epoch.members.contains(&me);
         let d = ctx.durable_mut();
@@ -385,10 +506,13 @@ impl RingNode {
             // everything it owns now comes from the current owners.
             d.store.clear();
         }
+        // The authority starts a configuration only once the one before is complete.
+        d.complete = d.complete.max(previous.number);
         d.config = epoch;
         d.previous = previous;
         d.incoming = incoming;
         d.outgoing = outgoing;
+        self.tidy(ctx);
         self.pull_all(ctx);
         self.maybe_exit(ctx);
     }
@@ -428,7 +552,10 @@ impl RingNode {
     /// Tells the authority once every incoming handoff of this epoch is released.
     fn report_settled(&mut self, ctx: &mut Ctx<'_, Self>) {
         let d = ctx.durable();
-        let member = d.config.members.contains(&self.id);
+        // With replicas a leaver reports too: the configuration is complete only when no node
+        // can still count the old owners alone.
+        let member = d.config.members.contains(&self.id)
+            || (self.config.replicated() && d.previous.members.contains(&self.id));
         if member
             && !self.settled_acked
             && d.incoming.iter().all(|i| i.state == Pull::Released)
@@ -461,7 +588,11 @@ impl RingNode {
                 Err(KvResponse::NotLeader(Some(NodeId(out.to))))
             };
         }
-        if let Some(inc) = d.incoming.iter().find(|i| i.range.contains(point)) {
+        if let Some(inc) = d
+            .incoming
+            .iter()
+            .find(|i| i.closes && i.range.contains(point))
+        {
             return match inc.state {
                 Pull::Releasing | Pull::Released => Ok(()),
                 _ if self.config.has(RingBug::JoinerServesEarly) => Ok(()),
@@ -505,9 +636,18 @@ impl RingNode {
             RingMsg::JoinRequest(intent) => self.request(Change::Join(from.0), intent, ctx),
             RingMsg::LeaveRequest(intent) => self.request(Change::Leave(from.0), intent, ctx),
             RingMsg::Settled(epoch) if epoch == ctx.durable().config.number => {
-                ctx.durable_mut().settled.insert(from.0);
+                let newly = ctx.durable_mut().settled.insert(from.0);
                 ctx.send(from, RingMsg::SettledAck(epoch));
+                if self.config.replicated() && self.all_settled(ctx.durable()) {
+                    self.announce_complete(newly, from, ctx);
+                }
                 self.advance(ctx);
+            }
+            RingMsg::Settled(epoch)
+                if self.config.replicated() && epoch < ctx.durable().config.number =>
+            {
+                // An older epoch: complete, since a newer one was started.
+                ctx.send(from, RingMsg::Complete(epoch));
             }
             _ => {}
         }
@@ -543,7 +683,7 @@ impl RingNode {
             Change::Leave(n) => !d.config.members.contains(&n),
         };
         if done {
-            let settled = d.config.members.iter().all(|m| d.settled.contains(m));
+            let settled = self.all_settled(d);
             let (n, epoch, previous) = match change {
                 Change::Join(n) | Change::Leave(n) => (n, d.config.clone(), d.previous.clone()),
             };
@@ -563,11 +703,23 @@ impl RingNode {
         self.advance(ctx);
     }
 
+    /// Whether every member has settled the current epoch (with replicas, every leaver too).
+    fn all_settled(&self, d: &RingDurable) -> bool {
+        let members = d.config.members.iter().all(|m| d.settled.contains(m));
+        let leavers = || {
+            d.previous
+                .members
+                .iter()
+                .filter(|m| !d.config.members.contains(m))
+                .all(|m| d.settled.contains(m))
+        };
+        members && (!self.config.replicated() || leavers())
+    }
+
     /// Starts the next queued change once every member has settled the current epoch.
     fn advance(&mut self, ctx: &mut Ctx<'_, Self>) {
         let d = ctx.durable();
-        let settled = d.config.members.iter().all(|m| d.settled.contains(m));
-        if !settled || d.queue.is_empty() {
+        if !self.all_settled(d) || d.queue.is_empty() {
             return;
         }
         let mut members = d.config.members.clone();
@@ -606,7 +758,7 @@ impl RingNode {
     /// until every member has settled.
     fn broadcast_config(&mut self, ctx: &mut Ctx<'_, Self>) {
         let d = ctx.durable();
-        if d.config.members.iter().all(|m| d.settled.contains(m)) {
+        if self.all_settled(d) {
             return;
         }
         let mut to: BTreeSet<u32> = d
@@ -716,9 +868,17 @@ impl RingNode {
                 let inc = &mut d.incoming[inc];
                 inc.state = if more {
                     Pull::Fetching(last)
-                } else {
+                } else if inc.closes {
                     Pull::Finishing
+                } else {
+                    // A new backup only copies: the serving primary sends it every write
+                    // from now on.
+                    Pull::Released
                 };
+                if inc.state == Pull::Released {
+                    self.report_settled(ctx);
+                    return;
+                }
                 let (to, step) = (NodeId(inc.from), inc.state.clone());
                 let number = d.config.number;
                 let msg = match step {
@@ -785,7 +945,9 @@ impl RingNode {
                 }
                 Self::apply_entries(d, entries);
                 let source = d.incoming[inc].from;
-                if d.config.members.contains(&source) {
+                // With replicas the source may still be an owner: copies that nobody owns any
+                // more are deleted when the configuration is complete.
+                if d.config.members.contains(&source) && !self.config.replicated() {
                     d.incoming[inc].state = Pull::Releasing;
                     ctx.send(NodeId(source), RingMsg::Release { epoch, range });
                 } else {
@@ -830,6 +992,7 @@ impl RingNode {
                 }
             }
             RingMsg::JoinRequest(_) | RingMsg::LeaveRequest(_) | RingMsg::Settled(_) => {}
+            msg => self.on_replication_message(from, msg, ctx),
         }
     }
 
@@ -877,12 +1040,15 @@ impl Node for RingNode {
                 number: 1,
                 members: self.initial.clone(),
             };
+            // The first configuration needs no handoff: everyone starts settled.
+            d.complete = 1;
             if self.is_authority() {
-                // The first configuration needs no handoff: everyone starts settled.
                 d.settled = d.config.members.iter().copied().collect();
             }
         }
         self.ring = self.ring_for(&ctx.durable().config.clone());
+        self.previous_ring = self.ring_for(&ctx.durable().previous.clone());
+        self.next_tag = ctx.now().as_micros() << 20;
         ctx.set_timer(Time::from_millis(self.config.retry_ms), RingTimer::Retry);
         if self.is_authority() {
             self.advance(ctx);
@@ -924,6 +1090,9 @@ impl Node for RingNode {
                     self.ask_authority(ctx);
                     self.pull_all(ctx);
                     self.maybe_exit(ctx);
+                    if self.config.replicated() {
+                        self.replication_tick(ctx);
+                    }
                 }
                 ctx.set_timer(Time::from_millis(self.config.retry_ms), RingTimer::Retry);
             }
@@ -932,6 +1101,10 @@ impl Node for RingNode {
 
     fn on_request(&mut self, reply_to: ReplyTo, request: KvRequest, ctx: &mut Ctx<'_, Self>) {
         let op = request.0;
+        if self.config.replicated() && !self.is_authority() {
+            self.request_replicated(reply_to, op, ctx);
+            return;
+        }
         let answer = match self.route(op.key(), ctx.durable()) {
             Ok(()) if !self.is_authority() => self.serve(reply_to, &op, ctx),
             Ok(()) => KvResponse::NotLeader(None),
