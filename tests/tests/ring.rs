@@ -407,12 +407,72 @@ fn reads_miss_writes_only_when_quorums_need_not_meet() {
 }
 
 #[test]
+fn the_bounded_load_store_holds_under_joins_leaves_and_faults_for_100_seeds() {
+    sweep_clean("ring-bounded-loads", 0..100);
+}
+
+/// `WithinCapacity` catches a placement that forgets the cap, and holds with the cap, on the
+/// same runs.
+#[test]
+fn within_capacity_catches_a_placement_that_forgets_the_cap() {
+    let scenario = common::scenario("ring-bug-ignore-capacity");
+    let outcome = run_seed(&scenario, 0, false);
+    let over: Vec<_> = outcome
+        .violations
+        .iter()
+        .filter(|v| v.invariant == "WithinCapacity")
+        .collect();
+    assert_eq!(over.len(), 1, "{:?}", outcome.violations);
+    assert!(
+        over[0].message.contains("over the capacity 1"),
+        "{}",
+        over[0].message
+    );
+    let mut clean = scenario.clone();
+    clean.protocol.clear_bugs();
+    assert!(run_seed(&clean, 0, false).violations.is_empty());
+}
+
+/// Bounded loads in the store places the keys exactly as the ring's `assign_bounded` does,
+/// in the keys' order, and within the capacity.
+#[test]
+fn the_store_places_keys_as_bounded_loads_prescribes() {
+    use simlab_protocols::ring::hash_ring::bounded_capacity;
+    use simlab_protocols::ring::{KeyPlacement, Placement, RingConfig, key_point};
+    let config = RingConfig {
+        vnodes: 2,
+        keys: 64,
+        placement: KeyPlacement::BoundedLoads(0.25),
+        ..RingConfig::default()
+    };
+    let ring = Ring::with_members(config.ring_seed, config.vnodes, [1, 2, 3, 4, 5]);
+    let placement = Placement::new(&config, ring.clone());
+    let points: Vec<Point> = config.key_names().map(|k| key_point(&k)).collect();
+    let expected = ring.assign_bounded(&points, 0.25);
+    let mut loads = BTreeMap::new();
+    for (point, member) in points.iter().zip(&expected) {
+        assert_eq!(placement.owner(*point), Some(*member));
+        *loads.entry(*member).or_insert(0usize) += 1;
+    }
+    let capacity = bounded_capacity(64, 5, 0.25);
+    assert!(loads.values().all(|&l| l <= capacity), "{loads:?}");
+    // The plain ring with two positions per member overloads someone: the cap is doing work.
+    let mut plain = BTreeMap::new();
+    for &point in &points {
+        *plain.entry(ring.owner(point).unwrap()).or_insert(0usize) += 1;
+    }
+    assert!(plain.values().any(|&l| l > capacity), "{plain:?}");
+}
+
+#[test]
 fn replica_and_quorum_sizes_that_cannot_work_are_refused() {
     let cases = [
         ("replicas: 0", "replicas"),
         ("replicas: 4", "more copies than members"),
         ("replicas: 3, write_quorum: 4", "write_quorum"),
         ("replicas: 3, read_quorum: 0", "read_quorum"),
+        ("placement: BoundedLoads(-1.0)", "between 0 and 10"),
+        ("placement: BoundedLoads(0.25), replicas: 2", "one copy"),
     ];
     for (fields, expected) in cases {
         let text = format!(

@@ -10,7 +10,7 @@
 //!   that configuration (its owner, or with replicas its live owners, all at the same version):
 //!   no stale copies, no node serving what it does not own.
 
-use super::hash_ring::key_point;
+use super::hash_ring::{bounded_capacity, key_point};
 use super::node::{Pull, RingDurable, RingNode};
 use crate::kv::{KvOp, KvResponse};
 use simlab_sim::history::Completion;
@@ -142,24 +142,25 @@ impl Invariant<RingNode> for Settled {
                 ));
             }
         }
-        // Every node computes the same ring from a configuration; any live one will do.
-        let Some(ring) = live
+        // Every node computes the same placement from a configuration; any live one will do.
+        let Some(placement) = live
             .first()
             .and_then(|&n| world.node(n))
-            .map(|node| node.ring_for(config))
+            .map(|node| node.placement_for(config))
         else {
             return Err("no node is up: nobody holds the keys".into());
         };
+        let ring = placement.ring();
         let replicas = live
             .first()
             .and_then(|&n| world.node(n))
             .map_or(1, |node| node.replicas());
         if replicas > 1 {
-            return converged(world, &live, &ring, replicas, config.number);
+            return converged(world, &live, ring, replicas, config.number);
         }
         for &n in &live {
             for key in world.durable(n).store.keys() {
-                let owner = ring.owner(key_point(key));
+                let owner = placement.owner(key_point(key));
                 if owner != Some(n.0) {
                     return Err(format!(
                         "{n} still holds {key}, which n{} owns at epoch {}",
@@ -167,6 +168,52 @@ impl Invariant<RingNode> for Settled {
                         config.number
                     ));
                 }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// With bounded loads, no member holds more keys than the capacity ⌈(1 + ε)·keys / members⌉ of
+/// its configuration, not counting the keys it is handing over (a handoff copies before it
+/// deletes, so for a moment a key is on both sides; it is served by one).
+#[derive(Clone, Debug, Default)]
+pub struct WithinCapacity;
+
+impl Invariant<RingNode> for WithinCapacity {
+    fn name(&self) -> &str {
+        "WithinCapacity"
+    }
+
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Always
+    }
+
+    fn check(&mut self, world: &World<'_, RingNode>) -> Result<(), String> {
+        for n in (0..world.cluster_size()).map(NodeId) {
+            let Some(epsilon) = world.node(n).and_then(|node| node.bounded_epsilon()) else {
+                continue;
+            };
+            let d = world.durable(n);
+            if !d.config.members.contains(&n.0) {
+                continue;
+            }
+            let keys = world.node(n).map_or(0, |node| node.key_count());
+            let capacity = bounded_capacity(keys, d.config.members.len(), epsilon);
+            let leaving = |k: &str| {
+                let point = key_point(k);
+                d.outgoing
+                    .iter()
+                    .any(|o| !o.released && o.range.contains(point))
+            };
+            let held = d.store.keys().filter(|k| !leaving(k)).count();
+            if held > capacity {
+                return Err(format!(
+                    "{n} holds {held} keys at epoch {}, over the capacity {capacity} \
+                     (⌈(1 + {epsilon})·{keys} / {}⌉)",
+                    d.config.number,
+                    d.config.members.len()
+                ));
             }
         }
         Ok(())

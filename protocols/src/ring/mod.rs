@@ -14,11 +14,11 @@ pub mod node;
 pub mod theory;
 
 pub use hash_ring::{KeyRange, Point, Ring, Transfer, key_point, ring_hash};
-pub use node::{RingBug, RingConfig, RingNode};
+pub use node::{KeyPlacement, Placement, RingBug, RingConfig, RingNode};
 
 use crate::kv::{self, KvRequest, KvWorkload};
 use crate::protocol::{Protocol, ReportItem, Setup};
-use invariants::{NoLostWrite, Settled};
+use invariants::{NoLostWrite, Settled, WithinCapacity};
 use simlab_sim::linearizability::Op;
 use simlab_sim::linearizability::models::{KvInput, KvOutput};
 use simlab_sim::{FieldError, Invariant, NodeId, Simulation, Workload};
@@ -78,6 +78,20 @@ impl Protocol for RingNode {
                 ),
             ));
         }
+        if let Some(epsilon) = config.bounded_epsilon() {
+            if !(0.0..=10.0).contains(&epsilon) {
+                return Err(FieldError::new(
+                    "placement",
+                    format!("BoundedLoads({epsilon}): ε must be between 0 and 10"),
+                ));
+            }
+            if config.replicated() {
+                return Err(FieldError::new(
+                    "placement",
+                    "bounded loads places one copy of each key: use replicas: 1",
+                ));
+            }
+        }
         for (field, quorum) in [
             ("write_quorum", config.write_quorum),
             ("read_quorum", config.read_quorum),
@@ -135,12 +149,16 @@ impl Protocol for RingNode {
         )))
     }
 
-    fn invariants(_setup: &Setup<RingConfig>) -> Vec<Box<dyn Invariant<RingNode>>> {
-        vec![
+    fn invariants(setup: &Setup<RingConfig>) -> Vec<Box<dyn Invariant<RingNode>>> {
+        let mut invariants: Vec<Box<dyn Invariant<RingNode>>> = vec![
             Box::new(NoLostWrite),
             Box::new(kv::Linearizable::default()),
             Box::new(Settled),
-        ]
+        ];
+        if setup.config.bounded_epsilon().is_some() {
+            invariants.push(Box::new(WithinCapacity));
+        }
+        invariants
     }
 
     fn report(setup: &Setup<RingConfig>, sim: &Simulation<RingNode>) -> Vec<ReportItem> {
@@ -178,6 +196,21 @@ impl Protocol for RingNode {
             ReportItem::count("entries_moved", "entries handed over", moved),
         ];
         items.extend(replication);
+        if let Some(epsilon) = c.bounded_epsilon() {
+            let members = &authority.config.members;
+            let largest = members
+                .iter()
+                .map(|&m| world.durable(NodeId(m)).store.len())
+                .max()
+                .unwrap_or(0);
+            let capacity = hash_ring::bounded_capacity(c.keys as usize, members.len().max(1), epsilon);
+            items.push(ReportItem::new(
+                "largest_load",
+                "most keys on a member",
+                format!("{largest} (capacity {capacity})"),
+                serde_json::json!({ "largest": largest, "capacity": capacity }),
+            ));
+        }
         items
     }
 

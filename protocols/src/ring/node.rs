@@ -35,7 +35,7 @@
 //! the rule above names the key's single writer, and the quorums, the handoff of backups and
 //! anti-entropy are in the `replication` module.
 
-use super::hash_ring::{KeyRange, Ring, TransfersFn, key_point};
+use super::hash_ring::{KeyRange, Point, Ring, TransfersFn, key_point};
 use crate::kv::{self, KvOp, KvRequest, KvResponse};
 use serde::{Deserialize, Serialize};
 use simlab_sim::{Ctx, Node, NodeId, NodeView, ReplyTo, ResponseClass, Time};
@@ -71,6 +71,21 @@ pub enum RingBug {
     /// With replicas, a write stops at its quorum and backups never compare notes with their
     /// primary: an owner that missed a write keeps the older copy for good.
     NoAntiEntropy,
+    /// With bounded loads, a key goes to the first member clockwise whatever its load: the
+    /// placement forgets the capacity.
+    IgnoreCapacity,
+}
+
+/// How keys are placed on the members.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum KeyPlacement {
+    /// Each key to the first member clockwise of it.
+    #[default]
+    Ring,
+    /// Consistent hashing with bounded loads (Mirrokni, Thorup and Zadimoghaddam) with this ε:
+    /// the store's keys, taken in the order of their numbers (`k0`, `k1`, …), each go to the
+    /// first member clockwise holding fewer than ⌈(1 + ε)·keys / members⌉ of them.
+    BoundedLoads(f64),
 }
 
 /// The store's settings.
@@ -101,6 +116,8 @@ pub struct RingConfig {
     pub write_quorum: Option<u32>,
     /// Owners whose copies a read compares (default: a majority of `replicas`).
     pub read_quorum: Option<u32>,
+    /// How keys are placed on the members.
+    pub placement: KeyPlacement,
 }
 
 impl Default for RingConfig {
@@ -117,6 +134,7 @@ impl Default for RingConfig {
             replicas: 1,
             write_quorum: None,
             read_quorum: None,
+            placement: KeyPlacement::Ring,
         }
     }
 }
@@ -136,6 +154,19 @@ impl RingConfig {
         self.write_quorum.unwrap_or(self.replicas / 2 + 1) as usize
     }
 
+    /// The ε of bounded loads, if keys are placed that way.
+    pub fn bounded_epsilon(&self) -> Option<f64> {
+        match self.placement {
+            KeyPlacement::Ring => None,
+            KeyPlacement::BoundedLoads(epsilon) => Some(epsilon),
+        }
+    }
+
+    /// The keys clients use, in the order bounded loads places them.
+    pub fn key_names(&self) -> impl Iterator<Item = String> {
+        (0..self.keys).map(|i| format!("k{i}"))
+    }
+
     /// Owners a read compares: `read_quorum`, or a majority of the replicas.
     pub fn read_quorum(&self) -> usize {
         self.read_quorum.unwrap_or(self.replicas / 2 + 1) as usize
@@ -149,6 +180,51 @@ pub struct Epoch {
     pub number: u64,
     /// Members, ascending.
     pub members: Vec<u32>,
+}
+
+/// Who owns each key under one configuration: the first member clockwise on the ring or, with
+/// bounded loads, the member the bounded placement gives each of the store's keys. Every node
+/// computes the same placement from the same members.
+#[derive(Clone, Debug)]
+pub struct Placement {
+    ring: Ring,
+    /// With bounded loads: each key's position and member (other keys follow the ring).
+    bounded: Option<Arc<BTreeMap<Point, u32>>>,
+}
+
+impl Placement {
+    /// The placement of `ring`'s members under `config`.
+    pub fn new(config: &RingConfig, ring: Ring) -> Placement {
+        let bounded = config.bounded_epsilon().filter(|_| !ring.members().is_empty());
+        let bounded = bounded.map(|epsilon| {
+            let points: Vec<Point> = config.key_names().map(|k| key_point(&k)).collect();
+            let members = if config.has(RingBug::IgnoreCapacity) {
+                points.iter().filter_map(|&p| ring.owner(p)).collect()
+            } else {
+                ring.assign_bounded(&points, epsilon)
+            };
+            Arc::new(points.into_iter().zip(members).collect())
+        });
+        Placement { ring, bounded }
+    }
+
+    /// The member that owns `point`.
+    pub fn owner(&self, point: Point) -> Option<u32> {
+        match self.bounded.as_ref().and_then(|b| b.get(&point)) {
+            Some(&member) => Some(member),
+            None => self.ring.owner(point),
+        }
+    }
+
+    /// The ring underneath.
+    pub fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    /// With bounded loads, each key's position and member.
+    pub fn bounded(&self) -> Option<&BTreeMap<Point, u32>> {
+        self.bounded.as_deref()
+    }
 }
 
 /// A stored key: its value, a version that grows with every write, and each client's last
@@ -387,6 +463,8 @@ pub struct RingNode {
     initial: Vec<u32>,
     /// The ring of the current configuration (rebuilt from it).
     ring: Ring,
+    /// Who owns each key in the current configuration (the ring, or bounded loads over it).
+    placement: Placement,
     /// The ring of the configuration before it: with replicas, a node counts the owners of
     /// both until it knows the current configuration is complete.
     previous_ring: Ring,
@@ -418,6 +496,7 @@ impl RingNode {
         let ring = Ring::new(config.ring_seed, config.vnodes.max(1));
         RingNode {
             id: id.0,
+            placement: Placement::new(&config, ring.clone()),
             config,
             initial,
             previous_ring: ring.clone(),
@@ -433,6 +512,16 @@ impl RingNode {
     /// Whether keys have more than one copy.
     pub(crate) fn replicated(&self) -> bool {
         self.config.replicated()
+    }
+
+    /// The ε of bounded loads, if keys are placed that way.
+    pub(crate) fn bounded_epsilon(&self) -> Option<f64> {
+        self.config.bounded_epsilon()
+    }
+
+    /// How many keys the clients use.
+    pub(crate) fn key_count(&self) -> usize {
+        self.config.keys as usize
     }
 
     /// Copies of each key.
@@ -453,6 +542,34 @@ impl RingNode {
         )
     }
 
+    /// Who owns each key under `epoch`.
+    pub(crate) fn placement_for(&self, epoch: &Epoch) -> Placement {
+        Placement::new(&self.config, self.ring_for(epoch))
+    }
+
+    /// Points the current configuration at `ring`.
+    fn set_ring(&mut self, ring: Ring) {
+        self.placement = Placement::new(&self.config, ring.clone());
+        self.ring = ring;
+    }
+
+    /// With bounded loads: each key whose owner changes, as the one-position arc holding it.
+    fn bounded_transfers(before: &Placement, after: &Placement) -> Vec<(KeyRange, u32, u32)> {
+        let Some(keys) = after.bounded() else {
+            return Vec::new();
+        };
+        keys.iter()
+            .filter_map(|(&point, &to)| {
+                let from = before.owner(point)?;
+                let range = KeyRange {
+                    after: point.wrapping_sub(1),
+                    upto: point,
+                };
+                (from != to).then_some((range, from, to))
+            })
+            .collect()
+    }
+
     /// Adopts a newer configuration and works out this node's handoffs for it.
     fn adopt(&mut self, epoch: Epoch, previous: Epoch, ctx: &mut Ctx<'_, Self>) {
         if epoch.number <= ctx.durable().config.number {
@@ -466,6 +583,28 @@ impl RingNode {
         // Nothing moves into the first configuration: it is where the data starts.
         if previous.number > 0 && self.config.replicated() {
             (incoming, outgoing) = self.replicated_handoffs(&before, &after);
+        } else if previous.number > 0 && self.config.bounded_epsilon().is_some() {
+            let old = Placement::new(&self.config, before.clone());
+            let new = Placement::new(&self.config, after.clone());
+            for (range, from, to) in Self::bounded_transfers(&old, &new) {
+                if to == me {
+                    let state = Pull::Fetching(None);
+                    incoming.push(Incoming {
+                        range,
+                        from,
+                        state,
+                        closes: true,
+                    });
+                }
+                if from == me {
+                    outgoing.push(Outgoing {
+                        range,
+                        to,
+                        closed: false,
+                        released: false,
+                    });
+                }
+            }
         } else if previous.number > 0 {
             for t in (self.transfers)(&before, &after, 1) {
                 let (Some(&from), Some(&to)) = (t.from.first(), t.to.first()) else {
@@ -496,7 +635,7 @@ impl RingNode {
             incoming.len(),
             outgoing.len()
         ));
-        self.ring = after;
+        self.set_ring(after);
         self.previous_ring = before;
         self.settled_acked = false;
         let joins = !previous.members.contains(&me) && epoch.members.contains(&me);
@@ -600,7 +739,7 @@ impl RingNode {
                 Pull::Finishing => Err(KvResponse::NotLeader(None)),
             };
         }
-        match self.ring.owner(point) {
+        match self.placement.owner(point) {
             Some(owner) if owner == self.id => Ok(()),
             owner => Err(KvResponse::NotLeader(owner.map(NodeId))),
         }
@@ -745,7 +884,7 @@ impl RingNode {
         };
         d.previous = previous;
         d.settled.clear();
-        self.ring = self.ring_for(&ctx.durable().config.clone());
+        self.set_ring(self.ring_for(&ctx.durable().config.clone()));
         ctx.note(format!(
             "epoch {}: {change:?}, members {:?}",
             ctx.durable().config.number,
@@ -1046,7 +1185,7 @@ impl Node for RingNode {
                 d.settled = d.config.members.iter().copied().collect();
             }
         }
-        self.ring = self.ring_for(&ctx.durable().config.clone());
+        self.set_ring(self.ring_for(&ctx.durable().config.clone()));
         self.previous_ring = self.ring_for(&ctx.durable().previous.clone());
         self.next_tag = ctx.now().as_micros() << 20;
         ctx.set_timer(Time::from_millis(self.config.retry_ms), RingTimer::Retry);
