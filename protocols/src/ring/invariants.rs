@@ -5,6 +5,8 @@
 //! - `Linearizable` (history): the shared key-value checker over every client operation; with
 //!   one owner per key and the handoff rule, or with replicas and quorums that meet, each key
 //!   behaves as a single register.
+//! - `SingleServer` (always): at most one live node serves each key (with replicas: takes
+//!   writes for it), whatever the epochs the nodes are at.
 //! - `Settled` (eventually): once the faults are over, every live node knows the authority's
 //!   configuration, every handoff is released, and every key is held by exactly its owners under
 //!   that configuration (its owner, or with replicas its live owners, all at the same version):
@@ -90,6 +92,52 @@ impl Invariant<RingNode> for NoLostWrite {
             return Err(format!(
                 "{key}, written and acknowledged at {at}, is held by no node in the cluster: {why}"
             ));
+        }
+        Ok(())
+    }
+}
+
+/// At most one node serves each key at any moment (with replicas: takes writes for it). This is
+/// the handoff rule and the epoch rule checked directly: a source serves an arc until it closes
+/// it, the new owner from its final answer on, and a node with an older configuration serves
+/// only what that configuration gives it and it has not handed over.
+#[derive(Clone, Debug, Default)]
+pub struct SingleServer {
+    /// The store's keys, named once.
+    keys: Vec<String>,
+}
+
+impl Invariant<RingNode> for SingleServer {
+    fn name(&self) -> &str {
+        "SingleServer"
+    }
+
+    fn kind(&self) -> InvariantKind {
+        InvariantKind::Always
+    }
+
+    fn check(&mut self, world: &World<'_, RingNode>) -> Result<(), String> {
+        let live: Vec<(NodeId, &RingNode)> = (0..world.cluster_size())
+            .map(NodeId)
+            .filter_map(|n| world.node(n).map(|node| (n, node)))
+            .collect();
+        if self.keys.is_empty()
+            && let Some((_, node)) = live.first()
+        {
+            self.keys = node.key_names().collect();
+        }
+        for key in &self.keys {
+            let mut servers = live
+                .iter()
+                .filter(|(n, node)| node.serves(key, world.durable(*n)))
+                .map(|(n, _)| *n);
+            if let (Some(a), Some(b)) = (servers.next(), servers.next()) {
+                let (da, db) = (world.durable(a), world.durable(b));
+                return Err(format!(
+                    "{a} (epoch {}) and {b} (epoch {}) both serve {key}",
+                    da.config.number, db.config.number
+                ));
+            }
         }
         Ok(())
     }

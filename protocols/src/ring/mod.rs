@@ -18,7 +18,7 @@ pub use node::{KeyPlacement, Placement, RingBug, RingConfig, RingNode};
 
 use crate::kv::{self, KvRequest, KvWorkload};
 use crate::protocol::{Protocol, ReportItem, Setup};
-use invariants::{NoLostWrite, Settled, WithinCapacity};
+use invariants::{NoLostWrite, Settled, SingleServer, WithinCapacity};
 use simlab_sim::linearizability::Op;
 use simlab_sim::linearizability::models::{KvInput, KvOutput};
 use simlab_sim::{FieldError, Invariant, NodeId, Simulation, Workload};
@@ -154,6 +154,7 @@ impl Protocol for RingNode {
             Box::new(NoLostWrite),
             Box::new(kv::Linearizable::default()),
             Box::new(Settled),
+            Box::new(SingleServer::default()),
         ];
         if setup.config.bounded_epsilon().is_some() {
             invariants.push(Box::new(WithinCapacity));

@@ -514,6 +514,17 @@ impl RingNode {
         self.config.replicated()
     }
 
+    /// Whether this node would serve `key` now (with replicas: take a write for it), from its
+    /// own configuration and handoffs.
+    pub(crate) fn serves(&self, key: &str, d: &RingDurable) -> bool {
+        !self.is_authority() && self.route(key, d).is_ok()
+    }
+
+    /// The keys clients use.
+    pub(crate) fn key_names(&self) -> impl Iterator<Item = String> {
+        self.config.key_names()
+    }
+
     /// The ε of bounded loads, if keys are placed that way.
     pub(crate) fn bounded_epsilon(&self) -> Option<f64> {
         self.config.bounded_epsilon()
