@@ -326,6 +326,23 @@ fn sweep_clean(name: &str, seeds: std::ops::Range<u64>) {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// Runs the bug scenario `name` at seed 0: `invariant` is violated once, with a message that
+/// `says`; the same run without the bug holds everything.
+fn catches_at_seed_0(name: &str, invariant: &str, says: impl Fn(&str) -> bool) {
+    let scenario = common::scenario(name);
+    let outcome = run_seed(&scenario, 0, false);
+    let caught: Vec<_> = outcome
+        .violations
+        .iter()
+        .filter(|v| v.invariant == invariant)
+        .collect();
+    assert_eq!(caught.len(), 1, "{:?}", outcome.violations);
+    assert!(says(&caught[0].message), "{}", caught[0].message);
+    let mut clean = scenario.clone();
+    clean.protocol.clear_bugs();
+    assert!(run_seed(&clean, 0, false).violations.is_empty());
+}
+
 #[test]
 fn the_rebalancing_store_holds_under_churn_for_200_seeds() {
     sweep_clean("ring-churn", 0..200);
@@ -352,22 +369,9 @@ fn the_replicated_store_holds_under_churn_for_1000_seeds() {
 /// catches owners left apart when anti-entropy is missing.
 #[test]
 fn settled_catches_replicas_that_never_converge() {
-    let scenario = common::scenario("ring-bug-no-anti-entropy");
-    let outcome = run_seed(&scenario, 0, false);
-    let settled: Vec<_> = outcome
-        .violations
-        .iter()
-        .filter(|v| v.invariant == "Settled")
-        .collect();
-    assert_eq!(settled.len(), 1, "{:?}", outcome.violations);
-    assert!(
-        settled[0].message.contains("disagree"),
-        "{}",
-        settled[0].message
-    );
-    let mut clean = scenario.clone();
-    clean.protocol.clear_bugs();
-    assert!(run_seed(&clean, 0, false).violations.is_empty());
+    catches_at_seed_0("ring-bug-no-anti-entropy", "Settled", |m| {
+        m.contains("disagree")
+    });
 }
 
 /// Quorums that need not meet (R + W not above the replicas) lose linearizability on the same
@@ -415,22 +419,9 @@ fn the_bounded_load_store_holds_under_joins_leaves_and_faults_for_100_seeds() {
 /// same runs.
 #[test]
 fn within_capacity_catches_a_placement_that_forgets_the_cap() {
-    let scenario = common::scenario("ring-bug-ignore-capacity");
-    let outcome = run_seed(&scenario, 0, false);
-    let over: Vec<_> = outcome
-        .violations
-        .iter()
-        .filter(|v| v.invariant == "WithinCapacity")
-        .collect();
-    assert_eq!(over.len(), 1, "{:?}", outcome.violations);
-    assert!(
-        over[0].message.contains("over the capacity 1"),
-        "{}",
-        over[0].message
-    );
-    let mut clean = scenario.clone();
-    clean.protocol.clear_bugs();
-    assert!(run_seed(&clean, 0, false).violations.is_empty());
+    catches_at_seed_0("ring-bug-ignore-capacity", "WithinCapacity", |m| {
+        m.contains("over the capacity 1")
+    });
 }
 
 /// Bounded loads in the store places the keys exactly as the ring's `assign_bounded` does,
@@ -492,20 +483,7 @@ fn replica_and_quorum_sizes_that_cannot_work_are_refused() {
 /// over takes a write after releasing it, and is left holding a key it does not own.
 #[test]
 fn settled_catches_a_stale_copy_left_by_a_planted_bug() {
-    let scenario = common::scenario("ring-bug-keep-serving-after-move");
-    let outcome = run_seed(&scenario, 0, false);
-    let settled: Vec<_> = outcome
-        .violations
-        .iter()
-        .filter(|v| v.invariant == "Settled")
-        .collect();
-    assert_eq!(settled.len(), 1, "{:?}", outcome.violations);
-    assert!(
-        settled[0].message.contains("still holds") && settled[0].message.contains("owns at epoch"),
-        "{}",
-        settled[0].message
-    );
-    let mut clean = scenario.clone();
-    clean.protocol.clear_bugs();
-    assert!(run_seed(&clean, 0, false).violations.is_empty());
+    catches_at_seed_0("ring-bug-keep-serving-after-move", "Settled", |m| {
+        m.contains("still holds") && m.contains("owns at epoch")
+    });
 }
