@@ -253,27 +253,54 @@ fn bytes_per_node(clusters: u32) -> Option<f64> {
     Some(after.saturating_sub(before) as f64 / f64::from(clusters * WIDE))
 }
 
+/// The runs the TUI cases record.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TuiCase {
+    /// Raft's basic agreement stretched to about a million steps.
+    LongRaft,
+    /// The 1,000-node gossip cache with a partition.
+    Wide,
+}
+
+impl TuiCase {
+    fn scenario(self, root: &Path) -> Result<Scenario, String> {
+        Ok(match self {
+            TuiCase::LongRaft => {
+                let mut long = load(root, "raft-basic-agreement")?;
+                long.stop_ms = 6_500_000; // heartbeats keep going: about a million steps
+                long.skip_invariants.clear();
+                long
+            }
+            TuiCase::Wide => load(root, "gossip-1000-nodes-split")?,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            TuiCase::LongRaft => "long-raft",
+            TuiCase::Wide => "wide",
+        }
+    }
+}
+
 /// What recording a run for the TUI and moving around in it cost.
 struct TuiMeasure {
     steps: u64,
     record_seconds: f64,
     median_ms: f64,
     worst_ms: f64,
-    /// Resident-set growth while recording (Linux only).
+    /// Resident-set growth of recording, measured in a fresh process (Linux only).
     bytes: Option<f64>,
     checkpoints: usize,
 }
 
-/// Records `scenario` as the TUI does, then shows `presses` steps: long jumps, single steps
+/// Records `case` as the TUI does, then shows `presses` steps: long jumps, single steps
 /// back and forward, and 100 back, like a person would.
-fn measure_tui(scenario: &Scenario, presses: usize) -> TuiMeasure {
-    let rss_before = resident_bytes();
+fn measure_tui(root: &Path, case: TuiCase, presses: usize) -> Result<TuiMeasure, String> {
+    let scenario = case.scenario(root)?;
     let start = Instant::now();
-    let mut replay = crate::ui::replay::Replay::record(scenario, scenario.seed);
+    let mut replay = crate::ui::replay::Replay::record(&scenario, scenario.seed);
     let record_seconds = start.elapsed().as_secs_f64();
-    let bytes = rss_before
-        .zip(resident_bytes())
-        .map(|(a, b)| b.saturating_sub(a) as f64);
     let steps = replay.len();
     let mut latencies = Vec::new();
     let mut r = rng::stream(7, Stream::Faults);
@@ -289,14 +316,42 @@ fn measure_tui(scenario: &Scenario, presses: usize) -> TuiMeasure {
         let _ = replay.moment(at);
         latencies.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    TuiMeasure {
+    Ok(TuiMeasure {
         steps,
         record_seconds,
         worst_ms: latencies.iter().copied().fold(0.0, f64::max),
         median_ms: median(latencies),
-        bytes,
+        bytes: tui_memory_in_child(case),
         checkpoints: replay.checkpoint_count(),
+    })
+}
+
+/// Resident-set growth of recording `case`, in bytes: what `simlab bench --tui-memory` prints.
+///
+/// Only a fresh process measures it: in one that ran other cases, the allocator keeps the
+/// pages they freed, and a recording that reuses them shows no growth at all.
+pub fn tui_memory(root: &Path, case: TuiCase) -> Result<u64, String> {
+    let scenario = case.scenario(root)?;
+    let unmeasured = || "resident memory is only measured on Linux".to_string();
+    let before = resident_bytes().ok_or_else(unmeasured)?;
+    let replay = crate::ui::replay::Replay::record(&scenario, scenario.seed);
+    let after = resident_bytes().ok_or_else(unmeasured)?;
+    drop(replay);
+    Ok(after.saturating_sub(before))
+}
+
+/// Runs `simlab bench --tui-memory CASE` and reads its answer; `None` when it cannot.
+fn tui_memory_in_child(case: TuiCase) -> Option<f64> {
+    let exe = std::env::current_exe().ok()?;
+    let out = std::process::Command::new(exe)
+        .args(["bench", "--tui-memory", case.name()])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
     }
+    let text = String::from_utf8(out.stdout).ok()?;
+    text.trim().parse::<u64>().ok().map(|b| b as f64)
 }
 
 /// The same workload on a bare binary heap: the floor any engine pays.
@@ -636,10 +691,7 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
     }
 
     say("TUI: seeking in a long recorded run");
-    let mut long = load(root, "raft-basic-agreement")?;
-    long.stop_ms = 6_500_000; // heartbeats keep going: about a million steps
-    long.skip_invariants.clear();
-    let tui = measure_tui(&long, 200);
+    let tui = measure_tui(root, TuiCase::LongRaft, 200)?;
     let (steps, worst) = (tui.steps, tui.worst_ms);
     cases.push(Case {
         name: "tui_seek_ms",
@@ -651,7 +703,7 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
     if let Some(bytes) = tui.bytes {
         cases.push(Case {
             name: "tui_checkpoint_bytes",
-            what: format!("TUI: memory for {} snapshots and the compact trace of {steps} steps ({:.1} MiB, resident-set growth)", tui.checkpoints, bytes / 1048576.0),
+            what: format!("TUI: memory for {} snapshots and the compact trace of {steps} steps ({:.1} MiB, resident-set growth of a fresh process)", tui.checkpoints, bytes / 1048576.0),
             value: bytes,
             unit: "bytes",
             target: None,
@@ -659,7 +711,7 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
     }
 
     say("TUI: a 1,000-node run");
-    let tui = measure_tui(&load(root, "gossip-1000-nodes-split")?, 60);
+    let tui = measure_tui(root, TuiCase::Wide, 60)?;
     cases.push(Case {
         name: "tui_1000_nodes_seek_ms",
         what: format!(
@@ -674,7 +726,7 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
         cases.push(Case {
             name: "tui_1000_nodes_bytes",
             what: format!(
-                "TUI: memory for the {} snapshots and the trace of that run ({:.0} MiB, resident-set growth)",
+                "TUI: memory for the {} snapshots and the trace of that run ({:.0} MiB, resident-set growth of a fresh process)",
                 tui.checkpoints,
                 bytes / 1_048_576.0
             ),
@@ -739,7 +791,7 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
                     );
                     assert!(verdict.is_linearizable(), "seed {seed}: {verdict:?}");
                     states = visited;
-                    start.elapsed().as_secs_f64() * 1e6
+                    start.elapsed().as_secs_f64() * 1e3
                 })
                 .collect(),
         );

@@ -84,6 +84,10 @@ enum Command {
         /// Runs per case; each reported value is their median.
         #[arg(long, default_value_t = 5)]
         repeats: usize,
+        /// Print only the resident-memory growth of recording one TUI case, in bytes: the
+        /// suite runs this in a fresh process, where freed pages cannot hide the growth.
+        #[arg(long, value_enum, hide = true)]
+        tui_memory: Option<crate::bench::TuiCase>,
     },
     /// Reproduce Demers et al.'s epidemic tables (anti-entropy, Tables 1 and 2) on the gossip
     /// cache: one update at one node, measured beside the published figures.
@@ -450,7 +454,18 @@ pub fn dispatch(cli: Cli, code: &LearnerCode) -> Result<ExitCode, String> {
             at_violation,
             swarm,
         } => tui(&file, seed, at_violation, swarm, code),
-        Command::Bench { json, repeats } => {
+        Command::Bench {
+            json,
+            repeats,
+            tui_memory,
+        } => {
+            if let Some(case) = tui_memory {
+                println!(
+                    "{}",
+                    crate::bench::tui_memory(std::path::Path::new("."), case)?
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             if repeats == 0 {
                 return Err("--repeats must be at least 1".into());
             }
