@@ -138,8 +138,8 @@ pub trait Run {
     fn report(&self) -> Vec<ReportItem>;
     /// The client history as key-value operations, for stores that speak the key-value API.
     fn kv_history(&self) -> Option<Vec<Op<KvInput, KvOutput>>>;
-    /// A copy that continues exactly like this one.
-    fn snapshot(&self) -> Box<dyn Run>;
+    /// A copy that continues exactly like this one, sharing state with it until either writes.
+    fn snapshot(&mut self) -> Box<dyn Run>;
     /// Bytes held by the compact trace ([`TraceMode::Compact`]).
     fn compact_bytes(&self) -> usize;
     /// The compact records kept so far ([`TraceMode::Compact`]).
@@ -238,9 +238,9 @@ impl<P: Protocol> Run for Instance<P> {
     fn compact_bytes(&self) -> usize {
         self.sim.compact_trace_bytes()
     }
-    fn snapshot(&self) -> Box<dyn Run> {
+    fn snapshot(&mut self) -> Box<dyn Run> {
         Box::new(Instance {
-            sim: self.sim.clone(),
+            sim: self.sim.snapshot(),
             setup: self.setup.clone(),
         })
     }

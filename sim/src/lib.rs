@@ -16,6 +16,7 @@ pub mod network;
 pub mod node;
 pub mod outcome;
 pub mod rng;
+mod share;
 pub mod simulation;
 pub mod time;
 pub mod trace;

@@ -6,10 +6,10 @@
 //! alone and makes every run a function of the seed.
 
 use crate::rng::{self, SimRng};
+use crate::share::Shareable;
 use crate::time::Time;
 use serde::{Deserialize, Serialize};
 use std::fmt::{self, Debug};
-use std::sync::Arc;
 
 /// A node's index in the cluster, `0..nodes`.
 #[derive(
@@ -240,7 +240,7 @@ pub(crate) enum Store<'a, D> {
     /// A store the handler may change in place.
     Owned(&'a mut D),
     /// The engine's store, copied on the first write if a snapshot shares it.
-    Shared(&'a mut Arc<D>),
+    Shared(&'a mut Shareable<D>),
 }
 
 impl<D: Clone> Store<'_, D> {
@@ -254,7 +254,7 @@ impl<D: Clone> Store<'_, D> {
     fn get_mut(&mut self) -> &mut D {
         match self {
             Store::Owned(d) => d,
-            Store::Shared(d) => Arc::make_mut(d),
+            Store::Shared(d) => d.get_mut(),
         }
     }
 }

@@ -6,10 +6,10 @@ use crate::history::History;
 use crate::network::{Network, Reachability};
 use crate::node::{Node, NodeId, TimerId};
 use crate::rng::SimRng;
+use crate::share::Shareable;
 use crate::time::Time;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// A node's liveness.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
@@ -133,8 +133,8 @@ impl Clock {
 #[derive(Clone, Debug)]
 pub(crate) struct NodeSlot<P: Node> {
     /// `None` while crashed. Shared with snapshots; cloned on the first write after one.
-    pub(crate) state: Option<Arc<P>>,
-    pub(crate) durable: Arc<P::Durable>,
+    pub(crate) state: Option<Shareable<P>>,
+    pub(crate) durable: Shareable<P::Durable>,
     pub(crate) paused: bool,
     pub(crate) presence: Presence,
     pub(crate) timers: BTreeMap<TimerId, P::Timer>,
@@ -151,7 +151,7 @@ pub(crate) struct WorldState<P: Node> {
     pub(crate) nodes: Vec<NodeSlot<P>>,
     pub(crate) network: Network,
     /// Shared with snapshots of the world until the next operation changes it.
-    pub(crate) history: Arc<History<P::Request, P::Response>>,
+    pub(crate) history: Shareable<History<P::Request, P::Response>>,
     pub(crate) stats: Stats,
     /// Nodes whose durable store was written in the current step.
     pub(crate) durable_writes: Vec<NodeId>,

@@ -9,7 +9,6 @@ use crate::rng::{self, SimRng};
 use crate::time::Time;
 use crate::trace::summary;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 pub(super) struct Pending {
@@ -140,7 +139,7 @@ impl<P: Node> Simulation<P> {
         let (side, group) = self.side_of(target);
         let group = group.map(<[NodeId]>::to_vec);
         self.clients[c].ops.push(self.state.history.ops.len());
-        let history = Arc::make_mut(&mut self.state.history);
+        let history = self.state.history.get_mut();
         let group = group.map(|g| history.group_index(&g));
         let call_order = history.next_order();
         history.ops.push(Operation {
@@ -179,7 +178,7 @@ impl<P: Node> Simulation<P> {
         let (lo, hi) = config.latency_ms;
         let latency = Time::from_micros(rng::between(&mut state.rng, lo * 1_000, hi * 1_000));
         let index = state.ops[seq as usize];
-        Arc::make_mut(&mut self.state.history).ops[index].attempts += 1;
+        self.state.history.get_mut().ops[index].attempts += 1;
         self.state.stats.client_requests += 1;
         let sent = self.state.now + backoff;
         let timeout = Time::from_millis(config.timeout_ms);
@@ -205,7 +204,7 @@ impl<P: Node> Simulation<P> {
         let c = client.0 as usize;
         let pending = self.clients[c].pending.take().expect("a pending operation");
         let index = self.clients[c].ops[pending.seq as usize];
-        let history = Arc::make_mut(&mut self.state.history);
+        let history = self.state.history.get_mut();
         let order = history.next_order();
         let op = &mut history.ops[index];
         op.completed = Some(self.state.now);

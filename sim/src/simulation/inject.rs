@@ -6,10 +6,10 @@ use super::queue::{Event, FaultEvent};
 use crate::faults::{Fault, FaultRecord, NemesisConfig, NemesisKind, node_ids};
 use crate::node::{Node, NodeId};
 use crate::rng::{self, SimRng};
+use crate::share::Shareable;
 use crate::time::Time;
 use crate::trace::{StepInfo, summary};
 use crate::world::{Clock, Presence};
-use std::sync::Arc;
 
 impl<P: Node> Simulation<P> {
     pub(super) fn nemesis_interval(&mut self, nemesis: &NemesisConfig) -> Time {
@@ -310,7 +310,7 @@ impl<P: Node> Simulation<P> {
             return Some(format!("{id} is not down"));
         }
         // Rebuilt from the factory: nothing volatile survives; on_start reads the durable store.
-        self.state.nodes[id.index()].state = Some(Arc::new((self.factory)(id)));
+        self.state.nodes[id.index()].state = Some(Shareable::new((self.factory)(id)));
         info.node = Some(id);
         self.run_handler(id, |node, ctx| node.on_start(ctx));
         // A request to leave outlives a crash: the node is asked again.
@@ -333,7 +333,7 @@ impl<P: Node> Simulation<P> {
             return Some(format!("{id} is already a member"));
         }
         slot.presence = Presence::Member;
-        slot.state = Some(Arc::new((self.factory)(id)));
+        slot.state = Some(Shareable::new((self.factory)(id)));
         info.node = Some(id);
         self.run_handler(id, |node, ctx| node.on_start(ctx));
         None

@@ -22,6 +22,7 @@ use crate::network::{DropReason, Network, Reachability, Verdict};
 use crate::node::{ClientId, Ctx, Effect, Node, NodeId, NodeView, ReplyTo, Store};
 use crate::outcome::{Outcome, StopReason, Violation};
 use crate::rng::{self, SimRng, Stream};
+use crate::share::Shareable;
 use crate::time::Time;
 use crate::trace::summary::{self, Fate};
 use crate::trace::{CompactStep, Detail, LostSend, StepInfo, StepKind, StepRecord, TraceMode};
@@ -92,8 +93,8 @@ impl<P: Node> Simulation<P> {
             .map(|i| {
                 let absent = config.absent.contains(&i);
                 NodeSlot {
-                    state: (!absent).then(|| Arc::new(factory(NodeId(i)))),
-                    durable: Arc::new(P::Durable::default()),
+                    state: (!absent).then(|| Shareable::new(factory(NodeId(i)))),
+                    durable: Shareable::default(),
                     paused: false,
                     presence: if absent {
                         Presence::Absent
@@ -124,7 +125,7 @@ impl<P: Node> Simulation<P> {
                 now: Time::ZERO,
                 nodes,
                 network: Network::new(config.nodes, &config.network),
-                history: Arc::default(),
+                history: Shareable::default(),
                 stats: Stats::default(),
                 durable_writes: Vec::new(),
                 changed: Changed::Nothing,
@@ -204,6 +205,21 @@ impl<P: Node> Simulation<P> {
     /// Virtual time now.
     pub fn now(&self) -> Time {
         self.state.now
+    }
+
+    /// A copy that continues exactly like this one and shares every node's state, durable
+    /// store and the client history with it until one of the two writes them: cheap to keep
+    /// many of (the TUI's checkpoints). `clone` gives the same copy, but copies what this
+    /// run owns outright; after a snapshot, both own nothing until they write.
+    pub fn snapshot(&mut self) -> Simulation<P> {
+        for slot in &mut self.state.nodes {
+            if let Some(node) = &mut slot.state {
+                node.share();
+            }
+            slot.durable.share();
+        }
+        self.state.history.share();
+        self.clone()
     }
 
     /// A read-only view of the world.
@@ -603,7 +619,11 @@ impl<P: Node> Simulation<P> {
         {
             let nodes = self.config.nodes;
             let slot = &mut self.state.nodes[id.index()];
-            let node = Arc::make_mut(slot.state.as_mut().expect("handlers run on live nodes"));
+            let node = slot
+                .state
+                .as_mut()
+                .expect("handlers run on live nodes")
+                .get_mut();
             let mut ctx = Ctx {
                 id,
                 now: slot.clock.local(self.state.now),

@@ -149,7 +149,7 @@ impl Replay {
 
     /// A copy of the run just after `count` steps (0 = before the first), hashing only, apart
     /// from the one the cursor moves.
-    pub fn run_from(&self, count: u64) -> Box<dyn Run> {
+    pub fn run_from(&mut self, count: u64) -> Box<dyn Run> {
         let count = count.min(self.len());
         let index = ((count / self.spacing) as usize).min(self.checkpoints.len() - 1);
         let mut run = self.checkpoints[index].snapshot();
