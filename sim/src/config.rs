@@ -57,6 +57,9 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
+    /// The most nodes a cluster may have.
+    pub const MAX_NODES: u32 = 1_000;
+
     /// A fault-free configuration of `nodes` nodes with default network and no clients.
     pub fn new(nodes: u32, seed: u64, stop: Time) -> SimConfig {
         SimConfig {
@@ -80,10 +83,14 @@ impl SimConfig {
         if self.nodes == 0 {
             return err("nodes", "a cluster needs at least 1 node".into());
         }
-        if self.nodes > 1_000 {
+        if self.nodes > Self::MAX_NODES {
             return err(
                 "nodes",
-                format!("{} nodes is more than the limit of 1000", self.nodes),
+                format!(
+                    "{} nodes is more than the limit of {}",
+                    self.nodes,
+                    Self::MAX_NODES
+                ),
             );
         }
         for (i, &n) in self.absent.iter().enumerate() {

@@ -203,6 +203,9 @@ impl Default for ClientConfig {
 }
 
 impl ClientConfig {
+    /// The most clients a run may have.
+    pub const MAX_CLIENTS: u32 = 10_000;
+
     /// Checks the values; the error names the field and the rule.
     pub fn validate(&self) -> Result<(), FieldError> {
         let err = |f: &str, r: String| Err(FieldError::new(f, r));
@@ -214,10 +217,14 @@ impl ClientConfig {
                 );
             }
         }
-        if self.count > 10_000 {
+        if self.count > Self::MAX_CLIENTS {
             return err(
                 "count",
-                format!("{} clients is more than the limit of 10000", self.count),
+                format!(
+                    "{} clients is more than the limit of {}",
+                    self.count,
+                    Self::MAX_CLIENTS
+                ),
             );
         }
         if self.count > 0 && self.ops == 0 {

@@ -428,15 +428,16 @@ impl<P: Node> Simulation<P> {
         } else {
             self.notes_buf.clear();
             if self.config.trace == TraceMode::Compact {
-                let id = |n: Option<NodeId>| n.map_or(CompactStep::NONE, |n| n.0);
+                // Validation keeps node and client numbers below `CompactStep::NONE`.
+                let id = |n: Option<NodeId>| n.map_or(CompactStep::NONE, |n| n.0 as u16);
                 self.compact.push(CompactStep {
                     time_us: time.as_micros(),
                     hash: self.hasher.finish(),
                     node: id(info.node),
                     peer: info
                         .from
-                        .map(|n| n.0)
-                        .or(info.client.map(|c| c.0))
+                        .map(|n| n.0 as u16)
+                        .or(info.client.map(|c| c.0 as u16))
                         .unwrap_or(CompactStep::NONE),
                     kind: info.kind,
                     violation: first_violation < self.violations.len(),

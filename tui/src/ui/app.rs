@@ -325,8 +325,8 @@ impl App {
         };
         self.kind_filter.admits(step.kind)
             && (!self.node_filter
-                || step.node == self.selected
-                || step.peer == self.selected && step.kind == StepKind::Deliver)
+                || u32::from(step.node) == self.selected
+                || u32::from(step.peer) == self.selected && step.kind == StepKind::Deliver)
     }
 
     fn last(&self) -> u64 {
@@ -432,7 +432,7 @@ pub fn update(app: &mut App, action: Action) -> Option<Action> {
             let node = app.selected;
             let forward = action == Action::NextOfNode;
             match app.find(app.cursor, forward, |i| {
-                app.replay.steps.at(i as usize).node == node
+                u32::from(app.replay.steps.at(i as usize).node) == node
             }) {
                 Some(i) => app.go(i),
                 None => {

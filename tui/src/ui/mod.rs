@@ -484,7 +484,7 @@ mod tests {
             .unwrap();
         update(&mut app, Action::GotoStep(delivery));
         press(&mut app, KeyCode::Char('c'));
-        let receiver = app.replay.steps.at(delivery as usize).node;
+        let receiver = u32::from(app.replay.steps.at(delivery as usize).node);
         assert!(app.listed_nodes().contains(&receiver));
         assert!(app.listed_nodes().len() < 10, "{:?}", app.listed_nodes());
         assert!(

@@ -97,7 +97,7 @@ fn footer_line(app: &App) -> Line<'static> {
     ))
 }
 
-fn node_name(id: u32) -> String {
+fn node_name(id: u16) -> String {
     if id == CompactStep::NONE {
         "-".to_string()
     } else {
@@ -239,7 +239,7 @@ fn draw_nodes(frame: &mut Frame<'_>, app: &App, area: Rect) {
         let before = app.moment.before.get(id as usize).map(|(_, v)| v);
         let mut spans = Vec::new();
         let mut name_style = Style::new().add_modifier(Modifier::BOLD);
-        if acting == Some(id) {
+        if acting.map(u32::from) == Some(id) {
             name_style = name_style.add_modifier(Modifier::REVERSED);
         }
         let select = if id == app.selected { ">" } else { " " };

@@ -211,7 +211,7 @@ impl Replay {
                 compact.kind,
                 StepKind::Deliver | StepKind::Timer | StepKind::Request
             ))
-        .then_some(simlab_sim::NodeId(compact.node));
+        .then_some(simlab_sim::NodeId(compact.node.into()));
         let before_all = only.is_none().then(|| self.current.views());
         let before_one = only.map(|n| self.current.view(n));
         // Replay just this step with full detail, then go back to hashing only.
@@ -259,23 +259,23 @@ pub struct Step {
     /// Virtual time in microseconds.
     pub time_us: u64,
     /// The node that acted ([`CompactStep::NONE`] if none).
-    pub node: u32,
+    pub node: u16,
     /// The sender of a delivered message, or the client involved ([`CompactStep::NONE`]).
-    pub peer: u32,
+    pub peer: u16,
     /// The kind of event.
     pub kind: StepKind,
     /// Whether an invariant was first violated at this step.
     pub violation: bool,
 }
 
-/// Every step of a recorded run, stored column by column: 18 bytes a step where the engine's
-/// [`CompactStep`] takes 32 (padding, and a hash the timeline never shows: the header shows the
+/// Every step of a recorded run, stored column by column: 14 bytes a step where the engine's
+/// [`CompactStep`] takes 24 (padding, and a hash the timeline never shows: the header shows the
 /// replayed step's own). A million-step run is most of the TUI's memory, so this matters.
 #[derive(Default)]
 pub struct Timeline {
     time_us: Vec<u64>,
-    node: Vec<u32>,
-    peer: Vec<u32>,
+    node: Vec<u16>,
+    peer: Vec<u16>,
     kind: Vec<StepKind>,
     violation: Vec<bool>,
 }
