@@ -5,7 +5,7 @@ use crate::faults::Fault;
 use crate::node::{ClientId, Node, NodeId, TimerId};
 use crate::time::Time;
 use serde::Serialize;
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 #[derive(Clone, Debug, Serialize)]
@@ -95,52 +95,118 @@ impl<P: Node> Event<P> {
     }
 }
 
-/// A heap entry: when, the insertion number, and where the event waits. Only these 24 bytes
-/// move when the heap reorders; the event itself stays in its slot.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-struct Key {
-    time: Time,
-    seq: u64,
-    slot: usize,
+/// The keys of waiting events, earliest `(time, insertion number)` first.
+///
+/// Each key is one `u128`: the time in microseconds in the high 64 bits, then the insertion
+/// number, then the slot where the event waits in the low `slot_bits`. Comparing two keys is
+/// one wide comparison, and the heap moves 16 bytes per entry. Insertion numbers are unique, so
+/// the slot never decides the order: it rides along in bits the order never reaches.
+///
+/// When insertion numbers or slots outgrow their bits, [`KeyHeap::repack`] renumbers the
+/// waiting keys in order from zero (only their order matters) and widens the slot bits if the
+/// slots need it. Nothing is hashed from a key, so repacking changes no run.
+#[derive(Clone, Debug)]
+pub(super) struct KeyHeap {
+    heap: BinaryHeap<Reverse<u128>>,
+    next_seq: u64,
+    slot_bits: u32,
 }
 
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Key {
-    /// Reversed, so that `BinaryHeap` (a max-heap) pops the earliest `(time, seq)` first.
-    /// `(time, seq)` is unique, so the slot never decides.
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.order().cmp(&self.order())
-    }
-}
+impl KeyHeap {
+    /// Slot bits to start with: sixteen million waiting events before a repack widens them,
+    /// and a trillion insertions before one renumbers.
+    const SLOT_BITS: u32 = 24;
 
-impl Key {
-    /// `(time, seq)` as one number: one wide comparison instead of two dependent ones, in the
-    /// loop that dominates the engine's time when many events wait.
-    fn order(&self) -> u128 {
-        (u128::from(self.time.as_micros()) << 64) | u128::from(self.seq)
+    pub(super) fn new() -> KeyHeap {
+        KeyHeap::with_slot_bits(Self::SLOT_BITS)
+    }
+
+    fn with_slot_bits(slot_bits: u32) -> KeyHeap {
+        KeyHeap {
+            heap: BinaryHeap::new(),
+            next_seq: 0,
+            slot_bits,
+        }
+    }
+
+    /// Schedules the event in `slot` at `time`, after every key already scheduled for it.
+    #[inline]
+    pub(super) fn push(&mut self, time: Time, slot: usize) {
+        let slot = slot as u64;
+        if slot >> self.slot_bits != 0 || self.next_seq >> (64 - self.slot_bits) != 0 {
+            self.repack(slot);
+        }
+        let low = (self.next_seq << self.slot_bits) | slot;
+        self.heap.push(Reverse(
+            (u128::from(time.as_micros()) << 64) | u128::from(low),
+        ));
+        self.next_seq += 1;
+    }
+
+    /// The earliest key's time.
+    pub(super) fn peek_time(&self) -> Option<Time> {
+        self.heap
+            .peek()
+            .map(|key| Time::from_micros((key.0 >> 64) as u64))
+    }
+
+    /// Takes the earliest key: its time and slot.
+    #[inline]
+    pub(super) fn pop(&mut self) -> Option<(Time, usize)> {
+        let Reverse(key) = self.heap.pop()?;
+        let slot = (key as u64) & ((1 << self.slot_bits) - 1);
+        Some((Time::from_micros((key >> 64) as u64), slot as usize))
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Renumbers the waiting keys from zero in their order, with slot bits enough for `slot`.
+    #[cold]
+    fn repack(&mut self, slot: u64) {
+        let old_bits = self.slot_bits;
+        let mut keys: Vec<u128> = self.heap.drain().map(|Reverse(key)| key).collect();
+        keys.sort_unstable();
+        let widest = keys
+            .iter()
+            .map(|&key| (key as u64) & ((1 << old_bits) - 1))
+            .chain([slot])
+            .max()
+            .unwrap_or(0);
+        let needed = (64 - widest.leading_zeros()).max(Self::SLOT_BITS.min(old_bits));
+        // There are at least as many slots as waiting keys, so with at most 32 slot bits the
+        // renumbered insertion numbers fit in the other 32 with room to grow. Four billion
+        // waiting events would need hundreds of gigabytes first.
+        assert!(
+            needed <= 32,
+            "more than 2^32 events waiting: the event queue cannot hold them"
+        );
+        self.slot_bits = needed;
+        let renumbered = keys.iter().zip(0u64..).map(|(&key, seq)| {
+            let time = key >> 64;
+            let slot = (key as u64) & ((1 << old_bits) - 1);
+            Reverse((time << 64) | u128::from((seq << needed) | slot))
+        });
+        self.heap = renumbered.collect::<Vec<_>>().into();
+        self.next_seq = keys.len() as u64;
     }
 }
 
 /// Events waiting to happen: a heap of keys over a slab of events, free slots reused.
 #[derive(Clone, Debug)]
 pub(super) struct EventQueue<P: Node> {
-    heap: BinaryHeap<Key>,
+    keys: KeyHeap,
     slots: Vec<Option<Event<P>>>,
     free: Vec<usize>,
-    next_seq: u64,
 }
 
 impl<P: Node> EventQueue<P> {
     pub(super) fn new() -> EventQueue<P> {
         EventQueue {
-            heap: BinaryHeap::new(),
+            keys: KeyHeap::new(),
             slots: Vec::new(),
             free: Vec::new(),
-            next_seq: 0,
         }
     }
 
@@ -157,37 +223,93 @@ impl<P: Node> EventQueue<P> {
                 self.slots.len() - 1
             }
         };
-        self.heap.push(Key {
-            time,
-            seq: self.next_seq,
-            slot,
-        });
-        self.next_seq += 1;
+        self.keys.push(time, slot);
     }
 
     /// When the next event happens.
     pub(super) fn next_time(&self) -> Option<Time> {
-        self.heap.peek().map(|k| k.time)
+        self.keys.peek_time()
     }
 
     /// Takes the next event.
     #[inline]
     pub(super) fn pop(&mut self) -> Option<(Time, Event<P>)> {
-        let key = self.heap.pop()?;
-        let event = self.slots[key.slot]
-            .take()
-            .expect("a queued key has its event");
-        self.free.push(key.slot);
-        Some((key.time, event))
+        let (time, slot) = self.keys.pop()?;
+        let event = self.slots[slot].take().expect("a queued key has its event");
+        self.free.push(slot);
+        Some((time, event))
     }
 
     /// How many events wait.
     pub(super) fn len(&self) -> usize {
-        self.heap.len()
+        self.keys.len()
     }
 
     /// Every waiting event, in no particular order.
     pub(super) fn events(&self) -> impl Iterator<Item = &Event<P>> {
         self.slots.iter().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeyHeap;
+    use crate::rng::{self, Stream};
+    use crate::time::Time;
+    use std::collections::BTreeMap;
+
+    /// Random pushes and pops against a map ordered by `(time, insertion)`; returns how many
+    /// times the heap repacked.
+    fn pops_in_time_then_insertion_order(mut heap: KeyHeap, seed: u64) -> usize {
+        let mut reference: BTreeMap<(u64, u64), usize> = BTreeMap::new();
+        let mut r = rng::stream(seed, Stream::Faults);
+        let mut free: Vec<usize> = Vec::new();
+        let (mut next_slot, mut inserted, mut now, mut repacks) = (0usize, 0u64, 0u64, 0);
+        for _ in 0..20_000 {
+            if rng::below(&mut r, 5) < 3 {
+                let time = now + rng::below(&mut r, 4);
+                let slot = free.pop().unwrap_or_else(|| {
+                    next_slot += 1;
+                    next_slot - 1
+                });
+                let before = heap.next_seq;
+                heap.push(Time::from_micros(time), slot);
+                repacks += usize::from(heap.next_seq != before + 1);
+                reference.insert((time, inserted), slot);
+                inserted += 1;
+            } else {
+                let expected = reference.pop_first();
+                let got = heap.pop();
+                assert_eq!(
+                    got.map(|(t, s)| (t.as_micros(), s)),
+                    expected.map(|((t, _), s)| (t, s))
+                );
+                if let Some((t, slot)) = got {
+                    now = t.as_micros();
+                    free.push(slot);
+                }
+            }
+            assert_eq!(heap.len(), reference.len());
+        }
+        repacks
+    }
+
+    #[test]
+    fn slot_bits_widen_as_slots_outgrow_them() {
+        for seed in 0..4 {
+            let heap = KeyHeap::with_slot_bits(1);
+            let repacks = pops_in_time_then_insertion_order(heap, seed);
+            assert!(repacks >= 10, "{repacks} repacks from 1 slot bit to 12");
+        }
+    }
+
+    #[test]
+    fn insertion_numbers_are_renumbered_before_they_overflow() {
+        for seed in 0..4 {
+            let mut heap = KeyHeap::new();
+            heap.next_seq = (1 << (64 - KeyHeap::SLOT_BITS)) - 100;
+            let repacks = pops_in_time_then_insertion_order(heap, seed);
+            assert_eq!(repacks, 1);
+        }
     }
 }
