@@ -18,24 +18,23 @@ pub enum TraceMode {
     #[default]
     HashOnly,
     /// A fixed-size [`CompactStep`] per step (the TUI's timeline over long runs): when, what
-    /// kind, who, and the hash. Details are recomputed by replaying the step.
+    /// kind, and who. Details are recomputed by replaying the step.
     Compact,
     /// A record of every step, with notes and effects (single runs, `--trace`).
     Full,
 }
 
-/// One step in 24 bytes: enough to draw a timeline and to find a step again.
+/// One step in 16 bytes: enough to draw a timeline and to find a step again.
 ///
-/// A long run keeps a million of these, and the page faults of writing them to fresh memory
-/// took a seventh of the engine's time with this trace. Node and client numbers fit in 16 bits
-/// (the limits are [`SimConfig::MAX_NODES`](crate::SimConfig::MAX_NODES) and
-/// [`ClientConfig::MAX_CLIENTS`](crate::ClientConfig::MAX_CLIENTS)), so they take 16.
+/// A long run keeps a million of these, and writing them to fresh memory is most of what this
+/// trace costs the engine, so they hold only what the timeline shows. Node and client numbers
+/// fit in 16 bits (the limits are [`SimConfig::MAX_NODES`](crate::SimConfig::MAX_NODES) and
+/// [`ClientConfig::MAX_CLIENTS`](crate::ClientConfig::MAX_CLIENTS)). There is no per-step
+/// hash: replaying a step with [`TraceMode::Full`] gives its record, hash included.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct CompactStep {
     /// Virtual time in microseconds.
     pub time_us: u64,
-    /// The rolling trace hash after this step.
-    pub hash: u64,
     /// The node that acted ([`CompactStep::NONE`] if none).
     pub node: u16,
     /// The sender of a delivered message, or the client involved ([`CompactStep::NONE`]).
@@ -54,7 +53,7 @@ impl CompactStep {
 // Every node and client number has a `u16` distinct from `NONE`.
 const _: () = assert!(crate::SimConfig::MAX_NODES < CompactStep::NONE as u32);
 const _: () = assert!(crate::ClientConfig::MAX_CLIENTS < CompactStep::NONE as u32);
-const _: () = assert!(std::mem::size_of::<CompactStep>() == 24);
+const _: () = assert!(std::mem::size_of::<CompactStep>() == 16);
 
 /// What kind of event a step handled.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]

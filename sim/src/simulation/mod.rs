@@ -432,7 +432,6 @@ impl<P: Node> Simulation<P> {
                 let id = |n: Option<NodeId>| n.map_or(CompactStep::NONE, |n| n.0 as u16);
                 self.compact.push(CompactStep {
                     time_us: time.as_micros(),
-                    hash: self.hasher.finish(),
                     node: id(info.node),
                     peer: info
                         .from

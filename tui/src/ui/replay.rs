@@ -269,8 +269,8 @@ pub struct Step {
 }
 
 /// Every step of a recorded run, stored column by column: 14 bytes a step where the engine's
-/// [`CompactStep`] takes 24 (padding, and a hash the timeline never shows: the header shows the
-/// replayed step's own). A million-step run is most of the TUI's memory, so this matters.
+/// [`CompactStep`] takes 16 (padding). A million-step run is most of the TUI's memory, so this
+/// matters.
 #[derive(Default)]
 pub struct Timeline {
     time_us: Vec<u64>,
