@@ -6,7 +6,7 @@ use crate::history::ClientConfig;
 use crate::load::{FieldError, check_times};
 use crate::network::NetworkConfig;
 use crate::time::Time;
-use crate::trace::TraceMode;
+use crate::trace::{CompactStep, TraceMode};
 use serde::{Deserialize, Serialize};
 
 /// Hard limits that end a run which would otherwise never end.
@@ -55,6 +55,10 @@ pub struct SimConfig {
     /// nemesis's churn) brings them in. Ascending, each below `nodes`.
     pub absent: Vec<u32>,
 }
+
+// Compact trace records keep node and client numbers in 16 bits, `NONE` apart.
+const _: () = assert!(SimConfig::MAX_NODES < CompactStep::NONE as u32);
+const _: () = assert!(ClientConfig::MAX_CLIENTS < CompactStep::NONE as u32);
 
 impl SimConfig {
     /// The most nodes a cluster may have.
