@@ -143,7 +143,7 @@ pub trait Run {
     /// Bytes held by the compact trace ([`TraceMode::Compact`]).
     fn compact_bytes(&self) -> usize;
     /// The compact records kept so far ([`TraceMode::Compact`]).
-    fn compact_records(&self) -> &[simlab_sim::CompactStep];
+    fn compact_records(&self) -> Vec<simlab_sim::CompactStep>;
     /// Changes how much trace is kept from now on (never the run itself).
     fn set_trace(&mut self, mode: TraceMode);
     /// Takes the compact records kept so far.
@@ -200,7 +200,7 @@ impl<P: Protocol> Run for Instance<P> {
     fn kv_history(&self) -> Option<Vec<Op<KvInput, KvOutput>>> {
         P::kv_history(&self.sim)
     }
-    fn compact_records(&self) -> &[simlab_sim::CompactStep] {
+    fn compact_records(&self) -> Vec<simlab_sim::CompactStep> {
         self.sim.compact_records()
     }
     fn set_trace(&mut self, mode: TraceMode) {

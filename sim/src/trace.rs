@@ -24,13 +24,13 @@ pub enum TraceMode {
     Full,
 }
 
-/// One step in 16 bytes: enough to draw a timeline and to find a step again.
+/// One step of the compact trace: enough to draw a timeline and to find a step again.
 ///
-/// A long run keeps a million of these, and writing them to fresh memory is most of what this
-/// trace costs the engine, so they hold only what the timeline shows. Node and client numbers
-/// fit in 16 bits (the configuration limits them to `SimConfig::MAX_NODES` and
-/// `ClientConfig::MAX_CLIENTS`, which `config` checks against [`CompactStep::NONE`]). There is
-/// no per-step hash: replaying a step with [`TraceMode::Full`] gives its record, hash included.
+/// The engine keeps each step in one 64-bit word (see [`CompactTrace`]) and gives these back
+/// when asked. Node and client numbers fit in 16 bits (the configuration limits them to
+/// `SimConfig::MAX_NODES` and `ClientConfig::MAX_CLIENTS`, which `config` checks against
+/// [`CompactStep::NONE`]). There is no per-step hash: replaying a step with
+/// [`TraceMode::Full`] gives its record, hash included.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct CompactStep {
     /// Virtual time in microseconds.
@@ -50,7 +50,82 @@ impl CompactStep {
     pub const NONE: u16 = u16::MAX;
 }
 
-const _: () = assert!(std::mem::size_of::<CompactStep>() == 16);
+/// The compact trace as the engine keeps it: eight bytes a step.
+///
+/// A long run keeps a million steps, and writing them to fresh memory is most of what this
+/// trace costs the engine, so each step is one word. From the low bits: the node (16), the
+/// peer (16), the kind (4), whether a violation was first seen (1), and the time since the
+/// previous step (27 bits, up to 134 s). A longer pause is written first as a gap word: kind
+/// 15, and the other 60 bits hold the time that passed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CompactTrace {
+    words: Vec<u64>,
+    /// The time the first word counts from.
+    base_us: u64,
+    /// The time of the last step written.
+    last_us: u64,
+}
+
+impl CompactTrace {
+    const DELTA_BITS: u32 = 27;
+    const GAP: u64 = 15;
+    const MAX_GAP: u64 = (1 << 60) - 1;
+
+    /// Appends a step, which is no earlier than the last one.
+    #[inline]
+    pub(crate) fn push(&mut self, step: CompactStep) {
+        let mut delta = step.time_us - self.last_us;
+        while delta >> Self::DELTA_BITS != 0 {
+            let gap = delta.min(Self::MAX_GAP);
+            self.words
+                .push(((gap >> 32) << 36) | (Self::GAP << 32) | (gap & 0xFFFF_FFFF));
+            delta -= gap;
+        }
+        self.words.push(
+            (delta << 37)
+                | (u64::from(step.violation) << 36)
+                | ((step.kind as u64) << 32)
+                | (u64::from(step.peer) << 16)
+                | u64::from(step.node),
+        );
+        self.last_us = step.time_us;
+    }
+
+    /// The steps written so far.
+    pub(crate) fn steps(&self) -> Vec<CompactStep> {
+        let mut clock = self.base_us;
+        let mut out = Vec::with_capacity(self.words.len());
+        for &word in &self.words {
+            let kind = (word >> 32) & 0xF;
+            if kind == Self::GAP {
+                clock += ((word >> 36) << 32) | (word & 0xFFFF_FFFF);
+                continue;
+            }
+            clock += word >> 37;
+            out.push(CompactStep {
+                time_us: clock,
+                node: word as u16,
+                peer: (word >> 16) as u16,
+                kind: StepKind::ALL[kind as usize],
+                violation: (word >> 36) & 1 == 1,
+            });
+        }
+        out
+    }
+
+    /// Takes the steps written so far, keeping the memory for the next ones.
+    pub(crate) fn drain(&mut self) -> Vec<CompactStep> {
+        let steps = self.steps();
+        self.words.clear();
+        self.base_us = self.last_us;
+        steps
+    }
+
+    /// Bytes allocated.
+    pub(crate) fn bytes(&self) -> usize {
+        self.words.capacity() * std::mem::size_of::<u64>()
+    }
+}
 
 /// What kind of event a step handled.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -76,7 +151,23 @@ pub enum StepKind {
     Fault,
 }
 
+// Every kind fits in the compact trace's four bits, with 15 left for gaps.
+const _: () = assert!(StepKind::ALL.len() < CompactTrace::GAP as usize);
+
 impl StepKind {
+    /// Every kind, in the order of their numbers.
+    pub const ALL: [StepKind; 9] = [
+        StepKind::Start,
+        StepKind::Deliver,
+        StepKind::Drop,
+        StepKind::Timer,
+        StepKind::Request,
+        StepKind::Reply,
+        StepKind::ClientTimeout,
+        StepKind::ClientInvoke,
+        StepKind::Fault,
+    ];
+
     /// A short lowercase label.
     pub fn label(self) -> &'static str {
         match self {
@@ -483,5 +574,59 @@ pub(crate) mod summary {
             Effect::DurableWrite => "durable write".into(),
             Effect::Exit => "exits: leaves the cluster".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod compact_tests {
+    use super::{CompactStep, CompactTrace, StepKind};
+
+    fn step(time_us: u64, i: u64) -> CompactStep {
+        CompactStep {
+            time_us,
+            node: if i.is_multiple_of(7) {
+                CompactStep::NONE
+            } else {
+                i as u16
+            },
+            peer: (i * 31) as u16,
+            kind: StepKind::ALL[i as usize % StepKind::ALL.len()],
+            violation: i.is_multiple_of(5),
+        }
+    }
+
+    #[test]
+    fn steps_come_back_as_written_across_gaps_and_drains() {
+        let gaps = [0, 1, 999, (1 << 27) - 1, 1 << 27, 5 << 40];
+        let mut trace = CompactTrace::default();
+        let (mut written, mut read) = (Vec::new(), Vec::new());
+        let mut time = 0u64;
+        for i in 0..200u64 {
+            time += gaps[i as usize % gaps.len()] >> (i % 3);
+            if i == 100 {
+                time += (1 << 61) + 5; // more than one gap word holds
+            }
+            let s = step(time, i);
+            trace.push(s);
+            written.push(s);
+            if i % 37 == 0 {
+                read.extend(trace.drain());
+            }
+        }
+        assert_eq!(trace.steps().len(), 200 - read.len());
+        read.extend(trace.drain());
+        assert_eq!(read, written);
+        assert!(trace.steps().is_empty());
+    }
+
+    #[test]
+    fn a_step_takes_one_word_unless_a_long_pause_came_before_it() {
+        let mut trace = CompactTrace::default();
+        for i in 0..1000 {
+            trace.push(step(i * 1_000, i));
+        }
+        assert_eq!(trace.words.len(), 1000);
+        trace.push(step(1_000_000_000, 3));
+        assert_eq!(trace.words.len(), 1002, "a 999 s pause needs one gap word");
     }
 }

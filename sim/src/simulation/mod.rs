@@ -25,7 +25,9 @@ use crate::rng::{self, SimRng, Stream};
 use crate::share::Shareable;
 use crate::time::Time;
 use crate::trace::summary::{self, Fate};
-use crate::trace::{CompactStep, Detail, LostSend, StepInfo, StepKind, StepRecord, TraceMode};
+use crate::trace::{
+    CompactStep, CompactTrace, Detail, LostSend, StepInfo, StepKind, StepRecord, TraceMode,
+};
 use crate::workload::Workload;
 use crate::world::{Changed, Clock, NodeSlot, NodeStatus, Presence, Stats, World, WorldState};
 use clients::ClientState;
@@ -62,7 +64,7 @@ pub struct Simulation<P: Node> {
     settled: Vec<Option<u64>>,
     converged_since: Option<Time>,
     records: Vec<StepRecord>,
-    compact: Vec<CompactStep>,
+    compact: CompactTrace,
     stop_reason: Option<StopReason>,
     finished: bool,
     effects_buf: Vec<Effect<P>>,
@@ -149,7 +151,7 @@ impl<P: Node> Simulation<P> {
             settled,
             converged_since: None,
             records: Vec::new(),
-            compact: Vec::new(),
+            compact: CompactTrace::default(),
             stop_reason: None,
             finished: false,
             effects_buf: Vec::new(),
@@ -249,18 +251,18 @@ impl<P: Node> Simulation<P> {
     }
 
     /// The compact step records kept so far ([`TraceMode::Compact`] only).
-    pub fn compact_records(&self) -> &[CompactStep] {
-        &self.compact
+    pub fn compact_records(&self) -> Vec<CompactStep> {
+        self.compact.steps()
     }
 
     /// Takes the compact records kept so far, leaving none (so snapshots stay small).
     pub fn drain_compact_records(&mut self) -> Vec<CompactStep> {
-        std::mem::take(&mut self.compact)
+        self.compact.drain()
     }
 
     /// Bytes the compact trace holds (its allocated capacity).
     pub fn compact_trace_bytes(&self) -> usize {
-        self.compact.capacity() * std::mem::size_of::<CompactStep>()
+        self.compact.bytes()
     }
 
     /// Violations found so far.

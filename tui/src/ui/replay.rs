@@ -268,9 +268,9 @@ pub struct Step {
     pub violation: bool,
 }
 
-/// Every step of a recorded run, stored column by column: 14 bytes a step where the engine's
-/// [`CompactStep`] takes 16 (padding). A million-step run is most of the TUI's memory, so this
-/// matters.
+/// Every step of a recorded run, stored column by column so any step is found at once: 14 bytes
+/// a step (the engine packs a step in 8, but only for reading in order). A million-step run is
+/// most of the TUI's memory, so this matters.
 #[derive(Default)]
 pub struct Timeline {
     time_us: Vec<u64>,
