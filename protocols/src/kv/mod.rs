@@ -338,7 +338,7 @@ impl<P: Node<Request = KvRequest, Response = KvResponse>> Invariant<P> for Linea
     }
     fn check_history(&mut self, h: &History<KvRequest, KvResponse>) -> Result<(), String> {
         self.undecided = None;
-        match linearizability::check_within(&Kv, &history(h), self.max_search) {
+        match linearizability::check_owned(&Kv, history(h), self.max_search) {
             linearizability::Verdict::Linearizable => Ok(()),
             linearizability::Verdict::NotLinearizable(v) => Err(v.to_string()),
             // Not proven either way: neither held nor violated, and said so.

@@ -209,18 +209,23 @@ pub fn check_counting<M: Model>(
     max_search: usize,
 ) -> (Verdict, usize) {
     let mut states = 0;
-    let verdict = check_rounds(model, ops, max_search, &mut states);
+    let verdict = check_rounds(model, ops.to_vec(), max_search, &mut states);
     (verdict, states)
+}
+
+/// [`check_within`] over a history the caller no longer needs: the operations are moved into
+/// their partitions rather than copied.
+pub fn check_owned<M: Model>(model: &M, ops: Vec<ModelOp<M>>, max_search: usize) -> Verdict {
+    check_rounds(model, ops, max_search, &mut 0)
 }
 
 fn check_rounds<M: Model>(
     model: &M,
-    ops: &[ModelOp<M>],
+    ops: Vec<ModelOp<M>>,
     max_search: usize,
     states: &mut usize,
 ) -> Verdict {
-    let ops = prune(model, ops);
-    let mut open: Vec<Partition<M>> = partition(model, &ops);
+    let mut open: Vec<Partition<M>> = partition_owned(model, prune(model, ops));
     let mut budget = 20_000usize.min(max_search);
     while !open.is_empty() {
         let mut still_open = Vec::new();
@@ -259,36 +264,38 @@ fn check_rounds<M: Model>(
 /// - a write that never answered and whose value no answered operation shows (per
 ///   [`Model::witnesses`]): it may always be placed after everything else, where it affects
 ///   nothing, so the history is linearizable with it exactly when it is without it.
-fn prune<M: Model>(model: &M, ops: &[ModelOp<M>]) -> Vec<ModelOp<M>> {
-    let answered: Vec<&ModelOp<M>> = ops.iter().filter(|op| op.output.is_some()).collect();
-    ops.iter()
-        .filter(|op| {
-            op.output.is_some()
-                || (!model.read_only(&op.input)
-                    && (op.ret.is_some()
-                        || answered
-                            .iter()
-                            .any(|r| model.witnesses(&r.input, r.output.as_ref(), &op.input))))
-        })
-        .cloned()
+fn prune<M: Model>(model: &M, ops: Vec<ModelOp<M>>) -> Vec<ModelOp<M>> {
+    let keep: Vec<bool> = {
+        let answered: Vec<&ModelOp<M>> = ops.iter().filter(|op| op.output.is_some()).collect();
+        ops.iter()
+            .map(|op| {
+                op.output.is_some()
+                    || (!model.read_only(&op.input)
+                        && (op.ret.is_some()
+                            || answered
+                                .iter()
+                                .any(|r| model.witnesses(&r.input, r.output.as_ref(), &op.input))))
+            })
+            .collect()
+    };
+    ops.into_iter()
+        .zip(keep)
+        .filter_map(|(op, keep)| keep.then_some(op))
         .collect()
 }
 
 /// Splits a history by key, keys in order.
 pub fn partition<M: Model>(model: &M, ops: &[ModelOp<M>]) -> Vec<Partition<M>> {
-    let mut parts: Vec<Partition<M>> = Vec::new();
-    let mut keys: std::collections::BTreeMap<Option<String>, usize> =
-        std::collections::BTreeMap::new();
+    partition_owned(model, ops.to_vec())
+}
+
+/// [`partition`], moving the operations.
+fn partition_owned<M: Model>(model: &M, ops: Vec<ModelOp<M>>) -> Vec<Partition<M>> {
+    let mut parts: BTreeMap<Option<String>, Vec<ModelOp<M>>> = BTreeMap::new();
     for op in ops {
-        let key = model.key(&op.input);
-        let index = *keys.entry(key.clone()).or_insert_with(|| {
-            parts.push((key, Vec::new()));
-            parts.len() - 1
-        });
-        parts[index].1.push(op.clone());
+        parts.entry(model.key(&op.input)).or_default().push(op);
     }
-    parts.sort_by(|a, b| a.0.cmp(&b.0));
-    parts
+    parts.into_iter().collect()
 }
 
 /// A call or return in the search's doubly linked list.
@@ -490,31 +497,38 @@ fn search_counting<M: Model>(
         let (call, next_state) = (*call, next_state.clone());
         level.next += 1;
         let op_index = entries[call].op;
-        let mut bits = linearized.clone();
-        bits[op_index / 64] |= 1u64 << (op_index % 64);
         if cache.len() >= budget {
             return (None, cache.len());
         }
+        // Linearized with this call; the bit is cleared again if the state was seen before,
+        // or on the way back from it.
+        linearized[op_index / 64] |= 1u64 << (op_index % 64);
         // An unseen state stays unseen through reads and extensions (a read linearized only
         // leaves fewer readers to see it).
         let input = &ops[op_index].input;
         let next_unseen = if state_unseen && (model.read_only(input) || model.only_extends(input)) {
             true
         } else {
-            unseen(&next_state, &bits)
+            unseen(&next_state, &linearized)
         };
         let id = if next_unseen {
             UNSEEN
         } else {
-            let fresh = state_ids.len() as u32;
-            *state_ids.entry(next_state.clone()).or_insert(fresh)
+            match state_ids.get(&next_state) {
+                Some(&id) => id,
+                None => {
+                    let fresh = state_ids.len() as u32;
+                    state_ids.insert(next_state.clone(), fresh);
+                    fresh
+                }
+            }
         };
-        if !cache.insert((bits.clone(), id)) {
+        if !cache.insert((linearized.clone(), id)) {
+            linearized[op_index / 64] &= !(1u64 << (op_index % 64));
             continue;
         }
         let old_unseen = std::mem::replace(&mut state_unseen, next_unseen);
         level.chosen = Some((call, std::mem::replace(&mut state, next_state), old_unseen));
-        linearized = bits;
         lift(&mut entries, call, return_of[op_index]);
         if entries[0].next == NIL {
             return (Some(true), cache.len());
@@ -844,7 +858,7 @@ mod tests {
             Some(70),
         ));
         assert_eq!(
-            prune(&model, &ops).len(),
+            prune(&model, ops.clone()).len(),
             1,
             "only the answered read matters"
         );
@@ -857,7 +871,7 @@ mod tests {
             80,
             Some(90),
         ));
-        assert_eq!(prune(&model, &ops).len(), 3);
+        assert_eq!(prune(&model, ops.clone()).len(), 3);
         assert!(check(&model, &ops).is_linearizable());
     }
 
