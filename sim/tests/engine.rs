@@ -1294,3 +1294,93 @@ fn clients_routing_by_key_learn_each_keys_owner() {
     assert!(per_key <= 3 * 4, "{per_key}");
     assert!(one_hint > 3 * per_key, "{one_hint} vs {per_key}");
 }
+
+/// A node that re-arms a far timer on every tick for `ticks` ticks, as a Raft follower
+/// re-arms its election timer on every heartbeat, then cancels it for good and, for `flickers`
+/// more ticks, sets a timer and cancels it at once.
+#[derive(Clone, Debug)]
+struct Rearming {
+    ticks: u32,
+    flickers: u32,
+    far: Time,
+    armed: Option<TimerId>,
+}
+
+impl Node for Rearming {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Request = u64;
+    type Response = Resp;
+    type Durable = Durable;
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        ctx.set_timer(Time::from_millis(1), Timer::Tick);
+        self.armed = Some(ctx.set_timer(self.far, Timer::Far));
+    }
+
+    fn on_message(&mut self, _: NodeId, _: Msg, _: &mut Ctx<'_, Self>) {}
+
+    fn on_timer(&mut self, timer: Timer, ctx: &mut Ctx<'_, Self>) {
+        if timer != Timer::Tick {
+            return;
+        }
+        if let Some(old) = self.armed.take() {
+            ctx.cancel_timer(old);
+        }
+        if self.ticks > 1 {
+            self.ticks -= 1;
+            self.armed = Some(ctx.set_timer(self.far, Timer::Far));
+        } else if self.flickers > 0 {
+            self.flickers -= 1;
+            let flicker = ctx.set_timer(Time::ZERO, Timer::Far);
+            ctx.cancel_timer(flicker);
+        } else {
+            return;
+        }
+        ctx.set_timer(Time::from_millis(1), Timer::Tick);
+    }
+
+    fn on_request(&mut self, _: ReplyTo, _: u64, _: &mut Ctx<'_, Self>) {}
+
+    fn classify(_: &Resp) -> ResponseClass {
+        ResponseClass::Ok
+    }
+
+    fn view(&self, _durable: &Durable) -> NodeView {
+        NodeView::new("rearming")
+    }
+}
+
+/// A cancelled timer still waits in the queue until its time: the queue limit counts it, and
+/// one due after the stop time ends the run at the time limit rather than as quiescent. Runs
+/// that hit either are pinned by this, so a faster queue (one that drops cancelled timers
+/// early, say) must keep both.
+#[test]
+fn cancelled_timers_count_until_their_time() {
+    let run = |ticks: u32, far_ms: u64, max_queue: usize| {
+        let mut c = config(1, 1, 1_000);
+        c.limits.max_queue = max_queue;
+        let node = move |_| Rearming {
+            ticks,
+            flickers: 200,
+            far: Time::from_millis(far_ms),
+            armed: None,
+        };
+        Simulation::new(c, node, None, vec![])
+            .expect("valid config")
+            .run()
+    };
+    // Only cancelled timers are left, the last due at 300 + 2,000 ms.
+    let outcome = run(300, 2_000, 1_000);
+    assert_eq!(outcome.stop_reason, StopReason::TimeLimit);
+    assert_eq!(outcome.stats.steps, 501, "the start and 500 ticks");
+    // Due before the stop time, every cancelled timer is passed: nothing is left to happen.
+    let outcome = run(300, 500, 1_000);
+    assert_eq!(outcome.stop_reason, StopReason::Quiescent);
+    assert_eq!(outcome.stats.steps, 501);
+    // After the start and k ticks the queue holds the next tick, the armed timer and the k
+    // cancelled ones: 2 + k > 100 first after tick 99, the hundredth step.
+    let outcome = run(300, 2_000, 100);
+    assert_eq!(outcome.stop_reason, StopReason::QueueLimit(100));
+    assert_eq!(outcome.stats.steps, 100);
+}
