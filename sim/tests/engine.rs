@@ -1384,3 +1384,125 @@ fn cancelled_timers_count_until_their_time() {
     assert_eq!(outcome.stop_reason, StopReason::QueueLimit(100));
     assert_eq!(outcome.stats.steps, 100);
 }
+
+/// Runs `sim` to the end choosing with `pick` among the enabled events; returns how many
+/// steps it chose.
+fn run_choosing(sim: &mut Simulation<Pinger>, mut pick: impl FnMut(&[Enabled]) -> usize) -> u64 {
+    let mut chosen = 0;
+    loop {
+        let enabled = sim.enabled();
+        if enabled.is_empty() {
+            assert!(sim.end_chosen());
+            return chosen;
+        }
+        let before = sim.now();
+        sim.step_chosen(enabled[pick(&enabled)].choice)
+            .expect("an enabled choice runs");
+        assert!(sim.now() >= before, "time never goes back");
+        chosen += 1;
+    }
+}
+
+fn chaos_without_pauses(seed: u64) -> SimConfig {
+    let mut c = chaos(seed);
+    let nemesis = c.nemesis.as_mut().expect("chaos has a nemesis");
+    nemesis
+        .kinds
+        .retain(|k| !matches!(k, NemesisKind::Pause | NemesisKind::PauseLeader));
+    c
+}
+
+#[test]
+fn choosing_the_earliest_event_every_time_is_the_default_run() {
+    for seed in 0..6 {
+        let mut default = build(chaos_without_pauses(seed), pinger(10));
+        let expected = default.run();
+        let mut chooser = build(chaos_without_pauses(seed), pinger(10));
+        let chosen = run_choosing(&mut chooser, |_| 0);
+        let outcome = chooser.finish();
+        assert_eq!(chosen, expected.stats.steps, "seed {seed}");
+        assert_eq!(chooser.trace_hash(), default.trace_hash(), "seed {seed}");
+        assert_eq!(outcome.stop_reason, expected.stop_reason, "seed {seed}");
+        assert_eq!(outcome.stats, expected.stats, "seed {seed}");
+        assert_eq!(outcome.violations, expected.violations, "seed {seed}");
+    }
+}
+
+#[test]
+fn a_chooser_runs_events_out_of_time_order() {
+    let mut default = build(chaos_without_pauses(3), pinger(10));
+    default.run();
+    let mut chooser = build(chaos_without_pauses(3), pinger(10));
+    let mut out_of_order = 0;
+    run_choosing(&mut chooser, |enabled| {
+        // The latest event whenever three or more wait: later events overtake earlier ones.
+        if enabled.len() >= 3 {
+            out_of_order += 1;
+            enabled.len() - 1
+        } else {
+            0
+        }
+    });
+    assert!(out_of_order > 100, "{out_of_order} steps out of order");
+    assert_ne!(chooser.trace_hash(), default.trace_hash());
+    let outcome = chooser.finish();
+    assert!(outcome.stats.messages_delivered > 0);
+    // Nothing is enabled once the run is over, and no choice runs then.
+    assert!(chooser.enabled().is_empty());
+    assert_eq!(chooser.step_chosen(Choice(0)), Err(NotEnabled(Choice(0))));
+}
+
+#[test]
+fn a_choice_that_names_no_waiting_event_is_an_error() {
+    let mut sim = build(config(3, 1, 1_000), pinger(10));
+    let enabled = sim.enabled();
+    assert_eq!(enabled.len(), 3, "three starts");
+    assert!(enabled.iter().all(|e| e.kind == StepKind::Start));
+    let unknown = Choice(u32::MAX);
+    let err = sim.step_chosen(unknown).unwrap_err();
+    assert_eq!(err, NotEnabled(unknown));
+    assert!(err.to_string().contains("not an enabled event"));
+    assert_eq!(sim.stats().steps, 0, "nothing ran");
+    // Node 2 may start first.
+    sim.step_chosen(enabled[2].choice).unwrap();
+    let started = |n: u32| !sim.world().node(NodeId(n)).unwrap().started_at.is_empty();
+    assert!(started(2) && !started(0) && !started(1));
+}
+
+#[test]
+fn a_paused_nodes_events_are_not_enabled_until_it_resumes() {
+    let mut c = config(2, 4, 1_000);
+    c.network.latency_ms = LatencyMs::Constant(1);
+    c.faults = vec![
+        ScheduledFault {
+            at_ms: 200,
+            fault: Fault::Pause(1),
+        },
+        ScheduledFault {
+            at_ms: 500,
+            fault: Fault::Resume(1),
+        },
+    ];
+    let mut sim = build(c, pinger(10));
+    let for_n1 = |sim: &Simulation<Pinger>| {
+        sim.enabled()
+            .iter()
+            .filter(|e| e.node == Some(NodeId(1)) && e.kind != StepKind::Fault)
+            .count()
+    };
+    while sim.now() < Time::from_millis(300) {
+        let first = sim.enabled()[0].choice;
+        sim.step_chosen(first).unwrap();
+    }
+    assert_eq!(sim.status(NodeId(1)), NodeStatus::Paused);
+    assert_eq!(for_n1(&sim), 0, "nothing for a paused node is enabled");
+    while sim.status(NodeId(1)) == NodeStatus::Paused {
+        let first = sim.enabled()[0].choice;
+        sim.step_chosen(first).unwrap();
+    }
+    assert!(
+        for_n1(&sim) > 10,
+        "what waited for n1 is enabled again: {:?}",
+        sim.enabled()
+    );
+}

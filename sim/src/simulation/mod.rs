@@ -8,6 +8,7 @@
 //! [`step`]: Simulation::step
 
 mod checks;
+mod choose;
 mod clients;
 mod inject;
 mod queue;
@@ -35,6 +36,8 @@ use queue::{Event, EventQueue, FaultEvent, Origin};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+
+pub use choose::{Choice, Enabled, NotEnabled};
 
 /// A deterministic simulation of a cluster of `P` nodes.
 #[derive(Clone)]
@@ -384,6 +387,14 @@ impl<P: Node> Simulation<P> {
         let Some((time, event)) = self.next_event() else {
             return false;
         };
+        self.run_event(time, event);
+        true
+    }
+
+    /// Runs `event` as the next step, at `time`: hands it to its node (or client, or the fault
+    /// injector), applies the effects, checks the invariants and records the step.
+    #[inline]
+    fn run_event(&mut self, time: Time, event: Event<P>) {
         self.state.now = time;
         self.state.durable_writes.clear();
         self.state.changed = if matches!(event, Event::Fault(_)) {
@@ -451,7 +462,6 @@ impl<P: Node> Simulation<P> {
         if self.config.stop_on_violation && first_violation < self.violations.len() {
             self.stop_reason = Some(StopReason::FirstViolation);
         }
-        true
     }
 
     fn handle(&mut self, event: Event<P>, full: bool) -> StepInfo {

@@ -162,6 +162,33 @@ impl KeyHeap {
         self.heap.len()
     }
 
+    /// Every waiting key's time and slot, earliest first.
+    pub(super) fn in_order(&self) -> Vec<(Time, usize)> {
+        let mut keys: Vec<u128> = self.heap.iter().map(|key| key.0).collect();
+        keys.sort_unstable();
+        let mask = (1u64 << self.slot_bits) - 1;
+        keys.into_iter()
+            .map(|key| {
+                (
+                    Time::from_micros((key >> 64) as u64),
+                    (key as u64 & mask) as usize,
+                )
+            })
+            .collect()
+    }
+
+    /// Takes out the key of the event in `slot`, wherever it is in the order; returns its time.
+    pub(super) fn remove(&mut self, slot: usize) -> Option<Time> {
+        let mask = (1u64 << self.slot_bits) - 1;
+        let key = self
+            .heap
+            .iter()
+            .map(|key| key.0)
+            .find(|&key| (key as u64 & mask) as usize == slot)?;
+        self.heap.retain(|other| other.0 != key);
+        Some(Time::from_micros((key >> 64) as u64))
+    }
+
     /// Renumbers the waiting keys from zero in their order, with slot bits enough for `slot`.
     #[cold]
     fn repack(&mut self, slot: u64) {
@@ -243,6 +270,24 @@ impl<P: Node> EventQueue<P> {
     /// How many events wait.
     pub(super) fn len(&self) -> usize {
         self.keys.len()
+    }
+
+    /// Every waiting event's time and slot, in the order they would run.
+    pub(super) fn in_order(&self) -> Vec<(Time, usize)> {
+        self.keys.in_order()
+    }
+
+    /// The event waiting in `slot`, if one does.
+    pub(super) fn get(&self, slot: usize) -> Option<&Event<P>> {
+        self.slots.get(slot)?.as_ref()
+    }
+
+    /// Takes the event in `slot` out of its turn.
+    pub(super) fn take(&mut self, slot: usize) -> Option<(Time, Event<P>)> {
+        let event = self.slots.get_mut(slot)?.take()?;
+        let time = self.keys.remove(slot).expect("a waiting event has its key");
+        self.free.push(slot);
+        Some((time, event))
     }
 
     /// Every waiting event, in no particular order.
