@@ -56,16 +56,32 @@ impl std::error::Error for NotEnabled {}
 
 impl<P: Node> Simulation<P> {
     /// The events that may be the next step, in the order the default scheduler would run them:
-    /// every waiting event due by the stop time, except cancelled timers and events for paused
-    /// nodes (they wait until the node resumes). Empty when the run is over.
+    /// every waiting event due by the stop time, except cancelled timers, events for paused
+    /// nodes (they wait until the node resumes) and events for nodes not started yet (a node
+    /// starts before it handles anything, as it always does on time). Empty when the run is
+    /// over.
     pub fn enabled(&self) -> Vec<Enabled> {
         if !self.may_step() {
             return Vec::new();
         }
-        self.queue
-            .in_order()
+        let waiting = self.queue.in_order();
+        let starting: Vec<NodeId> = waiting
+            .iter()
+            .filter_map(|&(_, slot)| match self.queue.get(slot) {
+                Some(Event::Start(id)) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        waiting
             .into_iter()
-            .filter(|&(time, slot)| time <= self.config.stop && self.is_live(slot))
+            .filter(|&(time, slot)| {
+                time <= self.config.stop
+                    && self.is_live(slot)
+                    && !self.queue.get(slot).is_some_and(|event| {
+                        !matches!(event, Event::Start(_))
+                            && event.target_node().is_some_and(|n| starting.contains(&n))
+                    })
+            })
             .map(|(time, slot)| {
                 let event = self
                     .queue
@@ -82,10 +98,7 @@ impl<P: Node> Simulation<P> {
     /// it resumes; a chooser simply cannot choose them until then).
     pub fn step_chosen(&mut self, choice: Choice) -> Result<(), NotEnabled> {
         let slot = choice.0 as usize;
-        let due = self.queue.in_order().into_iter().find(|&(_, s)| s == slot);
-        if !self.may_step()
-            || !due.is_some_and(|(time, slot)| time <= self.config.stop && self.is_live(slot))
-        {
+        if !self.enabled().iter().any(|e| e.choice == choice) {
             return Err(NotEnabled(choice));
         }
         // Cancelled timers ahead of everything else leave the queue as the default scheduler
