@@ -6,6 +6,7 @@
 //! and the run is fingerprinted by a stable trace hash ([`hash`]).
 
 pub mod config;
+pub mod explore;
 pub mod faults;
 pub mod hash;
 pub mod history;

@@ -15,6 +15,7 @@
 //! as the list of cuts since the last heal, not as its edges, so that 1,000 nodes cost O(nodes)
 //! per fault; petgraph's algorithms walk it through its visit traits.
 
+use crate::hash::StableHasher;
 use crate::node::NodeId;
 use crate::rng::{self, Probability, SimRng};
 use crate::time::Time;
@@ -335,6 +336,15 @@ struct Applied {
 }
 
 impl Reachability {
+    /// Mixes the links cut now into `hasher`, for state fingerprints. When they were cut, and
+    /// the cuts healed before, are left out.
+    pub(crate) fn fingerprint(&self, hasher: &mut StableHasher) {
+        hasher.word(self.active.len() as u64);
+        if !self.active.is_empty() {
+            hasher.bytes(format!("{:?}", self.active).as_bytes());
+        }
+    }
+
     /// A fully connected network of `nodes`.
     pub fn full(nodes: u32) -> Reachability {
         Reachability {

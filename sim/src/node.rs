@@ -5,6 +5,7 @@
 //! [`Effect`] and applied by the engine after the handler returns. That keeps handlers testable
 //! alone and makes every run a function of the seed.
 
+use crate::hash::StableHasher;
 use crate::rng::{self, SimRng};
 use crate::share::Shareable;
 use crate::time::Time;
@@ -143,6 +144,14 @@ pub trait Node: Clone + Debug + 'static {
 
     /// How a client should treat this response.
     fn classify(response: &Self::Response) -> ResponseClass;
+
+    /// Mixes what of this node's volatile state decides its future into `hasher`: exhaustive
+    /// exploration explores states with equal fingerprints once. The default hashes the
+    /// `Debug` output, which sees every field (so counters that only number things split
+    /// states that behave alike) and is slow; override it to hash just what matters.
+    fn fingerprint(&self, hasher: &mut StableHasher) {
+        hasher.bytes(format!("{self:?}").as_bytes());
+    }
 
     /// Whether this node currently believes it leads (or coordinates). Faults that target "the
     /// leader" use it; protocols without a leader keep the default.

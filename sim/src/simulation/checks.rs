@@ -62,6 +62,17 @@ impl<P: Node> Simulation<P> {
         self.invariants = invariants;
     }
 
+    /// Whether each sometimes-invariant has held so far, by name, in order.
+    pub fn sometimes_held(&self) -> Vec<(&str, bool)> {
+        self.invariants
+            .iter()
+            .zip(&self.kinds)
+            .zip(&self.settled)
+            .filter(|((_, kind), _)| **kind == InvariantKind::Sometimes)
+            .map(|((invariant, _), settled)| (invariant.name(), settled.is_some()))
+            .collect()
+    }
+
     /// Ends the run (if it was not over) and checks the end-of-run invariants. Idempotent.
     pub fn finish(&mut self) -> Outcome {
         if self.stop_reason.is_none() {

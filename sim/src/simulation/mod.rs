@@ -10,6 +10,7 @@
 mod checks;
 mod choose;
 mod clients;
+mod fingerprint;
 mod inject;
 mod queue;
 

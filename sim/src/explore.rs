@@ -1,0 +1,165 @@
+//! Exhaustive exploration: every order in which the waiting events of a simulation may run,
+//! breadth-first (so the first violation found has the shortest schedule) or depth-first,
+//! each distinct state once (by [`Simulation::fingerprint`]), within limits on depth and on
+//! states.
+//!
+//! The nodes are the same code random runs execute: a step here is [`Simulation::step_chosen`]
+//! on one of [`Simulation::enabled`]. Always-invariants are checked after every step; at a
+//! terminal state (nothing enabled) the run is finished, so eventually- and history-invariants
+//! are checked there; sometimes-invariants report whether any explored state satisfied them.
+//! What the fingerprint abstracts (time, counters, when messages were sent) is what a "pass"
+//! does not cover.
+
+use crate::invariant::InvariantKind;
+use crate::node::Node;
+use crate::outcome::Violation;
+use crate::simulation::{Enabled, Simulation};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// The order states are visited in.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Search {
+    /// Nearest first: the first violation found has a shortest schedule.
+    BreadthFirst,
+    /// Deepest first: less memory, long schedules sooner.
+    DepthFirst,
+}
+
+/// How far an exploration may go.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ExploreLimits {
+    /// Steps from the start beyond which no state is expanded.
+    pub max_depth: usize,
+    /// Distinct states to visit, the start included, before giving up.
+    pub max_states: usize,
+}
+
+/// A violation and a schedule that leads to it from the start.
+#[derive(Clone, Debug)]
+pub struct Counterexample {
+    /// The events chosen, in order; replaying their choices from the start reproduces it.
+    pub schedule: Vec<Enabled>,
+    /// What failed, as the simulation reported it.
+    pub violation: Violation,
+}
+
+/// What an exploration found.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// Distinct states visited, the start included.
+    pub unique_states: u64,
+    /// Steps taken, each from a visited state to a state seen or new.
+    pub transitions: u64,
+    /// States where nothing was enabled any more.
+    pub terminal_states: u64,
+    /// The largest depth at which a state was visited.
+    pub deepest: usize,
+    /// Whether every reachable state was visited: no limit cut the search short (and no
+    /// violation stopped it).
+    pub complete: bool,
+    /// The first violation found, if any.
+    pub counterexample: Option<Counterexample>,
+    /// Per sometimes-invariant, by name: whether some visited state satisfied it.
+    pub sometimes: Vec<(String, bool)>,
+}
+
+/// Explores every schedule of `start` within `limits`, in the order `search` says.
+pub fn explore<P: Node>(start: &Simulation<P>, search: Search, limits: &ExploreLimits) -> Report {
+    let mut report = Report {
+        unique_states: 1,
+        transitions: 0,
+        terminal_states: 0,
+        deepest: 0,
+        complete: true,
+        counterexample: None,
+        sometimes: start
+            .sometimes_held()
+            .into_iter()
+            .map(|(name, held)| (name.to_string(), held))
+            .collect(),
+    };
+    // Every visited state's parent and the event that led to it, to rebuild schedules.
+    let mut tree: Vec<(usize, Option<Enabled>)> = vec![(0, None)];
+    let mut seen: BTreeSet<u64> = BTreeSet::from([start.fingerprint()]);
+    let mut frontier: VecDeque<(usize, usize, Simulation<P>)> = VecDeque::new();
+    frontier.push_back((0, 0, start.clone()));
+    let schedule = |tree: &Vec<(usize, Option<Enabled>)>, mut at: usize| {
+        let mut steps = Vec::new();
+        while let (parent, Some(event)) = &tree[at] {
+            steps.push(event.clone());
+            at = *parent;
+        }
+        steps.reverse();
+        steps
+    };
+    while let Some((at, depth, mut state)) = match search {
+        Search::BreadthFirst => frontier.pop_front(),
+        Search::DepthFirst => frontier.pop_back(),
+    } {
+        report.deepest = report.deepest.max(depth);
+        note_sometimes(&mut report.sometimes, &state);
+        let enabled = state.enabled();
+        if enabled.is_empty() {
+            report.terminal_states += 1;
+            let before = state.violations().len();
+            state.end_chosen();
+            let outcome = state.finish();
+            // A sometimes-invariant that one run never satisfied is no failure here: it is
+            // reported over every state explored.
+            if let Some(violation) = outcome
+                .violations
+                .into_iter()
+                .skip(before)
+                .find(|v| v.kind != InvariantKind::Sometimes)
+            {
+                report.complete = false;
+                report.counterexample = Some(Counterexample {
+                    schedule: schedule(&tree, at),
+                    violation,
+                });
+                return report;
+            }
+            continue;
+        }
+        if depth >= limits.max_depth {
+            report.complete = false;
+            continue;
+        }
+        let before = state.violations().len();
+        for event in enabled {
+            let mut next = state.snapshot();
+            next.step_chosen(event.choice)
+                .expect("an enabled event runs");
+            report.transitions += 1;
+            if let Some(violation) = next.violations().get(before) {
+                let mut steps = schedule(&tree, at);
+                steps.push(event);
+                report.complete = false;
+                report.counterexample = Some(Counterexample {
+                    schedule: steps,
+                    violation: violation.clone(),
+                });
+                return report;
+            }
+            if !seen.insert(next.fingerprint()) {
+                continue;
+            }
+            if report.unique_states as usize >= limits.max_states {
+                report.complete = false;
+                return report;
+            }
+            report.unique_states += 1;
+            tree.push((at, Some(event)));
+            frontier.push_back((tree.len() - 1, depth + 1, next));
+        }
+    }
+    report
+}
+
+/// Marks the sometimes-invariants `state` has satisfied.
+fn note_sometimes<P: Node>(sometimes: &mut [(String, bool)], state: &Simulation<P>) {
+    let held: BTreeMap<&str, bool> = state.sometimes_held().into_iter().collect();
+    for (name, seen) in sometimes {
+        *seen |= held.get(name.as_str()).copied().unwrap_or(false);
+    }
+}

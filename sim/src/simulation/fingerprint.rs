@@ -1,0 +1,175 @@
+//! State fingerprints for exhaustive exploration: one number for what decides a simulation's
+//! future, so that states reached along different paths are explored once.
+//!
+//! What a fingerprint leaves out is what only numbers or times the path: the clock, step and
+//! insertion counters, timer ids, when messages were sent, the trace hash, counts, and the
+//! memory incremental invariants keep (only whether each invariant has settled is in). So an
+//! exploration treats time as free: any waiting event may come next, and a timer may fire
+//! whenever it is armed. Partitions count by the links they cut now, not by when they cut
+//! them (the default scheduler also loses messages sent before a cut that arrive after it).
+
+use super::Simulation;
+use super::queue::Event;
+use crate::hash::{StableHasher, stable_hash};
+use crate::node::Node;
+use crate::rng::SimRng;
+use crate::world::Presence;
+
+impl<P: Node> Simulation<P> {
+    /// A fingerprint of what decides this simulation's future (see the module's notes for
+    /// what it leaves out). Equal states have equal fingerprints in every run and on every
+    /// machine; unequal ones almost surely differ.
+    pub fn fingerprint(&self) -> u64 {
+        let mut h = StableHasher::new();
+        for slot in &self.state.nodes {
+            h.word(match slot.presence {
+                Presence::Absent => 0,
+                Presence::Member => 1,
+                Presence::Leaving => 2,
+                Presence::Left => 3,
+            });
+            h.word(u64::from(slot.paused));
+            match &slot.state {
+                None => h.word(0),
+                Some(node) => {
+                    h.word(1);
+                    node.fingerprint(&mut h);
+                }
+            }
+            h.value(&*slot.durable);
+            multiset(&mut h, slot.timers.values().map(stable_hash));
+            h.word(slot.clock.offset_us as u64);
+            h.word(i64::from(slot.clock.drift_ppm) as u64);
+            h.word(i64::from(slot.clock.rate_ppm) as u64);
+            position(&mut h, &slot.rng);
+            position(&mut h, &slot.net_rng);
+        }
+        self.state.network.reach.fingerprint(&mut h);
+        // Armed timers are in their nodes' slots above, cancelled ones never run.
+        multiset(
+            &mut h,
+            self.queue
+                .events()
+                .filter(|event| !matches!(event, Event::Timer { .. }))
+                .map(waiting),
+        );
+        for backlog in &self.backlogs {
+            h.word(backlog.len() as u64);
+            backlog.iter().for_each(|event| h.word(waiting(event)));
+        }
+        for client in &self.clients {
+            position(&mut h, &client.rng);
+            position(&mut h, &client.workload_rng);
+            match &client.pending {
+                None => h.word(0),
+                Some(p) => {
+                    h.word(1);
+                    for word in [
+                        p.seq,
+                        u64::from(p.send),
+                        u64::from(p.tries),
+                        u64::from(p.hops),
+                    ] {
+                        h.word(word);
+                    }
+                    h.word(u64::from(p.maybe_applied));
+                    h.value(&p.key);
+                }
+            }
+            h.value(&client.leader_hint);
+            h.value(&client.key_hints);
+        }
+        // The history without its times: what each operation asked and answered, and the
+        // real-time order of calls and returns, which is what linearizability reads.
+        h.word(self.state.history.ops.len() as u64);
+        for op in &self.state.history.ops {
+            h.word(u64::from(op.client.0));
+            h.word(op.seq);
+            h.value(&op.request);
+            h.value(&op.completion);
+            h.word(op.call_order);
+            h.value(&op.return_order);
+        }
+        for settled in &self.settled {
+            h.word(u64::from(settled.is_some()));
+        }
+        h.finish()
+    }
+}
+
+/// Mixes in the hashes of a multiset of items: their number, then each in sorted order.
+fn multiset(h: &mut StableHasher, items: impl Iterator<Item = u64>) {
+    let mut items: Vec<u64> = items.collect();
+    items.sort_unstable();
+    h.word(items.len() as u64);
+    items.into_iter().for_each(|item| h.word(item));
+}
+
+/// Mixes in how far a random stream has been drawn: its draws so far decide the next ones.
+fn position(h: &mut StableHasher, rng: &SimRng) {
+    let words = rng.get_word_pos();
+    h.word(words as u64);
+    h.word((words >> 64) as u64);
+}
+
+/// A waiting event's hash, without when it was scheduled, when its message was sent, or
+/// which step sent it.
+fn waiting<P: Node>(event: &Event<P>) -> u64 {
+    let mut h = StableHasher::new();
+    match event {
+        Event::Start(id) => {
+            h.word(0);
+            h.word(u64::from(id.0));
+        }
+        Event::Deliver { from, to, msg, .. } => {
+            h.word(1);
+            h.word(u64::from(from.0));
+            h.word(u64::from(to.0));
+            h.value(msg);
+        }
+        Event::Timer { node, .. } => {
+            h.word(2);
+            h.word(u64::from(node.0));
+        }
+        Event::Request {
+            client,
+            to,
+            seq,
+            send,
+            ..
+        } => {
+            h.word(3);
+            for word in [u64::from(client.0), u64::from(to.0), *seq, u64::from(*send)] {
+                h.word(word);
+            }
+        }
+        Event::Reply {
+            client,
+            from,
+            seq,
+            response,
+            ..
+        } => {
+            h.word(4);
+            for word in [u64::from(client.0), u64::from(from.0), *seq] {
+                h.word(word);
+            }
+            h.value(response);
+        }
+        Event::ClientTimeout { client, seq, send } => {
+            h.word(5);
+            for word in [u64::from(client.0), *seq, u64::from(*send)] {
+                h.word(word);
+            }
+        }
+        Event::ClientInvoke(client) => {
+            h.word(6);
+            h.word(u64::from(client.0));
+        }
+        Event::Fault(fault) => {
+            h.word(7);
+            h.value(fault);
+        }
+    }
+    h.finish()
+}
