@@ -4,7 +4,8 @@
 //! states.
 //!
 //! The nodes are the same code random runs execute: a step here is [`Simulation::step_chosen`]
-//! on one of [`Simulation::enabled`]. Always-invariants are checked after every step; at a
+//! on one of [`Simulation::enabled`]. Copies of one message in flight count once
+//! ([`Simulation::merge_copies`]). Always-invariants are checked after every step; at a
 //! terminal state (nothing enabled) the run is finished, so eventually- and history-invariants
 //! are checked there; sometimes-invariants report whether any explored state satisfied them.
 //! What the fingerprint abstracts (time, counters, when messages were sent) is what a "pass"
@@ -14,6 +15,7 @@ use crate::invariant::InvariantKind;
 use crate::node::Node;
 use crate::outcome::Violation;
 use crate::simulation::{Enabled, Simulation};
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// The order states are visited in.
@@ -35,7 +37,7 @@ pub struct ExploreLimits {
 }
 
 /// A violation and a schedule that leads to it from the start.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Counterexample {
     /// The events chosen, in order; replaying their choices from the start reproduces it.
     pub schedule: Vec<Enabled>,
@@ -44,7 +46,7 @@ pub struct Counterexample {
 }
 
 /// What an exploration found.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Report {
     /// Distinct states visited, the start included.
     pub unique_states: u64,
@@ -65,6 +67,19 @@ pub struct Report {
 
 /// Explores every schedule of `start` within `limits`, in the order `search` says.
 pub fn explore<P: Node>(start: &Simulation<P>, search: Search, limits: &ExploreLimits) -> Report {
+    explore_observed(start, search, limits, &mut |_| {})
+}
+
+/// How many new states between two calls of an exploration's observer.
+pub const PROGRESS_EVERY: u64 = 1 << 14;
+
+/// [`explore`], showing `observe` the report so far every [`PROGRESS_EVERY`] new states.
+pub fn explore_observed<P: Node>(
+    start: &Simulation<P>,
+    search: Search,
+    limits: &ExploreLimits,
+    observe: &mut dyn FnMut(&Report),
+) -> Report {
     let mut report = Report {
         unique_states: 1,
         transitions: 0,
@@ -78,6 +93,9 @@ pub fn explore<P: Node>(start: &Simulation<P>, search: Search, limits: &ExploreL
             .map(|(name, held)| (name.to_string(), held))
             .collect(),
     };
+    let mut start = start.clone();
+    start.merge_copies();
+    let start = &start;
     // Every visited state's parent and the event that led to it, to rebuild schedules.
     let mut tree: Vec<(usize, Option<Enabled>)> = vec![(0, None)];
     let mut seen: BTreeSet<u64> = BTreeSet::from([start.fingerprint()]);
@@ -149,6 +167,9 @@ pub fn explore<P: Node>(start: &Simulation<P>, search: Search, limits: &ExploreL
                 return report;
             }
             report.unique_states += 1;
+            if report.unique_states.is_multiple_of(PROGRESS_EVERY) {
+                observe(&report);
+            }
             tree.push((at, Some(event)));
             frontier.push_back((tree.len() - 1, depth + 1, next));
         }

@@ -153,6 +153,14 @@ pub trait Node: Clone + Debug + 'static {
         hasher.bytes(format!("{self:?}").as_bytes());
     }
 
+    /// Mixes what of a durable store decides the future into `hasher`, as
+    /// [`Node::fingerprint`] does for the volatile state. The default hashes all of it; leave
+    /// out what only records the path (times kept for reports, journals kept for incremental
+    /// checks).
+    fn fingerprint_durable(durable: &Self::Durable, hasher: &mut StableHasher) {
+        hasher.value(durable);
+    }
+
     /// Whether this node currently believes it leads (or coordinates). Faults that target "the
     /// leader" use it; protocols without a leader keep the default.
     fn is_leader(&self) -> bool {

@@ -27,6 +27,7 @@ pub use coordinator::{Active, Coordinator};
 pub use participant::Participant;
 
 use serde::{Deserialize, Serialize};
+use simlab_sim::hash::StableHasher;
 use simlab_sim::rng::{self, SimRng};
 use simlab_sim::{ClientId, FieldError, NodeId, ReplyTo, ResponseClass, Time, Workload};
 use std::collections::BTreeMap;
@@ -202,6 +203,20 @@ pub struct TxRecord {
     pub ended: bool,
 }
 
+impl TxRecord {
+    /// Mixes the record into `hasher` without its times (see [`CommitLog::fingerprint`]).
+    pub fn fingerprint(&self, hasher: &mut StableHasher) {
+        hasher.value(&self.participants);
+        hasher.value(&self.ops);
+        hasher.value(&self.vote.map(|(vote, _)| vote));
+        hasher.word(u64::from(self.precommitted));
+        hasher.value(&self.decision.map(|(decision, _)| decision));
+        hasher.value(&self.abort_cause);
+        hasher.word(u64::from(self.applied));
+        hasher.word(u64::from(self.ended));
+    }
+}
+
 /// The durable store of every 2PC/3PC node: the transaction log and the balances.
 ///
 /// Every change to a transaction's record goes through [`CommitLog::record_mut`] or
@@ -216,6 +231,19 @@ pub struct CommitLog {
 }
 
 impl CommitLog {
+    /// Mixes what decides this node's future into `hasher`, for exhaustive exploration: the
+    /// balances and each transaction's record, without when votes and decisions were made
+    /// (reports read them, the protocol does not) or the journal (the invariants' bookmark).
+    pub fn fingerprint(&self, hasher: &mut StableHasher) {
+        hasher.value(&self.balances);
+        hasher.word(u64::from(self.initialized));
+        hasher.word(self.txs.len() as u64);
+        for (tx, record) in &self.txs {
+            hasher.value(tx);
+            record.fingerprint(hasher);
+        }
+    }
+
     /// This node's decision for `tx`, if any.
     pub fn decision(&self, tx: TxId) -> Option<Decision> {
         self.txs.get(&tx).and_then(|r| r.decision.map(|(d, _)| d))

@@ -32,6 +32,7 @@ use crate::atomic_commit::{
     apply_decision, force_decision,
 };
 use serde::{Deserialize, Serialize};
+use simlab_sim::hash::StableHasher;
 use simlab_sim::{
     Ctx, FieldError, Node, NodeId, NodeView, ReplyTo, ResponseClass, Time,
 };
@@ -756,6 +757,10 @@ impl Node for ThreePc {
         } else {
             ctx.reply(reply_to, TxResponse::NotCoordinator);
         }
+    }
+
+    fn fingerprint_durable(durable: &CommitLog, hasher: &mut StableHasher) {
+        durable.fingerprint(hasher);
     }
 
     fn classify(response: &TxResponse) -> ResponseClass {

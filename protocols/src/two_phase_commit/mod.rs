@@ -22,6 +22,7 @@ use crate::atomic_commit::{
     apply_decision, force_decision,
 };
 use serde::{Deserialize, Serialize};
+use simlab_sim::hash::StableHasher;
 use simlab_sim::{
     Ctx, FieldError, Node, NodeId, NodeView, ReplyTo, ResponseClass, Time,
 };
@@ -454,6 +455,10 @@ impl Node for TwoPc {
         } else {
             ctx.reply(reply_to, TxResponse::NotCoordinator);
         }
+    }
+
+    fn fingerprint_durable(durable: &CommitLog, hasher: &mut StableHasher) {
+        durable.fingerprint(hasher);
     }
 
     fn classify(response: &TxResponse) -> ResponseClass {

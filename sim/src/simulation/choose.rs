@@ -5,6 +5,7 @@
 
 use super::Simulation;
 use super::queue::Event;
+use crate::hash::stable_hash;
 use crate::node::{ClientId, Node, NodeId};
 use crate::outcome::StopReason;
 use crate::time::Time;
@@ -112,6 +113,24 @@ impl<P: Node> Simulation<P> {
         let (time, event) = self.queue.take(slot).expect("checked above");
         self.run_event(time.max(self.state.now), event);
         Ok(())
+    }
+
+    /// From now on, a message the same as one already waiting (same sender, recipient and
+    /// content) is not queued again: copies of one message in flight count once, as in
+    /// [`crate::explore`]. A protocol that resends on a timer would otherwise pile up copies
+    /// without end when time is free, since the timer may fire any number of times before the
+    /// first copy arrives. Random runs never use this.
+    pub fn merge_copies(&mut self) {
+        self.merge_copies = true;
+    }
+
+    /// Whether a message from `from` to `to` with this content waits in the queue.
+    pub(super) fn waits(&self, from: NodeId, to: NodeId, msg: &P::Msg) -> bool {
+        let hash = stable_hash(msg);
+        self.queue.events().any(|event| {
+            matches!(event, Event::Deliver { from: f, to: t, msg: m, .. }
+                if *f == from && *t == to && stable_hash(m) == hash)
+        })
     }
 
     /// Whether another step may be taken: the run is not over and the step limit not reached.

@@ -36,7 +36,7 @@ impl<P: Node> Simulation<P> {
                     node.fingerprint(&mut h);
                 }
             }
-            h.value(&*slot.durable);
+            P::fingerprint_durable(&slot.durable, &mut h);
             multiset(&mut h, slot.timers.values().map(stable_hash));
             h.word(slot.clock.offset_us as u64);
             h.word(i64::from(slot.clock.drift_ppm) as u64);

@@ -55,6 +55,8 @@ pub struct Simulation<P: Node> {
     /// Per node: events a pause holds back, in arrival order.
     backlogs: Vec<Vec<Event<P>>>,
     next_timer: u64,
+    /// Exploration: a message the same as one already waiting is not queued again.
+    merge_copies: bool,
     side_cache: Option<clients::SideCache>,
     clients: Vec<ClientState>,
     fault_rng: SimRng,
@@ -144,6 +146,7 @@ impl<P: Node> Simulation<P> {
             queue: EventQueue::new(),
             backlogs: vec![Vec::new(); config.nodes as usize],
             next_timer: 0,
+            merge_copies: false,
             side_cache: None,
             clients,
             fault_rng: rng::stream(seed, Stream::Faults),
@@ -730,6 +733,9 @@ impl<P: Node> Simulation<P> {
                                     origin: Origin::new(step, true),
                                 },
                             );
+                        }
+                        if self.merge_copies && self.waits(id, to, &msg) {
+                            return;
                         }
                         self.push(
                             self.state.now + delay,
