@@ -9,10 +9,13 @@ pub use crate::ProtocolConfig;
 use crate::protocol::{Protocol, ReportItem, Setup, Visit, VisitMut};
 use crate::scenario::Scenario;
 use simlab_sim::FieldError;
+use simlab_sim::explore::{ExploreLimits, Report as ExploreReport, Search};
 use simlab_sim::linearizability::Op;
 use simlab_sim::linearizability::models::{KvInput, KvOutput};
+use simlab_sim::network::LinkConfig;
 use simlab_sim::{
-    InvariantKind, NodeId, NodeStatus, NodeView, Outcome, Simulation, StepRecord, Time, TraceMode,
+    InvariantKind, LatencyMs, NetworkConfig, NodeId, NodeStatus, NodeView, Outcome, Simulation,
+    StepRecord, Time, TraceMode,
 };
 use std::sync::Arc;
 
@@ -302,6 +305,71 @@ fn instance<P: Protocol>(
     let sim = Simulation::new(sim_config, factory, P::workload(&setup), invariants)
         .expect("scenario validated before building");
     (sim, setup)
+}
+
+/// How a scenario is changed for exhaustive exploration, one line each, for people: what an
+/// exploration's "pass" covers besides what the fingerprint abstracts.
+pub const EXPLORATION_CHANGES: [&str; 4] = [
+    "the network neither loses, duplicates nor delays messages at random: every message \
+     arrives once, in any order",
+    "no nemesis: its random faults are left out (scheduled faults stay, and may happen \
+     between any two events)",
+    "time is free: any waiting event may come next, a timer may fire whenever it is armed",
+    "states are told apart by what decides their future: not time, counters, timer ids, \
+     send times or the memory of incremental invariants",
+];
+
+/// The scenario as exhaustive exploration runs it: see [`EXPLORATION_CHANGES`].
+pub fn for_exploration(scenario: &Scenario) -> Scenario {
+    let mut explored = scenario.clone();
+    explored.network = NetworkConfig::from_link(LinkConfig {
+        latency_ms: LatencyMs::Constant(1),
+        ..LinkConfig::default()
+    });
+    explored.nemesis = None;
+    // Events due after the stop time are not enabled, and time only moves forward to the
+    // time of what runs: with the most virtual time a scenario may have, no schedule a search
+    // can reach stops for time.
+    explored.stop_ms = Time::LONGEST_MS;
+    explored
+}
+
+/// Explores every schedule of the scenario (changed by [`for_exploration`]) within `limits`;
+/// see [`simlab_sim::explore`].
+/// `observe` sees the report so far every [`simlab_sim::explore::PROGRESS_EVERY`] new states.
+pub fn explore(
+    scenario: &Scenario,
+    seed: Option<u64>,
+    search: Search,
+    limits: &ExploreLimits,
+    observe: &mut dyn FnMut(&ExploreReport),
+) -> ExploreReport {
+    struct Explore<'a, 'b>(
+        &'a Scenario,
+        Option<u64>,
+        Search,
+        &'a ExploreLimits,
+        &'b mut dyn FnMut(&ExploreReport),
+    );
+    impl Visit for Explore<'_, '_> {
+        type Output = ExploreReport;
+        fn visit<P: Protocol>(self, config: &P::Config) -> ExploreReport {
+            let options = RunOptions {
+                seed: self.1,
+                trace: TraceMode::HashOnly,
+                stop_on_violation: false,
+            };
+            let (sim, _) = instance::<P>(self.0, config, &options);
+            simlab_sim::explore::explore_observed(&sim, self.2, self.3, self.4)
+        }
+    }
+    scenario.protocol.visit(Explore(
+        &for_exploration(scenario),
+        seed,
+        search,
+        limits,
+        observe,
+    ))
 }
 
 /// Builds and runs a scenario to the end.

@@ -8,6 +8,7 @@ use simlab_protocols::{
     LearnerCode, LoadedScenario, ProtocolConfig, RunOptions, Scenario, registry,
 };
 use simlab_sim::TraceMode;
+use simlab_sim::explore::{ExploreLimits, Report as ExploreReport, Search};
 use simlab_sim::trace::{OutputFile, write_record};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +49,30 @@ enum Command {
         /// (stores that speak the key-value API). Written whole or not at all.
         #[arg(long, value_name = "OUT.jsonl")]
         history: Option<PathBuf>,
+    },
+    /// Explore every order of a scenario's events (model checking the same protocol code):
+    /// breadth-first by default, so a violation comes with a shortest schedule. Exit code 0
+    /// when no violation was found (the summary says whether the search was complete), 1 when
+    /// one was, 2 for bad input.
+    Explore {
+        /// The scenario file (RON).
+        file: PathBuf,
+        /// The seed (default: the scenario's own): it decides the clients' operations and what
+        /// nodes draw at random.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Depth-first instead of breadth-first.
+        #[arg(long)]
+        dfs: bool,
+        /// Steps from the start beyond which no state is expanded.
+        #[arg(long, default_value_t = 60)]
+        depth: usize,
+        /// Distinct states to visit before giving up.
+        #[arg(long, default_value_t = 1_000_000)]
+        max_states: usize,
+        /// Print one JSON object instead of the readable summary.
+        #[arg(long)]
+        json: bool,
     },
     /// Open the time-travel terminal UI on one run: step forwards and backwards through it.
     #[command(visible_alias = "replay")]
@@ -333,6 +358,14 @@ pub fn dispatch(cli: Cli, code: &LearnerCode) -> Result<ExitCode, String> {
             swarm,
             history,
         } => run(file, seed, json, trace, swarm, history, code),
+        Command::Explore {
+            file,
+            seed,
+            dfs,
+            depth,
+            max_states,
+            json,
+        } => explore(&file, seed, dfs, depth, max_states, json, code),
         Command::Shrink {
             file,
             seed,
@@ -1104,6 +1137,167 @@ fn diagram(
 }
 
 /// Loads a scenario and attaches the learner code this program runs with.
+/// `simlab explore`.
+fn explore(
+    file: &std::path::Path,
+    seed: Option<u64>,
+    dfs: bool,
+    depth: usize,
+    max_states: usize,
+    json: bool,
+    code: &LearnerCode,
+) -> Result<ExitCode, String> {
+    if max_states == 0 {
+        return Err("--max-states: must be at least 1 (the start is a state)".into());
+    }
+    let loaded = load(file, code)?;
+    let scenario = &loaded.scenario;
+    let search = if dfs {
+        Search::DepthFirst
+    } else {
+        Search::BreadthFirst
+    };
+    let limits = ExploreLimits {
+        max_depth: depth,
+        max_states,
+    };
+    let clock = crate::wall::Stopwatch::start();
+    let mut progress = |report: &ExploreReport| {
+        let seconds = clock.elapsed().as_secs_f64();
+        eprintln!(
+            "explore: {} states, {} transitions, depth {}, {:.0} states/s",
+            report.unique_states,
+            report.transitions,
+            report.deepest,
+            report.unique_states as f64 / seconds.max(1e-9)
+        );
+    };
+    let report = registry::explore(scenario, seed, search, &limits, &mut progress);
+    let seconds = clock.elapsed().as_secs_f64();
+    let rate = report.unique_states as f64 / seconds.max(1e-9);
+    if json {
+        let value = serde_json::json!({
+            "file": file.display().to_string(),
+            "scenario": scenario.name,
+            "protocol": scenario.protocol.name(),
+            "seed": seed.unwrap_or(scenario.seed),
+            "search": if dfs { "dfs" } else { "bfs" },
+            "max_depth": depth,
+            "max_states": max_states,
+            "seconds": seconds,
+            "states_per_sec": rate,
+            "changes": registry::EXPLORATION_CHANGES,
+            "report": report,
+        });
+        println!("{value}");
+    } else {
+        print!(
+            "{}",
+            explore_text(file, scenario, &report, dfs, &limits, seconds)
+        );
+    }
+    Ok(if report.counterexample.is_some() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The readable summary of an exploration.
+fn explore_text(
+    file: &std::path::Path,
+    scenario: &Scenario,
+    report: &ExploreReport,
+    dfs: bool,
+    limits: &ExploreLimits,
+    seconds: f64,
+) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let order = if dfs { "depth-first" } else { "breadth-first" };
+    let _ = writeln!(
+        out,
+        "{}: {} ({}, {} nodes), {order}, depth <= {}, <= {} states",
+        file.display(),
+        scenario.name,
+        scenario.protocol.name(),
+        scenario.nodes,
+        limits.max_depth,
+        limits.max_states
+    );
+    let _ = writeln!(
+        out,
+        "  {} unique states, {} transitions, {} terminal, deepest {}, {seconds:.2}s ({:.0} states/s)",
+        report.unique_states,
+        report.transitions,
+        report.terminal_states,
+        report.deepest,
+        report.unique_states as f64 / seconds.max(1e-9)
+    );
+    match &report.counterexample {
+        Some(found) => {
+            let _ = writeln!(
+                out,
+                "VIOLATION of {} ({}) after {} steps: {}",
+                found.violation.invariant,
+                found.violation.kind,
+                found.schedule.len(),
+                found.violation.message
+            );
+            for (i, step) in found.schedule.iter().enumerate() {
+                let _ = writeln!(out, "  {:>3}. {}", i + 1, describe_step(step));
+            }
+        }
+        None if report.complete => {
+            let _ = writeln!(
+                out,
+                "no violation in any schedule: every reachable state was explored"
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "no violation found, but a limit cut the search short (raise --depth or --max-states)"
+            );
+        }
+    }
+    for (name, held) in &report.sometimes {
+        let _ = writeln!(
+            out,
+            "  sometimes {name}: {}",
+            if *held {
+                "held in some state"
+            } else {
+                "held in no state explored"
+            }
+        );
+    }
+    let _ = writeln!(out, "what this covers:");
+    for change in registry::EXPLORATION_CHANGES {
+        let _ = writeln!(out, "  - {change}");
+    }
+    out
+}
+
+/// One step of a schedule, for people.
+fn describe_step(step: &simlab_sim::Enabled) -> String {
+    use simlab_sim::StepKind;
+    let node = |n: Option<simlab_sim::NodeId>| n.map_or("?".to_string(), |n| n.to_string());
+    let client = |c: Option<simlab_sim::ClientId>| c.map_or("?".to_string(), |c| c.to_string());
+    match step.kind {
+        StepKind::Start => format!("start {}", node(step.node)),
+        StepKind::Deliver | StepKind::Drop => {
+            format!("deliver {} -> {}", node(step.from), node(step.node))
+        }
+        StepKind::Timer => format!("timer at {}", node(step.node)),
+        StepKind::Request => format!("request {} -> {}", client(step.client), node(step.node)),
+        StepKind::Reply => format!("reply {} -> {}", node(step.node), client(step.client)),
+        StepKind::ClientTimeout => format!("{} times out", client(step.client)),
+        StepKind::ClientInvoke => format!("{} invokes its next operation", client(step.client)),
+        StepKind::Fault => "scheduled fault".to_string(),
+    }
+}
+
 fn load(file: &std::path::Path, code: &LearnerCode) -> Result<LoadedScenario, String> {
     let mut loaded = Scenario::load(file).map_err(|e| e.to_string())?;
     loaded.scenario.code = code.clone();

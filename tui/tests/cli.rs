@@ -1180,3 +1180,40 @@ fn ring_stats_measures_each_strategy_and_refuses_impossible_sizes() {
         assert!(stderr(&out).contains(bad[0]), "{bad:?}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn explore_visits_every_schedule_and_prints_the_shortest_failing_one() {
+    let out = simlab(&["explore", "scenarios/2pc-explore.ron"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("6568 unique states"), "{text}");
+    assert!(
+        text.contains("no violation in any schedule: every reachable state was explored"),
+        "{text}"
+    );
+    assert!(text.contains("time is free"), "{text}");
+
+    let out = simlab(&["explore", "scenarios/3pc-explore.ron", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "a violation exits 1");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON object");
+    let found = &json["report"]["counterexample"];
+    assert_eq!(found["violation"]["invariant"], "Agreement");
+    assert_eq!(found["schedule"].as_array().map(Vec::len), Some(9));
+    assert_eq!(json["search"], "bfs");
+
+    let out = simlab(&["explore", "scenarios/3pc-explore.ron"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("VIOLATION of Agreement (always) after 9 steps"),
+        "{text}"
+    );
+    assert!(text.contains("  1. start n0"), "{text}");
+
+    // A limit that cuts the search short says so, and is no failure.
+    let out = simlab(&["explore", "scenarios/2pc-explore.ron", "--depth", "5"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("a limit cut the search short"));
+    let out = simlab(&["explore", "scenarios/2pc-explore.ron", "--max-states", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--max-states: must be at least 1"));
+}
