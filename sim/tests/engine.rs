@@ -380,8 +380,8 @@ fn a_one_way_cut_blocks_one_direction_only() {
     assert!(heard_by_0.len() > 50, "n1's messages reach n0");
 }
 
-#[test]
-fn a_paused_node_handles_what_waited_when_it_resumes() {
+/// Two pingers; n1 is paused from 200 ms to 500 ms.
+fn paused_from_200_to_500_ms() -> Simulation<Pinger> {
     let mut c = config(2, 4, 1_000);
     c.network.latency_ms = LatencyMs::Constant(1);
     c.faults = vec![
@@ -394,7 +394,12 @@ fn a_paused_node_handles_what_waited_when_it_resumes() {
             fault: Fault::Resume(1),
         },
     ];
-    let mut sim = build(c, pinger(10));
+    build(c, pinger(10))
+}
+
+#[test]
+fn a_paused_node_handles_what_waited_when_it_resumes() {
+    let mut sim = paused_from_200_to_500_ms();
     while sim.now() < Time::from_millis(490) && sim.step() {}
     let during = sim.world().node(NodeId(1)).unwrap().received;
     assert_eq!(sim.status(NodeId(1)), NodeStatus::Paused);
@@ -1471,19 +1476,7 @@ fn a_choice_that_names_no_waiting_event_is_an_error() {
 
 #[test]
 fn a_paused_nodes_events_are_not_enabled_until_it_resumes() {
-    let mut c = config(2, 4, 1_000);
-    c.network.latency_ms = LatencyMs::Constant(1);
-    c.faults = vec![
-        ScheduledFault {
-            at_ms: 200,
-            fault: Fault::Pause(1),
-        },
-        ScheduledFault {
-            at_ms: 500,
-            fault: Fault::Resume(1),
-        },
-    ];
-    let mut sim = build(c, pinger(10));
+    let mut sim = paused_from_200_to_500_ms();
     let for_n1 = |sim: &Simulation<Pinger>| {
         sim.enabled()
             .iter()
