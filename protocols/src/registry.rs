@@ -14,8 +14,8 @@ use simlab_sim::linearizability::Op;
 use simlab_sim::linearizability::models::{KvInput, KvOutput};
 use simlab_sim::network::LinkConfig;
 use simlab_sim::{
-    InvariantKind, LatencyMs, NetworkConfig, NodeId, NodeStatus, NodeView, Outcome, Simulation,
-    StepRecord, Time, TraceMode,
+    Choice, InvariantKind, LatencyMs, NetworkConfig, NodeId, NodeStatus, NodeView, NotEnabled,
+    Outcome, Simulation, StepRecord, Time, TraceMode,
 };
 use std::sync::Arc;
 
@@ -168,6 +168,13 @@ pub trait Run {
     fn op_timings(&self) -> Vec<simlab_sim::OpTiming>;
     /// Each node's status now (cheaper than [`Run::views`]).
     fn statuses(&self) -> Vec<NodeStatus>;
+    /// Runs a chosen enabled event as the next step ([`Simulation::step_chosen`]).
+    fn step_chosen(&mut self, choice: Choice) -> Result<(), NotEnabled>;
+    /// Ends a chosen run ([`Simulation::end_chosen`]).
+    fn end_chosen(&mut self);
+    /// Copies of one message in flight count once from now on, as in exploration
+    /// ([`Simulation::merge_copies`]).
+    fn merge_copies(&mut self);
 }
 
 struct Instance<P: Protocol> {
@@ -237,6 +244,15 @@ impl<P: Protocol> Run for Instance<P> {
         (0..self.sim.config().nodes)
             .map(|i| self.sim.status(NodeId(i)))
             .collect()
+    }
+    fn step_chosen(&mut self, choice: Choice) -> Result<(), NotEnabled> {
+        self.sim.step_chosen(choice)
+    }
+    fn end_chosen(&mut self) {
+        self.sim.end_chosen();
+    }
+    fn merge_copies(&mut self) {
+        self.sim.merge_copies();
     }
     fn compact_bytes(&self) -> usize {
         self.sim.compact_trace_bytes()

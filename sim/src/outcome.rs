@@ -38,6 +38,9 @@ pub enum StopReason {
     /// Stopped at the first violated invariant, as asked (sweeps want the verdict, not the
     /// rest of the run); end-of-run checks were not made.
     FirstViolation,
+    /// A chosen schedule (an exploration's counterexample, replayed) ended while events were
+    /// still waiting; end-of-run checks were not made.
+    ScheduleEnded,
 }
 
 impl StopReason {
@@ -61,6 +64,7 @@ impl fmt::Display for StopReason {
                 "hit the event-queue limit of {n} pending events (a message storm or timer leak?)"
             ),
             StopReason::FirstViolation => f.write_str("stopped at the first violation"),
+            StopReason::ScheduleEnded => f.write_str("the replayed schedule ended"),
         }
     }
 }

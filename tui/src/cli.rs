@@ -49,6 +49,10 @@ enum Command {
         /// (stores that speak the key-value API). Written whole or not at all.
         #[arg(long, value_name = "OUT.jsonl")]
         history: Option<PathBuf>,
+        /// Replay a schedule `simlab explore --out` wrote: the scenario as explored, each
+        /// step the event the search chose, up to its violation.
+        #[arg(long, value_name = "SCHEDULE.json", conflicts_with = "swarm")]
+        schedule: Option<PathBuf>,
     },
     /// Explore every order of a scenario's events (model checking the same protocol code):
     /// breadth-first by default, so a violation comes with a shortest schedule. Exit code 0
@@ -73,6 +77,10 @@ enum Command {
         /// Print one JSON object instead of the readable summary.
         #[arg(long)]
         json: bool,
+        /// Write the first violation's schedule here, for `simlab run FILE --schedule`
+        /// (written whole or not at all; nothing is written when no violation is found).
+        #[arg(long, value_name = "SCHEDULE.json")]
+        out: Option<PathBuf>,
     },
     /// Open the time-travel terminal UI on one run: step forwards and backwards through it.
     #[command(visible_alias = "replay")]
@@ -357,7 +365,17 @@ pub fn dispatch(cli: Cli, code: &LearnerCode) -> Result<ExitCode, String> {
             trace,
             swarm,
             history,
-        } => run(file, seed, json, trace, swarm, history, code),
+            schedule,
+        } => run(
+            file,
+            seed,
+            json,
+            trace,
+            swarm,
+            history,
+            schedule.as_deref(),
+            code,
+        ),
         Command::Explore {
             file,
             seed,
@@ -365,7 +383,15 @@ pub fn dispatch(cli: Cli, code: &LearnerCode) -> Result<ExitCode, String> {
             depth,
             max_states,
             json,
-        } => explore(&file, seed, dfs, depth, max_states, json, code),
+            out,
+        } => explore(
+            &file,
+            seed,
+            (dfs, depth, max_states),
+            json,
+            out.as_deref(),
+            code,
+        ),
         Command::Shrink {
             file,
             seed,
@@ -923,9 +949,35 @@ fn run(
     trace: Option<PathBuf>,
     swarm: bool,
     history: Option<PathBuf>,
+    schedule: Option<&std::path::Path>,
     code: &LearnerCode,
 ) -> Result<ExitCode, String> {
-    let loaded = load(&file, code)?;
+    let mut loaded = load(&file, code)?;
+    let schedule = match schedule {
+        Some(path) => {
+            let schedule = Schedule::read(path)?;
+            if schedule.scenario != loaded.scenario.name {
+                return Err(format!(
+                    "{}: a schedule of scenario {:?}, not of {:?} ({})",
+                    path.display(),
+                    schedule.scenario,
+                    loaded.scenario.name,
+                    file.display()
+                ));
+            }
+            if let Some(seed) = seed.filter(|&s| s != schedule.seed) {
+                return Err(format!(
+                    "--seed {seed}: {} was explored with seed {}",
+                    path.display(),
+                    schedule.seed
+                ));
+            }
+            loaded.scenario = registry::for_exploration(&loaded.scenario);
+            loaded.scenario.seed = schedule.seed;
+            Some((path, schedule))
+        }
+        None => None,
+    };
     // Opened before the run, so a path that cannot be written fails first.
     let history_out = match &history {
         Some(path) => Some((
@@ -976,8 +1028,32 @@ fn run(
             scenario.protocol.name()
         ));
     }
+    let mut choices = schedule.as_ref().map(|(path, schedule)| {
+        run.merge_copies();
+        (path, schedule.choices.iter().enumerate())
+    });
     loop {
-        let more = run.step();
+        let more = match &mut choices {
+            None => run.step(),
+            Some((path, steps)) => match steps.next() {
+                Some((i, &choice)) => {
+                    run.step_chosen(simlab_sim::Choice(choice)).map_err(|e| {
+                        format!(
+                            "{}: step {} of the schedule: {e}; was it explored from {}?",
+                            path.display(),
+                            i + 1,
+                            file.display()
+                        )
+                    })?;
+                    true
+                }
+                None => {
+                    // The schedule ends at its violation: the run ends there, as explored.
+                    run.end_chosen();
+                    false
+                }
+            },
+        };
         if let Some((path, out)) = &mut output {
             for record in run.drain_records() {
                 write_record(out.writer(), &record).map_err(|e| cannot(path, e))?;
@@ -1141,10 +1217,9 @@ fn diagram(
 fn explore(
     file: &std::path::Path,
     seed: Option<u64>,
-    dfs: bool,
-    depth: usize,
-    max_states: usize,
+    (dfs, depth, max_states): (bool, usize, usize),
     json: bool,
+    out: Option<&std::path::Path>,
     code: &LearnerCode,
 ) -> Result<ExitCode, String> {
     if max_states == 0 {
@@ -1152,6 +1227,14 @@ fn explore(
     }
     let loaded = load(file, code)?;
     let scenario = &loaded.scenario;
+    let cannot = |path: &std::path::Path, e: std::io::Error| {
+        format!("{}: cannot write the schedule: {e}", path.display())
+    };
+    // Opened first, so a path that cannot be written fails before the search.
+    let mut out_file = match out {
+        Some(path) => Some((path, OutputFile::create(path).map_err(|e| cannot(path, e))?)),
+        None => None,
+    };
     let search = if dfs {
         Search::DepthFirst
     } else {
@@ -1196,11 +1279,98 @@ fn explore(
             explore_text(file, scenario, &report, dfs, &limits, seconds)
         );
     }
+    if let (Some((path, mut output)), Some(found)) = (out_file.take(), &report.counterexample) {
+        let schedule = Schedule {
+            scenario: scenario.name.clone(),
+            seed: seed.unwrap_or(scenario.seed),
+            choices: found.schedule.iter().map(|s| s.choice.0).collect(),
+        };
+        use std::io::Write;
+        let text = schedule.to_json(file, found);
+        output
+            .writer()
+            .write_all(text.as_bytes())
+            .map_err(|e| cannot(path, e))?;
+        output.commit().map_err(|e| cannot(path, e))?;
+        eprintln!(
+            "explore: schedule written to {}; replay it with simlab run {} --schedule {}",
+            path.display(),
+            file.display(),
+            path.display()
+        );
+    } else if let Some((path, _)) = out_file {
+        eprintln!(
+            "explore: no violation, so no schedule written to {}",
+            path.display()
+        );
+    }
     Ok(if report.counterexample.is_some() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A schedule an exploration found: the seed it explored with and the events it chose, which
+/// `simlab run --schedule` replays.
+struct Schedule {
+    scenario: String,
+    seed: u64,
+    choices: Vec<u32>,
+}
+
+impl Schedule {
+    /// The schedule as JSON, with the steps and the violation described for people.
+    fn to_json(
+        &self,
+        file: &std::path::Path,
+        found: &simlab_sim::explore::Counterexample,
+    ) -> String {
+        let value = serde_json::json!({
+            "scenario": self.scenario,
+            "explored": file.display().to_string(),
+            "seed": self.seed,
+            "choices": self.choices,
+            "steps": found.schedule.iter().map(describe_step).collect::<Vec<_>>(),
+            "violation": format!("{}: {}", found.violation.invariant, found.violation.message),
+        });
+        format!("{value:#}\n")
+    }
+
+    /// Reads a schedule file; the error names the file and what is wrong.
+    fn read(path: &std::path::Path) -> Result<Schedule, String> {
+        let bad = |why: String| {
+            format!(
+                "{}: not a schedule from simlab explore: {why}",
+                path.display()
+            )
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| bad(format!("line {}, column {}: {e}", e.line(), e.column())))?;
+        let scenario = value["scenario"]
+            .as_str()
+            .ok_or_else(|| bad("field scenario is missing or not a name".into()))?
+            .to_string();
+        let seed = value["seed"]
+            .as_u64()
+            .ok_or_else(|| bad("field seed is missing or not a whole number".into()))?;
+        let choices = value["choices"]
+            .as_array()
+            .ok_or_else(|| bad("field choices is missing or not a list".into()))?
+            .iter()
+            .map(|c| {
+                c.as_u64()
+                    .and_then(|c| u32::try_from(c).ok())
+                    .ok_or_else(|| bad(format!("choice {c} is not a whole number below 2^32")))
+            })
+            .collect::<Result<Vec<u32>, String>>()?;
+        Ok(Schedule {
+            scenario,
+            seed,
+            choices,
+        })
+    }
 }
 
 /// The readable summary of an exploration.

@@ -1209,6 +1209,68 @@ fn explore_visits_every_schedule_and_prints_the_shortest_failing_one() {
     );
     assert!(text.contains("  1. start n0"), "{text}");
 
+    // The schedule, written to a file, replays in `simlab run` up to its violation.
+    let dir = temp_dir("explore");
+    let schedule = dir.join("schedule.json");
+    let path = schedule.to_str().unwrap();
+    let out = simlab(&["explore", "scenarios/3pc-explore.ron", "--out", path]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--schedule"), "{}", stderr(&out));
+    let out = simlab(&["run", "scenarios/3pc-explore.ron", "--schedule", path]);
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the expectation is not met: {text}"
+    );
+    assert!(text.contains("steps       9 "), "{text}");
+    assert!(text.contains("(the replayed schedule ended)"), "{text}");
+    assert!(
+        text.contains("Agreement (always) at step 8"),
+        "the same violation at the last step: {text}"
+    );
+    let out = simlab(&["run", "scenarios/2pc-explore.ron", "--schedule", path]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("a schedule of scenario \"3pc-explore\""));
+    let out = simlab(&[
+        "run",
+        "scenarios/3pc-explore.ron",
+        "--schedule",
+        path,
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("was explored with seed 1"));
+    let bad = dir.join("bad.json");
+    std::fs::write(
+        &bad,
+        "{\"scenario\": \"3pc-explore\", \"seed\": 1, \"choices\": [0, 99]}",
+    )
+    .unwrap();
+    let out = simlab(&[
+        "run",
+        "scenarios/3pc-explore.ron",
+        "--schedule",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("step 2 of the schedule: choice 99 is not an enabled event"),
+        "{}",
+        stderr(&out)
+    );
+    // No violation, no schedule file.
+    let none = dir.join("none.json");
+    let out = simlab(&[
+        "explore",
+        "scenarios/2pc-explore.ron",
+        "--out",
+        none.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!none.exists());
+
     // A limit that cuts the search short says so, and is no failure.
     let out = simlab(&["explore", "scenarios/2pc-explore.ron", "--depth", "5"]);
     assert_eq!(out.status.code(), Some(0));

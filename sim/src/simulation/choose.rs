@@ -155,25 +155,26 @@ impl<P: Node> Simulation<P> {
             if !self.state.nodes[node.index()].timers.contains_key(id))
     }
 
-    /// Ends a chosen run once nothing is enabled, with the stop reason [`Simulation::step`]
-    /// would give: quiescent if nothing waits at all, the time limit if something waits past
-    /// the stop time. Returns false, and does nothing, while an event is still enabled.
-    pub fn end_chosen(&mut self) -> bool {
+    /// Ends a chosen run. Once nothing is enabled, with the stop reason [`Simulation::step`]
+    /// would give (quiescent if nothing waits at all, the time limit if something waits past
+    /// the stop time); while something is still enabled, as [`StopReason::ScheduleEnded`],
+    /// without end-of-run checks. A run already over keeps its reason.
+    pub fn end_chosen(&mut self) {
         if self.stop_reason.is_some() {
-            return true;
-        }
-        if !self.enabled().is_empty() {
-            return false;
+            return;
         }
         if self.state.stats.steps >= self.config.limits.max_steps {
             self.stop_reason = Some(StopReason::StepLimit(self.config.limits.max_steps));
-            return true;
+            return;
+        }
+        if !self.enabled().is_empty() {
+            self.stop_reason = Some(StopReason::ScheduleEnded);
+            return;
         }
         // Nothing enabled: the default scheduler's next pop skips cancelled timers, holds back
         // what paused nodes wait for, and stops.
         let next = self.next_event();
         assert!(next.is_none(), "an event ran although none was enabled");
-        true
     }
 }
 
