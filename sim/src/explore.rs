@@ -16,7 +16,7 @@ use crate::node::Node;
 use crate::outcome::Violation;
 use crate::simulation::{Enabled, Simulation};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 /// The order states are visited in.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -178,9 +178,9 @@ pub fn explore_observed<P: Node>(
 }
 
 /// Marks the sometimes-invariants `state` has satisfied.
+/// Every state lists the same sometimes-invariants in the same order as the start.
 fn note_sometimes<P: Node>(sometimes: &mut [(String, bool)], state: &Simulation<P>) {
-    let held: BTreeMap<&str, bool> = state.sometimes_held().into_iter().collect();
-    for (name, seen) in sometimes {
-        *seen |= held.get(name.as_str()).copied().unwrap_or(false);
+    for ((_, seen), (_, held)) in sometimes.iter_mut().zip(state.sometimes_held()) {
+        *seen |= held;
     }
 }

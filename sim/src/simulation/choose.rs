@@ -104,10 +104,10 @@ impl<P: Node> Simulation<P> {
         }
         // Cancelled timers ahead of everything else leave the queue as the default scheduler
         // drops them, so that choosing the earliest event leaves the queue as `step` does.
-        while let Some((_, first)) = self.queue.in_order().first().copied()
-            && first != slot
-            && self.is_cancelled_timer(first)
-        {
+        for (_, first) in self.queue.in_order() {
+            if first == slot || !self.is_cancelled_timer(first) {
+                break;
+            }
             self.queue.take(first);
         }
         let (time, event) = self.queue.take(slot).expect("checked above");
