@@ -14,8 +14,8 @@ use simlab_sim::linearizability::Op;
 use simlab_sim::linearizability::models::{KvInput, KvOutput};
 use simlab_sim::network::LinkConfig;
 use simlab_sim::{
-    Choice, InvariantKind, LatencyMs, NetworkConfig, NodeId, NodeStatus, NodeView, NotEnabled,
-    Outcome, Simulation, StepRecord, Time, TraceMode,
+    Choice, FaultBudget, InvariantKind, LatencyMs, NetworkConfig, NodeId, NodeStatus, NodeView,
+    NotEnabled, Outcome, Simulation, StepRecord, Time, TraceMode,
 };
 use std::sync::Arc;
 
@@ -172,9 +172,10 @@ pub trait Run {
     fn step_chosen(&mut self, choice: Choice) -> Result<(), NotEnabled>;
     /// Ends a chosen run ([`Simulation::end_chosen`]).
     fn end_chosen(&mut self);
-    /// Copies of one message in flight count once from now on, as in exploration
-    /// ([`Simulation::merge_copies`]).
-    fn merge_copies(&mut self);
+    /// From here on, takes chosen steps as an exploration does: copies of a message in
+    /// flight merge ([`Simulation::merge_copies`]) and the faults `faults` allows may be
+    /// chosen ([`Simulation::choose_faults`]).
+    fn branch(&mut self, faults: FaultBudget);
 }
 
 struct Instance<P: Protocol> {
@@ -251,8 +252,8 @@ impl<P: Protocol> Run for Instance<P> {
     fn end_chosen(&mut self) {
         self.sim.end_chosen();
     }
-    fn merge_copies(&mut self) {
-        self.sim.merge_copies();
+    fn branch(&mut self, faults: FaultBudget) {
+        branch(&mut self.sim, faults);
     }
     fn compact_bytes(&self) -> usize {
         self.sim.compact_trace_bytes()
@@ -350,42 +351,100 @@ pub fn for_exploration(scenario: &Scenario) -> Scenario {
     explored
 }
 
-/// Explores every schedule of the scenario (changed by [`for_exploration`]) within `limits`;
-/// see [`simlab_sim::explore`].
-/// `observe` sees the report so far every [`simlab_sim::explore::PROGRESS_EVERY`] new states.
+/// Where an exploration branches from: what [`explore`] searches from, and what a replay of
+/// its schedules starts from ([`explored_run`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExploreStart {
+    /// The seed (default: the scenario's own).
+    pub seed: Option<u64>,
+    /// The faults a schedule may choose ([`Simulation::choose_faults`]).
+    pub faults: FaultBudget,
+    /// Explore around the seed: run the scenario as written (its network, its nemesis) for
+    /// this many steps, then branch. The seed's streams still decide what the network does
+    /// to each message and when the nemesis strikes; only the order of events is free. With
+    /// `None`, the scenario is changed as [`for_exploration`] says and explored from the start.
+    pub prefix: Option<u64>,
+}
+
+impl ExploreStart {
+    /// The scenario the exploration runs: changed as [`for_exploration`] says when it
+    /// starts at the beginning, as written when it explores around a seed.
+    pub fn scenario(&self, scenario: &Scenario) -> Scenario {
+        match self.prefix {
+            None => for_exploration(scenario),
+            Some(_) => scenario.clone(),
+        }
+    }
+
+    /// The steps the default scheduler takes before the exploration branches.
+    pub fn prefix_steps(&self) -> u64 {
+        self.prefix.unwrap_or(0)
+    }
+}
+
+/// Builds the simulation an exploration branches from: see [`ExploreStart`].
+fn explored_start<P: Protocol>(
+    scenario: &Scenario,
+    config: &P::Config,
+    start: &ExploreStart,
+) -> Result<Simulation<P>, String> {
+    let options = RunOptions {
+        seed: start.seed,
+        trace: TraceMode::HashOnly,
+        stop_on_violation: false,
+    };
+    let (mut sim, _) = instance::<P>(&start.scenario(scenario), config, &options);
+    let prefix = start.prefix_steps();
+    for _ in 0..prefix {
+        if !sim.step() {
+            return Err(format!(
+                "--prefix {prefix}: the run of seed {} ends after {} steps",
+                options.seed.unwrap_or(scenario.seed),
+                sim.stats().steps
+            ));
+        }
+    }
+    branch(&mut sim, start.faults);
+    Ok(sim)
+}
+
+/// From here on, `sim` takes chosen steps as an exploration does: copies of a message in
+/// flight merge, and the faults `faults` allows may be chosen.
+fn branch<P: simlab_sim::Node>(sim: &mut Simulation<P>, faults: FaultBudget) {
+    sim.merge_copies();
+    sim.choose_faults(faults);
+}
+
+/// Explores every schedule from where `start` says within `limits`; see
+/// [`simlab_sim::explore`]. `observe` sees the report so far every
+/// [`simlab_sim::explore::PROGRESS_EVERY`] new states. An error when the prefix is longer
+/// than the seed's run.
 pub fn explore(
     scenario: &Scenario,
-    seed: Option<u64>,
+    start: &ExploreStart,
     search: Search,
     limits: &ExploreLimits,
     observe: &mut dyn FnMut(&ExploreReport),
-) -> ExploreReport {
+) -> Result<ExploreReport, String> {
     struct Explore<'a, 'b>(
         &'a Scenario,
-        Option<u64>,
+        &'a ExploreStart,
         Search,
         &'a ExploreLimits,
         &'b mut dyn FnMut(&ExploreReport),
     );
     impl Visit for Explore<'_, '_> {
-        type Output = ExploreReport;
-        fn visit<P: Protocol>(self, config: &P::Config) -> ExploreReport {
-            let options = RunOptions {
-                seed: self.1,
-                trace: TraceMode::HashOnly,
-                stop_on_violation: false,
-            };
-            let (sim, _) = instance::<P>(self.0, config, &options);
-            simlab_sim::explore::explore_observed(&sim, self.2, self.3, self.4)
+        type Output = Result<ExploreReport, String>;
+        fn visit<P: Protocol>(self, config: &P::Config) -> Self::Output {
+            let sim = explored_start::<P>(self.0, config, self.1)?;
+            Ok(simlab_sim::explore::explore_observed(
+                &sim, self.2, self.3, self.4,
+            ))
         }
     }
-    scenario.protocol.visit(Explore(
-        &for_exploration(scenario),
-        seed,
-        search,
-        limits,
-        observe,
-    ))
+    scenario
+        .protocol
+        .visit(Explore(scenario, start, search, limits, observe))
 }
 
 /// Builds and runs a scenario to the end.

@@ -37,7 +37,7 @@ pub use outcome::{
     CapReport, Expect, Latency, Outcome, StopReason, Verdict as ExpectVerdict, Violation,
 };
 pub use rng::{Probability, SimRng};
-pub use simulation::{Choice, Enabled, NotEnabled, Simulation};
+pub use simulation::{Choice, Enabled, FaultBudget, NotEnabled, Simulation};
 pub use time::Time;
 pub use trace::{CompactStep, LostSend, StepKind, StepRecord, TraceMode};
 pub use workload::Workload;

@@ -501,6 +501,8 @@ pub(crate) mod summary {
         LostInFlight,
         /// The recipient was down.
         RecipientDown,
+        /// An exploration chose to lose it.
+        Chosen,
     }
 
     /// A message's delivery (or loss).
@@ -509,6 +511,7 @@ pub(crate) mod summary {
             Fate::Delivered => format!("{from} → {to}: {msg:?}"),
             Fate::LostInFlight => format!("{from} → {to} lost in flight (partition): {msg:?}"),
             Fate::RecipientDown => format!("{from} → {to} lost ({to} is down): {msg:?}"),
+            Fate::Chosen => format!("{from} → {to} lost (a chosen loss): {msg:?}"),
         }
     }
 

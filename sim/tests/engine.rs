@@ -1454,7 +1454,10 @@ fn a_chooser_runs_events_out_of_time_order() {
     assert!(outcome.stats.messages_delivered > 0);
     // Nothing is enabled once the run is over, and no choice runs then.
     assert!(chooser.enabled().is_empty());
-    assert_eq!(chooser.step_chosen(Choice(0)), Err(NotEnabled(Choice(0))));
+    assert_eq!(
+        chooser.step_chosen(Choice::Run(0)),
+        Err(NotEnabled(Choice::Run(0)))
+    );
 }
 
 #[test]
@@ -1463,7 +1466,7 @@ fn a_choice_that_names_no_waiting_event_is_an_error() {
     let enabled = sim.enabled();
     assert_eq!(enabled.len(), 3, "three starts");
     assert!(enabled.iter().all(|e| e.kind == StepKind::Start));
-    let unknown = Choice(u32::MAX);
+    let unknown = Choice::Run(u32::MAX);
     let err = sim.step_chosen(unknown).unwrap_err();
     assert_eq!(err, NotEnabled(unknown));
     assert!(err.to_string().contains("not an enabled event"));

@@ -5,6 +5,7 @@
 
 mod common;
 
+use simlab_protocols::registry::ExploreStart;
 use simlab_protocols::{ProtocolConfig, Scenario, registry};
 use simlab_sim::ClientConfig;
 use simlab_sim::explore::{ExploreLimits, Report, Search};
@@ -15,7 +16,16 @@ const LIMITS: ExploreLimits = ExploreLimits {
 };
 
 fn explore(scenario: &Scenario, search: Search) -> Report {
-    registry::explore(scenario, None, search, &LIMITS, &mut |_| {})
+    explore_with(scenario, &ExploreStart::default(), search, &LIMITS)
+}
+
+fn explore_with(
+    scenario: &Scenario,
+    start: &ExploreStart,
+    search: Search,
+    limits: &ExploreLimits,
+) -> Report {
+    registry::explore(scenario, start, search, limits, &mut |_| {}).unwrap()
 }
 
 /// A bug scenario cut down to `2pc-explore.ron`'s size: a coordinator and two participants,
@@ -89,7 +99,12 @@ fn breadth_first_search_finds_each_planted_two_phase_commit_bug() {
             max_depth: steps,
             ..LIMITS
         };
-        let clean = registry::explore(&fixed, None, Search::BreadthFirst, &within, &mut |_| {});
+        let clean = explore_with(
+            &fixed,
+            &ExploreStart::default(),
+            Search::BreadthFirst,
+            &within,
+        );
         assert!(clean.counterexample.is_none(), "{name} without its bug");
         assert_eq!(clean.deepest, steps, "{name}: searched as deep");
     }

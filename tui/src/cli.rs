@@ -1,17 +1,20 @@
 //! Command-line parsing and dispatch.
 
+use crate::schedule::{Driver, Schedule};
 use crate::summary;
 use crate::sweep;
 use crate::wall::Stopwatch;
 use clap::{Parser, Subcommand};
+use simlab_protocols::registry::ExploreStart;
 use simlab_protocols::{
     LearnerCode, LoadedScenario, ProtocolConfig, RunOptions, Scenario, registry,
 };
-use simlab_sim::TraceMode;
 use simlab_sim::explore::{ExploreLimits, Report as ExploreReport, Search};
 use simlab_sim::trace::{OutputFile, write_record};
+use simlab_sim::{FaultBudget, TraceMode};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Deterministic distributed-systems simulator and teaching lab.
 #[derive(Parser, Debug)]
@@ -77,10 +80,35 @@ enum Command {
         /// Print one JSON object instead of the readable summary.
         #[arg(long)]
         json: bool,
-        /// Write the first violation's schedule here, for `simlab run FILE --schedule`
-        /// (written whole or not at all; nothing is written when no violation is found).
+        /// Write the first violation's schedule here, for `simlab run FILE --schedule` and
+        /// `simlab tui FILE --schedule` (written whole or not at all; nothing is written when
+        /// no violation is found).
         #[arg(long, value_name = "SCHEDULE.json")]
         out: Option<PathBuf>,
+        /// Messages a schedule may lose, each loss a step of its own.
+        #[arg(long, default_value_t = 0)]
+        drops: u32,
+        /// Messages a schedule may deliver twice.
+        #[arg(long, default_value_t = 0)]
+        duplicates: u32,
+        /// Crashes a schedule may hold; a crashed node may be restarted at any later step.
+        #[arg(long, default_value_t = 0)]
+        crashes: u32,
+        /// Nodes a schedule may isolate from the others; a cut may be healed at any step.
+        #[arg(long, default_value_t = 0)]
+        partitions: u32,
+        /// Explore around this seed: run the scenario as written (its network, its nemesis)
+        /// for --prefix steps, then branch into every order of what may happen next.
+        #[arg(
+            long,
+            value_name = "SEED",
+            requires = "prefix",
+            conflicts_with = "seed"
+        )]
+        around_seed: Option<u64>,
+        /// The steps the seed's run takes before the branch (with --around-seed).
+        #[arg(long, value_name = "STEPS", requires = "around_seed")]
+        prefix: Option<u64>,
     },
     /// Open the time-travel terminal UI on one run: step forwards and backwards through it.
     #[command(visible_alias = "replay")]
@@ -96,6 +124,10 @@ enum Command {
         /// Use this seed's swarm fault mix.
         #[arg(long)]
         swarm: bool,
+        /// Step through a schedule `simlab explore --out` wrote: the scenario as explored,
+        /// each step the event the search chose, up to its violation.
+        #[arg(long, value_name = "SCHEDULE.json", conflicts_with_all = ["swarm", "seed"])]
+        schedule: Option<PathBuf>,
     },
     /// Check a recorded history for linearizability.
     ///
@@ -384,9 +416,24 @@ pub fn dispatch(cli: Cli, code: &LearnerCode) -> Result<ExitCode, String> {
             max_states,
             json,
             out,
+            drops,
+            duplicates,
+            crashes,
+            partitions,
+            around_seed,
+            prefix,
         } => explore(
             &file,
-            seed,
+            &ExploreStart {
+                seed: around_seed.or(seed),
+                faults: FaultBudget {
+                    drops,
+                    duplicates,
+                    crashes,
+                    partitions,
+                },
+                prefix,
+            },
             (dfs, depth, max_states),
             json,
             out.as_deref(),
@@ -512,7 +559,8 @@ pub fn dispatch(cli: Cli, code: &LearnerCode) -> Result<ExitCode, String> {
             seed,
             at_violation,
             swarm,
-        } => tui(&file, seed, at_violation, swarm, code),
+            schedule,
+        } => tui(&file, seed, at_violation, swarm, schedule.as_deref(), code),
         Command::Bench {
             json,
             repeats,
@@ -559,12 +607,24 @@ fn tui(
     seed: Option<u64>,
     at_violation: bool,
     swarm: bool,
+    schedule: Option<&std::path::Path>,
     code: &LearnerCode,
 ) -> Result<ExitCode, String> {
     use std::io::IsTerminal;
     let loaded = load(file, code)?;
-    let seed = seed.unwrap_or(loaded.scenario.seed);
-    let scenario = with_swarm(file, loaded.scenario, seed, swarm)?;
+    let (scenario, driver) = match schedule {
+        Some(path) => {
+            let (scenario, schedule) = scheduled(file, path, loaded.scenario, seed)?;
+            (scenario, Driver::Schedule(Arc::new(schedule)))
+        }
+        None => {
+            let seed = seed.unwrap_or(loaded.scenario.seed);
+            let mut scenario = with_swarm(file, loaded.scenario, seed, swarm)?;
+            scenario.seed = seed;
+            (scenario, Driver::Default)
+        }
+    };
+    let seed = scenario.seed;
     if !std::io::stdout().is_terminal() {
         return Err(
             "the TUI needs a terminal; use `simlab run --trace OUT.jsonl` to record a run instead"
@@ -572,7 +632,8 @@ fn tui(
         );
     }
     eprintln!("recording {} with seed {seed}…", scenario.name);
-    let replay = crate::ui::replay::Replay::record(&scenario, seed);
+    let replay = crate::ui::replay::Replay::record_driven(&scenario, seed, driver)
+        .map_err(|e| schedule_mismatch(schedule, file, e))?;
     let mut app = crate::ui::app::App::new(
         scenario.name.clone(),
         scenario.protocol.name().to_string(),
@@ -953,30 +1014,13 @@ fn run(
     code: &LearnerCode,
 ) -> Result<ExitCode, String> {
     let mut loaded = load(&file, code)?;
-    let schedule = match schedule {
+    let driver = match schedule {
         Some(path) => {
-            let schedule = Schedule::read(path)?;
-            if schedule.scenario != loaded.scenario.name {
-                return Err(format!(
-                    "{}: a schedule of scenario {:?}, not of {:?} ({})",
-                    path.display(),
-                    schedule.scenario,
-                    loaded.scenario.name,
-                    file.display()
-                ));
-            }
-            if let Some(seed) = seed.filter(|&s| s != schedule.seed) {
-                return Err(format!(
-                    "--seed {seed}: {} was explored with seed {}",
-                    path.display(),
-                    schedule.seed
-                ));
-            }
-            loaded.scenario = registry::for_exploration(&loaded.scenario);
-            loaded.scenario.seed = schedule.seed;
-            Some((path, schedule))
+            let (scenario, schedule) = scheduled(&file, path, loaded.scenario, seed)?;
+            loaded.scenario = scenario;
+            Driver::Schedule(Arc::new(schedule))
         }
-        None => None,
+        None => Driver::Default,
     };
     // Opened before the run, so a path that cannot be written fails first.
     let history_out = match &history {
@@ -1028,32 +1072,10 @@ fn run(
             scenario.protocol.name()
         ));
     }
-    let mut choices = schedule.as_ref().map(|(path, schedule)| {
-        run.merge_copies();
-        (path, schedule.choices.iter().enumerate())
-    });
     loop {
-        let more = match &mut choices {
-            None => run.step(),
-            Some((path, steps)) => match steps.next() {
-                Some((i, &choice)) => {
-                    run.step_chosen(simlab_sim::Choice(choice)).map_err(|e| {
-                        format!(
-                            "{}: step {} of the schedule: {e}; was it explored from {}?",
-                            path.display(),
-                            i + 1,
-                            file.display()
-                        )
-                    })?;
-                    true
-                }
-                None => {
-                    // The schedule ends at its violation: the run ends there, as explored.
-                    run.end_chosen();
-                    false
-                }
-            },
-        };
+        let more = driver
+            .step(&mut *run)
+            .map_err(|e| schedule_mismatch(schedule, &file, e))?;
         if let Some((path, out)) = &mut output {
             for record in run.drain_records() {
                 write_record(out.writer(), &record).map_err(|e| cannot(path, e))?;
@@ -1212,11 +1234,10 @@ fn diagram(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Loads a scenario and attaches the learner code this program runs with.
 /// `simlab explore`.
 fn explore(
     file: &std::path::Path,
-    seed: Option<u64>,
+    start: &ExploreStart,
     (dfs, depth, max_states): (bool, usize, usize),
     json: bool,
     out: Option<&std::path::Path>,
@@ -1255,7 +1276,8 @@ fn explore(
             report.unique_states as f64 / seconds.max(1e-9)
         );
     };
-    let report = registry::explore(scenario, seed, search, &limits, &mut progress);
+    let report = registry::explore(scenario, start, search, &limits, &mut progress)?;
+    let seed = start.seed.unwrap_or(scenario.seed);
     let seconds = clock.elapsed().as_secs_f64();
     let rate = report.unique_states as f64 / seconds.max(1e-9);
     if json {
@@ -1263,7 +1285,9 @@ fn explore(
             "file": file.display().to_string(),
             "scenario": scenario.name,
             "protocol": scenario.protocol.name(),
-            "seed": seed.unwrap_or(scenario.seed),
+            "seed": seed,
+            "prefix": start.prefix,
+            "faults": start.faults,
             "search": if dfs { "dfs" } else { "bfs" },
             "max_depth": depth,
             "max_states": max_states,
@@ -1276,15 +1300,11 @@ fn explore(
     } else {
         print!(
             "{}",
-            explore_text(file, scenario, &report, dfs, &limits, seconds)
+            explore_text(file, scenario, start, &report, dfs, &limits, seconds)
         );
     }
     if let (Some((path, mut output)), Some(found)) = (out_file.take(), &report.counterexample) {
-        let schedule = Schedule {
-            scenario: scenario.name.clone(),
-            seed: seed.unwrap_or(scenario.seed),
-            choices: found.schedule.iter().map(|s| s.choice.0).collect(),
-        };
+        let schedule = Schedule::new(&scenario.name, start, seed, found);
         use std::io::Write;
         let text = schedule.to_json(file, found);
         output
@@ -1293,7 +1313,10 @@ fn explore(
             .map_err(|e| cannot(path, e))?;
         output.commit().map_err(|e| cannot(path, e))?;
         eprintln!(
-            "explore: schedule written to {}; replay it with simlab run {} --schedule {}",
+            "explore: schedule written to {}; replay it with simlab run {} --schedule {} \
+             or step through it with simlab tui {} --schedule {}",
+            path.display(),
+            file.display(),
             path.display(),
             file.display(),
             path.display()
@@ -1311,72 +1334,11 @@ fn explore(
     })
 }
 
-/// A schedule an exploration found: the seed it explored with and the events it chose, which
-/// `simlab run --schedule` replays.
-struct Schedule {
-    scenario: String,
-    seed: u64,
-    choices: Vec<u32>,
-}
-
-impl Schedule {
-    /// The schedule as JSON, with the steps and the violation described for people.
-    fn to_json(
-        &self,
-        file: &std::path::Path,
-        found: &simlab_sim::explore::Counterexample,
-    ) -> String {
-        let value = serde_json::json!({
-            "scenario": self.scenario,
-            "explored": file.display().to_string(),
-            "seed": self.seed,
-            "choices": self.choices,
-            "steps": found.schedule.iter().map(describe_step).collect::<Vec<_>>(),
-            "violation": format!("{}: {}", found.violation.invariant, found.violation.message),
-        });
-        format!("{value:#}\n")
-    }
-
-    /// Reads a schedule file; the error names the file and what is wrong.
-    fn read(path: &std::path::Path) -> Result<Schedule, String> {
-        let bad = |why: String| {
-            format!(
-                "{}: not a schedule from simlab explore: {why}",
-                path.display()
-            )
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| bad(format!("line {}, column {}: {e}", e.line(), e.column())))?;
-        let scenario = value["scenario"]
-            .as_str()
-            .ok_or_else(|| bad("field scenario is missing or not a name".into()))?
-            .to_string();
-        let seed = value["seed"]
-            .as_u64()
-            .ok_or_else(|| bad("field seed is missing or not a whole number".into()))?;
-        let choices = value["choices"]
-            .as_array()
-            .ok_or_else(|| bad("field choices is missing or not a list".into()))?
-            .iter()
-            .map(|c| {
-                c.as_u64()
-                    .and_then(|c| u32::try_from(c).ok())
-                    .ok_or_else(|| bad(format!("choice {c} is not a whole number below 2^32")))
-            })
-            .collect::<Result<Vec<u32>, String>>()?;
-        Ok(Schedule {
-            scenario,
-            seed,
-            choices,
-        })
-    }
-}
-
 /// The readable summary of an exploration.
 fn explore_text(
     file: &std::path::Path,
     scenario: &Scenario,
+    start: &ExploreStart,
     report: &ExploreReport,
     dfs: bool,
     limits: &ExploreLimits,
@@ -1415,7 +1377,7 @@ fn explore_text(
                 found.violation.message
             );
             for (i, step) in found.schedule.iter().enumerate() {
-                let _ = writeln!(out, "  {:>3}. {}", i + 1, describe_step(step));
+                let _ = writeln!(out, "  {:>3}. {}", i + 1, crate::schedule::describe(step));
             }
         }
         None if report.complete => {
@@ -1443,31 +1405,73 @@ fn explore_text(
         );
     }
     let _ = writeln!(out, "what this covers:");
-    for change in registry::EXPLORATION_CHANGES {
-        let _ = writeln!(out, "  - {change}");
+    match start.prefix {
+        None => {
+            for change in registry::EXPLORATION_CHANGES {
+                let _ = writeln!(out, "  - {change}");
+            }
+        }
+        Some(prefix) => {
+            let _ = writeln!(
+                out,
+                "  - around seed {}: its first {prefix} steps as the seed ran them, then every \
+                 order of what may happen next; the seed's streams still decide what the network \
+                 does to each message and when the nemesis strikes",
+                start.seed.unwrap_or(scenario.seed)
+            );
+            for change in &registry::EXPLORATION_CHANGES[2..] {
+                let _ = writeln!(out, "  - {change}");
+            }
+        }
     }
+    let _ = writeln!(out, "  - faults chosen as steps: {}", start.faults);
     out
 }
 
-/// One step of a schedule, for people.
-fn describe_step(step: &simlab_sim::Enabled) -> String {
-    use simlab_sim::StepKind;
-    let node = |n: Option<simlab_sim::NodeId>| n.map_or("?".to_string(), |n| n.to_string());
-    let client = |c: Option<simlab_sim::ClientId>| c.map_or("?".to_string(), |c| c.to_string());
-    match step.kind {
-        StepKind::Start => format!("start {}", node(step.node)),
-        StepKind::Deliver | StepKind::Drop => {
-            format!("deliver {} -> {}", node(step.from), node(step.node))
-        }
-        StepKind::Timer => format!("timer at {}", node(step.node)),
-        StepKind::Request => format!("request {} -> {}", client(step.client), node(step.node)),
-        StepKind::Reply => format!("reply {} -> {}", node(step.node), client(step.client)),
-        StepKind::ClientTimeout => format!("{} times out", client(step.client)),
-        StepKind::ClientInvoke => format!("{} invokes its next operation", client(step.client)),
-        StepKind::Fault => "scheduled fault".to_string(),
+/// The scenario a schedule was explored on, with the schedule: an error, naming the file,
+/// when the schedule belongs to another scenario or another seed than `--seed` names.
+fn scheduled(
+    file: &std::path::Path,
+    path: &std::path::Path,
+    scenario: Scenario,
+    seed: Option<u64>,
+) -> Result<(Scenario, Schedule), String> {
+    let schedule = Schedule::read(path)?;
+    if schedule.scenario != scenario.name {
+        return Err(format!(
+            "{}: a schedule of scenario {:?}, not of {:?} ({})",
+            path.display(),
+            schedule.scenario,
+            scenario.name,
+            file.display()
+        ));
     }
+    if let Some(seed) = seed.filter(|&s| s != schedule.seed()) {
+        return Err(format!(
+            "--seed {seed}: {} was explored with seed {}",
+            path.display(),
+            schedule.seed()
+        ));
+    }
+    let mut explored = schedule.start.scenario(&scenario);
+    explored.seed = schedule.seed();
+    Ok((explored, schedule))
 }
 
+/// The error for a schedule step that is not enabled in the run it is replayed on.
+fn schedule_mismatch(
+    schedule: Option<&std::path::Path>,
+    file: &std::path::Path,
+    (step, e): (usize, simlab_sim::NotEnabled),
+) -> String {
+    format!(
+        "{}: step {step} of the schedule: {e}; was it explored from {}?",
+        schedule.map_or("the schedule".into(), |p| p.display().to_string()),
+        file.display()
+    )
+}
+
+/// Loads a scenario and attaches the learner code this program runs with.
 fn load(file: &std::path::Path, code: &LearnerCode) -> Result<LoadedScenario, String> {
     let mut loaded = Scenario::load(file).map_err(|e| e.to_string())?;
     loaded.scenario.code = code.clone();

@@ -16,6 +16,7 @@ mod epidemic;
 mod matrix;
 pub mod report;
 mod ring_stats;
+mod schedule;
 mod summary;
 mod sweep;
 mod ui;

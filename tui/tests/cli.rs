@@ -1256,7 +1256,7 @@ fn explore_visits_every_schedule_and_prints_the_shortest_failing_one() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("step 2 of the schedule: choice 99 is not an enabled event"),
+        stderr(&out).contains("step 2 of the schedule: choice `run 99` is not an enabled event"),
         "{}",
         stderr(&out)
     );

@@ -4,7 +4,8 @@
 //! ([`Simulation::step`]) is the special case that always chooses the earliest.
 
 use super::Simulation;
-use super::queue::Event;
+use super::queue::{Event, FaultEvent, Origin};
+use crate::faults::Fault;
 use crate::hash::stable_hash;
 use crate::node::{ClientId, Node, NodeId};
 use crate::outcome::StopReason;
@@ -13,11 +14,96 @@ use crate::trace::StepKind;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Names one waiting event to [`Simulation::step_chosen`]. It means the same event in this
-/// simulation and in its copies ([`Clone`], [`Simulation::snapshot`]) until one of them takes a
-/// step; after a step, ask [`Simulation::enabled`] again.
+/// Names one possible next step to [`Simulation::step_chosen`]: a waiting event to run, or a
+/// fault the scheduler may inject (when [`Simulation::choose_faults`] allowed it). A choice
+/// naming a waiting event means the same event in this simulation and in its copies
+/// ([`Clone`], [`Simulation::snapshot`]) until one of them takes a step; after a step, ask
+/// [`Simulation::enabled`] again.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Choice(pub u32);
+#[serde(rename_all = "snake_case")]
+pub enum Choice {
+    /// Run the waiting event in this slot.
+    Run(u32),
+    /// Lose the message waiting in this slot: it never arrives.
+    Drop(u32),
+    /// Deliver the message waiting in this slot and leave a copy of it waiting.
+    Duplicate(u32),
+    /// Crash this running node: it loses everything but its durable store.
+    Crash(NodeId),
+    /// Restart this crashed node from its durable store.
+    Restart(NodeId),
+    /// Cut every link to and from this node.
+    Isolate(NodeId),
+    /// Restore every cut link.
+    Heal,
+}
+
+impl fmt::Display for Choice {
+    /// The words a schedule file's reader sees: `run 4`, `drop 2`, `crash n1`, `heal`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Choice::Run(slot) => write!(f, "run {slot}"),
+            Choice::Drop(slot) => write!(f, "drop {slot}"),
+            Choice::Duplicate(slot) => write!(f, "duplicate {slot}"),
+            Choice::Crash(node) => write!(f, "crash {node}"),
+            Choice::Restart(node) => write!(f, "restart {node}"),
+            Choice::Isolate(node) => write!(f, "isolate {node}"),
+            Choice::Heal => write!(f, "heal"),
+        }
+    }
+}
+
+/// The faults an exploration may choose as steps of their own, and how many of each a
+/// schedule may hold: the bounded counts that keep a search with faults finite.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultBudget {
+    /// Messages a schedule may lose.
+    pub drops: u32,
+    /// Messages a schedule may deliver twice.
+    pub duplicates: u32,
+    /// Crashes of running nodes. A node down may be restarted at any later step; restarts
+    /// are not counted.
+    pub crashes: u32,
+    /// Isolations of one node from all the others. While a link is cut, healing every link
+    /// is a choice; heals are not counted.
+    pub partitions: u32,
+}
+
+impl FaultBudget {
+    /// Whether no fault may be chosen.
+    pub fn is_empty(&self) -> bool {
+        *self == FaultBudget::default()
+    }
+}
+
+impl fmt::Display for FaultBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return write!(f, "no faults chosen");
+        }
+        let counts = [
+            (self.drops, "lost message", "lost messages"),
+            (self.duplicates, "duplicated message", "duplicated messages"),
+            (
+                self.crashes,
+                "crash (and restarts)",
+                "crashes (and restarts)",
+            ),
+            (
+                self.partitions,
+                "isolated node (and heals)",
+                "isolated nodes (and heals)",
+            ),
+        ];
+        let parts: Vec<String> = counts
+            .iter()
+            .filter(|(n, ..)| *n > 0)
+            .map(|&(n, one, many)| format!("up to {n} {}", if n == 1 { one } else { many }))
+            .collect();
+        write!(f, "{}", parts.join(", "))
+    }
+}
 
 /// An event that may be the next step, as a scheduler sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -46,9 +132,9 @@ impl fmt::Display for NotEnabled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "choice {} is not an enabled event of this state (the run is over, or the choice \
-             came from another state)",
-            self.0.0
+            "choice `{}` is not an enabled event in this state (the run is over, the choice \
+             came from another state, or no such fault may be chosen)",
+            self.0
         )
     }
 }
@@ -73,7 +159,7 @@ impl<P: Node> Simulation<P> {
                 _ => None,
             })
             .collect();
-        waiting
+        let mut events = waiting
             .into_iter()
             .filter(|&(time, slot)| {
                 time <= self.config.stop
@@ -88,9 +174,102 @@ impl<P: Node> Simulation<P> {
                     .queue
                     .get(slot)
                     .expect("a waiting slot holds its event");
-                describe(Choice(slot as u32), time, event)
+                describe(Choice::Run(slot as u32), time, event)
             })
-            .collect()
+            .collect::<Vec<_>>();
+        if !self.fault_budget.is_empty() || self.restart_choices {
+            let faults = self.fault_choices(&events);
+            events.extend(faults);
+        }
+        events
+    }
+
+    /// The faults that may be chosen now, after the waiting events `events`: per message about
+    /// to be delivered, losing or duplicating it; per member, crashing, restarting or
+    /// isolating it; and healing, while a link is cut.
+    fn fault_choices(&self, events: &[Enabled]) -> Vec<Enabled> {
+        let budget = self.fault_budget;
+        let now = self.state.now;
+        let mut faults = Vec::new();
+        if budget.drops > 0 || budget.duplicates > 0 {
+            for event in events {
+                let Choice::Run(slot) = event.choice else {
+                    continue;
+                };
+                let Some(Event::Deliver { from, to, sent, .. }) = self.queue.get(slot as usize)
+                else {
+                    continue;
+                };
+                // A message the network or a crash loses anyway is no choice.
+                if !self.state.network.reach.delivers(*from, *to, *sent)
+                    || self.state.nodes[to.index()].state.is_none()
+                {
+                    continue;
+                }
+                if budget.drops > 0 {
+                    faults.push(Enabled {
+                        choice: Choice::Drop(slot),
+                        kind: StepKind::Drop,
+                        ..event.clone()
+                    });
+                }
+                if budget.duplicates > 0 {
+                    faults.push(Enabled {
+                        choice: Choice::Duplicate(slot),
+                        ..event.clone()
+                    });
+                }
+            }
+        }
+        let fault = |choice: Choice, node: Option<NodeId>| Enabled {
+            choice,
+            time: now,
+            kind: StepKind::Fault,
+            node,
+            from: None,
+            client: None,
+        };
+        for (i, slot) in self.state.nodes.iter().enumerate() {
+            let id = NodeId(i as u32);
+            if !slot.presence.is_member() {
+                continue;
+            }
+            match &slot.state {
+                Some(_) if budget.crashes > 0 => faults.push(fault(Choice::Crash(id), Some(id))),
+                None if self.restart_choices => faults.push(fault(Choice::Restart(id), Some(id))),
+                _ => {}
+            }
+            if budget.partitions > 0 && !self.is_isolated(id) {
+                faults.push(fault(Choice::Isolate(id), Some(id)));
+            }
+        }
+        if self.state.network.reach.is_partitioned() {
+            faults.push(fault(Choice::Heal, None));
+        }
+        faults
+    }
+
+    /// Whether every link to and from `node` is cut: isolating it again changes nothing.
+    fn is_isolated(&self, node: NodeId) -> bool {
+        let reach = &self.state.network.reach;
+        (0..self.config.nodes)
+            .map(NodeId)
+            .filter(|&other| other != node)
+            .all(|other| !reach.can_reach(node, other) && !reach.can_reach(other, node))
+    }
+
+    /// From now on, [`Simulation::enabled`] also offers the faults `budget` allows, each as a
+    /// step of its own, and counts them down as they are chosen. With crashes allowed, a node
+    /// that is down may be restarted at any step; with partitions, a cut may be healed. The
+    /// budget left is part of the state's fingerprint. Random runs never use this.
+    pub fn choose_faults(&mut self, budget: FaultBudget) {
+        self.fault_budget = budget;
+        self.restart_choices = budget.crashes > 0;
+    }
+
+    /// The faults a scheduler may still choose.
+    pub fn fault_budget(&self) -> FaultBudget {
+        self.fault_budget
     }
 
     /// Runs the chosen event as the next step. Choosing the first of [`Simulation::enabled`]
@@ -98,20 +277,69 @@ impl<P: Node> Simulation<P> {
     /// paused (the default scheduler holds a paused node's events back and replays them when
     /// it resumes; a chooser simply cannot choose them until then).
     pub fn step_chosen(&mut self, choice: Choice) -> Result<(), NotEnabled> {
-        let slot = choice.0 as usize;
         if !self.enabled().iter().any(|e| e.choice == choice) {
             return Err(NotEnabled(choice));
         }
-        // Cancelled timers ahead of everything else leave the queue as the default scheduler
-        // drops them, so that choosing the earliest event leaves the queue as `step` does.
-        for (_, first) in self.queue.in_order() {
-            if first == slot || !self.is_cancelled_timer(first) {
-                break;
+        let now = self.state.now;
+        let budget = &mut self.fault_budget;
+        let fault = match choice {
+            Choice::Run(slot) => {
+                let slot = slot as usize;
+                // Cancelled timers ahead of everything else leave the queue as the default
+                // scheduler drops them, so that choosing the earliest event leaves the queue
+                // as `step` does.
+                for (_, first) in self.queue.in_order() {
+                    if first == slot || !self.is_cancelled_timer(first) {
+                        break;
+                    }
+                    self.queue.take(first);
+                }
+                let (time, event) = self.queue.take(slot).expect("checked above");
+                self.run_event(time.max(now), event);
+                return Ok(());
             }
-            self.queue.take(first);
-        }
-        let (time, event) = self.queue.take(slot).expect("checked above");
-        self.run_event(time.max(self.state.now), event);
+            Choice::Drop(slot) => {
+                budget.drops -= 1;
+                let (time, event) = self.queue.take(slot as usize).expect("checked above");
+                self.lose_next = true;
+                self.run_event(time.max(now), event);
+                return Ok(());
+            }
+            Choice::Duplicate(slot) => {
+                budget.duplicates -= 1;
+                let (time, event) = self.queue.take(slot as usize).expect("checked above");
+                let copy = match &event {
+                    Event::Deliver {
+                        from,
+                        to,
+                        sent,
+                        msg,
+                        origin,
+                    } => Event::Deliver {
+                        from: *from,
+                        to: *to,
+                        sent: *sent,
+                        msg: msg.clone(),
+                        origin: Origin::new(origin.step(), true),
+                    },
+                    _ => unreachable!("only deliveries are duplicated"),
+                };
+                self.push(time, copy);
+                self.run_event(time.max(now), event);
+                return Ok(());
+            }
+            Choice::Crash(node) => {
+                budget.crashes -= 1;
+                Fault::Crash(node.0)
+            }
+            Choice::Restart(node) => Fault::Restart(node.0),
+            Choice::Isolate(node) => {
+                budget.partitions -= 1;
+                Fault::Isolate(node.0)
+            }
+            Choice::Heal => Fault::Heal,
+        };
+        self.run_event(now, Event::Fault(FaultEvent::Chosen(fault)));
         Ok(())
     }
 

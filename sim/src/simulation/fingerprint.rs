@@ -90,6 +90,8 @@ impl<P: Node> Simulation<P> {
             h.word(op.call_order);
             h.value(&op.return_order);
         }
+        h.value(&self.fault_budget);
+        h.word(u64::from(self.restart_choices));
         for settled in &self.settled {
             h.word(u64::from(settled.is_some()));
         }

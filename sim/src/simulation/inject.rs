@@ -62,6 +62,7 @@ impl<P: Node> Simulation<P> {
                 let fault = self.config.faults[i].fault.clone();
                 self.inject(fault, false, info, full);
             }
+            FaultEvent::Chosen(fault) => self.inject(fault, false, info, full),
             FaultEvent::NemesisRepair(_) | FaultEvent::NemesisNothingToRepair => {
                 match event {
                     FaultEvent::NemesisRepair(fault) => self.inject(fault, true, info, full),

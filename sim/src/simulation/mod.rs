@@ -38,7 +38,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-pub use choose::{Choice, Enabled, NotEnabled};
+pub use choose::{Choice, Enabled, FaultBudget, NotEnabled};
 
 /// A deterministic simulation of a cluster of `P` nodes.
 #[derive(Clone)]
@@ -57,6 +57,12 @@ pub struct Simulation<P: Node> {
     next_timer: u64,
     /// Exploration: a message the same as one already waiting is not queued again.
     merge_copies: bool,
+    /// Exploration: the faults a scheduler may still choose.
+    fault_budget: FaultBudget,
+    /// Exploration: whether a node down may be restarted as a chosen step.
+    restart_choices: bool,
+    /// Exploration: the delivery about to run was chosen to be lost.
+    lose_next: bool,
     side_cache: Option<clients::SideCache>,
     clients: Vec<ClientState>,
     fault_rng: SimRng,
@@ -147,6 +153,9 @@ impl<P: Node> Simulation<P> {
             backlogs: vec![Vec::new(); config.nodes as usize],
             next_timer: 0,
             merge_copies: false,
+            fault_budget: FaultBudget::default(),
+            restart_choices: false,
+            lose_next: false,
             side_cache: None,
             clients,
             fault_rng: rng::stream(seed, Stream::Faults),
@@ -489,7 +498,8 @@ impl<P: Node> Simulation<P> {
             } => {
                 let reachable = self.state.network.reach.delivers(from, to, sent);
                 let crashed = self.state.nodes[to.index()].state.is_none();
-                let kind = if reachable && !crashed {
+                let chosen_loss = std::mem::take(&mut self.lose_next);
+                let kind = if reachable && !crashed && !chosen_loss {
                     StepKind::Deliver
                 } else {
                     StepKind::Drop
@@ -504,7 +514,13 @@ impl<P: Node> Simulation<P> {
                     self.detail.sent = Some((origin.step(), sent));
                     self.detail.duplicate = origin.is_copy();
                 }
-                if !reachable {
+                if chosen_loss {
+                    self.state.stats.dropped_loss += 1;
+                    if full {
+                        self.detail.lost = Some(DropReason::Loss);
+                        self.detail.summary = summary::message(from, to, &msg, Fate::Chosen);
+                    }
+                } else if !reachable {
                     self.state.stats.dropped_partition += 1;
                     if full {
                         self.detail.lost = Some(DropReason::Partition);

@@ -17,6 +17,8 @@ pub(super) enum FaultEvent {
     /// The end of a nemesis fault that did nothing (a leader fault with no leader): only the
     /// next fault is scheduled.
     NemesisNothingToRepair,
+    /// A fault an exploration chose as the next step.
+    Chosen(Fault),
 }
 
 /// Which step sent a message, and whether this is the network's second copy of it: the link

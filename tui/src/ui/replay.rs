@@ -3,8 +3,9 @@
 //! restoring the nearest snapshot at or before it and replaying forward. The simulation is
 //! never changed, only re-run, so what the TUI shows at step k is exactly what happened.
 
+use crate::schedule::Driver;
 use simlab_protocols::{Run, RunOptions, Scenario, registry};
-use simlab_sim::{CompactStep, NodeStatus, NodeView, StepKind, StepRecord, TraceMode};
+use simlab_sim::{CompactStep, NodeStatus, NodeView, NotEnabled, StepKind, StepRecord, TraceMode};
 
 /// Steps between snapshots at first. When there would be more than [`checkpoint_limit`], every
 /// other one is dropped and the spacing doubles, so memory stays bounded while a seek never
@@ -49,6 +50,8 @@ pub struct Replay {
     pub nodes: u32,
     /// Clients in the scenario.
     pub clients: u32,
+    /// How each step is taken: the default scheduler's, or a schedule's.
+    driver: Driver,
 }
 
 /// What the screen shows of the world at one step.
@@ -103,6 +106,17 @@ impl Moment {
 impl Replay {
     /// Runs the scenario once with this seed, keeping compact records and snapshots.
     pub fn record(scenario: &Scenario, seed: u64) -> Replay {
+        Replay::record_driven(scenario, seed, Driver::Default)
+            .expect("the default scheduler takes any step")
+    }
+
+    /// Runs the scenario once with this seed, taking each step as `driver` says, keeping
+    /// compact records and snapshots. An error when a schedule's step is not enabled.
+    pub fn record_driven(
+        scenario: &Scenario,
+        seed: u64,
+        driver: Driver,
+    ) -> Result<Replay, (usize, NotEnabled)> {
         let options = RunOptions {
             seed: Some(seed),
             trace: TraceMode::Compact,
@@ -113,7 +127,7 @@ impl Replay {
         let mut spacing = FIRST_SPACING;
         let limit = checkpoint_limit(scenario.nodes);
         let mut steps = Timeline::default();
-        while run.step() {
+        while driver.step(&mut *run)? {
             if run.steps().is_multiple_of(spacing) {
                 // Move the records out first: a snapshot must not copy the trace so far.
                 steps.extend(run.drain_compact_records());
@@ -134,7 +148,7 @@ impl Replay {
         let invariants = run.invariants();
         let mut current = checkpoints[0].snapshot();
         current.set_trace(TraceMode::HashOnly);
-        Replay {
+        Ok(Replay {
             steps,
             checkpoints,
             spacing,
@@ -144,7 +158,8 @@ impl Replay {
             violations: outcome.violations,
             nodes: scenario.nodes,
             clients: scenario.clients.count,
-        }
+            driver,
+        })
     }
 
     /// A copy of the run just after `count` steps (0 = before the first), hashing only, apart
@@ -155,7 +170,7 @@ impl Replay {
         let mut run = self.checkpoints[index].snapshot();
         run.set_trace(TraceMode::HashOnly);
         let mut at = index as u64 * self.spacing;
-        while at < count && run.step() {
+        while at < count && replay_step(&self.driver, &mut *run) {
             at += 1;
         }
         run
@@ -182,7 +197,7 @@ impl Replay {
             self.position = index as u64 * self.spacing;
         }
         while self.position < count {
-            self.current.step();
+            replay_step(&self.driver, &mut *self.current);
             self.position += 1;
         }
     }
@@ -216,7 +231,7 @@ impl Replay {
         let before_one = only.map(|n| self.current.view(n));
         // Replay just this step with full detail, then go back to hashing only.
         self.current.set_trace(TraceMode::Full);
-        self.current.step();
+        replay_step(&self.driver, &mut *self.current);
         self.position += 1;
         self.current.set_trace(TraceMode::HashOnly);
         let record = self.current.records().last().cloned();
@@ -251,6 +266,14 @@ impl Replay {
             .position(|&v| v)
             .map(|i| i as u64)
     }
+}
+
+/// Takes `run`'s next step as the recorded run took it: a schedule that fit the recording fits
+/// every replay of it, the runs being deterministic.
+fn replay_step(driver: &Driver, run: &mut dyn Run) -> bool {
+    driver
+        .step(run)
+        .expect("a replay takes the steps its recording took")
 }
 
 /// One step as the timeline lists it.
