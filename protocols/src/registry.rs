@@ -173,9 +173,10 @@ pub trait Run {
     /// Ends a chosen run ([`Simulation::end_chosen`]).
     fn end_chosen(&mut self);
     /// From here on, takes chosen steps as an exploration does: copies of a message in
-    /// flight merge ([`Simulation::merge_copies`]) and the faults `faults` allows may be
-    /// chosen ([`Simulation::choose_faults`]).
-    fn branch(&mut self, faults: FaultBudget);
+    /// flight merge ([`Simulation::merge_copies`]), the faults `start` allows may be chosen
+    /// ([`Simulation::choose_faults`]), and timeouts wait for messages if it assumes
+    /// synchrony ([`Simulation::assume_synchrony`]).
+    fn branch(&mut self, start: &ExploreStart);
 }
 
 struct Instance<P: Protocol> {
@@ -252,8 +253,8 @@ impl<P: Protocol> Run for Instance<P> {
     fn end_chosen(&mut self) {
         self.sim.end_chosen();
     }
-    fn branch(&mut self, faults: FaultBudget) {
-        branch(&mut self.sim, faults);
+    fn branch(&mut self, start: &ExploreStart) {
+        branch(&mut self.sim, start);
     }
     fn compact_bytes(&self) -> usize {
         self.sim.compact_trace_bytes()
@@ -336,6 +337,12 @@ pub const EXPLORATION_CHANGES: [&str; 4] = [
      send times or the memory of incremental invariants",
 ];
 
+/// What replaces "time is free" in [`EXPLORATION_CHANGES`] when the exploration assumes
+/// synchrony ([`ExploreStart::synchronous`]).
+pub const SYNCHRONOUS_TIME: &str = "synchronous network: messages come in any order, but no \
+     timer or client timeout fires while a message is in flight, so timeouts that beat a slow \
+     message are not covered";
+
 /// The scenario as exhaustive exploration runs it: see [`EXPLORATION_CHANGES`].
 pub fn for_exploration(scenario: &Scenario) -> Scenario {
     let mut explored = scenario.clone();
@@ -364,6 +371,8 @@ pub struct ExploreStart {
     /// to each message and when the nemesis strikes; only the order of events is free. With
     /// `None`, the scenario is changed as [`for_exploration`] says and explored from the start.
     pub prefix: Option<u64>,
+    /// Timeouts wait for every message in flight ([`Simulation::assume_synchrony`]).
+    pub synchronous: bool,
 }
 
 impl ExploreStart {
@@ -404,15 +413,19 @@ fn explored_start<P: Protocol>(
             ));
         }
     }
-    branch(&mut sim, start.faults);
+    branch(&mut sim, start);
     Ok(sim)
 }
 
 /// From here on, `sim` takes chosen steps as an exploration does: copies of a message in
-/// flight merge, and the faults `faults` allows may be chosen.
-fn branch<P: simlab_sim::Node>(sim: &mut Simulation<P>, faults: FaultBudget) {
+/// flight merge, the faults `start` allows may be chosen, and timeouts wait for messages if
+/// it assumes synchrony.
+fn branch<P: simlab_sim::Node>(sim: &mut Simulation<P>, start: &ExploreStart) {
     sim.merge_copies();
-    sim.choose_faults(faults);
+    sim.choose_faults(start.faults);
+    if start.synchronous {
+        sim.assume_synchrony();
+    }
 }
 
 /// Explores every schedule from where `start` says within `limits`; see

@@ -109,6 +109,10 @@ enum Command {
         /// The steps the seed's run takes before the branch (with --around-seed).
         #[arg(long, value_name = "STEPS", requires = "around_seed")]
         prefix: Option<u64>,
+        /// Assume a synchronous network: no timer or client timeout fires while a message
+        /// is in flight (the bound on delay that three-phase commit relies on).
+        #[arg(long)]
+        synchronous: bool,
     },
     /// Open the time-travel terminal UI on one run: step forwards and backwards through it.
     #[command(visible_alias = "replay")]
@@ -422,6 +426,7 @@ pub fn dispatch(cli: Cli, code: &LearnerCode) -> Result<ExitCode, String> {
             partitions,
             around_seed,
             prefix,
+            synchronous,
         } => explore(
             &file,
             &ExploreStart {
@@ -433,6 +438,7 @@ pub fn dispatch(cli: Cli, code: &LearnerCode) -> Result<ExitCode, String> {
                     partitions,
                 },
                 prefix,
+                synchronous,
             },
             (dfs, depth, max_states),
             json,
@@ -1288,6 +1294,7 @@ fn explore(
             "seed": seed,
             "prefix": start.prefix,
             "faults": start.faults,
+            "synchronous": start.synchronous,
             "search": if dfs { "dfs" } else { "bfs" },
             "max_depth": depth,
             "max_states": max_states,
@@ -1405,9 +1412,13 @@ fn explore_text(
         );
     }
     let _ = writeln!(out, "what this covers:");
+    let mut changes = registry::EXPLORATION_CHANGES;
+    if start.synchronous {
+        changes[2] = registry::SYNCHRONOUS_TIME;
+    }
     match start.prefix {
         None => {
-            for change in registry::EXPLORATION_CHANGES {
+            for change in changes {
                 let _ = writeln!(out, "  - {change}");
             }
         }
@@ -1419,7 +1430,7 @@ fn explore_text(
                  does to each message and when the nemesis strikes",
                 start.seed.unwrap_or(scenario.seed)
             );
-            for change in &registry::EXPLORATION_CHANGES[2..] {
+            for change in &changes[2..] {
                 let _ = writeln!(out, "  - {change}");
             }
         }

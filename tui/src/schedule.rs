@@ -45,6 +45,7 @@ impl Schedule {
             "seed": self.seed(),
             "prefix": self.start.prefix,
             "faults": self.start.faults,
+            "synchronous": self.start.synchronous,
             "choices": self.choices,
             "steps": found.schedule.iter().map(describe).collect::<Vec<_>>(),
             "violation": format!("{}: {}", found.violation.invariant, found.violation.message),
@@ -84,6 +85,12 @@ impl Schedule {
             faults => serde_json::from_value(faults.clone())
                 .map_err(|e| bad(format!("field faults: {e}")))?,
         };
+        let synchronous = match &value["synchronous"] {
+            serde_json::Value::Null => false,
+            synchronous => synchronous
+                .as_bool()
+                .ok_or_else(|| bad("field synchronous is not true or false".into()))?,
+        };
         let choices = value["choices"]
             .as_array()
             .ok_or_else(|| bad("field choices is missing or not a list".into()))?
@@ -103,6 +110,7 @@ impl Schedule {
                 seed: Some(seed),
                 faults,
                 prefix,
+                synchronous,
             },
             choices,
         })
@@ -135,7 +143,7 @@ impl Driver {
         if at == prefix {
             // The budget is whole until a chosen step spends it, so branching again at this
             // point (replaying from a snapshot taken here) changes nothing.
-            run.branch(schedule.start.faults);
+            run.branch(&schedule.start);
         }
         let index = (at - prefix) as usize;
         match schedule.choices.get(index) {

@@ -177,17 +177,20 @@ impl<P: Node> Simulation<P> {
                 describe(Choice::Run(slot as u32), time, event)
             })
             .collect::<Vec<_>>();
+        if self.synchronous && self.message_in_flight() {
+            events.retain(|e| !matches!(e.kind, StepKind::Timer | StepKind::ClientTimeout));
+        }
         if !self.fault_budget.is_empty() || self.restart_choices {
-            let faults = self.fault_choices(&events);
+            let faults = self.fault_choices(&events, &starting);
             events.extend(faults);
         }
         events
     }
 
     /// The faults that may be chosen now, after the waiting events `events`: per message about
-    /// to be delivered, losing or duplicating it; per member, crashing, restarting or
-    /// isolating it; and healing, while a link is cut.
-    fn fault_choices(&self, events: &[Enabled]) -> Vec<Enabled> {
+    /// to be delivered, losing or duplicating it; per started member, crashing, restarting
+    /// or isolating it; and healing, while a link is cut.
+    fn fault_choices(&self, events: &[Enabled], starting: &[NodeId]) -> Vec<Enabled> {
         let budget = self.fault_budget;
         let now = self.state.now;
         let mut faults = Vec::new();
@@ -231,7 +234,8 @@ impl<P: Node> Simulation<P> {
         };
         for (i, slot) in self.state.nodes.iter().enumerate() {
             let id = NodeId(i as u32);
-            if !slot.presence.is_member() {
+            // A node crashes after it has started: its start is no handler of a node down.
+            if !slot.presence.is_member() || starting.contains(&id) {
                 continue;
             }
             match &slot.state {
@@ -265,6 +269,16 @@ impl<P: Node> Simulation<P> {
     pub fn choose_faults(&mut self, budget: FaultBudget) {
         self.fault_budget = budget;
         self.restart_choices = budget.crashes > 0;
+    }
+
+    /// From now on, [`Simulation::enabled`] offers no timer and no client timeout while a
+    /// message, request or reply waits for a node that is not paused (or for one not started
+    /// yet): every message in flight beats every timeout. This is the synchronous network whose known bound on delay protocols such as
+    /// three-phase commit rely on; the order of messages stays free, and faults (crashes,
+    /// losses, cuts) still let timeouts fire. Part of the state's fingerprint. Random runs
+    /// never use this.
+    pub fn assume_synchrony(&mut self) {
+        self.synchronous = true;
     }
 
     /// The faults a scheduler may still choose.
@@ -374,6 +388,19 @@ impl<P: Node> Simulation<P> {
                 && event
                     .target_node()
                     .is_none_or(|node| !self.state.nodes[node.index()].paused)
+        })
+    }
+
+    /// Whether a message, request or reply waits to be delivered by the stop time to a node
+    /// that is not paused: one held until its node has started counts too.
+    fn message_in_flight(&self) -> bool {
+        self.queue.in_order().into_iter().any(|(time, slot)| {
+            time <= self.config.stop
+                && self.is_live(slot)
+                && matches!(
+                    self.queue.get(slot),
+                    Some(Event::Deliver { .. } | Event::Request { .. } | Event::Reply { .. })
+                )
         })
     }
 

@@ -63,6 +63,8 @@ pub struct Simulation<P: Node> {
     restart_choices: bool,
     /// Exploration: the delivery about to run was chosen to be lost.
     lose_next: bool,
+    /// Exploration: timeouts wait until no message is in flight.
+    synchronous: bool,
     side_cache: Option<clients::SideCache>,
     clients: Vec<ClientState>,
     fault_rng: SimRng,
@@ -156,6 +158,7 @@ impl<P: Node> Simulation<P> {
             fault_budget: FaultBudget::default(),
             restart_choices: false,
             lose_next: false,
+            synchronous: false,
             side_cache: None,
             clients,
             fault_rng: rng::stream(seed, Stream::Faults),
