@@ -1506,3 +1506,171 @@ fn a_paused_nodes_events_are_not_enabled_until_it_resumes() {
         sim.enabled()
     );
 }
+
+/// Two nodes; n0 sends one ping to n1 at its start. Both have started when this returns, the
+/// ping waits, and the scheduler may choose the faults `budget` allows.
+fn one_ping_with(budget: FaultBudget) -> Simulation<Pinger> {
+    let node = |id: NodeId| Pinger {
+        id: id.0,
+        one_shot: true,
+        ..Pinger::default()
+    };
+    let mut sim = build(config(2, 1, 1_000), node);
+    sim.choose_faults(budget);
+    // No fault may hit a node before it has started.
+    let enabled = sim.enabled();
+    assert!(
+        enabled.iter().all(|e| e.kind == StepKind::Start),
+        "{enabled:?}"
+    );
+    for _ in 0..2 {
+        let start = sim.enabled()[0].choice;
+        sim.step_chosen(start).unwrap();
+    }
+    sim
+}
+
+fn choices(sim: &Simulation<Pinger>) -> Vec<Choice> {
+    sim.enabled().iter().map(|e| e.choice).collect()
+}
+
+fn received(sim: &Simulation<Pinger>) -> u64 {
+    sim.world().node(NodeId(1)).map_or(0, |n| n.received)
+}
+
+#[test]
+fn a_chosen_loss_or_copy_is_a_step_the_budget_counts() {
+    let budget = FaultBudget {
+        drops: 1,
+        duplicates: 1,
+        ..FaultBudget::default()
+    };
+    let sim = one_ping_with(budget);
+    let [
+        Choice::Run(slot),
+        Choice::Drop(drop),
+        Choice::Duplicate(copy),
+    ] = choices(&sim)[..]
+    else {
+        panic!("the ping, losing it, duplicating it: {:?}", choices(&sim));
+    };
+    assert!(slot == drop && slot == copy);
+
+    let mut lost = sim.clone();
+    lost.step_chosen(Choice::Drop(slot)).unwrap();
+    assert_eq!(received(&lost), 0);
+    assert_eq!(lost.stats().dropped_loss, 1);
+    assert_eq!(lost.fault_budget().drops, 0);
+    assert!(
+        lost.enabled().is_empty(),
+        "nothing waits once the ping is lost"
+    );
+
+    let mut twice = sim.clone();
+    twice.step_chosen(Choice::Duplicate(slot)).unwrap();
+    assert_eq!((received(&twice), twice.stats().duplicated), (1, 1));
+    let left = choices(&twice);
+    // The copy may still be lost, but no more copies may be made.
+    assert!(
+        matches!(left[..], [Choice::Run(_), Choice::Drop(_)]),
+        "{left:?}"
+    );
+    twice.step_chosen(left[0]).unwrap();
+    assert_eq!(received(&twice), 2);
+    assert_eq!(twice.world().node(NodeId(1)).unwrap().log, [(0, 7), (0, 7)]);
+}
+
+#[test]
+fn a_chosen_crash_may_be_followed_by_a_restart_at_any_step() {
+    let mut sim = one_ping_with(FaultBudget {
+        crashes: 1,
+        ..FaultBudget::default()
+    });
+    let crash = Choice::Crash(NodeId(1));
+    assert!(choices(&sim).contains(&crash), "{:?}", choices(&sim));
+    sim.step_chosen(crash).unwrap();
+    assert_eq!(sim.status(NodeId(1)), NodeStatus::Crashed);
+    // The budget is spent: no other node may crash, n1 may come back, the ping may still go.
+    let after = choices(&sim);
+    assert!(
+        !after.iter().any(|c| matches!(c, Choice::Crash(_))),
+        "{after:?}"
+    );
+    assert!(after.contains(&Choice::Restart(NodeId(1))));
+    // Delivered to a node that is down, the ping is lost, and losing it is no choice.
+    assert!(!after.iter().any(|c| matches!(c, Choice::Drop(_))));
+    sim.step_chosen(Choice::Restart(NodeId(1))).unwrap();
+    sim.step_chosen(sim.enabled()[0].choice).unwrap();
+    let n1 = sim.world().node(NodeId(1)).unwrap();
+    assert_eq!(
+        n1.started_at.len(),
+        1,
+        "a restart runs the start handler afresh"
+    );
+    assert_eq!(
+        sim.world().durable(NodeId(1)).boots,
+        2,
+        "the durable store survived"
+    );
+    assert!(sim.fault_log().iter().any(|f| f.fault == Fault::Crash(1)));
+}
+
+#[test]
+fn a_chosen_isolation_cuts_every_link_until_a_heal_is_chosen() {
+    let mut sim = one_ping_with(FaultBudget {
+        partitions: 1,
+        ..FaultBudget::default()
+    });
+    assert!(!choices(&sim).contains(&Choice::Heal), "nothing is cut yet");
+    sim.step_chosen(Choice::Isolate(NodeId(0))).unwrap();
+    let after = choices(&sim);
+    assert!(after.contains(&Choice::Heal), "{after:?}");
+    assert!(
+        !after.iter().any(|c| matches!(c, Choice::Isolate(_))),
+        "the budget is spent"
+    );
+    let mut healed = sim.clone();
+    // The ping crosses the cut and is lost.
+    sim.step_chosen(after[0]).unwrap();
+    assert_eq!((received(&sim), sim.stats().dropped_partition), (0, 1));
+    // Healed first, nothing is left to heal, and the ping is lost all the same: it was on
+    // the wire while the link was cut, as in a run the default scheduler takes.
+    healed.step_chosen(Choice::Heal).unwrap();
+    assert!(!choices(&healed).contains(&Choice::Heal));
+    assert!(healed.reachability().can_reach(NodeId(0), NodeId(1)));
+    healed.step_chosen(healed.enabled()[0].choice).unwrap();
+    assert_eq!((received(&healed), healed.stats().dropped_partition), (0, 1));
+}
+
+#[test]
+fn under_synchrony_no_timer_fires_while_a_message_is_in_flight() {
+    let mut free = build(config(3, 2, 400), pinger(10));
+    let mut synchronous = free.clone();
+    synchronous.assume_synchrony();
+    assert_ne!(free.fingerprint(), synchronous.fingerprint());
+    // Every node starts, then a timer whenever one is enabled: timers overtake messages
+    // whenever they may.
+    let mut timers_over_messages = |sim: &mut Simulation<Pinger>| {
+        let mut overtakes = 0;
+        while !sim.enabled().is_empty() {
+            let enabled = sim.enabled();
+            let messages = enabled.iter().any(|e| e.kind == StepKind::Deliver);
+            let timers = enabled.iter().any(|e| e.kind == StepKind::Timer);
+            overtakes += u32::from(messages && timers);
+            let first = |kind| enabled.iter().position(|e| e.kind == kind);
+            let pick = first(StepKind::Start)
+                .or_else(|| first(StepKind::Timer))
+                .unwrap_or(0);
+            sim.step_chosen(enabled[pick].choice).unwrap();
+        }
+        (overtakes, sim.stats().timers_fired)
+    };
+    let (overtakes, fired) = timers_over_messages(&mut free);
+    assert!(overtakes > 10 && fired > 10, "{overtakes} {fired}");
+    let (overtakes, fired) = timers_over_messages(&mut synchronous);
+    assert_eq!(overtakes, 0);
+    assert!(
+        fired > 10,
+        "timers still fire once the network is quiet: {fired}"
+    );
+}

@@ -180,7 +180,7 @@ impl<P: Node> Simulation<P> {
         if self.synchronous && self.message_in_flight() {
             events.retain(|e| !matches!(e.kind, StepKind::Timer | StepKind::ClientTimeout));
         }
-        if !self.fault_budget.is_empty() || self.restart_choices {
+        if !self.fault_budget.is_empty() || self.restart_choices || self.heal_choices {
             let faults = self.fault_choices(&events, &starting);
             events.extend(faults);
         }
@@ -247,7 +247,7 @@ impl<P: Node> Simulation<P> {
                 faults.push(fault(Choice::Isolate(id), Some(id)));
             }
         }
-        if self.state.network.reach.is_partitioned() {
+        if self.heal_choices && self.state.network.reach.is_partitioned() {
             faults.push(fault(Choice::Heal, None));
         }
         faults
@@ -269,6 +269,7 @@ impl<P: Node> Simulation<P> {
     pub fn choose_faults(&mut self, budget: FaultBudget) {
         self.fault_budget = budget;
         self.restart_choices = budget.crashes > 0;
+        self.heal_choices = budget.partitions > 0;
     }
 
     /// From now on, [`Simulation::enabled`] offers no timer and no client timeout while a
@@ -339,6 +340,7 @@ impl<P: Node> Simulation<P> {
                     _ => unreachable!("only deliveries are duplicated"),
                 };
                 self.push(time, copy);
+                self.state.stats.duplicated += 1;
                 self.run_event(time.max(now), event);
                 return Ok(());
             }

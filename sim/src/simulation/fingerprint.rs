@@ -92,6 +92,7 @@ impl<P: Node> Simulation<P> {
         }
         h.value(&self.fault_budget);
         h.word(u64::from(self.restart_choices));
+        h.word(u64::from(self.heal_choices));
         h.word(u64::from(self.synchronous));
         for settled in &self.settled {
             h.word(u64::from(settled.is_some()));

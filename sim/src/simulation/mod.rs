@@ -61,6 +61,8 @@ pub struct Simulation<P: Node> {
     fault_budget: FaultBudget,
     /// Exploration: whether a node down may be restarted as a chosen step.
     restart_choices: bool,
+    /// Exploration: whether healing every cut link is a chosen step.
+    heal_choices: bool,
     /// Exploration: the delivery about to run was chosen to be lost.
     lose_next: bool,
     /// Exploration: timeouts wait until no message is in flight.
@@ -157,6 +159,7 @@ impl<P: Node> Simulation<P> {
             merge_copies: false,
             fault_budget: FaultBudget::default(),
             restart_choices: false,
+            heal_choices: false,
             lose_next: false,
             synchronous: false,
             side_cache: None,
