@@ -1650,7 +1650,7 @@ fn under_synchrony_no_timer_fires_while_a_message_is_in_flight() {
     assert_ne!(free.fingerprint(), synchronous.fingerprint());
     // Every node starts, then a timer whenever one is enabled: timers overtake messages
     // whenever they may.
-    let mut timers_over_messages = |sim: &mut Simulation<Pinger>| {
+    let timers_over_messages = |sim: &mut Simulation<Pinger>| {
         let mut overtakes = 0;
         while !sim.enabled().is_empty() {
             let enabled = sim.enabled();
