@@ -1639,7 +1639,10 @@ fn a_chosen_isolation_cuts_every_link_until_a_heal_is_chosen() {
     assert!(!choices(&healed).contains(&Choice::Heal));
     assert!(healed.reachability().can_reach(NodeId(0), NodeId(1)));
     healed.step_chosen(healed.enabled()[0].choice).unwrap();
-    assert_eq!((received(&healed), healed.stats().dropped_partition), (0, 1));
+    assert_eq!(
+        (received(&healed), healed.stats().dropped_partition),
+        (0, 1)
+    );
 }
 
 #[test]

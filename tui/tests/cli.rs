@@ -1271,6 +1271,90 @@ fn explore_visits_every_schedule_and_prints_the_shortest_failing_one() {
     assert_eq!(out.status.code(), Some(0));
     assert!(!none.exists());
 
+    // A crash chosen as a step: the schedule records the budget and replays the crash.
+    let crashed = dir.join("crashed.json");
+    let out = simlab(&[
+        "explore",
+        "scenarios/2pc-explore-commit-before-log.ron",
+        "--crashes",
+        "1",
+        "--out",
+        crashed.to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("VIOLATION of Agreement (always) after 11 steps"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    9. crash n0\n   10. restart n0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("faults chosen as steps: up to 1 crash"),
+        "{text}"
+    );
+    let written = std::fs::read_to_string(&crashed).unwrap();
+    assert!(written.contains("\"crash\": 0"), "{written}");
+    let out = simlab(&[
+        "run",
+        "scenarios/2pc-explore-commit-before-log.ron",
+        "--schedule",
+        crashed.to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("Agreement (always) at step 10"), "{text}");
+    assert!(text.contains("crash n0"), "{text}");
+
+    // Three-phase commit holds on a synchronous network, and the summary says what that
+    // leaves out.
+    let out = simlab(&[
+        "explore",
+        "scenarios/3pc-explore.ron",
+        "--synchronous",
+        "--crashes",
+        "1",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("1344 unique states"), "{text}");
+    assert!(
+        text.contains("timeouts that beat a slow message are not covered"),
+        "{text}"
+    );
+
+    // Around a seed: its first steps as it ran them, then every order; a prefix longer than
+    // the run is an error that says how long the run is.
+    let out = simlab(&[
+        "explore",
+        "scenarios/2pc-explore.ron",
+        "--around-seed",
+        "1",
+        "--prefix",
+        "6",
+        "--depth",
+        "8",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("around seed 1: its first 6 steps"), "{text}");
+    let out = simlab(&[
+        "explore",
+        "scenarios/2pc-explore.ron",
+        "--around-seed",
+        "1",
+        "--prefix",
+        "100000",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--prefix 100000: the run of seed 1 ends after 14 steps"),
+        "{}",
+        stderr(&out)
+    );
+
     // A limit that cuts the search short says so, and is no failure.
     let out = simlab(&["explore", "scenarios/2pc-explore.ron", "--depth", "5"]);
     assert_eq!(out.status.code(), Some(0));

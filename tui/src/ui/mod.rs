@@ -122,6 +122,50 @@ mod tests {
         )
     }
 
+    #[test]
+    fn a_schedule_with_a_chosen_crash_replays_forwards_and_backwards() {
+        use crate::schedule::{Driver, Schedule};
+        use simlab_protocols::registry::{self, ExploreStart};
+        use simlab_sim::explore::{ExploreLimits, Search};
+        use simlab_sim::{FaultBudget, StepKind};
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios/2pc-explore-commit-before-log.ron");
+        let scenario = Scenario::load(&path).unwrap().scenario;
+        let start = ExploreStart {
+            faults: FaultBudget {
+                crashes: 1,
+                ..FaultBudget::default()
+            },
+            ..ExploreStart::default()
+        };
+        let limits = ExploreLimits {
+            max_depth: 20,
+            max_states: 100_000,
+        };
+        let report = registry::explore(
+            &scenario,
+            &start,
+            Search::BreadthFirst,
+            &limits,
+            &mut |_| {},
+        )
+        .unwrap();
+        let found = report.counterexample.expect("the planted bug");
+        let schedule = Schedule::new(&scenario.name, &start, scenario.seed, &found);
+        let explored = start.scenario(&scenario);
+        let driver = Driver::Schedule(std::sync::Arc::new(schedule));
+        let mut replay = Replay::record_driven(&explored, scenario.seed, driver).unwrap();
+        assert_eq!(replay.len(), 11, "the schedule's steps, no more");
+        assert_eq!(replay.first_violation(), Some(10));
+        // Back to the crash (step 9 of the schedule, index 8), forwards to the violation.
+        let crash = replay.moment(8);
+        let record = crash.record.expect("a step");
+        assert_eq!(record.kind, StepKind::Fault);
+        assert_eq!(crash.views[0].0, simlab_sim::NodeStatus::Crashed);
+        let last = replay.moment(10);
+        assert!(!last.record.unwrap().violations.is_empty());
+    }
+
     fn screen(app: &App, width: u16, height: u16) -> String {
         let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
         terminal.draw(|f| render::draw(f, app)).unwrap();
