@@ -188,6 +188,13 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(Synod::validate(&backoff, 3).unwrap_err().field, "backoff_ms");
+        let no_rounds = synod::SynodConfig {
+            max_rounds: Some(0),
+            ..Default::default()
+        };
+        let e = Synod::validate(&no_rounds, 3).unwrap_err();
+        assert_eq!(e.field, "max_rounds");
+        assert!(e.rule.contains("would never propose"), "{}", e.rule);
         let multi = multi::MultiPaxosConfig {
             heartbeat_ms: 150,
             ..Default::default()

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use simlab_sim::linearizability::Op;
 use simlab_sim::linearizability::models::{KvInput, KvOutput};
 use simlab_sim::rng::{self, SimRng};
+use simlab_sim::hash::StableHasher;
 use simlab_sim::{
     ClientId, Ctx, FieldError, Invariant, Node, NodeId, NodeView, ReplyTo, ResponseClass,
     Simulation, Time, TimerId, Workload,
@@ -47,6 +48,10 @@ pub struct SynodConfig {
     pub retry_ms: u64,
     /// Percent of client operations that are reads (the rest propose a value).
     pub get_percent: u32,
+    /// At most this many rounds per node over the whole run (`None`: no bound). A bound makes
+    /// the state space finite for `simlab explore`, at the price of liveness: a pre-empted
+    /// proposer that has used its rounds gives up, so the `Decides` check is left out.
+    pub max_rounds: Option<u64>,
     /// Planted bugs to switch on.
     pub bugs: Vec<PaxosBug>,
 }
@@ -57,6 +62,7 @@ impl Default for SynodConfig {
             backoff_ms: (20, 100),
             retry_ms: 100,
             get_percent: 30,
+            max_rounds: None,
             bugs: Vec::new(),
         }
     }
@@ -65,6 +71,11 @@ impl Default for SynodConfig {
 impl SynodConfig {
     fn has(&self, bug: PaxosBug) -> bool {
         self.bugs.contains(&bug)
+    }
+
+    /// Whether a node that has started `rounds` rounds may start another.
+    fn may_start_round(&self, rounds: u64) -> bool {
+        self.max_rounds.is_none_or(|max| rounds < max)
     }
 }
 
@@ -171,6 +182,14 @@ impl Synod {
     }
 
     fn start_round(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if !self.config.may_start_round(self.rounds) {
+            ctx.note("gives up: no rounds left");
+            self.phase = Phase::Idle;
+            if let Some(t) = self.timer.take() {
+                ctx.cancel_timer(t);
+            }
+            return;
+        }
         self.highest_round += 1;
         self.rounds += 1;
         self.ballot = Ballot {
@@ -180,7 +199,11 @@ impl Synod {
         let ballot = self.ballot;
         ctx.note(format!("prepares ballot {ballot}"));
         self.phase = Phase::Preparing(BTreeMap::new());
-        self.set_timer(Time::from_millis(self.config.retry_ms), ctx);
+        if self.config.may_start_round(self.rounds) {
+            self.set_timer(Time::from_millis(self.config.retry_ms), ctx);
+        } else if let Some(t) = self.timer.take() {
+            ctx.cancel_timer(t);
+        }
         self.ask_all(
             Request::Prepare {
                 ballot,
@@ -248,6 +271,10 @@ impl Synod {
     }
 
     fn pre_empted(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if !self.config.may_start_round(self.rounds) {
+            self.start_round(ctx); // gives up
+            return;
+        }
         let (lo, hi) = self.config.backoff_ms;
         if hi == 0 {
             self.start_round(ctx);
@@ -445,6 +472,12 @@ impl Protocol for Synod {
         if config.retry_ms == 0 {
             return Err(FieldError::new("retry_ms", "must be positive"));
         }
+        if config.max_rounds == Some(0) {
+            return Err(FieldError::new(
+                "max_rounds",
+                "Some(0) would never propose: use Some(1) or more, or None for no bound",
+            ));
+        }
         if config.get_percent > 100 {
             return Err(FieldError::new(
                 "get_percent",
@@ -481,8 +514,8 @@ impl Protocol for Synod {
             get_percent: setup.config.get_percent,
         }))
     }
-    fn invariants(_: &Setup<SynodConfig>) -> Vec<Box<dyn Invariant<Synod>>> {
-        invariants::synod()
+    fn invariants(setup: &Setup<SynodConfig>) -> Vec<Box<dyn Invariant<Synod>>> {
+        invariants::synod(setup.config.max_rounds.is_none())
     }
     fn report(_: &Setup<SynodConfig>, sim: &Simulation<Synod>) -> Vec<ReportItem> {
         let world = sim.world();
@@ -560,6 +593,38 @@ impl Node for Synod {
 
     fn classify(response: &KvResponse) -> ResponseClass {
         response.classify()
+    }
+
+    /// Everything but the constants (id, cluster size, settings, acceptor code) and the timer's
+    /// id: only whether a timer is armed matters. The round count decides the future only when
+    /// rounds are bounded.
+    fn fingerprint(&self, hasher: &mut StableHasher) {
+        hasher.value(&self.ballot);
+        hasher.word(self.highest_round);
+        match &self.phase {
+            Phase::Idle => hasher.word(0),
+            Phase::Preparing(promises) => {
+                hasher.word(1);
+                hasher.value(promises);
+            }
+            Phase::Accepting(value) => {
+                hasher.word(2);
+                hasher.value(value);
+            }
+            Phase::BackingOff => hasher.word(3),
+        }
+        hasher.word(self.waiting.len() as u64);
+        for (to, op) in &self.waiting {
+            hasher.word(u64::from(to.client.0));
+            hasher.word(to.seq);
+            hasher.value(op);
+        }
+        hasher.word(u64::from(self.timer.is_some()));
+        hasher.value(&self.acceptances);
+        hasher.value(&self.volatile_promised);
+        if self.config.max_rounds.is_some() {
+            hasher.word(self.rounds);
+        }
     }
 
     fn view(&self, durable: &PaxosDurable) -> NodeView {
