@@ -1,6 +1,6 @@
-//! Exhaustive exploration of the commit protocols (`simlab explore`): two-phase commit with one
-//! single-participant transfer is explored completely and holds; every planted 2PC and 3PC bug
-//! is found by breadth-first search at the depth pinned here, in fewer steps than its shrunk
+//! Exhaustive exploration (`simlab explore`): two-phase commit with one single-participant
+//! transfer is explored completely and holds; every planted 2PC, 3PC and single-decree Paxos
+//! bug (and two of Multi-Paxos's) is found by breadth-first search at the depth pinned here, in fewer steps than its shrunk
 //! random run; three-phase commit, safe on time, breaks agreement once time is free, and holds
 //! on a synchronous network with a crash.
 
@@ -33,7 +33,8 @@ fn explore_with(
 
 /// A bug scenario cut down to `2pc-explore.ron`'s size: a coordinator and two participants,
 /// one transfer between two accounts, one client that sends to the coordinator and never
-/// retries. Three-phase commit gets `3pc-explore.ron`'s accounts too.
+/// retries. Three-phase commit gets `3pc-explore.ron`'s accounts too; Paxos three nodes and
+/// two clients with one operation each.
 fn small(name: &str) -> Scenario {
     let mut scenario = common::scenario(name);
     scenario.nodes = 3;
@@ -53,7 +54,15 @@ fn small(name: &str) -> Scenario {
             config.initial_balance = 100;
             config.max_amount = 30;
         }
-        other => panic!("{name}: not a commit protocol: {other:?}"),
+        ProtocolConfig::Paxos(config) => {
+            // `paxos-explore.ron`'s size: two clients propose once each, at different nodes,
+            // and each node starts one round at most (stateright's model of the same).
+            scenario.clients.count = 2;
+            config.get_percent = 0;
+            config.max_rounds = Some(1);
+        }
+        ProtocolConfig::MultiPaxos(_) => scenario.clients.count = 2,
+        other => panic!("{name}: not a protocol with a small configuration: {other:?}"),
     }
     scenario
         .validate(std::path::Path::new(name))
@@ -94,8 +103,9 @@ fn crashes(n: u32) -> FaultBudget {
     }
 }
 
-/// Every planted bug of two- and three-phase commit, on [`small`] configurations.
-fn planted_commit_bugs() -> Vec<Found> {
+/// Every planted bug of two- and three-phase commit and of single-decree Paxos, on [`small`]
+/// configurations.
+fn planted_bugs() -> Vec<Found> {
     let free = ExploreStart::default();
     // Three-phase commit needs its synchronous network, and seed 2 gives a transfer across
     // both participants: most of its bugs need a participant the coordinator did not reach.
@@ -153,6 +163,43 @@ fn planted_commit_bugs() -> Vec<Found> {
             "CommitNeedsAllYes",
             12,
         ),
+        // Both proposers prepare; the second, told of the first's accepted value, proposes
+        // its own over it.
+        found("paxos-bug-ignore-accepted-value", &free, "Agreement", 12),
+        // An acceptor accepts a lower ballot after promising a higher one.
+        found(
+            "paxos-bug-accept-without-promise-check",
+            &free,
+            "PromiseKept",
+            9,
+        ),
+        // A learner counts acceptances of different ballots as one majority.
+        found(
+            "paxos-bug-learner-mixes-ballots",
+            &free,
+            "LearnedChosen",
+            11,
+        ),
+        // An acceptor forgets its promise in a crash (single-decree Paxos has no scenario of
+        // its own for this bug, Multi-Paxos does). The first symptom is a leader whose
+        // majority of promises is no longer there; the random run goes on to an acceptance
+        // below the lost promise (PromiseKept).
+        found(
+            "multi-paxos-bug-volatile-promise",
+            &ExploreStart {
+                faults: crashes(1),
+                ..ExploreStart::default()
+            },
+            "LeaderPromised",
+            6,
+        ),
+        // A candidate counts promises answered to its earlier ballot.
+        found(
+            "multi-paxos-bug-count-stale-promises",
+            &free,
+            "LeaderPromised",
+            6,
+        ),
     ]
 }
 
@@ -161,14 +208,16 @@ fn without_bugs(scenario: &Scenario) -> Scenario {
     match &mut fixed.protocol {
         ProtocolConfig::TwoPhaseCommit(config) => config.bugs.clear(),
         ProtocolConfig::ThreePhaseCommit(config) => config.bugs.clear(),
-        other => panic!("not a commit protocol: {other:?}"),
+        ProtocolConfig::Paxos(config) => config.bugs.clear(),
+        ProtocolConfig::MultiPaxos(config) => config.bugs.clear(),
+        other => panic!("not a protocol with planted bugs here: {other:?}"),
     }
     fixed
 }
 
 #[test]
-fn breadth_first_search_finds_each_planted_commit_bug() {
-    for case in planted_commit_bugs() {
+fn breadth_first_search_finds_each_planted_bug() {
+    for case in planted_bugs() {
         let name = case.scenario;
         let scenario = small(name);
         let report = explore_with(&scenario, &case.start, Search::BreadthFirst, &LIMITS);
@@ -202,7 +251,7 @@ fn breadth_first_search_finds_each_planted_commit_bug() {
 
 #[test]
 fn each_shortest_counterexample_is_shorter_than_the_shrunk_random_run() {
-    for case in planted_commit_bugs() {
+    for case in planted_bugs() {
         let name = case.scenario;
         let scenario = common::scenario(name);
         let Expect::Violates(invariant) = &scenario.expect else {
