@@ -430,21 +430,21 @@ fn branch<P: simlab_sim::Node>(sim: &mut Simulation<P>, start: &ExploreStart) {
 
 /// Explores every schedule from where `start` says within `limits`; see
 /// [`simlab_sim::explore`]. `observe` sees the report so far every
-/// [`simlab_sim::explore::PROGRESS_EVERY`] new states. An error when the prefix is longer
-/// than the seed's run.
+/// [`simlab_sim::explore::PROGRESS_EVERY`] new states, and may stop the search there. An error
+/// when the prefix is longer than the seed's run.
 pub fn explore(
     scenario: &Scenario,
     start: &ExploreStart,
     search: Search,
     limits: &ExploreLimits,
-    observe: &mut dyn FnMut(&ExploreReport),
+    observe: &mut dyn FnMut(&ExploreReport) -> std::ops::ControlFlow<()>,
 ) -> Result<ExploreReport, String> {
     struct Explore<'a, 'b>(
         &'a Scenario,
         &'a ExploreStart,
         Search,
         &'a ExploreLimits,
-        &'b mut dyn FnMut(&ExploreReport),
+        &'b mut dyn FnMut(&ExploreReport) -> std::ops::ControlFlow<()>,
     );
     impl Visit for Explore<'_, '_> {
         type Output = Result<ExploreReport, String>;

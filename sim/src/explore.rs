@@ -17,6 +17,7 @@ use crate::outcome::Violation;
 use crate::simulation::{Enabled, Simulation};
 use serde::Serialize;
 use std::collections::{BTreeSet, VecDeque};
+use std::ops::ControlFlow;
 
 /// The order states are visited in.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -59,6 +60,9 @@ pub struct Report {
     /// Whether every reachable state was visited: no limit cut the search short (and no
     /// violation stopped it).
     pub complete: bool,
+    /// Whether the observer stopped the search (a limit the search itself does not know of,
+    /// such as memory).
+    pub stopped: bool,
     /// The first violation found, if any.
     pub counterexample: Option<Counterexample>,
     /// Per sometimes-invariant, by name: whether some visited state satisfied it.
@@ -67,18 +71,19 @@ pub struct Report {
 
 /// Explores every schedule of `start` within `limits`, in the order `search` says.
 pub fn explore<P: Node>(start: &Simulation<P>, search: Search, limits: &ExploreLimits) -> Report {
-    explore_observed(start, search, limits, &mut |_| {})
+    explore_observed(start, search, limits, &mut |_| ControlFlow::Continue(()))
 }
 
 /// How many new states between two calls of an exploration's observer.
 pub const PROGRESS_EVERY: u64 = 1 << 14;
 
-/// [`explore`], showing `observe` the report so far every [`PROGRESS_EVERY`] new states.
+/// [`explore`], showing `observe` the report so far every [`PROGRESS_EVERY`] new states;
+/// `observe` may stop the search there ([`Report::stopped`]).
 pub fn explore_observed<P: Node>(
     start: &Simulation<P>,
     search: Search,
     limits: &ExploreLimits,
-    observe: &mut dyn FnMut(&Report),
+    observe: &mut dyn FnMut(&Report) -> ControlFlow<()>,
 ) -> Report {
     let mut report = Report {
         unique_states: 1,
@@ -86,6 +91,7 @@ pub fn explore_observed<P: Node>(
         terminal_states: 0,
         deepest: 0,
         complete: true,
+        stopped: false,
         counterexample: None,
         sometimes: start
             .sometimes_held()
@@ -167,8 +173,10 @@ pub fn explore_observed<P: Node>(
                 return report;
             }
             report.unique_states += 1;
-            if report.unique_states.is_multiple_of(PROGRESS_EVERY) {
-                observe(&report);
+            if report.unique_states.is_multiple_of(PROGRESS_EVERY) && observe(&report).is_break() {
+                report.complete = false;
+                report.stopped = true;
+                return report;
             }
             tree.push((at, Some(event)));
             frontier.push_back((tree.len() - 1, depth + 1, next));

@@ -28,7 +28,10 @@ fn explore_with(
     search: Search,
     limits: &ExploreLimits,
 ) -> Report {
-    registry::explore(scenario, start, search, limits, &mut |_| {}).unwrap()
+    registry::explore(scenario, start, search, limits, &mut |_| {
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap()
 }
 
 /// A bug scenario cut down to `2pc-explore.ron`'s size: a coordinator and two participants,

@@ -77,6 +77,10 @@ enum Command {
         /// Distinct states to visit before giving up.
         #[arg(long, default_value_t = 1_000_000)]
         max_states: usize,
+        /// Stop once the process holds this much memory (MiB; checked every 16,384 new
+        /// states, on Linux). Each waiting state is a whole simulation, a few KiB.
+        #[arg(long, value_name = "MIB", default_value_t = 4096)]
+        max_memory: u64,
         /// Print one JSON object instead of the readable summary.
         #[arg(long)]
         json: bool,
@@ -418,6 +422,7 @@ pub fn dispatch(cli: Cli, code: &LearnerCode) -> Result<ExitCode, String> {
             dfs,
             depth,
             max_states,
+            max_memory,
             json,
             out,
             drops,
@@ -440,7 +445,7 @@ pub fn dispatch(cli: Cli, code: &LearnerCode) -> Result<ExitCode, String> {
                 prefix,
                 synchronous,
             },
-            (dfs, depth, max_states),
+            (dfs, depth, max_states, max_memory),
             json,
             out.as_deref(),
             code,
@@ -1244,13 +1249,16 @@ fn diagram(
 fn explore(
     file: &std::path::Path,
     start: &ExploreStart,
-    (dfs, depth, max_states): (bool, usize, usize),
+    (dfs, depth, max_states, max_memory): (bool, usize, usize, u64),
     json: bool,
     out: Option<&std::path::Path>,
     code: &LearnerCode,
 ) -> Result<ExitCode, String> {
     if max_states == 0 {
         return Err("--max-states: must be at least 1 (the start is a state)".into());
+    }
+    if max_memory == 0 {
+        return Err("--max-memory: must be at least 1 MiB".into());
     }
     let loaded = load(file, code)?;
     let scenario = &loaded.scenario;
@@ -1281,6 +1289,13 @@ fn explore(
             report.deepest,
             report.unique_states as f64 / seconds.max(1e-9)
         );
+        match crate::wall::resident_mib() {
+            Some(mib) if mib >= max_memory => {
+                eprintln!("explore: {mib} MiB in use, the limit is {max_memory} MiB: stopping");
+                std::ops::ControlFlow::Break(())
+            }
+            _ => std::ops::ControlFlow::Continue(()),
+        }
     };
     let report = registry::explore(scenario, start, search, &limits, &mut progress)?;
     let seed = start.seed.unwrap_or(scenario.seed);
@@ -1298,6 +1313,7 @@ fn explore(
             "search": if dfs { "dfs" } else { "bfs" },
             "max_depth": depth,
             "max_states": max_states,
+            "max_memory_mib": max_memory,
             "seconds": seconds,
             "states_per_sec": rate,
             "changes": registry::EXPLORATION_CHANGES,
@@ -1307,7 +1323,14 @@ fn explore(
     } else {
         print!(
             "{}",
-            explore_text(file, scenario, start, &report, dfs, &limits, seconds)
+            explore_text(
+                file,
+                scenario,
+                start,
+                &report,
+                (dfs, &limits, max_memory),
+                seconds
+            )
         );
     }
     if let (Some((path, mut output)), Some(found)) = (out_file.take(), &report.counterexample) {
@@ -1347,8 +1370,7 @@ fn explore_text(
     scenario: &Scenario,
     start: &ExploreStart,
     report: &ExploreReport,
-    dfs: bool,
-    limits: &ExploreLimits,
+    (dfs, limits, max_memory): (bool, &ExploreLimits, u64),
     seconds: f64,
 ) -> String {
     use std::fmt::Write;
@@ -1391,6 +1413,13 @@ fn explore_text(
             let _ = writeln!(
                 out,
                 "no violation in any schedule: every reachable state was explored"
+            );
+        }
+        None if report.stopped => {
+            let _ = writeln!(
+                out,
+                "no violation found, but the memory limit ({max_memory} MiB) stopped the search \
+                 (raise --max-memory, or lower --depth or --max-states)"
             );
         }
         None => {

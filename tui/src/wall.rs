@@ -1,5 +1,6 @@
-//! The CLI's only wall clock: how long a run took, for events per second. Simulations never
-//! read it; this is why the workspace-wide ban on `Instant` is lifted here and only here.
+//! The CLI's only wall clock (how long a run took, for events per second) and its view of the
+//! process (CPU time, resident memory). Simulations never read them; this is why the
+//! workspace-wide ban on `Instant` is lifted here and only here.
 
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
@@ -36,4 +37,13 @@ pub fn process_cpu_seconds() -> Option<f64> {
     let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
     // The kernel reports in clock ticks of 1/100 s on every Linux simlab runs on (USER_HZ).
     Some(ticks / 100.0)
+}
+
+/// Memory this process holds in RAM now, in MiB (Linux; `None` elsewhere), so that a search
+/// can stop before it exhausts the machine.
+pub fn resident_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
 }

@@ -1362,4 +1362,51 @@ fn explore_visits_every_schedule_and_prints_the_shortest_failing_one() {
     let out = simlab(&["explore", "scenarios/2pc-explore.ron", "--max-states", "0"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--max-states: must be at least 1"));
+    let out = simlab(&["explore", "scenarios/2pc-explore.ron", "--max-memory", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--max-memory: must be at least 1 MiB"));
+}
+
+#[test]
+fn explore_stops_at_its_memory_limit_and_says_so() {
+    // Millions of states: any process holds more than 1 MiB by the first check.
+    let out = simlab(&[
+        "explore",
+        "scenarios/paxos-explore.ron",
+        "--max-memory",
+        "1",
+        "--max-states",
+        "100000",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON object");
+    if json["report"]["stopped"] == false {
+        // No /proc/self/status here: the limit cannot be checked, and the search runs on.
+        assert!(std::fs::metadata("/proc/self/status").is_err());
+        return;
+    }
+    assert_eq!(json["report"]["complete"], false);
+    assert_eq!(
+        json["report"]["unique_states"],
+        simlab_sim::explore::PROGRESS_EVERY,
+        "stopped at the first check"
+    );
+    assert_eq!(json["max_memory_mib"], 1);
+    assert!(
+        stderr(&out).contains("the limit is 1 MiB: stopping"),
+        "{}",
+        stderr(&out)
+    );
+    let out = simlab(&[
+        "explore",
+        "scenarios/paxos-explore.ron",
+        "--max-memory",
+        "1",
+    ]);
+    assert!(
+        stdout(&out).contains("the memory limit (1 MiB) stopped the search"),
+        "{}",
+        stdout(&out)
+    );
 }

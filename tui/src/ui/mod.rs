@@ -147,7 +147,7 @@ mod tests {
             &start,
             Search::BreadthFirst,
             &limits,
-            &mut |_| {},
+            &mut |_| std::ops::ControlFlow::Continue(()),
         )
         .unwrap();
         let found = report.counterexample.expect("the planted bug");
