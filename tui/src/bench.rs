@@ -7,7 +7,9 @@
 
 use crate::sweep::{self, SeedPlan};
 use serde::Serialize;
+use simlab_protocols::registry::ExploreStart;
 use simlab_protocols::{RunOptions, Scenario, registry};
+use simlab_sim::explore::{ExploreLimits, Search};
 use simlab_sim::network::Reachability;
 use simlab_sim::rng::{self, SimRng, Stream};
 use simlab_sim::{
@@ -381,6 +383,9 @@ fn bare_loop() -> (u64, f64) {
     }
     (steps, start.elapsed().as_secs_f64())
 }
+
+/// States `explore_paxos_states_per_sec` visits: `paxos-explore` has millions.
+const EXPLORE_PAXOS_STATES: usize = 200_000;
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -809,6 +814,78 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
         unit: "ms",
         target: None,
     });
+    // Exhaustive search: the same protocol code as the runs, each distinct state once.
+    // Single thread, breadth-first; states/s is unique states over wall time.
+    say("explore: 2pc-explore, 3pc-explore with a crash, paxos-explore");
+    let crash = simlab_sim::FaultBudget {
+        crashes: 1,
+        ..simlab_sim::FaultBudget::default()
+    };
+    let searches = [
+        (
+            "explore_2pc_states_per_sec",
+            "2pc-explore",
+            ExploreStart::default(),
+            usize::MAX,
+        ),
+        (
+            "explore_3pc_crash_states_per_sec",
+            "3pc-explore",
+            ExploreStart {
+                faults: crash,
+                synchronous: true,
+                ..ExploreStart::default()
+            },
+            usize::MAX,
+        ),
+        (
+            "explore_paxos_states_per_sec",
+            "paxos-explore",
+            ExploreStart::default(),
+            EXPLORE_PAXOS_STATES,
+        ),
+    ];
+    for (name, file, start, max_states) in searches {
+        let scenario = load(root, file)?;
+        let limits = ExploreLimits {
+            max_depth: usize::MAX,
+            max_states,
+        };
+        let mut last = None;
+        let rate = median(
+            (0..repeats)
+                .map(|_| {
+                    let clock = Instant::now();
+                    let report = registry::explore(
+                        &scenario,
+                        &start,
+                        Search::BreadthFirst,
+                        &limits,
+                        &mut |_| std::ops::ControlFlow::Continue(()),
+                    )?;
+                    let rate = report.unique_states as f64 / clock.elapsed().as_secs_f64();
+                    last = Some(report);
+                    Ok(rate)
+                })
+                .collect::<Result<Vec<f64>, String>>()?,
+        );
+        let report = last.ok_or("bench: no repeats")?;
+        let extent = if report.complete {
+            "every reachable state".to_string()
+        } else {
+            format!("stopped at {max_states} states")
+        };
+        cases.push(Case {
+            name,
+            what: format!(
+                "explore {file}, breadth-first, single thread: {} unique states, {} transitions ({extent})",
+                report.unique_states, report.transitions
+            ),
+            value: rate,
+            unit: "states/s",
+            target: None,
+        });
+    }
     let porcupine = root.join("tests/data/porcupine/kv");
     for file in ["c50-ok.txt", "c50-bad.txt"] {
         let Ok(text) = std::fs::read_to_string(porcupine.join(file)) else {
