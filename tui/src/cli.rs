@@ -149,7 +149,7 @@ enum Command {
         file: PathBuf,
     },
     /// Measure the simulator: engine and Raft events per second, sweep scaling, trace memory,
-    /// and the linearizability checker. Build with --release for meaningful numbers.
+    /// the linearizability checker and exhaustive search. Build with --release for meaningful numbers.
     Bench {
         /// One JSON object instead of a table (throughputs are named `*_per_sec`).
         #[arg(long)]
