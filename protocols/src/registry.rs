@@ -460,6 +460,18 @@ pub fn explore(
         .visit(Explore(scenario, start, search, limits, observe))
 }
 
+/// [`explore`] with no one watching: the search runs to its limits.
+pub fn explore_unobserved(
+    scenario: &Scenario,
+    start: &ExploreStart,
+    search: Search,
+    limits: &ExploreLimits,
+) -> Result<ExploreReport, String> {
+    explore(scenario, start, search, limits, &mut |_| {
+        std::ops::ControlFlow::Continue(())
+    })
+}
+
 /// Builds and runs a scenario to the end.
 pub fn run(scenario: &Scenario, options: &RunOptions) -> (Outcome, Box<dyn Run>) {
     let mut run = build(scenario, options);

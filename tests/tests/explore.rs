@@ -28,10 +28,7 @@ fn explore_with(
     search: Search,
     limits: &ExploreLimits,
 ) -> Report {
-    registry::explore(scenario, start, search, limits, &mut |_| {
-        std::ops::ControlFlow::Continue(())
-    })
-    .unwrap()
+    registry::explore_unobserved(scenario, start, search, limits).unwrap()
 }
 
 /// A bug scenario cut down to `2pc-explore.ron`'s size: a coordinator and two participants,

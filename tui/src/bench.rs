@@ -856,12 +856,11 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
             (0..repeats)
                 .map(|_| {
                     let clock = Instant::now();
-                    let report = registry::explore(
+                    let report = registry::explore_unobserved(
                         &scenario,
                         &start,
                         Search::BreadthFirst,
                         &limits,
-                        &mut |_| std::ops::ControlFlow::Continue(()),
                     )?;
                     let rate = report.unique_states as f64 / clock.elapsed().as_secs_f64();
                     last = Some(report);

@@ -142,14 +142,8 @@ mod tests {
             max_depth: 20,
             max_states: 100_000,
         };
-        let report = registry::explore(
-            &scenario,
-            &start,
-            Search::BreadthFirst,
-            &limits,
-            &mut |_| std::ops::ControlFlow::Continue(()),
-        )
-        .unwrap();
+        let report =
+            registry::explore_unobserved(&scenario, &start, Search::BreadthFirst, &limits).unwrap();
         let found = report.counterexample.expect("the planted bug");
         let schedule = Schedule::new(&scenario.name, &start, scenario.seed, &found);
         let explored = start.scenario(&scenario);
