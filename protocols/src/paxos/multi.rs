@@ -25,6 +25,7 @@ use super::{Ballot, PaxosBug, PaxosDurable, PaxosNode, Value, invariants, majori
 use crate::kv::{self, KvRequest, KvResponse, KvState, KvWorkload};
 use crate::protocol::{Protocol, ReportItem, Setup};
 use serde::{Deserialize, Serialize};
+use simlab_sim::hash::StableHasher;
 use simlab_sim::linearizability::Op;
 use simlab_sim::linearizability::models::{KvInput, KvOutput};
 use simlab_sim::{
@@ -739,6 +740,30 @@ impl Node for MultiPaxos {
         response.classify()
     }
 
+    /// Every field but the constants (id, cluster size, settings, acceptor code, whose
+    /// address differs from build to build) and the timers' ids: only whether each timer is
+    /// armed matters.
+    fn fingerprint(&self, hasher: &mut StableHasher) {
+        let proposer = (
+            &self.role,
+            self.ballot,
+            self.leader,
+            self.highest_round,
+            &self.promises,
+            self.next_slot,
+            &self.proposals,
+        );
+        let replica = (
+            self.applied,
+            &self.state,
+            &self.pending,
+            self.election_timer.is_some(),
+            self.heartbeat_timer.is_some(),
+            self.volatile_promised,
+        );
+        hasher.bytes(format!("{proposer:?} {replica:?}").as_bytes());
+    }
+
     fn is_leader(&self) -> bool {
         self.role == Role::Leader
     }
@@ -791,5 +816,32 @@ impl Node for MultiPaxos {
                     slots.join("  ")
                 },
             )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fingerprint(node: &MultiPaxos) -> u64 {
+        let mut hasher = StableHasher::new();
+        node.fingerprint(&mut hasher);
+        hasher.finish()
+    }
+
+    #[test]
+    fn a_fingerprint_sees_whether_a_timer_is_armed_but_not_its_id() {
+        let acceptor = pick_acceptor(&[], &crate::LearnerCode::default());
+        let config = Arc::new(MultiPaxosConfig::default());
+        let mut one = MultiPaxos::new(NodeId(0), 3, config, acceptor);
+        let mut other = one.clone();
+        one.election_timer = Some(TimerId(1));
+        other.election_timer = Some(TimerId(7));
+        assert_eq!(fingerprint(&one), fingerprint(&other));
+        other.election_timer = None;
+        assert_ne!(fingerprint(&one), fingerprint(&other));
+        other.election_timer = Some(TimerId(7));
+        other.ballot = Ballot { round: 1, node: 0 };
+        assert_ne!(fingerprint(&one), fingerprint(&other), "the ballot matters");
     }
 }

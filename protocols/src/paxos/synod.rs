@@ -653,3 +653,35 @@ impl Node for Synod {
             .field("waiting", self.waiting.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fingerprint(node: &Synod) -> u64 {
+        let mut hasher = StableHasher::new();
+        node.fingerprint(&mut hasher);
+        hasher.finish()
+    }
+
+    #[test]
+    fn a_fingerprint_counts_rounds_only_when_they_are_bounded() {
+        let acceptor = pick_acceptor(&[], &crate::LearnerCode::default());
+        let unbounded = Synod::new(NodeId(0), 3, Arc::new(SynodConfig::default()), acceptor);
+        let mut later = unbounded.clone();
+        later.rounds = 5;
+        later.timer = Some(TimerId(9));
+        let mut armed = unbounded.clone();
+        armed.timer = Some(TimerId(2));
+        assert_eq!(fingerprint(&later), fingerprint(&armed), "a counter and a timer id");
+        assert_ne!(fingerprint(&unbounded), fingerprint(&armed), "an armed timer");
+        let bounded = Arc::new(SynodConfig {
+            max_rounds: Some(1),
+            ..SynodConfig::default()
+        });
+        let fresh = Synod::new(NodeId(0), 3, bounded, acceptor);
+        let mut spent = fresh.clone();
+        spent.rounds = 1;
+        assert_ne!(fingerprint(&fresh), fingerprint(&spent), "rounds left decide the future");
+    }
+}
