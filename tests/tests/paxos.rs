@@ -6,7 +6,7 @@ mod common;
 
 use simlab_protocols::paxos::MultiPaxos;
 use simlab_protocols::sweep::run_seed;
-use simlab_protocols::{RunOptions, registry};
+use simlab_protocols::{ProtocolConfig, RunOptions, registry};
 use simlab_sim::{Fault, NodeId, Time};
 
 /// The seed range over which the duel must livelock, and decide with backoff.
@@ -52,6 +52,37 @@ fn the_same_duel_with_randomized_backoff_decides() {
             "seed {seed}: {:?}\nreplay: {}",
             outcome.violations,
             common::replay("paxos-dueling-backoff", seed)
+        );
+    }
+}
+
+#[test]
+fn a_bound_on_rounds_ends_the_duel_and_owes_no_decision() {
+    let mut duel = common::scenario("paxos-dueling-proposers");
+    let ProtocolConfig::Paxos(config) = &mut duel.protocol else {
+        panic!("paxos-dueling-proposers runs single-decree Paxos");
+    };
+    config.max_rounds = Some(1);
+    for seed in 0..20 {
+        duel.seed = seed;
+        let (outcome, run) = registry::run(&duel, &RunOptions::default());
+        // Pre-empted proposers give up instead of duelling for ever: nothing need be decided,
+        // and what is decided is safe.
+        assert!(
+            outcome.violations.is_empty(),
+            "seed {seed}: {:?}",
+            outcome.violations
+        );
+        let rounds = run
+            .report()
+            .into_iter()
+            .find(|item| item.key == "rounds")
+            .and_then(|item| item.value.as_u64())
+            .expect("a round count");
+        assert!(
+            (1..=u64::from(duel.nodes)).contains(&rounds),
+            "seed {seed}: {rounds} rounds on {} nodes",
+            duel.nodes
         );
     }
 }

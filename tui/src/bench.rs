@@ -6,6 +6,7 @@
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 use crate::sweep::{self, SeedPlan};
+use crate::wall::resident_bytes;
 use serde::Serialize;
 use simlab_protocols::registry::ExploreStart;
 use simlab_protocols::{RunOptions, Scenario, registry};
@@ -948,11 +949,4 @@ pub fn text(cases: &[Case]) -> String {
         );
     }
     out
-}
-
-/// Resident memory of this process (Linux), for rough memory measurements.
-fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
 }

@@ -149,7 +149,8 @@ enum Command {
         file: PathBuf,
     },
     /// Measure the simulator: engine and Raft events per second, sweep scaling, trace memory,
-    /// the linearizability checker and exhaustive search. Build with --release for meaningful numbers.
+    /// the linearizability checker and exhaustive search. Build with --release for meaningful
+    /// numbers.
     Bench {
         /// One JSON object instead of a table (throughputs are named `*_per_sec`).
         #[arg(long)]
@@ -1289,7 +1290,7 @@ fn explore(
             report.deepest,
             report.unique_states as f64 / seconds.max(1e-9)
         );
-        match crate::wall::resident_mib() {
+        match crate::wall::resident_bytes().map(|bytes| bytes >> 20) {
             Some(mib) if mib >= max_memory => {
                 eprintln!("explore: {mib} MiB in use, the limit is {max_memory} MiB: stopping");
                 std::ops::ControlFlow::Break(())

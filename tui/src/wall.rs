@@ -39,11 +39,11 @@ pub fn process_cpu_seconds() -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-/// Memory this process holds in RAM now, in MiB (Linux; `None` elsewhere), so that a search
-/// can stop before it exhausts the machine.
-pub fn resident_mib() -> Option<u64> {
+/// Memory this process holds in RAM now, in bytes (Linux; `None` elsewhere): for the bench's
+/// memory figures, and so that a search can stop before it exhausts the machine.
+pub fn resident_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024)
+    Some(kib * 1024)
 }

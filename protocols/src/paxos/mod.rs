@@ -169,6 +169,14 @@ pub fn majority(nodes: u32) -> usize {
     nodes as usize / 2 + 1
 }
 
+/// A node's fingerprint alone, for tests of what it sees and what it leaves out.
+#[cfg(test)]
+fn fingerprint_of<N: Node>(node: &N) -> u64 {
+    let mut hasher = simlab_sim::hash::StableHasher::new();
+    node.fingerprint(&mut hasher);
+    hasher.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -822,12 +822,7 @@ impl Node for MultiPaxos {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fingerprint(node: &MultiPaxos) -> u64 {
-        let mut hasher = StableHasher::new();
-        node.fingerprint(&mut hasher);
-        hasher.finish()
-    }
+    use crate::paxos::fingerprint_of as fingerprint;
 
     #[test]
     fn a_fingerprint_sees_whether_a_timer_is_armed_but_not_its_id() {

@@ -23,10 +23,10 @@ use super::{Ballot, PaxosBug, PaxosDurable, PaxosNode, Value, invariants, majori
 use crate::kv::{self, KvOp, KvRequest, KvResponse};
 use crate::protocol::{Protocol, ReportItem, Setup};
 use serde::{Deserialize, Serialize};
+use simlab_sim::hash::StableHasher;
 use simlab_sim::linearizability::Op;
 use simlab_sim::linearizability::models::{KvInput, KvOutput};
 use simlab_sim::rng::{self, SimRng};
-use simlab_sim::hash::StableHasher;
 use simlab_sim::{
     ClientId, Ctx, FieldError, Invariant, Node, NodeId, NodeView, ReplyTo, ResponseClass,
     Simulation, Time, TimerId, Workload,
@@ -175,19 +175,26 @@ impl Synod {
     }
 
     fn set_timer(&mut self, after: Time, ctx: &mut Ctx<'_, Self>) {
+        self.stop_timer(ctx);
+        self.timer = Some(ctx.set_timer(after, Timer::Round));
+    }
+
+    fn stop_timer(&mut self, ctx: &mut Ctx<'_, Self>) {
         if let Some(t) = self.timer.take() {
             ctx.cancel_timer(t);
         }
-        self.timer = Some(ctx.set_timer(after, Timer::Round));
+    }
+
+    /// Every round `max_rounds` allows is used: stop proposing (waiting clients time out).
+    fn give_up(&mut self, ctx: &mut Ctx<'_, Self>) {
+        ctx.note("gives up: no rounds left");
+        self.phase = Phase::Idle;
+        self.stop_timer(ctx);
     }
 
     fn start_round(&mut self, ctx: &mut Ctx<'_, Self>) {
         if !self.config.may_start_round(self.rounds) {
-            ctx.note("gives up: no rounds left");
-            self.phase = Phase::Idle;
-            if let Some(t) = self.timer.take() {
-                ctx.cancel_timer(t);
-            }
+            self.give_up(ctx);
             return;
         }
         self.highest_round += 1;
@@ -199,10 +206,11 @@ impl Synod {
         let ballot = self.ballot;
         ctx.note(format!("prepares ballot {ballot}"));
         self.phase = Phase::Preparing(BTreeMap::new());
+        // The last round allowed is not retried.
         if self.config.may_start_round(self.rounds) {
             self.set_timer(Time::from_millis(self.config.retry_ms), ctx);
-        } else if let Some(t) = self.timer.take() {
-            ctx.cancel_timer(t);
+        } else {
+            self.stop_timer(ctx);
         }
         self.ask_all(
             Request::Prepare {
@@ -272,7 +280,7 @@ impl Synod {
 
     fn pre_empted(&mut self, ctx: &mut Ctx<'_, Self>) {
         if !self.config.may_start_round(self.rounds) {
-            self.start_round(ctx); // gives up
+            self.give_up(ctx);
             return;
         }
         let (lo, hi) = self.config.backoff_ms;
@@ -361,9 +369,7 @@ impl Synod {
         }
         self.waiting = writes;
         self.phase = Phase::Idle;
-        if let Some(t) = self.timer.take() {
-            ctx.cancel_timer(t);
-        }
+        self.stop_timer(ctx);
         if !self.waiting.is_empty() {
             self.start_round(ctx);
         }
@@ -401,9 +407,7 @@ impl Synod {
             ctx.reply(to, answer(&chosen, to, &op));
         }
         self.phase = Phase::Idle;
-        if let Some(t) = self.timer.take() {
-            ctx.cancel_timer(t);
-        }
+        self.stop_timer(ctx);
     }
 }
 
@@ -657,12 +661,7 @@ impl Node for Synod {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fingerprint(node: &Synod) -> u64 {
-        let mut hasher = StableHasher::new();
-        node.fingerprint(&mut hasher);
-        hasher.finish()
-    }
+    use crate::paxos::fingerprint_of as fingerprint;
 
     #[test]
     fn a_fingerprint_counts_rounds_only_when_they_are_bounded() {
