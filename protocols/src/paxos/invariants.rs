@@ -155,6 +155,10 @@ impl<P: PaxosNode> Invariant<P> for Agreement {
     fn kind(&self) -> InvariantKind {
         InvariantKind::Always
     }
+    fn unchanged(&self, world: &World<'_, P>) -> bool {
+        // Only a node that wrote its durable store can have accepted, promised or learned.
+        world.durable_writes().is_empty()
+    }
     fn check(&mut self, world: &World<'_, P>) -> Result<(), String> {
         if world.durable_writes().is_empty() {
             return Ok(());
@@ -180,6 +184,10 @@ impl<P: PaxosNode> Invariant<P> for LearnedChosen {
     }
     fn kind(&self) -> InvariantKind {
         InvariantKind::Always
+    }
+    fn unchanged(&self, world: &World<'_, P>) -> bool {
+        // Only a node that wrote its durable store can have accepted, promised or learned.
+        world.durable_writes().is_empty()
     }
     fn check(&mut self, world: &World<'_, P>) -> Result<(), String> {
         if world.durable_writes().is_empty() {
@@ -257,6 +265,10 @@ impl<P: PaxosNode<Request = kv::KvRequest>> Invariant<P> for Validity {
     fn kind(&self) -> InvariantKind {
         InvariantKind::Always
     }
+    fn unchanged(&self, world: &World<'_, P>) -> bool {
+        // Only a node that wrote its durable store can have accepted, promised or learned.
+        world.durable_writes().is_empty()
+    }
     fn check(&mut self, world: &World<'_, P>) -> Result<(), String> {
         if world.durable_writes().is_empty() {
             return Ok(());
@@ -310,6 +322,10 @@ impl<P: PaxosNode> Invariant<P> for PromiseKept {
     }
     fn kind(&self) -> InvariantKind {
         InvariantKind::Always
+    }
+    fn unchanged(&self, world: &World<'_, P>) -> bool {
+        // Only a node that wrote its durable store can have accepted, promised or learned.
+        world.durable_writes().is_empty()
     }
     fn check(&mut self, world: &World<'_, P>) -> Result<(), String> {
         let n = world.cluster_size() as usize;

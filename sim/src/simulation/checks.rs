@@ -30,10 +30,10 @@ impl<P: Node> Simulation<P> {
                 InvariantKind::Eventually => faults_over,
                 InvariantKind::History => false,
             };
-            if !check {
+            if !check || (kind != InvariantKind::Eventually && invariant.unchanged(&self.world())) {
                 continue;
             }
-            let result = invariant.check(&self.world());
+            let result = invariant.get_mut().check(&self.world());
             match (kind, result) {
                 (InvariantKind::Always, Err(message)) => {
                     self.settled[i] = Some(self.state.stats.steps);
@@ -96,7 +96,7 @@ impl<P: Node> Simulation<P> {
                 InvariantKind::Always => Ok(()),
                 _ if cut_short => Ok(()),
                 InvariantKind::Eventually if normal_end => {
-                    invariant.check(&self.world()).map_err(|m| {
+                    invariant.get_mut().check(&self.world()).map_err(|m| {
                         format!(
                             "{m} (at the end of the run, {} after the last fault)",
                             self.state.now - self.config.faults_over_at()
@@ -109,7 +109,7 @@ impl<P: Node> Simulation<P> {
                 }
                 InvariantKind::Sometimes => Ok(()),
                 InvariantKind::History => {
-                    let result = invariant.check_history(&self.state.history);
+                    let result = invariant.get_mut().check_history(&self.state.history);
                     if result.is_ok()
                         && let Some(why) = invariant.undecided()
                     {

@@ -295,6 +295,14 @@ impl<P: Node> Simulation<P> {
         if !self.enabled().iter().any(|e| e.choice == choice) {
             return Err(NotEnabled(choice));
         }
+        self.run_choice(choice);
+        Ok(())
+    }
+
+    /// [`Simulation::step_chosen`] for a choice the caller took from [`Simulation::enabled`]
+    /// of this very state, so that it need not be checked again (the search expands every
+    /// state this way, and the check costs a second listing of the queue).
+    pub(crate) fn run_choice(&mut self, choice: Choice) {
         let now = self.state.now;
         let budget = &mut self.fault_budget;
         let fault = match choice {
@@ -311,14 +319,14 @@ impl<P: Node> Simulation<P> {
                 }
                 let (time, event) = self.queue.take(slot).expect("checked above");
                 self.run_event(time.max(now), event);
-                return Ok(());
+                return;
             }
             Choice::Drop(slot) => {
                 budget.drops -= 1;
                 let (time, event) = self.queue.take(slot as usize).expect("checked above");
                 self.lose_next = true;
                 self.run_event(time.max(now), event);
-                return Ok(());
+                return;
             }
             Choice::Duplicate(slot) => {
                 budget.duplicates -= 1;
@@ -342,7 +350,7 @@ impl<P: Node> Simulation<P> {
                 self.push(time, copy);
                 self.state.stats.duplicated += 1;
                 self.run_event(time.max(now), event);
-                return Ok(());
+                return;
             }
             Choice::Crash(node) => {
                 budget.crashes -= 1;
@@ -356,7 +364,6 @@ impl<P: Node> Simulation<P> {
             Choice::Heal => Fault::Heal,
         };
         self.run_event(now, Event::Fault(FaultEvent::Chosen(fault)));
-        Ok(())
     }
 
     /// From now on, a message the same as one already waiting (same sender, recipient and

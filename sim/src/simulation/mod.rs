@@ -46,7 +46,8 @@ pub struct Simulation<P: Node> {
     config: Arc<SimConfig>,
     factory: Arc<dyn Fn(NodeId) -> P>,
     workload: Option<Box<dyn Workload<P::Request>>>,
-    invariants: Vec<Box<dyn Invariant<P>>>,
+    /// Shared with snapshots until a check changes them.
+    invariants: Vec<Shareable<Box<dyn Invariant<P>>>>,
     /// Each invariant's kind, asked once: checks run on every step.
     kinds: Vec<InvariantKind>,
     /// The world: nodes, network, history, counts.
@@ -151,7 +152,7 @@ impl<P: Node> Simulation<P> {
             },
             factory: Arc::new(factory),
             workload,
-            invariants,
+            invariants: invariants.into_iter().map(Shareable::new).collect(),
             kinds,
             queue: EventQueue::new(),
             backlogs: vec![Vec::new(); config.nodes as usize],
@@ -243,6 +244,7 @@ impl<P: Node> Simulation<P> {
             slot.durable.share();
         }
         self.state.history.share();
+        self.invariants.iter_mut().for_each(Shareable::share);
         self.clone()
     }
 
