@@ -44,7 +44,7 @@ impl fmt::Display for InvariantKind {
 /// `check` answers for the world as it is now (`Err` explains why it does not hold); invariants
 /// that must remember the past (e.g. leaders of every term so far) keep that in `self`, which is
 /// why it takes `&mut self` and why invariants are cloned with the simulation.
-pub trait Invariant<P: Node>: InvariantClone<P> {
+pub trait Invariant<P: Node>: InvariantClone<P> + Send + Sync {
     /// Its name, as written in a scenario's `expect`.
     fn name(&self) -> &str;
     /// When it is checked.

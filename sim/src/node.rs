@@ -113,17 +113,20 @@ impl NodeView {
 /// The engine creates a node with the protocol's factory at boot and again at every restart; the
 /// only state that survives a crash is `Durable`, reached through [`Ctx::durable`]. Handlers run
 /// atomically: a crash happens between two events, never inside one.
-pub trait Node: Clone + Debug + 'static {
+///
+/// `Send + Sync` because an exhaustive search on several threads (`simlab explore --jobs`)
+/// expands different states on different threads; each simulation still runs on one.
+pub trait Node: Clone + Debug + Send + Sync + 'static {
     /// Messages between nodes.
-    type Msg: Clone + Debug + Serialize;
+    type Msg: Clone + Debug + Serialize + Send + Sync;
     /// Timer payloads.
-    type Timer: Clone + Debug + Serialize + PartialEq;
+    type Timer: Clone + Debug + Serialize + PartialEq + Send + Sync;
     /// Client requests.
-    type Request: Clone + Debug + Serialize;
+    type Request: Clone + Debug + Serialize + Send + Sync;
     /// Client responses.
-    type Response: Clone + Debug + Serialize;
+    type Response: Clone + Debug + Serialize + Send + Sync;
     /// What survives a crash. Starts as `Default` and is changed only through the context.
-    type Durable: Clone + Debug + Default + Serialize;
+    type Durable: Clone + Debug + Default + Serialize + Send + Sync;
 
     /// Called at boot and after every restart; read the durable store here to recover.
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>);

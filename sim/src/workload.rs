@@ -4,7 +4,7 @@ use crate::node::ClientId;
 use crate::rng::SimRng;
 
 /// Generates client requests: the protocol family's workload (key-value ops, transfers, …).
-pub trait Workload<Req>: WorkloadClone<Req> {
+pub trait Workload<Req>: WorkloadClone<Req> + Send + Sync {
     /// The request for operation `seq` of `client`, drawing from that client's workload stream.
     fn next_request(&mut self, client: ClientId, seq: u64, rng: &mut SimRng) -> Req;
 

@@ -190,7 +190,10 @@ fn chaos(seed: u64) -> SimConfig {
     c
 }
 
-fn build(c: SimConfig, node: impl Fn(NodeId) -> Pinger + 'static) -> Simulation<Pinger> {
+fn build(
+    c: SimConfig,
+    node: impl Fn(NodeId) -> Pinger + Send + Sync + 'static,
+) -> Simulation<Pinger> {
     let workload: Box<dyn Workload<u64>> = Box::new(Counting);
     Simulation::new(c, node, Some(workload), vec![]).expect("valid config")
 }

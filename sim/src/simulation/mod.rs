@@ -44,7 +44,7 @@ pub use choose::{Choice, Enabled, FaultBudget, NotEnabled};
 #[derive(Clone)]
 pub struct Simulation<P: Node> {
     config: Arc<SimConfig>,
-    factory: Arc<dyn Fn(NodeId) -> P>,
+    factory: Arc<dyn Fn(NodeId) -> P + Send + Sync>,
     workload: Option<Box<dyn Workload<P::Request>>>,
     /// Shared with snapshots until a check changes them.
     invariants: Vec<Shareable<Box<dyn Invariant<P>>>>,
@@ -96,7 +96,7 @@ impl<P: Node> Simulation<P> {
     /// time, scheduled faults and the nemesis in the queue.
     pub fn new(
         config: SimConfig,
-        factory: impl Fn(NodeId) -> P + 'static,
+        factory: impl Fn(NodeId) -> P + Send + Sync + 'static,
         workload: Option<Box<dyn Workload<P::Request>>>,
         invariants: Vec<Box<dyn Invariant<P>>>,
     ) -> Result<Simulation<P>, FieldError> {
