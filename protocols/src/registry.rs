@@ -430,34 +430,46 @@ fn branch<P: simlab_sim::Node>(sim: &mut Simulation<P>, start: &ExploreStart) {
 
 /// Explores every schedule from where `start` says within `limits`; see
 /// [`simlab_sim::explore`]. `observe` sees the report so far every
-/// [`simlab_sim::explore::PROGRESS_EVERY`] new states, and may stop the search there. An error
-/// when the prefix is longer than the seed's run.
+/// [`simlab_sim::explore::PROGRESS_EVERY`] new states, and may stop the search there. A
+/// breadth-first search expands states on `jobs` threads; the report is the same for every
+/// `jobs`. An error when the prefix is longer than the seed's run.
 pub fn explore(
     scenario: &Scenario,
     start: &ExploreStart,
     search: Search,
     limits: &ExploreLimits,
+    jobs: usize,
     observe: &mut dyn FnMut(&ExploreReport) -> std::ops::ControlFlow<()>,
 ) -> Result<ExploreReport, String> {
-    struct Explore<'a, 'b>(
-        &'a Scenario,
-        &'a ExploreStart,
-        Search,
-        &'a ExploreLimits,
-        &'b mut dyn FnMut(&ExploreReport) -> std::ops::ControlFlow<()>,
-    );
+    struct Explore<'a, 'b> {
+        scenario: &'a Scenario,
+        start: &'a ExploreStart,
+        search: Search,
+        limits: &'a ExploreLimits,
+        jobs: usize,
+        observe: &'b mut dyn FnMut(&ExploreReport) -> std::ops::ControlFlow<()>,
+    }
     impl Visit for Explore<'_, '_> {
         type Output = Result<ExploreReport, String>;
         fn visit<P: Protocol>(self, config: &P::Config) -> Self::Output {
-            let sim = explored_start::<P>(self.0, config, self.1)?;
+            let sim = explored_start::<P>(self.scenario, config, self.start)?;
             Ok(simlab_sim::explore::explore_observed(
-                &sim, self.2, self.3, self.4,
+                &sim,
+                self.search,
+                self.limits,
+                self.jobs,
+                self.observe,
             ))
         }
     }
-    scenario
-        .protocol
-        .visit(Explore(scenario, start, search, limits, observe))
+    scenario.protocol.visit(Explore {
+        scenario,
+        start,
+        search,
+        limits,
+        jobs,
+        observe,
+    })
 }
 
 /// [`explore`] with no one watching: the search runs to its limits.
@@ -466,8 +478,9 @@ pub fn explore_unobserved(
     start: &ExploreStart,
     search: Search,
     limits: &ExploreLimits,
+    jobs: usize,
 ) -> Result<ExploreReport, String> {
-    explore(scenario, start, search, limits, &mut |_| {
+    explore(scenario, start, search, limits, jobs, &mut |_| {
         std::ops::ControlFlow::Continue(())
     })
 }

@@ -18,6 +18,7 @@ use crate::simulation::{Enabled, Simulation};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
+use std::sync::{Condvar, Mutex, RwLock};
 
 /// The order states are visited in.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -69,21 +70,65 @@ pub struct Report {
     pub sometimes: Vec<(String, bool)>,
 }
 
-/// Explores every schedule of `start` within `limits`, in the order `search` says.
+/// Explores every schedule of `start` within `limits`, in the order `search` says, on this
+/// thread.
 pub fn explore<P: Node>(start: &Simulation<P>, search: Search, limits: &ExploreLimits) -> Report {
-    explore_observed(start, search, limits, &mut |_| ControlFlow::Continue(()))
+    explore_observed(start, search, limits, 1, &mut |_| ControlFlow::Continue(()))
 }
 
 /// How many new states between two calls of an exploration's observer.
 pub const PROGRESS_EVERY: u64 = 1 << 14;
 
-/// [`explore`], showing `observe` the report so far every [`PROGRESS_EVERY`] new states;
-/// `observe` may stop the search there ([`Report::stopped`]).
+/// States a breadth-first search expands at once per thread, when it has more than one.
+const BATCH_PER_JOB: usize = 16;
+
+/// States one thread takes from a batch at a time.
+const CHUNK: usize = 4;
+
+/// [`explore`] on `jobs` threads, showing `observe` the report so far every
+/// [`PROGRESS_EVERY`] new states; `observe` may stop the search there ([`Report::stopped`]).
+///
+/// The report is the same for every `jobs`. Threads only expand states: each takes waiting
+/// states from the front of the frontier, runs every enabled event on a copy and fingerprints
+/// the result. One thread then takes the expansions in frontier order and does everything
+/// that decides the result (which states are new, the limits, the first violation), exactly
+/// as a single thread would. Depth-first search follows one path at a time, so it expands one
+/// state at a time, whatever `jobs` says.
 pub fn explore_observed<P: Node>(
     start: &Simulation<P>,
     search: Search,
     limits: &ExploreLimits,
+    jobs: usize,
     observe: &mut dyn FnMut(&Report) -> ControlFlow<()>,
+) -> Report {
+    let jobs = match search {
+        Search::BreadthFirst => jobs.max(1),
+        Search::DepthFirst => 1,
+    };
+    let expander = Expander::new(limits.max_depth, jobs);
+    if jobs == 1 {
+        return explore_with(start, search, limits, observe, &expander);
+    }
+    // Each worker expands whole simulations of its own: nothing one thread runs is shared with
+    // another, and the expansions are put back in frontier order before anything is decided,
+    // so which thread expanded a state never shows in the result.
+    #[allow(clippy::disallowed_methods)]
+    std::thread::scope(|scope| {
+        for _ in 1..jobs {
+            scope.spawn(|| expander.serve());
+        }
+        let _close = Closing(&expander);
+        explore_with(start, search, limits, observe, &expander)
+    })
+}
+
+/// The search itself, expanding states with `expander`.
+fn explore_with<P: Node>(
+    start: &Simulation<P>,
+    search: Search,
+    limits: &ExploreLimits,
+    observe: &mut dyn FnMut(&Report) -> ControlFlow<()>,
+    expander: &Expander<P>,
 ) -> Report {
     let mut report = Report {
         unique_states: 1,
@@ -101,13 +146,15 @@ pub fn explore_observed<P: Node>(
     };
     let mut start = start.clone();
     start.merge_copies();
-    let start = &start;
     // Every visited state's parent and the event that led to it, to rebuild schedules.
     let mut tree: Vec<(usize, Option<Enabled>)> = vec![(0, None)];
-    let mut seen = Fingerprints::default();
-    seen.insert(start.fingerprint());
-    let mut frontier: VecDeque<(usize, usize, Simulation<P>)> = VecDeque::new();
-    frontier.push_back((0, 0, start.clone()));
+    expander.seen().insert(start.fingerprint());
+    let mut frontier: VecDeque<Waiting<P>> = VecDeque::new();
+    frontier.push_back(Waiting {
+        at: 0,
+        depth: 0,
+        state: Box::new(start),
+    });
     let schedule = |tree: &Vec<(usize, Option<Enabled>)>, mut at: usize| {
         let mut steps = Vec::new();
         while let (parent, Some(event)) = &tree[at] {
@@ -117,79 +164,349 @@ pub fn explore_observed<P: Node>(
         steps.reverse();
         steps
     };
-    while let Some((at, depth, mut state)) = match search {
-        Search::BreadthFirst => frontier.pop_front(),
-        Search::DepthFirst => frontier.pop_back(),
-    } {
-        report.deepest = report.deepest.max(depth);
-        note_sometimes(&mut report.sometimes, &state);
-        let enabled = state.enabled();
-        if enabled.is_empty() {
-            report.terminal_states += 1;
-            let before = state.violations().len();
-            state.end_chosen();
-            let outcome = state.finish();
-            // A sometimes-invariant that one run never satisfied is no failure here: it is
-            // reported over every state explored.
-            if let Some(violation) = outcome
-                .violations
-                .into_iter()
-                .skip(before)
-                .find(|v| v.kind != InvariantKind::Sometimes)
-            {
-                report.complete = false;
-                report.counterexample = Some(Counterexample {
-                    schedule: schedule(&tree, at),
-                    violation,
-                });
-                return report;
+    loop {
+        let batch: Vec<Waiting<P>> = match search {
+            Search::BreadthFirst => {
+                let take = frontier.len().min(BATCH_PER_JOB * expander.jobs);
+                frontier.drain(..take).collect()
             }
-            continue;
+            Search::DepthFirst => frontier.pop_back().into_iter().collect(),
+        };
+        if batch.is_empty() {
+            return report;
         }
-        if depth >= limits.max_depth {
-            report.complete = false;
-            continue;
-        }
-        let before = state.violations().len();
-        for event in enabled {
-            let mut next = state.snapshot();
-            next.run_choice(event.choice);
-            report.transitions += 1;
-            if let Some(violation) = next.violations().get(before) {
-                let mut steps = schedule(&tree, at);
-                steps.push(event);
-                report.complete = false;
-                report.counterexample = Some(Counterexample {
-                    schedule: steps,
-                    violation: violation.clone(),
+        let expanded = expander.expand(batch);
+        let mut seen = expander.seen();
+        for (at, depth, expansion) in expanded {
+            report.deepest = report.deepest.max(depth);
+            for ((_, seen), held) in report.sometimes.iter_mut().zip(&expansion.sometimes) {
+                *seen |= held;
+            }
+            let successors = match expansion.kind {
+                Kind::Terminal(None) => {
+                    report.terminal_states += 1;
+                    continue;
+                }
+                Kind::Terminal(Some(violation)) => {
+                    report.terminal_states += 1;
+                    report.complete = false;
+                    report.counterexample = Some(Counterexample {
+                        schedule: schedule(&tree, at),
+                        violation,
+                    });
+                    return report;
+                }
+                Kind::DepthLimit => {
+                    report.complete = false;
+                    continue;
+                }
+                Kind::Successors(successors) => successors,
+            };
+            for Successor { event, next } in successors {
+                report.transitions += 1;
+                let (fingerprint, state) = match next {
+                    Next::Violation(violation) => {
+                        let mut steps = schedule(&tree, at);
+                        steps.push(event);
+                        report.complete = false;
+                        report.counterexample = Some(Counterexample {
+                            schedule: steps,
+                            violation,
+                        });
+                        return report;
+                    }
+                    Next::Reached { fingerprint, state } => (fingerprint, state),
+                };
+                if !seen.insert(fingerprint) {
+                    continue;
+                }
+                let state = state.expect("a state not seen before its batch is kept");
+                if report.unique_states as usize >= limits.max_states {
+                    report.complete = false;
+                    return report;
+                }
+                report.unique_states += 1;
+                if report.unique_states.is_multiple_of(PROGRESS_EVERY)
+                    && observe(&report).is_break()
+                {
+                    report.complete = false;
+                    report.stopped = true;
+                    return report;
+                }
+                tree.push((at, Some(event)));
+                frontier.push_back(Waiting {
+                    at: tree.len() - 1,
+                    depth: depth + 1,
+                    state,
                 });
-                return report;
             }
-            if !seen.insert(next.fingerprint()) {
-                continue;
-            }
-            if report.unique_states as usize >= limits.max_states {
-                report.complete = false;
-                return report;
-            }
-            report.unique_states += 1;
-            if report.unique_states.is_multiple_of(PROGRESS_EVERY) && observe(&report).is_break() {
-                report.complete = false;
-                report.stopped = true;
-                return report;
-            }
-            tree.push((at, Some(event)));
-            frontier.push_back((tree.len() - 1, depth + 1, next));
         }
     }
-    report
 }
 
-/// Marks the sometimes-invariants `state` has satisfied.
-/// Every state lists the same sometimes-invariants in the same order as the start.
-fn note_sometimes<P: Node>(sometimes: &mut [(String, bool)], state: &Simulation<P>) {
-    for ((_, seen), (_, held)) in sometimes.iter_mut().zip(state.sometimes_held()) {
-        *seen |= held;
+/// A state waiting to be expanded: where it is in the search tree, and how deep.
+struct Waiting<P: Node> {
+    at: usize,
+    depth: usize,
+    /// Boxed: the frontier grows to millions, and a deque of whole simulations (over a KiB
+    /// each) would copy them all every time it doubles.
+    state: Box<Simulation<P>>,
+}
+
+/// What expanding one state found, before anything is decided about it.
+struct Expansion<P: Node> {
+    /// Per sometimes-invariant: whether it held in this state.
+    sometimes: Vec<bool>,
+    kind: Kind<P>,
+}
+
+enum Kind<P: Node> {
+    /// Nothing was enabled: the run's end, and the first end-of-run violation, if any.
+    Terminal(Option<Violation>),
+    /// At the depth limit: not expanded.
+    DepthLimit,
+    /// Every enabled event, run, in order; after a violation, no more.
+    Successors(Vec<Successor<P>>),
+}
+
+struct Successor<P: Node> {
+    event: Enabled,
+    next: Next<P>,
+}
+
+enum Next<P: Node> {
+    /// The step broke an invariant.
+    Violation(Violation),
+    /// The state the step reached; `None` when it was seen before its batch (so it is not
+    /// kept).
+    Reached {
+        fingerprint: u64,
+        state: Option<Box<Simulation<P>>>,
+    },
+}
+
+/// One expanded state: where it is in the search tree, its depth, and what expanding it found.
+type Expanded<P> = (usize, usize, Expansion<P>);
+
+/// Expands batches of waiting states, on this thread alone or shared with worker threads
+/// ([`Expander::serve`]), and holds the fingerprints seen so far: the workers read them to drop
+/// at once a successor seen in an earlier batch; only the search, between batches, adds to them.
+struct Expander<P: Node> {
+    max_depth: usize,
+    jobs: usize,
+    seen: RwLock<Fingerprints>,
+    work: Mutex<Work<P>>,
+    /// Signalled when chunks are queued or the search closes.
+    more_work: Condvar,
+    /// Signalled when the last chunk of a batch is done.
+    batch_done: Condvar,
+}
+
+/// The batch being expanded, in chunks.
+struct Work<P: Node> {
+    /// Chunks not taken yet, the first last.
+    todo: Vec<(usize, Vec<Waiting<P>>)>,
+    /// Chunks expanded, in the order they were finished.
+    done: Vec<(usize, Vec<Expanded<P>>)>,
+    /// Chunks queued or being expanded.
+    unfinished: usize,
+    /// A panic inside a node's handler, from a worker: raised again in the search.
+    panic: Option<Box<dyn std::any::Any + Send>>,
+    closing: bool,
+}
+
+/// Closes the expander when the search ends, however it ends, so that its workers return.
+struct Closing<'a, P: Node>(&'a Expander<P>);
+
+impl<P: Node> Drop for Closing<'_, P> {
+    fn drop(&mut self) {
+        self.0.lock_work().closing = true;
+        self.0.more_work.notify_all();
+    }
+}
+
+impl<P: Node> Expander<P> {
+    fn new(max_depth: usize, jobs: usize) -> Expander<P> {
+        Expander {
+            max_depth,
+            jobs,
+            seen: RwLock::default(),
+            work: Mutex::new(Work {
+                todo: Vec::new(),
+                done: Vec::new(),
+                unfinished: 0,
+                panic: None,
+                closing: false,
+            }),
+            more_work: Condvar::new(),
+            batch_done: Condvar::new(),
+        }
+    }
+
+    /// The fingerprints seen, to add to (only between batches).
+    fn seen(&self) -> std::sync::RwLockWriteGuard<'_, Fingerprints> {
+        // A reader that panicked does not poison the lock; no writer panics while holding it.
+        self.seen.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_work(&self) -> std::sync::MutexGuard<'_, Work<P>> {
+        // Nothing panics while holding it: expansions run outside the lock.
+        self.work.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Expands `batch`; the expansions come back in the batch's order.
+    fn expand(&self, batch: Vec<Waiting<P>>) -> Vec<Expanded<P>> {
+        if self.jobs == 1 || batch.len() <= CHUNK {
+            return self.expand_chunk(batch);
+        }
+        let mut chunks: Vec<(usize, Vec<Waiting<P>>)> = Vec::new();
+        let mut batch = batch.into_iter().peekable();
+        while batch.peek().is_some() {
+            chunks.push((chunks.len(), batch.by_ref().take(CHUNK).collect()));
+        }
+        chunks.reverse();
+        {
+            let mut work = self.lock_work();
+            work.unfinished = chunks.len();
+            work.todo = chunks;
+        }
+        self.more_work.notify_all();
+        // This thread expands chunks too, then waits for the rest.
+        loop {
+            // Not in the `while let` itself: its guard would live through the body.
+            let next = self.lock_work().todo.pop();
+            let Some((index, chunk)) = next else { break };
+            self.run_chunk(index, chunk);
+        }
+        let mut work = self.lock_work();
+        while work.unfinished > 0 {
+            work = self
+                .batch_done
+                .wait(work)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        if let Some(panic) = work.panic.take() {
+            drop(work);
+            std::panic::resume_unwind(panic);
+        }
+        let mut done = std::mem::take(&mut work.done);
+        drop(work);
+        done.sort_unstable_by_key(|(index, _)| *index);
+        done.into_iter()
+            .flat_map(|(_, expanded)| expanded)
+            .collect()
+    }
+
+    fn expand_chunk(&self, chunk: Vec<Waiting<P>>) -> Vec<Expanded<P>> {
+        let seen = self.seen.read().unwrap_or_else(|e| e.into_inner());
+        chunk
+            .into_iter()
+            .map(|mut waiting| {
+                let at_limit = waiting.depth >= self.max_depth;
+                let expansion = expand(&mut waiting.state, at_limit, &seen);
+                (waiting.at, waiting.depth, expansion)
+            })
+            .collect()
+    }
+
+    /// Expands one chunk of the batch and hands it in; a panic is handed in instead.
+    fn run_chunk(&self, index: usize, chunk: Vec<Waiting<P>>) {
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.expand_chunk(chunk)));
+        let mut work = self.lock_work();
+        match result {
+            Ok(expanded) => work.done.push((index, expanded)),
+            Err(panic) => {
+                work.panic.get_or_insert(panic);
+            }
+        }
+        work.unfinished -= 1;
+        if work.unfinished == 0 {
+            self.batch_done.notify_all();
+        }
+    }
+
+    /// A worker thread's life: expand chunks as they come, until the search closes.
+    fn serve(&self) {
+        loop {
+            let next = {
+                let mut work = self.lock_work();
+                loop {
+                    if let Some(chunk) = work.todo.pop() {
+                        break Some(chunk);
+                    }
+                    if work.closing {
+                        break None;
+                    }
+                    work = self.more_work.wait(work).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            match next {
+                Some((index, chunk)) => self.run_chunk(index, chunk),
+                None => return,
+            }
+        }
+    }
+}
+
+/// Runs every enabled event of `state` on a copy of it (or, at a terminal state, ends the run
+/// and checks the end-of-run invariants).
+fn expand<P: Node>(
+    state: &mut Simulation<P>,
+    at_depth_limit: bool,
+    seen: &Fingerprints,
+) -> Expansion<P> {
+    let sometimes = state
+        .sometimes_held()
+        .into_iter()
+        .map(|(_, held)| held)
+        .collect();
+    let enabled = state.enabled();
+    if enabled.is_empty() {
+        let before = state.violations().len();
+        state.end_chosen();
+        let outcome = state.finish();
+        // A sometimes-invariant that one run never satisfied is no failure here: it is
+        // reported over every state explored.
+        let violation = outcome
+            .violations
+            .into_iter()
+            .skip(before)
+            .find(|v| v.kind != InvariantKind::Sometimes);
+        return Expansion {
+            sometimes,
+            kind: Kind::Terminal(violation),
+        };
+    }
+    if at_depth_limit {
+        return Expansion {
+            sometimes,
+            kind: Kind::DepthLimit,
+        };
+    }
+    let before = state.violations().len();
+    let mut successors = Vec::with_capacity(enabled.len());
+    for event in enabled {
+        let mut next = state.snapshot();
+        next.run_choice(event.choice);
+        if let Some(violation) = next.violations().get(before) {
+            let violation = violation.clone();
+            successors.push(Successor {
+                event,
+                next: Next::Violation(violation),
+            });
+            break;
+        }
+        let fingerprint = next.fingerprint();
+        let state = (!seen.contains(fingerprint)).then(|| Box::new(next));
+        successors.push(Successor {
+            event,
+            next: Next::Reached { fingerprint, state },
+        });
+    }
+    Expansion {
+        sometimes,
+        kind: Kind::Successors(successors),
     }
 }
 
@@ -231,6 +548,25 @@ impl Fingerprints {
         }
     }
 
+    /// Whether `fingerprint` is in.
+    fn contains(&self, fingerprint: u64) -> bool {
+        if fingerprint == 0 {
+            return self.has_zero;
+        }
+        if self.slots.is_empty() {
+            return false;
+        }
+        let mask = self.slots.len() - 1;
+        let mut at = (fingerprint as usize) & mask;
+        loop {
+            match self.slots[at] {
+                0 => return false,
+                slot if slot == fingerprint => return true,
+                _ => at = (at + 1) & mask,
+            }
+        }
+    }
+
     fn grow(&mut self) {
         let size = (self.slots.len() * 2).max(1024);
         let old = std::mem::replace(&mut self.slots, vec![0; size]);
@@ -259,7 +595,9 @@ mod tests {
                 2 => (i % 97) << 20,
                 _ => crate::rng::splitmix64(&mut state),
             };
+            assert_eq!(ours.contains(value), reference.contains(&value), "{value}");
             assert_eq!(ours.insert(value), reference.insert(value), "{value}");
+            assert!(ours.contains(value));
         }
         assert_eq!(ours.len + usize::from(ours.has_zero), reference.len());
     }

@@ -83,9 +83,18 @@ fn store<'a>(world: &World<'a, Counter>) -> Option<&'a Counter> {
 }
 
 fn counter(nodes: u32, racy: bool) -> Simulation<Counter> {
+    counter_checking(nodes, racy, Vec::new())
+}
+
+/// [`counter`] with `more` invariants besides its own.
+fn counter_checking(
+    nodes: u32,
+    racy: bool,
+    more: Vec<Box<dyn Invariant<Counter>>>,
+) -> Simulation<Counter> {
     let mut c = SimConfig::new(nodes, 1, Time::from_secs(10));
     c.network.latency_ms = LatencyMs::Constant(1);
-    let invariants = vec![
+    let mut invariants = vec![
         FnInvariant::boxed("NoLostUpdate", InvariantKind::Always, |w| match store(w) {
             Some(s) if s.value != s.writes => Err(format!(
                 "{} writes left the counter at {}",
@@ -104,6 +113,7 @@ fn counter(nodes: u32, racy: bool) -> Simulation<Counter> {
             _ => Err("never three".into()),
         }),
     ];
+    invariants.extend(more);
     let node = move |id: NodeId| Counter {
         id: id.0,
         racy,
@@ -194,4 +204,93 @@ fn limits_cut_the_search_short_and_say_so() {
     );
     assert!(!few.complete);
     assert_eq!(few.unique_states, 10);
+}
+
+/// Everything a report says, to compare reports whole.
+fn whole(report: &simlab_sim::explore::Report) -> String {
+    format!("{report:?}")
+}
+
+fn explore_on(sim: &Simulation<Counter>, limits: &ExploreLimits, jobs: usize) -> String {
+    let mut progress = Vec::new();
+    let report = simlab_sim::explore::explore_observed(
+        sim,
+        Search::BreadthFirst,
+        limits,
+        jobs,
+        &mut |report| {
+            progress.push(report.unique_states);
+            std::ops::ControlFlow::Continue(())
+        },
+    );
+    format!("{} {progress:?}", whole(&report))
+}
+
+#[test]
+fn every_thread_count_gives_the_same_report() {
+    let cut = ExploreLimits {
+        max_depth: 7,
+        max_states: 300,
+    };
+    for (writers, racy) in [(4, false), (5, false), (4, true), (5, true)] {
+        for limits in [&WIDE, &cut] {
+            let sim = counter(writers + 1, racy);
+            let alone = explore_on(&sim, limits, 1);
+            // Large enough that batches are shared out in chunks.
+            assert!(
+                alone.contains("unique_states: ") && !alone.contains("unique_states: 1,"),
+                "{alone}"
+            );
+            for jobs in 2..=4 {
+                assert_eq!(
+                    explore_on(&sim, limits, jobs),
+                    alone,
+                    "{writers} writers, racy {racy}, {limits:?}, {jobs} threads"
+                );
+            }
+        }
+    }
+    // The racy counter's lost update, with its schedule, whatever the thread count.
+    let sim = counter(5, true);
+    let report =
+        simlab_sim::explore::explore_observed(&sim, Search::BreadthFirst, &WIDE, 3, &mut |_| {
+            std::ops::ControlFlow::Continue(())
+        });
+    assert_eq!(report.counterexample.expect("found").schedule.len(), 11);
+    // Depth-first search runs on one thread whatever it is given: the same report.
+    let deep = |jobs| {
+        whole(&simlab_sim::explore::explore_observed(
+            &counter(4, false),
+            Search::DepthFirst,
+            &WIDE,
+            jobs,
+            &mut |_| std::ops::ControlFlow::Continue(()),
+        ))
+    };
+    assert_eq!(deep(3), deep(1));
+}
+
+#[test]
+fn a_panic_on_a_worker_thread_reaches_the_caller_and_nothing_hangs() {
+    let panics_at_three =
+        FnInvariant::boxed("PanicsAtThree", InvariantKind::Always, |w| match store(w) {
+            Some(s) if s.value == 3 => panic!("a planted panic at three"),
+            _ => Ok(()),
+        });
+    let sim = counter_checking(6, false, vec![panics_at_three]);
+    for jobs in [1, 2, 4] {
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            explore_on(&sim, &WIDE, jobs)
+        }));
+        let panic = caught.expect_err("the invariant panics");
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned());
+        assert_eq!(
+            message.as_deref(),
+            Some("a planted panic at three"),
+            "{jobs} threads"
+        );
+    }
 }

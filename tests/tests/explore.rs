@@ -28,7 +28,12 @@ fn explore_with(
     search: Search,
     limits: &ExploreLimits,
 ) -> Report {
-    registry::explore_unobserved(scenario, start, search, limits).unwrap()
+    registry::explore_unobserved(scenario, start, search, limits, 1).unwrap()
+}
+
+/// A report whole, to compare.
+fn whole(report: &Report) -> String {
+    format!("{report:?}")
 }
 
 /// A bug scenario cut down to `2pc-explore.ron`'s size: a coordinator and two participants,
@@ -83,6 +88,15 @@ fn two_phase_commit_with_one_transfer_holds_in_every_schedule() {
     assert!(dfs.complete && dfs.counterexample.is_none());
     assert_eq!(dfs.unique_states, bfs.unique_states, "the same state space");
     assert_eq!(bfs.sometimes, vec![("SomeCommit".to_string(), true)]);
+    let shared = registry::explore_unobserved(
+        &scenario,
+        &ExploreStart::default(),
+        Search::BreadthFirst,
+        &LIMITS,
+        2,
+    )
+    .unwrap();
+    assert_eq!(whole(&shared), whole(&bfs), "the same on two threads");
 }
 
 /// One planted bug and what breadth-first search finds for it.
@@ -221,6 +235,7 @@ fn breadth_first_search_finds_each_planted_bug() {
         let name = case.scenario;
         let scenario = small(name);
         let report = explore_with(&scenario, &case.start, Search::BreadthFirst, &LIMITS);
+        let alone = whole(&report);
         let found = report
             .counterexample
             .unwrap_or_else(|| panic!("{name}: no violation in {} states", report.unique_states));
@@ -246,6 +261,11 @@ fn breadth_first_search_finds_each_planted_bug() {
         );
         assert!(clean.counterexample.is_none(), "{name} without its bug");
         assert_eq!(clean.deepest, case.steps, "{name}: searched as deep");
+        // On three threads: the same states, the same schedule, the same counts.
+        let shared =
+            registry::explore_unobserved(&scenario, &case.start, Search::BreadthFirst, &LIMITS, 3)
+                .unwrap();
+        assert_eq!(whole(&shared), alone, "{name} on three threads");
     }
 }
 

@@ -862,6 +862,7 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
                         &start,
                         Search::BreadthFirst,
                         &limits,
+                        1,
                     )?;
                     let rate = report.unique_states as f64 / clock.elapsed().as_secs_f64();
                     last = Some(report);

@@ -81,6 +81,10 @@ enum Command {
         /// states, on Linux). Each waiting state is a whole simulation, a few KiB.
         #[arg(long, value_name = "MIB", default_value_t = 4096)]
         max_memory: u64,
+        /// Threads expanding states, breadth-first (default: every core). The result (states,
+        /// verdict, schedule) is the same for every --jobs; depth-first search runs on one.
+        #[arg(long)]
+        jobs: Option<usize>,
         /// Print one JSON object instead of the readable summary.
         #[arg(long)]
         json: bool,
@@ -424,6 +428,7 @@ pub fn dispatch(cli: Cli, code: &LearnerCode) -> Result<ExitCode, String> {
             depth,
             max_states,
             max_memory,
+            jobs,
             json,
             out,
             drops,
@@ -446,7 +451,7 @@ pub fn dispatch(cli: Cli, code: &LearnerCode) -> Result<ExitCode, String> {
                 prefix,
                 synchronous,
             },
-            (dfs, depth, max_states, max_memory),
+            (dfs, depth, max_states, max_memory, jobs),
             json,
             out.as_deref(),
             code,
@@ -1250,11 +1255,21 @@ fn diagram(
 fn explore(
     file: &std::path::Path,
     start: &ExploreStart,
-    (dfs, depth, max_states, max_memory): (bool, usize, usize, u64),
+    (dfs, depth, max_states, max_memory, jobs): (bool, usize, usize, u64, Option<usize>),
     json: bool,
     out: Option<&std::path::Path>,
     code: &LearnerCode,
 ) -> Result<ExitCode, String> {
+    let jobs = match (dfs, jobs) {
+        (true, Some(n)) if n > 1 => {
+            return Err(format!(
+                "--jobs {n}: depth-first search follows one path at a time, so it runs on one \
+                 thread (leave out --dfs to search breadth-first on {n} threads)"
+            ));
+        }
+        (true, _) => 1,
+        (false, jobs) => job_count(jobs)?,
+    };
     if max_states == 0 {
         return Err("--max-states: must be at least 1 (the start is a state)".into());
     }
@@ -1298,7 +1313,7 @@ fn explore(
             _ => std::ops::ControlFlow::Continue(()),
         }
     };
-    let report = registry::explore(scenario, start, search, &limits, &mut progress)?;
+    let report = registry::explore(scenario, start, search, &limits, jobs, &mut progress)?;
     let seed = start.seed.unwrap_or(scenario.seed);
     let seconds = clock.elapsed().as_secs_f64();
     let rate = report.unique_states as f64 / seconds.max(1e-9);
@@ -1315,6 +1330,7 @@ fn explore(
             "max_depth": depth,
             "max_states": max_states,
             "max_memory_mib": max_memory,
+            "jobs": jobs,
             "seconds": seconds,
             "states_per_sec": rate,
             "changes": registry::EXPLORATION_CHANGES,
@@ -1329,7 +1345,7 @@ fn explore(
                 scenario,
                 start,
                 &report,
-                (dfs, &limits, max_memory),
+                (dfs, &limits, max_memory, jobs),
                 seconds
             )
         );
@@ -1371,12 +1387,16 @@ fn explore_text(
     scenario: &Scenario,
     start: &ExploreStart,
     report: &ExploreReport,
-    (dfs, limits, max_memory): (bool, &ExploreLimits, u64),
+    (dfs, limits, max_memory, jobs): (bool, &ExploreLimits, u64, usize),
     seconds: f64,
 ) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let order = if dfs { "depth-first" } else { "breadth-first" };
+    let order = match (dfs, jobs) {
+        (true, _) => "depth-first".to_string(),
+        (false, 1) => "breadth-first".to_string(),
+        (false, n) => format!("breadth-first on {n} threads"),
+    };
     let _ = writeln!(
         out,
         "{}: {} ({}, {} nodes), {order}, depth <= {}, <= {} states",

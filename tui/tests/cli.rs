@@ -1368,6 +1368,59 @@ fn explore_visits_every_schedule_and_prints_the_shortest_failing_one() {
 }
 
 #[test]
+fn explore_on_several_threads_reports_what_one_thread_does() {
+    let report = |jobs: &str| {
+        let out = simlab(&[
+            "explore",
+            "scenarios/2pc-explore.ron",
+            "--jobs",
+            jobs,
+            "--json",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let json: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON");
+        assert_eq!(json["jobs"], jobs.parse::<u64>().unwrap());
+        json["report"].clone()
+    };
+    let alone = report("1");
+    assert_eq!(alone["unique_states"], 6_568);
+    assert_eq!(report("3"), alone);
+    let out = simlab(&["explore", "scenarios/2pc-explore.ron", "--jobs", "2"]);
+    assert!(
+        stdout(&out).contains("breadth-first on 2 threads"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Depth-first search is one path at a time; impossible thread counts are refused.
+    for (args, error) in [
+        (
+            &["--dfs", "--jobs", "2"][..],
+            "--jobs 2: depth-first search follows one path at a time",
+        ),
+        (&["--jobs", "0"][..], "--jobs must be at least 1"),
+        (
+            &["--jobs", "4000000000"][..],
+            "--jobs 4000000000 is more than",
+        ),
+    ] {
+        let mut all = vec!["explore", "scenarios/2pc-explore.ron"];
+        all.extend_from_slice(args);
+        let out = simlab(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains(error), "{args:?}: {}", stderr(&out));
+    }
+    let out = simlab(&[
+        "explore",
+        "scenarios/2pc-explore.ron",
+        "--dfs",
+        "--jobs",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
 fn explore_stops_at_its_memory_limit_and_says_so() {
     // Millions of states: any process holds more than 1 MiB by the first check.
     let out = simlab(&[

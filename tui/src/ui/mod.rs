@@ -143,7 +143,8 @@ mod tests {
             max_states: 100_000,
         };
         let report =
-            registry::explore_unobserved(&scenario, &start, Search::BreadthFirst, &limits).unwrap();
+            registry::explore_unobserved(&scenario, &start, Search::BreadthFirst, &limits, 1)
+                .unwrap();
         let found = report.counterexample.expect("the planted bug");
         let schedule = Schedule::new(&scenario.name, &start, scenario.seed, &found);
         let explored = start.scenario(&scenario);
