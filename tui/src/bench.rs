@@ -388,6 +388,10 @@ fn bare_loop() -> (u64, f64) {
 /// States `explore_paxos_states_per_sec` visits: `paxos-explore` has millions.
 const EXPLORE_PAXOS_STATES: usize = 200_000;
 
+/// How far `explore_raft_states_per_sec` searches: Raft's state space has no end.
+const EXPLORE_RAFT_DEPTH: usize = 12;
+const EXPLORE_RAFT_STATES: usize = 100_000;
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -816,40 +820,72 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
         target: None,
     });
     // Exhaustive search: the same protocol code as the runs, each distinct state once.
-    // Single thread, breadth-first; states/s is unique states over wall time.
-    say("explore: 2pc-explore, 3pc-explore with a crash, paxos-explore");
+    // Breadth-first; states/s is unique states over wall time. Single thread unless the name
+    // says threads: the two-thread cases report their ratio to the single-thread one.
+    say("explore: 2pc-explore, 3pc-explore with a crash, paxos-explore, raft-basic-agreement");
     let crash = simlab_sim::FaultBudget {
         crashes: 1,
         ..simlab_sim::FaultBudget::default()
     };
+    let synchronous_crash = ExploreStart {
+        faults: crash,
+        synchronous: true,
+        ..ExploreStart::default()
+    };
+    let free = ExploreStart::default;
+    let everything = (usize::MAX, usize::MAX);
+    let paxos = (usize::MAX, EXPLORE_PAXOS_STATES);
+    let raft = (EXPLORE_RAFT_DEPTH, EXPLORE_RAFT_STATES);
     let searches = [
         (
             "explore_2pc_states_per_sec",
             "2pc-explore",
-            ExploreStart::default(),
-            usize::MAX,
+            free(),
+            everything,
+            1,
         ),
         (
             "explore_3pc_crash_states_per_sec",
             "3pc-explore",
-            ExploreStart {
-                faults: crash,
-                synchronous: true,
-                ..ExploreStart::default()
-            },
-            usize::MAX,
+            synchronous_crash,
+            everything,
+            1,
         ),
         (
             "explore_paxos_states_per_sec",
             "paxos-explore",
-            ExploreStart::default(),
-            EXPLORE_PAXOS_STATES,
+            free(),
+            paxos,
+            1,
+        ),
+        (
+            "explore_paxos_2_threads_states_per_sec",
+            "paxos-explore",
+            free(),
+            paxos,
+            2,
+        ),
+        (
+            "explore_raft_states_per_sec",
+            "raft-basic-agreement",
+            free(),
+            raft,
+            1,
+        ),
+        (
+            "explore_raft_2_threads_states_per_sec",
+            "raft-basic-agreement",
+            free(),
+            raft,
+            2,
         ),
     ];
-    for (name, file, start, max_states) in searches {
+    // Per scenario, the single-thread rate, for the two-thread cases' ratio.
+    let mut single: Vec<(&str, f64)> = Vec::new();
+    for (name, file, start, (max_depth, max_states), jobs) in searches {
         let scenario = load(root, file)?;
         let limits = ExploreLimits {
-            max_depth: usize::MAX,
+            max_depth,
             max_states,
         };
         let mut last = None;
@@ -862,7 +898,7 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
                         &start,
                         Search::BreadthFirst,
                         &limits,
-                        1,
+                        jobs,
                     )?;
                     let rate = report.unique_states as f64 / clock.elapsed().as_secs_f64();
                     last = Some(report);
@@ -873,13 +909,24 @@ pub fn run(root: &Path, repeats: usize, progress: bool) -> Result<Vec<Case>, Str
         let report = last.ok_or("bench: no repeats")?;
         let extent = if report.complete {
             "every reachable state".to_string()
+        } else if max_depth < usize::MAX {
+            format!("stopped at depth {max_depth} or {max_states} states")
         } else {
             format!("stopped at {max_states} states")
+        };
+        let threads = match single.iter().find(|(f, _)| *f == file) {
+            Some((_, one)) if jobs > 1 => {
+                format!("{jobs} threads ({:.2}x of one thread)", rate / one)
+            }
+            _ => {
+                single.push((file, rate));
+                "single thread".to_string()
+            }
         };
         cases.push(Case {
             name,
             what: format!(
-                "explore {file}, breadth-first, single thread: {} unique states, {} transitions ({extent})",
+                "explore {file}, breadth-first, {threads}: {} unique states, {} transitions ({extent})",
                 report.unique_states, report.transitions
             ),
             value: rate,
