@@ -463,6 +463,12 @@ fn replica_and_quorum_sizes_that_cannot_work_are_refused() {
         ("replicas: 3, write_quorum: 4", "write_quorum"),
         ("replicas: 3, read_quorum: 0", "read_quorum"),
         ("placement: BoundedLoads(-1.0)", "between 0 and 10"),
+        // Not a number is no ε either (every comparison with it is false), nor is infinity.
+        (
+            "placement: BoundedLoads(NaN)",
+            "BoundedLoads(NaN): ε must be between 0 and 10",
+        ),
+        ("placement: BoundedLoads(inf)", "between 0 and 10"),
         ("placement: BoundedLoads(0.25), replicas: 2", "one copy"),
     ];
     for (fields, expected) in cases {
