@@ -9,7 +9,8 @@
 //! terminal state (nothing enabled) the run is finished, so eventually- and history-invariants
 //! are checked there; sometimes-invariants report whether any explored state satisfied them.
 //! What the fingerprint abstracts (time, counters, when messages were sent) is what a "pass"
-//! does not cover.
+//! does not cover. Breadth-first search may expand states on several threads; the report is
+//! the same for any number ([`explore_observed`]).
 
 use crate::invariant::InvariantKind;
 use crate::node::Node;
@@ -109,9 +110,10 @@ pub fn explore_observed<P: Node>(
     if jobs == 1 {
         return explore_with(start, search, limits, observe, &expander);
     }
-    // Each worker expands whole simulations of its own: nothing one thread runs is shared with
-    // another, and the expansions are put back in frontier order before anything is decided,
-    // so which thread expanded a state never shows in the result.
+    // Each worker expands simulations of its own. What simulations share (node states, the
+    // history, invariants behind `Arc`s) is read only and copied before a write, and the
+    // expansions are put back in frontier order before anything is decided, so which thread
+    // expanded a state never shows in the result.
     #[allow(clippy::disallowed_methods)]
     std::thread::scope(|scope| {
         for _ in 1..jobs {
