@@ -87,6 +87,73 @@ fn a_bound_on_rounds_ends_the_duel_and_owes_no_decision() {
     }
 }
 
+/// The highest ballot round a run's nodes promised, from its report.
+fn highest_round(run: &dyn simlab_protocols::registry::Run) -> u64 {
+    let ballot = run
+        .report()
+        .into_iter()
+        .find(|item| item.key == "highest_ballot")
+        .and_then(|item| item.value.as_str().map(str::to_string))
+        .expect("a highest ballot");
+    // A ballot reads `round.node`.
+    ballot
+        .split('.')
+        .next()
+        .and_then(|round| round.parse().ok())
+        .unwrap_or_else(|| panic!("ballot {ballot}"))
+}
+
+#[test]
+fn a_bound_on_elections_caps_the_rounds_and_owes_no_leader() {
+    // Cuts and isolations, no crashes: a node's count of elections lives as long as it does.
+    let mut churn = common::scenario("multi-paxos-churn-unreliable");
+    if let Some(nemesis) = &mut churn.nemesis {
+        nemesis.kinds = vec![
+            simlab_sim::NemesisKind::Partition,
+            simlab_sim::NemesisKind::Isolate,
+        ];
+    }
+    let unbounded_rounds = (0..10)
+        .map(|seed| {
+            churn.seed = seed;
+            highest_round(&*registry::run(&churn, &RunOptions::default()).1)
+        })
+        .max()
+        .expect("ten seeds");
+    assert!(
+        unbounded_rounds > u64::from(churn.nodes),
+        "without a bound the cuts force more elections than nodes: {unbounded_rounds} rounds"
+    );
+    let ProtocolConfig::MultiPaxos(config) = &mut churn.protocol else {
+        panic!("multi-paxos-churn-unreliable runs Multi-Paxos");
+    };
+    config.max_elections = Some(1);
+    for seed in 0..10 {
+        churn.seed = seed;
+        let (outcome, run) = registry::run(&churn, &RunOptions::default());
+        // Safety still holds; the liveness checks are not made.
+        assert!(
+            outcome.violations.is_empty(),
+            "seed {seed}: {:?}",
+            outcome.violations
+        );
+        let names: Vec<String> = run.invariants().into_iter().map(|(n, _)| n).collect();
+        assert!(
+            !names
+                .iter()
+                .any(|n| n == "LeaderExists" || n == "AllApplied"),
+            "{names:?}"
+        );
+        // Each of five nodes stands once at most, each time one round above what it saw.
+        let rounds = highest_round(&*run);
+        assert!(
+            (1..=u64::from(churn.nodes)).contains(&rounds),
+            "seed {seed}: {rounds} rounds on {} nodes",
+            churn.nodes
+        );
+    }
+}
+
 #[test]
 fn multi_paxos_sweeps_meet_their_expectations() {
     for (name, seeds) in [

@@ -210,6 +210,13 @@ mod tests {
         let e = MultiPaxos::validate(&multi, 3).unwrap_err();
         assert_eq!(e.field, "heartbeat_ms");
         assert!(e.rule.contains("below the shortest election timeout (150)"), "{}", e.rule);
+        let no_elections = multi::MultiPaxosConfig {
+            max_elections: Some(0),
+            ..Default::default()
+        };
+        let e = MultiPaxos::validate(&no_elections, 3).unwrap_err();
+        assert_eq!(e.field, "max_elections");
+        assert!(e.rule.contains("no node ever lead"), "{}", e.rule);
         assert_eq!(
             MultiPaxos::validate(&multi::MultiPaxosConfig::default(), 0)
                 .unwrap_err()

@@ -56,6 +56,10 @@ pub struct MultiPaxosConfig {
     pub cas_percent: u32,
     /// Planted bugs to switch on.
     pub bugs: Vec<PaxosBug>,
+    /// Times each node may stand for leader (`None`: no limit). A bound makes an exhaustive
+    /// search finite (with time free, an election timer may fire at any step), at the price of
+    /// liveness: the checks that a leader exists and that commands apply are left out.
+    pub max_elections: Option<u64>,
 }
 
 impl Default for MultiPaxosConfig {
@@ -69,6 +73,7 @@ impl Default for MultiPaxosConfig {
             put_percent: 20,
             cas_percent: 0,
             bugs: Vec::new(),
+            max_elections: None,
         }
     }
 }
@@ -176,6 +181,8 @@ pub struct MultiPaxos {
     heartbeat_timer: Option<TimerId>,
     /// [`PaxosBug::VolatilePromise`]: the promise kept in memory only.
     volatile_promised: Ballot,
+    /// Times this node has stood since it started.
+    elections: u64,
 }
 
 impl MultiPaxos {
@@ -203,6 +210,7 @@ impl MultiPaxos {
             election_timer: None,
             heartbeat_timer: None,
             volatile_promised: Ballot::default(),
+            elections: 0,
         }
     }
 
@@ -226,9 +234,17 @@ impl MultiPaxos {
         &self.state.kv
     }
 
+    /// Whether `max_elections` allows standing again.
+    fn may_stand(&self) -> bool {
+        self.config.max_elections.is_none_or(|max| self.elections < max)
+    }
+
     fn reset_election_timer(&mut self, ctx: &mut Ctx<'_, Self>) {
         if let Some(t) = self.election_timer.take() {
             ctx.cancel_timer(t);
+        }
+        if !self.may_stand() {
+            return;
         }
         let (lo, hi) = self.config.election_timeout_ms;
         let after = Time::from_micros(ctx.random_between(lo * 1_000, hi * 1_000));
@@ -249,6 +265,7 @@ impl MultiPaxos {
     }
 
     fn stand(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.elections += 1;
         self.highest_round += 1;
         self.ballot = Ballot {
             round: self.highest_round,
@@ -584,6 +601,12 @@ impl Protocol for MultiPaxos {
         if config.max_batch == 0 {
             return Err(FieldError::new("max_batch", "must be at least 1"));
         }
+        if config.max_elections == Some(0) {
+            return Err(FieldError::new(
+                "max_elections",
+                "Some(0) lets no node ever lead: give at least Some(1), or None for no limit",
+            ));
+        }
         config.workload().validate()?;
         super::validate_bugs(
             &config.bugs,
@@ -615,8 +638,8 @@ impl Protocol for MultiPaxos {
     fn workload(setup: &Setup<MultiPaxosConfig>) -> Option<Box<dyn Workload<KvRequest>>> {
         Some(Box::new(setup.config.workload()))
     }
-    fn invariants(_: &Setup<MultiPaxosConfig>) -> Vec<Box<dyn Invariant<MultiPaxos>>> {
-        invariants::multi()
+    fn invariants(setup: &Setup<MultiPaxosConfig>) -> Vec<Box<dyn Invariant<MultiPaxos>>> {
+        invariants::multi(setup.config.max_elections.is_none())
     }
     fn report(_: &Setup<MultiPaxosConfig>, sim: &Simulation<MultiPaxos>) -> Vec<ReportItem> {
         let world = sim.world();
@@ -760,6 +783,8 @@ impl Node for MultiPaxos {
             self.election_timer.is_some(),
             self.heartbeat_timer.is_some(),
             self.volatile_promised,
+            // Decides the future only under a bound.
+            self.config.max_elections.map(|_| self.elections),
         );
         hasher.bytes(format!("{proposer:?} {replica:?}").as_bytes());
     }
@@ -838,5 +863,27 @@ mod tests {
         other.election_timer = Some(TimerId(7));
         other.ballot = Ballot { round: 1, node: 0 };
         assert_ne!(fingerprint(&one), fingerprint(&other), "the ballot matters");
+    }
+
+    #[test]
+    fn elections_stood_are_part_of_the_state_only_under_a_bound() {
+        let acceptor = pick_acceptor(&[], &crate::LearnerCode::default());
+        for (max_elections, splits) in [(None, false), (Some(2), true)] {
+            let config = Arc::new(MultiPaxosConfig {
+                max_elections,
+                ..MultiPaxosConfig::default()
+            });
+            let one = MultiPaxos::new(NodeId(0), 3, config, acceptor);
+            let mut other = one.clone();
+            other.elections = 1;
+            assert_eq!(
+                fingerprint(&one) != fingerprint(&other),
+                splits,
+                "{max_elections:?}"
+            );
+            assert!(one.may_stand() && other.may_stand());
+            other.elections = 2;
+            assert_eq!(other.may_stand(), max_elections.is_none());
+        }
     }
 }
