@@ -1,7 +1,7 @@
 //! Exhaustive exploration (`simlab explore`): two-phase commit with one single-participant
 //! transfer is explored completely and holds; every planted 2PC, 3PC and single-decree Paxos
-//! bug (and two of Multi-Paxos's) is found by breadth-first search at the depth pinned here, in fewer steps than its shrunk
-//! random run; three-phase commit, safe on time, breaks agreement once time is free, and holds
+//! bug (and three of Multi-Paxos's) is found by breadth-first search at the depth pinned here,
+//! in fewer steps than its shrunk random run; three-phase commit, safe on time, breaks agreement once time is free, and holds
 //! on a synchronous network with a crash.
 
 mod common;
@@ -108,6 +108,21 @@ struct Found {
     invariant: &'static str,
     /// Steps in the shortest failing schedule.
     steps: usize,
+    /// Multi-Paxos: how many times each node may stand for leader. With time free an election
+    /// timer may fire at any step, so unbounded elections make the states grow about tenfold
+    /// every two steps; a bug that needs two leaders in turn is out of reach without a bound.
+    max_elections: Option<u64>,
+}
+
+impl Found {
+    /// The small configuration this bug is searched in.
+    fn scenario(&self) -> Scenario {
+        let mut scenario = small(self.scenario);
+        if let ProtocolConfig::MultiPaxos(config) = &mut scenario.protocol {
+            config.max_elections = self.max_elections;
+        }
+        scenario
+    }
 }
 
 fn crashes(n: u32) -> FaultBudget {
@@ -134,6 +149,7 @@ fn planted_bugs() -> Vec<Found> {
         start: start.clone(),
         invariant,
         steps,
+        max_elections: None,
     };
     vec![
         // Ignoring a no vote lets the coordinator commit while the participant that voted no
@@ -214,6 +230,17 @@ fn planted_bugs() -> Vec<Found> {
             "LeaderPromised",
             6,
         ),
+        // A second leader fills a slot the first had chosen with a no-op: two leaders in
+        // turn, each node standing once at most.
+        Found {
+            max_elections: Some(1),
+            ..found(
+                "multi-paxos-bug-ignore-accepted-value",
+                &free,
+                "Agreement",
+                12,
+            )
+        },
     ]
 }
 
@@ -233,7 +260,7 @@ fn without_bugs(scenario: &Scenario) -> Scenario {
 fn breadth_first_search_finds_each_planted_bug() {
     for case in planted_bugs() {
         let name = case.scenario;
-        let scenario = small(name);
+        let scenario = case.scenario();
         let report = explore_with(&scenario, &case.start, Search::BreadthFirst, &LIMITS);
         let alone = whole(&report);
         let found = report
@@ -251,7 +278,8 @@ fn breadth_first_search_finds_each_planted_bug() {
         // fire at any time have millions of states beyond that depth.)
         let within = ExploreLimits {
             max_depth: case.steps,
-            ..LIMITS
+            // Multi-Paxos without its bug has 208,392 states to depth 12.
+            max_states: 2 * LIMITS.max_states,
         };
         let clean = explore_with(
             &without_bugs(&scenario),
