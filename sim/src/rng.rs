@@ -45,10 +45,9 @@ impl SimRng {
 
     #[inline]
     fn live(&mut self) -> &mut ChaCha8Rng {
-        if self.live.is_none() {
-            self.live = Some(Box::new(chacha(self.seed, self.stream, self.parked_at)));
-        }
-        self.live.as_mut().expect("built just above")
+        let (seed, stream, words) = (self.seed, self.stream, self.parked_at);
+        self.live
+            .get_or_insert_with(|| Box::new(chacha(seed, stream, words)))
     }
 }
 

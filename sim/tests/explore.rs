@@ -211,7 +211,9 @@ fn whole(report: &simlab_sim::explore::Report) -> String {
     format!("{report:?}")
 }
 
-fn explore_on(sim: &Simulation<Counter>, limits: &ExploreLimits, jobs: usize) -> String {
+/// A breadth-first search on `jobs` threads: the whole report, with the unique states at each
+/// call of the observer, and the unique states.
+fn explore_on(sim: &Simulation<Counter>, limits: &ExploreLimits, jobs: usize) -> (String, u64) {
     let mut progress = Vec::new();
     let report = simlab_sim::explore::explore_observed(
         sim,
@@ -223,7 +225,10 @@ fn explore_on(sim: &Simulation<Counter>, limits: &ExploreLimits, jobs: usize) ->
             std::ops::ControlFlow::Continue(())
         },
     );
-    format!("{} {progress:?}", whole(&report))
+    (
+        format!("{} {progress:?}", whole(&report)),
+        report.unique_states,
+    )
 }
 
 #[test]
@@ -232,24 +237,26 @@ fn every_thread_count_gives_the_same_report() {
         max_depth: 7,
         max_states: 300,
     };
-    for (writers, racy) in [(4, false), (5, false), (4, true), (5, true)] {
+    // Seven writers have 18,571 states: the observer is called once, at 16,384.
+    let mut observed = false;
+    for (writers, racy) in [(4, false), (5, false), (4, true), (5, true), (7, false)] {
         for limits in [&WIDE, &cut] {
             let sim = counter(writers + 1, racy);
-            let alone = explore_on(&sim, limits, 1);
-            // Large enough that batches are shared out in chunks.
-            assert!(
-                alone.contains("unique_states: ") && !alone.contains("unique_states: 1,"),
-                "{alone}"
-            );
+            let (alone, states) = explore_on(&sim, limits, 1);
+            // More than one batch on four threads (16 states each), so batches are shared out
+            // in chunks and merged back.
+            assert!(states > 64, "{alone}");
+            observed |= !alone.ends_with("[]");
             for jobs in 2..=4 {
                 assert_eq!(
-                    explore_on(&sim, limits, jobs),
+                    explore_on(&sim, limits, jobs).0,
                     alone,
                     "{writers} writers, racy {racy}, {limits:?}, {jobs} threads"
                 );
             }
         }
     }
+    assert!(observed, "some search is long enough to show its progress");
     // The racy counter's lost update, with its schedule, whatever the thread count.
     let sim = counter(5, true);
     let report =

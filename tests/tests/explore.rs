@@ -116,7 +116,7 @@ struct Found {
 
 impl Found {
     /// The small configuration this bug is searched in.
-    fn scenario(&self) -> Scenario {
+    fn configuration(&self) -> Scenario {
         let mut scenario = small(self.scenario);
         if let ProtocolConfig::MultiPaxos(config) = &mut scenario.protocol {
             config.max_elections = self.max_elections;
@@ -260,7 +260,7 @@ fn without_bugs(scenario: &Scenario) -> Scenario {
 fn breadth_first_search_finds_each_planted_bug() {
     for case in planted_bugs() {
         let name = case.scenario;
-        let scenario = case.scenario();
+        let scenario = case.configuration();
         let report = explore_with(&scenario, &case.start, Search::BreadthFirst, &LIMITS);
         let alone = whole(&report);
         let found = report
