@@ -172,8 +172,8 @@ pub trait Run {
     fn step_chosen(&mut self, choice: Choice) -> Result<(), NotEnabled>;
     /// Ends a chosen run ([`Simulation::end_chosen`]).
     fn end_chosen(&mut self);
-    /// From here on, takes chosen steps as an exploration does: copies of a message in
-    /// flight merge ([`Simulation::merge_copies`]), the faults `start` allows may be chosen
+    /// From here on, takes chosen steps as an exploration does ([`Simulation::explore_mode`]:
+    /// copies of a message in flight merge, late client answers and timeouts leave the queue), the faults `start` allows may be chosen
     /// ([`Simulation::choose_faults`]), and timeouts wait for messages if it assumes
     /// synchrony ([`Simulation::assume_synchrony`]).
     fn branch(&mut self, start: &ExploreStart);
@@ -418,10 +418,10 @@ fn explored_start<P: Protocol>(
 }
 
 /// From here on, `sim` takes chosen steps as an exploration does: copies of a message in
-/// flight merge, the faults `start` allows may be chosen, and timeouts wait for messages if
+/// flight merge, late client answers and timeouts leave the queue, the faults `start` allows may be chosen, and timeouts wait for messages if
 /// it assumes synchrony.
 fn branch<P: simlab_sim::Node>(sim: &mut Simulation<P>, start: &ExploreStart) {
-    sim.merge_copies();
+    sim.explore_mode();
     sim.choose_faults(start.faults);
     if start.synchronous {
         sim.assume_synchrony();

@@ -4,13 +4,14 @@
 //! states.
 //!
 //! The nodes are the same code random runs execute: a step here is [`Simulation::step_chosen`]
-//! on one of [`Simulation::enabled`]. Copies of one message in flight count once
-//! ([`Simulation::merge_copies`]). Always-invariants are checked after every step; at a
-//! terminal state (nothing enabled) the run is finished, so eventually- and history-invariants
-//! are checked there; sometimes-invariants report whether any explored state satisfied them.
-//! What the fingerprint abstracts (time, counters, when messages were sent) is what a "pass"
-//! does not cover. Breadth-first search may expand states on several threads; the report is
-//! the same for any number ([`explore_observed`]).
+//! on one of [`Simulation::enabled`]. Copies of one message in flight count once, and a client
+//! answer or timeout nobody waits for any more leaves the queue ([`Simulation::explore_mode`]).
+//! Always-invariants are checked after every step; at a terminal state (nothing enabled) the
+//! run is finished, so eventually- and history-invariants are checked there;
+//! sometimes-invariants report whether any explored state satisfied them. What the fingerprint
+//! abstracts (time, counters, when messages were sent) is what a "pass" does not cover.
+//! Breadth-first search may expand states on several threads; the report is the same for any
+//! number ([`explore_observed`]).
 
 use crate::invariant::InvariantKind;
 use crate::node::Node;
@@ -147,7 +148,7 @@ fn explore_with<P: Node>(
             .collect(),
     };
     let mut start = start.clone();
-    start.merge_copies();
+    start.explore_mode();
     // Every visited state's parent and the event that led to it, to rebuild schedules.
     let mut tree: Vec<(usize, Option<Enabled>)> = vec![(0, None)];
     expander.seen().insert(start.fingerprint());

@@ -301,3 +301,103 @@ fn a_panic_on_a_worker_thread_reaches_the_caller_and_nothing_hangs() {
         );
     }
 }
+
+/// Answers every request at once.
+#[derive(Clone, Debug, Default)]
+struct Echo;
+
+impl Node for Echo {
+    type Msg = ();
+    type Timer = ();
+    type Request = u64;
+    type Response = u64;
+    type Durable = ();
+
+    fn on_start(&mut self, _: &mut Ctx<'_, Self>) {}
+
+    fn on_message(&mut self, _: NodeId, _: (), _: &mut Ctx<'_, Self>) {}
+
+    fn on_timer(&mut self, _: (), _: &mut Ctx<'_, Self>) {}
+
+    fn on_request(&mut self, to: ReplyTo, request: u64, ctx: &mut Ctx<'_, Self>) {
+        ctx.reply(to, request);
+    }
+
+    fn classify(_: &u64) -> ResponseClass {
+        ResponseClass::Ok
+    }
+
+    fn view(&self, _: &()) -> NodeView {
+        NodeView::new("echo")
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Seven;
+
+impl Workload<u64> for Seven {
+    fn next_request(&mut self, _: ClientId, _: u64, _: &mut SimRng) -> u64 {
+        7
+    }
+}
+
+/// Two echo nodes and one client with one operation of `attempts` sends.
+fn echo(attempts: u32, explore_mode: bool) -> Simulation<Echo> {
+    let mut c = SimConfig::new(2, 1, Time::from_secs(10));
+    c.clients = ClientConfig {
+        count: 1,
+        ops: 1,
+        attempts,
+        spread: true,
+        ..ClientConfig::default()
+    };
+    let mut sim =
+        Simulation::new(c, |_| Echo, Some(Box::new(Seven)), Vec::new()).expect("valid config");
+    if explore_mode {
+        sim.explore_mode();
+    }
+    sim
+}
+
+/// Runs the first enabled event of each kind in `steps`, in turn; returns the kinds enabled
+/// after them.
+fn run_kinds(sim: &mut Simulation<Echo>, steps: &[StepKind]) -> Vec<StepKind> {
+    for kind in steps {
+        let choice = sim
+            .enabled()
+            .into_iter()
+            .find(|e| e.kind == *kind)
+            .unwrap_or_else(|| panic!("no {kind:?} enabled: {:?}", sim.enabled()))
+            .choice;
+        sim.step_chosen(choice).unwrap();
+    }
+    sim.enabled().into_iter().map(|e| e.kind).collect()
+}
+
+#[test]
+fn an_answer_nobody_waits_for_is_no_choice_in_an_exploration() {
+    use StepKind::*;
+    // The only send times out (the operation ends unknown), then the node answers it.
+    let late_answer = [Start, Start, ClientInvoke, ClientTimeout, Request];
+    assert_eq!(run_kinds(&mut echo(1, false), &late_answer), vec![Reply]);
+    let mut explored = echo(1, true);
+    assert_eq!(run_kinds(&mut explored, &late_answer), vec![]);
+    explored.end_chosen();
+    assert!(explored.is_done());
+
+    // The first send times out and the client tries again; both sends are answered, and the
+    // first answer ends the operation: the second answer and the retry's timeout are left.
+    let two_answers = [
+        Start,
+        Start,
+        ClientInvoke,
+        ClientTimeout,
+        Request,
+        Request,
+        Reply,
+    ];
+    let mut left = run_kinds(&mut echo(2, false), &two_answers);
+    left.sort_by_key(|kind| format!("{kind:?}"));
+    assert_eq!(left, vec![ClientTimeout, Reply]);
+    assert_eq!(run_kinds(&mut echo(2, true), &two_answers), vec![]);
+}

@@ -366,13 +366,22 @@ impl<P: Node> Simulation<P> {
         self.run_event(now, Event::Fault(FaultEvent::Chosen(fault)));
     }
 
-    /// From now on, a message the same as one already waiting (same sender, recipient and
-    /// content) is not queued again: copies of one message in flight count once, as in
-    /// [`crate::explore`]. A protocol that resends on a timer would otherwise pile up copies
-    /// without end when time is free, since the timer may fire any number of times before the
-    /// first copy arrives. Random runs never use this.
-    pub fn merge_copies(&mut self) {
-        self.merge_copies = true;
+    /// From now on, steps are taken as [`crate::explore`] takes them. Random runs never use this.
+    ///
+    /// - A message the same as one already waiting (same sender, recipient and content) is not
+    ///   queued again: copies of one message in flight count once. A protocol that resends on
+    ///   a timer would otherwise pile up copies without end when time is free, since the timer
+    ///   may fire any number of times before the first copy arrives.
+    /// - A client's answer or timeout for a send it no longer waits on (the operation ended,
+    ///   or a later try superseded that send) leaves the queue. Running it would change nothing,
+    ///   now or later, but as a choice it would double the states: each state once with it
+    ///   waiting and once without, and a run whose only waiting events are such leftovers
+    ///   would never count as finished.
+    pub fn explore_mode(&mut self) {
+        self.exploring = true;
+        for client in 0..self.clients.len() {
+            self.drop_stale_client_events(ClientId(client as u32));
+        }
     }
 
     /// Whether a message from `from` to `to` with this content waits in the queue.

@@ -193,6 +193,39 @@ impl<P: Node> Simulation<P> {
             },
         );
         self.push(sent + timeout, Event::ClientTimeout { client, seq, send });
+        self.drop_stale_client_events(client);
+    }
+
+    /// Whether `client` waits for an answer to operation `seq` (and, for a timeout, to that
+    /// operation's send number `send`).
+    pub(super) fn client_waits_on(&self, client: ClientId, seq: u64, send: Option<u32>) -> bool {
+        self.clients[client.0 as usize]
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.seq == seq && send.is_none_or(|send| p.send == send))
+    }
+
+    /// In [`Simulation::explore_mode`], takes out of the queue `client`'s answers and timeouts
+    /// for sends it no longer waits on: they would do nothing when they ran, and never will,
+    /// since a client's operation and send numbers only grow.
+    pub(super) fn drop_stale_client_events(&mut self, client: ClientId) {
+        if !self.exploring {
+            return;
+        }
+        let stale = self.queue.slots_where(|event| match *event {
+            Event::Reply { client: c, seq, .. } => {
+                c == client && !self.client_waits_on(client, seq, None)
+            }
+            Event::ClientTimeout {
+                client: c,
+                seq,
+                send,
+            } => c == client && !self.client_waits_on(client, seq, Some(send)),
+            _ => false,
+        });
+        for slot in stale {
+            self.queue.take(slot);
+        }
     }
 
     /// Ends the pending operation and schedules the next after a think time.
@@ -210,6 +243,7 @@ impl<P: Node> Simulation<P> {
         op.completed = Some(self.state.now);
         op.completion = Some(completion);
         op.return_order = Some(order);
+        self.drop_stale_client_events(client);
         if self.clients[c].ops.len() as u64 >= u64::from(self.config.clients.ops) {
             return; // This client is done.
         }

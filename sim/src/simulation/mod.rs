@@ -56,8 +56,9 @@ pub struct Simulation<P: Node> {
     /// Per node: events a pause holds back, in arrival order.
     backlogs: Vec<Vec<Event<P>>>,
     next_timer: u64,
-    /// Exploration: a message the same as one already waiting is not queued again.
-    merge_copies: bool,
+    /// Exploration: a message the same as one already waiting is not queued again, and client
+    /// events nobody waits for leave the queue ([`Simulation::explore_mode`]).
+    exploring: bool,
     /// Exploration: the faults a scheduler may still choose.
     fault_budget: FaultBudget,
     /// Exploration: whether a node down may be restarted as a chosen step.
@@ -157,7 +158,7 @@ impl<P: Node> Simulation<P> {
             queue: EventQueue::new(),
             backlogs: vec![Vec::new(); config.nodes as usize],
             next_timer: 0,
-            merge_copies: false,
+            exploring: false,
             fault_budget: FaultBudget::default(),
             restart_choices: false,
             heal_choices: false,
@@ -758,7 +759,7 @@ impl<P: Node> Simulation<P> {
                                 },
                             );
                         }
-                        if self.merge_copies && self.waits(id, to, &msg) {
+                        if self.exploring && self.waits(id, to, &msg) {
                             return;
                         }
                         self.push(
@@ -794,12 +795,18 @@ impl<P: Node> Simulation<P> {
                 self.state.nodes[id.index()].timers.remove(&timer_id);
             }
             Effect::Reply { to, response } => {
-                let Some(client) = self.clients.get_mut(to.client.0 as usize) else {
+                if to.client.0 as usize >= self.clients.len() {
                     panic!("{id} replied to {}, which does not exist", to.client);
-                };
+                }
+                let client = &mut self.clients[to.client.0 as usize];
                 let (lo, hi) = self.config.clients.latency_ms;
                 let delay =
                     Time::from_micros(rng::between(&mut client.rng, lo * 1_000, hi * 1_000));
+                // A late answer (see `Simulation::explore_mode`). The delay is drawn all the
+                // same: the client's stream is where it would be had the answer come first.
+                if self.exploring && !self.client_waits_on(to.client, to.seq, None) {
+                    return;
+                }
                 let event = Event::Reply {
                     client: to.client,
                     from: id,

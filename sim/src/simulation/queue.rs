@@ -296,6 +296,15 @@ impl<P: Node> EventQueue<P> {
     pub(super) fn events(&self) -> impl Iterator<Item = &Event<P>> {
         self.slots.iter().flatten()
     }
+
+    /// The slots of the waiting events `matches` picks, in slot order.
+    pub(super) fn slots_where(&self, mut matches: impl FnMut(&Event<P>) -> bool) -> Vec<usize> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, event)| event.as_ref().filter(|e| matches(e)).map(|_| slot))
+            .collect()
+    }
 }
 
 #[cfg(test)]
