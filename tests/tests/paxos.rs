@@ -354,3 +354,54 @@ fn violates_while_holding_needs_both_halves() {
         "Decides is violated while these hold: Agreement, Validity, LearnedChosen, PromiseKept, Linearizable"
     );
 }
+
+/// Whether every node's view shows a learned value.
+fn every_node_learned(run: &dyn simlab_protocols::registry::Run) -> bool {
+    run.views().iter().all(|(_, view)| {
+        view.fields
+            .iter()
+            .any(|f| f.name == "learned" && f.value != "-")
+    })
+}
+
+#[test]
+fn learning_through_the_proposer_stays_safe_and_sends_fewer_messages() {
+    use simlab_protocols::paxos::synod::Learning;
+    for name in ["paxos-happy-path", "paxos-chaos"] {
+        let every = common::scenario(name);
+        let mut through = every.clone();
+        let ProtocolConfig::Paxos(config) = &mut through.protocol else {
+            panic!("{name} runs single-decree Paxos");
+        };
+        config.learning = Learning::ThroughProposer;
+        for seed in 0..100 {
+            let outcome = run_seed(&through, seed, false);
+            assert!(
+                outcome.violations.is_empty() && outcome.expect_met,
+                "{name} seed {seed}, learning through the proposer: {:?}",
+                outcome.violations
+            );
+        }
+        if name != "paxos-happy-path" {
+            continue;
+        }
+        for seed in 0..20 {
+            let mut runs = [&every, &through].map(|scenario| {
+                let mut scenario = scenario.clone();
+                scenario.seed = seed;
+                registry::run(&scenario, &RunOptions::default())
+            });
+            let [(told_all, all_run), (told_one, one_run)] = &mut runs;
+            // Each acceptance goes to one proposer instead of to all five nodes, and the
+            // proposer's announcement reaches the others all the same.
+            assert!(
+                told_one.stats.messages_sent < told_all.stats.messages_sent,
+                "seed {seed}: {} messages through the proposer, {} to every node",
+                told_one.stats.messages_sent,
+                told_all.stats.messages_sent
+            );
+            assert!(every_node_learned(all_run.as_ref()), "seed {seed}");
+            assert!(every_node_learned(one_run.as_ref()), "seed {seed}");
+        }
+    }
+}

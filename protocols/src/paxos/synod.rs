@@ -8,10 +8,14 @@
 //!   propose the value of the highest-ballot proposal reported (a value may already be chosen,
 //!   and this keeps it), and only if none was reported its own value;
 //! - **phase 2**: `Accept(b, v)` to every acceptor; each accepts unless it promised a higher
-//!   ballot, and tells every learner.
+//!   ballot, and tells the learners.
 //!
 //! A learner knows `v` is chosen once a majority of acceptors tell it they accepted `v` in the
-//! *same* ballot. A get whose phase 1 finds nothing accepted at a majority answers "empty": no
+//! *same* ballot. Which learners hear is [`Learning`]: by default every acceptor tells every
+//! node (n² messages, and every node learns one message delay after the acceptances); with
+//! [`Learning::ThroughProposer`] an acceptor tells only the proposer, which announces the
+//! decision to the others (2n messages, one delay more, and a proposer that crashes after
+//! learning leaves the others to find out for themselves). A get whose phase 1 finds nothing accepted at a majority answers "empty": no
 //! value can have been chosen before those promises.
 //!
 //! A proposer that learns of a higher ballot (a refusal, or its own acceptor promising someone
@@ -52,8 +56,22 @@ pub struct SynodConfig {
     /// the state space finite for `simlab explore`, at the price of liveness: a pre-empted
     /// proposer that has used its rounds gives up, so the `Decides` check is left out.
     pub max_rounds: Option<u64>,
+    /// Which nodes an acceptor tells of its acceptances.
+    pub learning: Learning,
     /// Planted bugs to switch on.
     pub bugs: Vec<PaxosBug>,
+}
+
+/// How the nodes learn what was chosen.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Learning {
+    /// Every acceptor tells every node of each acceptance.
+    #[default]
+    EveryNode,
+    /// An acceptor tells only the proposer that asked; the proposer, once a majority accepted
+    /// its ballot, announces the decision to every other node (the "distinguished learner" of
+    /// *Paxos Made Simple*, and the model of stateright's Paxos example).
+    ThroughProposer,
 }
 
 impl Default for SynodConfig {
@@ -63,6 +81,7 @@ impl Default for SynodConfig {
             retry_ms: 100,
             get_percent: 30,
             max_rounds: None,
+            learning: Learning::EveryNode,
             bugs: Vec::new(),
         }
     }
@@ -106,6 +125,12 @@ pub enum Msg {
     Accepted {
         /// The ballot.
         ballot: Ballot,
+        /// The value.
+        value: Value,
+    },
+    // New variants go last: a variant's position is part of the trace hash.
+    /// Proposer → every other node, under [`Learning::ThroughProposer`]: `value` is chosen.
+    Decided {
         /// The value.
         value: Value,
     },
@@ -257,17 +282,25 @@ impl Synod {
         match reply {
             Reply::Accepted { ballot, .. } => {
                 let value = value.expect("an acceptance answers an accept");
-                for peer in ctx.peers().collect::<Vec<_>>() {
-                    ctx.send(
-                        peer,
-                        Msg::Accepted {
-                            ballot,
-                            value: value.clone(),
-                        },
-                    );
-                }
                 let me = self.id;
-                self.on_accepted(me, ballot, value, ctx);
+                match self.config.learning {
+                    Learning::EveryNode => {
+                        for peer in ctx.peers().collect::<Vec<_>>() {
+                            ctx.send(
+                                peer,
+                                Msg::Accepted {
+                                    ballot,
+                                    value: value.clone(),
+                                },
+                            );
+                        }
+                        self.on_accepted(me, ballot, value, ctx);
+                    }
+                    Learning::ThroughProposer if from == me => {
+                        self.on_accepted(me, ballot, value, ctx)
+                    }
+                    Learning::ThroughProposer => ctx.send(from, Msg::Accepted { ballot, value }),
+                }
             }
             reply if from == self.id => self.on_answer(from, reply, ctx),
             reply => ctx.send(from, Msg::Answer(reply)),
@@ -394,6 +427,26 @@ impl Synod {
             return;
         }
         ctx.note(format!("learns {} (ballot {ballot})", value.describe()));
+        if self.config.learning == Learning::ThroughProposer {
+            for peer in ctx.peers().collect::<Vec<_>>() {
+                ctx.send(
+                    peer,
+                    Msg::Decided {
+                        value: value.clone(),
+                    },
+                );
+            }
+        }
+        ctx.durable_mut().learn(0, value);
+        self.decided(ctx);
+    }
+
+    /// A proposer announced the decision.
+    fn on_decided(&mut self, value: Value, ctx: &mut Ctx<'_, Self>) {
+        if ctx.durable().learned.contains_key(&0) {
+            return;
+        }
+        ctx.note(format!("learns {} from its proposer", value.describe()));
         ctx.durable_mut().learn(0, value);
         self.decided(ctx);
     }
@@ -570,6 +623,7 @@ impl Node for Synod {
             Msg::Ask(request) => self.on_ask(from, request, ctx),
             Msg::Answer(reply) => self.on_answer(from, reply, ctx),
             Msg::Accepted { ballot, value } => self.on_accepted(from, ballot, value, ctx),
+            Msg::Decided { value } => self.on_decided(value, ctx),
         }
     }
 
