@@ -3,6 +3,7 @@
 
 use std::ops::Deref;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A value owned outright while no snapshot holds it, and shared (copy on write) after one.
 ///
@@ -14,8 +15,16 @@ use std::sync::Arc;
 ///
 /// `Clone` copies an owned value and shares a shared one, so a snapshot taken right after
 /// [`Shareable::share`] copies nothing.
+///
+/// It also remembers one number computed from the value ([`Shareable::memoized`]: a search
+/// fingerprints every state it reaches, and a step changes one node of many), forgotten by
+/// every [`Shareable::get_mut`], the only way to change the value.
 #[derive(Debug)]
-pub(crate) struct Shareable<T>(Inner<T>);
+pub(crate) struct Shareable<T> {
+    value: Inner<T>,
+    /// The memoized number; 0 while there is none.
+    memo: AtomicU64,
+}
 
 #[derive(Debug)]
 enum Inner<T> {
@@ -28,31 +37,49 @@ enum Inner<T> {
 impl<T: Clone> Shareable<T> {
     /// An owned value.
     pub(crate) fn new(value: T) -> Shareable<T> {
-        Shareable(Inner::Owned(value))
+        Shareable {
+            value: Inner::Owned(value),
+            memo: AtomicU64::new(0),
+        }
     }
 
     /// The value, to change: taken back from the snapshots that share it.
     #[inline]
     pub(crate) fn get_mut(&mut self) -> &mut T {
-        if matches!(self.0, Inner::Shared(_)) {
-            let Inner::Shared(arc) = std::mem::replace(&mut self.0, Inner::Moving) else {
+        *self.memo.get_mut() = 0;
+        if matches!(self.value, Inner::Shared(_)) {
+            let Inner::Shared(arc) = std::mem::replace(&mut self.value, Inner::Moving) else {
                 unreachable!("checked just above")
             };
-            self.0 = Inner::Owned(Arc::unwrap_or_clone(arc));
+            self.value = Inner::Owned(Arc::unwrap_or_clone(arc));
         }
-        match &mut self.0 {
+        match &mut self.value {
             Inner::Owned(value) => value,
             Inner::Shared(_) | Inner::Moving => unreachable!("owned just above"),
         }
     }
 
+    /// `compute` of the value, computed once until the value changes. Must be a function of
+    /// the value alone. A result of 0 is not remembered (0 marks "none").
+    pub(crate) fn memoized(&self, compute: impl FnOnce(&T) -> u64) -> u64 {
+        // Relaxed: the number is the same whichever thread computes it.
+        match self.memo.load(Ordering::Relaxed) {
+            0 => {
+                let number = compute(self);
+                self.memo.store(number, Ordering::Relaxed);
+                number
+            }
+            number => number,
+        }
+    }
+
     /// Makes the value shared, so that clones of it cost a reference count.
     pub(crate) fn share(&mut self) {
-        if matches!(self.0, Inner::Owned(_)) {
-            let Inner::Owned(value) = std::mem::replace(&mut self.0, Inner::Moving) else {
+        if matches!(self.value, Inner::Owned(_)) {
+            let Inner::Owned(value) = std::mem::replace(&mut self.value, Inner::Moving) else {
                 unreachable!("checked just above")
             };
-            self.0 = Inner::Shared(Arc::new(value));
+            self.value = Inner::Shared(Arc::new(value));
         }
     }
 }
@@ -62,7 +89,7 @@ impl<T> Deref for Shareable<T> {
 
     #[inline]
     fn deref(&self) -> &T {
-        match &self.0 {
+        match &self.value {
             Inner::Owned(value) => value,
             Inner::Shared(arc) => arc,
             Inner::Moving => unreachable!("a value is only moving inside share and get_mut"),
@@ -72,11 +99,14 @@ impl<T> Deref for Shareable<T> {
 
 impl<T: Clone> Clone for Shareable<T> {
     fn clone(&self) -> Shareable<T> {
-        Shareable(match &self.0 {
-            Inner::Owned(value) => Inner::Owned(value.clone()),
-            Inner::Shared(arc) => Inner::Shared(Arc::clone(arc)),
-            Inner::Moving => unreachable!("a value is only moving inside share and get_mut"),
-        })
+        Shareable {
+            value: match &self.value {
+                Inner::Owned(value) => Inner::Owned(value.clone()),
+                Inner::Shared(arc) => Inner::Shared(Arc::clone(arc)),
+                Inner::Moving => unreachable!("a value is only moving inside share and get_mut"),
+            },
+            memo: AtomicU64::new(self.memo.load(Ordering::Relaxed)),
+        }
     }
 }
 
@@ -107,6 +137,24 @@ mod tests {
         live.get_mut().push(2);
         assert_eq!(*copy, vec![1]);
         assert_eq!(*live, vec![1, 2]);
+    }
+
+    #[test]
+    fn a_memo_lasts_until_the_value_changes_and_copies_keep_theirs() {
+        let mut live = Shareable::new(vec![1u64, 2]);
+        let sum = |v: &Vec<u64>| v.iter().sum::<u64>();
+        assert_eq!(live.memoized(sum), 3);
+        // Remembered: a different function is not even asked.
+        assert_eq!(live.memoized(|_| unreachable!("remembered")), 3);
+        live.share();
+        let snapshot = live.clone();
+        live.get_mut().push(4);
+        assert_eq!(live.memoized(sum), 7);
+        assert_eq!(snapshot.memoized(|_| unreachable!("remembered")), 3);
+        // Zero is never remembered.
+        let empty = Shareable::new(Vec::<u64>::new());
+        assert_eq!(empty.memoized(sum), 0);
+        assert_eq!(empty.memoized(|_| 9), 9);
     }
 
     #[test]

@@ -338,12 +338,14 @@ impl<P: Node> Simulation<P> {
                         sent,
                         msg,
                         origin,
+                        msg_hash,
                     } => Event::Deliver {
                         from: *from,
                         to: *to,
                         sent: *sent,
                         msg: msg.clone(),
                         origin: Origin::new(origin.step(), true),
+                        msg_hash: *msg_hash,
                     },
                     _ => unreachable!("only deliveries are duplicated"),
                 };
@@ -379,17 +381,26 @@ impl<P: Node> Simulation<P> {
     ///   would never count as finished.
     pub fn explore_mode(&mut self) {
         self.exploring = true;
+        let waiting = self
+            .queue
+            .events_mut()
+            .chain(self.backlogs.iter_mut().flatten());
+        for event in waiting {
+            if let Event::Deliver { msg, msg_hash, .. } = event {
+                *msg_hash = stable_hash(msg);
+            }
+        }
         for client in 0..self.clients.len() {
             self.drop_stale_client_events(ClientId(client as u32));
         }
     }
 
-    /// Whether a message from `from` to `to` with this content waits in the queue.
-    pub(super) fn waits(&self, from: NodeId, to: NodeId, msg: &P::Msg) -> bool {
-        let hash = stable_hash(msg);
+    /// Whether a message from `from` to `to` whose content hashes to `msg_hash` waits in the
+    /// queue (in explore mode, where waiting messages keep their hash).
+    pub(super) fn waits(&self, from: NodeId, to: NodeId, msg_hash: u64) -> bool {
         self.queue.events().any(|event| {
-            matches!(event, Event::Deliver { from: f, to: t, msg: m, .. }
-                if *f == from && *t == to && stable_hash(m) == hash)
+            matches!(event, Event::Deliver { from: f, to: t, msg_hash: h, .. }
+                if *f == from && *t == to && *h == msg_hash)
         })
     }
 

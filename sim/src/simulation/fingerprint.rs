@@ -29,14 +29,20 @@ impl<P: Node> Simulation<P> {
                 Presence::Left => 3,
             });
             h.word(u64::from(slot.paused));
+            // A node's state and its durable store are fingerprinted on their own and the
+            // number kept until they change: a step changes one node, the others are shared
+            // with the state it came from, and so is their number.
             match &slot.state {
                 None => h.word(0),
                 Some(node) => {
                     h.word(1);
-                    node.fingerprint(&mut h);
+                    h.word(node.memoized(|node| part(|h| node.fingerprint(h))));
                 }
             }
-            P::fingerprint_durable(&slot.durable, &mut h);
+            h.word(
+                slot.durable
+                    .memoized(|durable| part(|h| P::fingerprint_durable(durable, h))),
+            );
             multiset(&mut h, slot.timers.values().map(stable_hash));
             h.word(slot.clock.offset_us as u64);
             h.word(i64::from(slot.clock.drift_ppm) as u64);
@@ -51,11 +57,11 @@ impl<P: Node> Simulation<P> {
             self.queue
                 .events()
                 .filter(|event| !matches!(event, Event::Timer { .. }))
-                .map(waiting),
+                .map(|event| self.waiting(event)),
         );
         for backlog in &self.backlogs {
             h.word(backlog.len() as u64);
-            backlog.iter().for_each(|event| h.word(waiting(event)));
+            backlog.iter().for_each(|event| h.word(self.waiting(event)));
         }
         for client in &self.clients {
             position(&mut h, &client.rng);
@@ -102,6 +108,13 @@ impl<P: Node> Simulation<P> {
 }
 
 /// Mixes in the hashes of a multiset of items: their number, then each in sorted order.
+/// The hash of what `write` writes, on its own.
+fn part(write: impl FnOnce(&mut StableHasher)) -> u64 {
+    let mut h = StableHasher::new();
+    write(&mut h);
+    h.finish()
+}
+
 fn multiset(h: &mut StableHasher, items: impl Iterator<Item = u64>) {
     let mut items: Vec<u64> = items.collect();
     items.sort_unstable();
@@ -116,64 +129,76 @@ fn position(h: &mut StableHasher, rng: &SimRng) {
     h.word((words >> 64) as u64);
 }
 
-/// A waiting event's hash, without when it was scheduled, when its message was sent, or
-/// which step sent it.
-fn waiting<P: Node>(event: &Event<P>) -> u64 {
-    let mut h = StableHasher::new();
-    match event {
-        Event::Start(id) => {
-            h.word(0);
-            h.word(u64::from(id.0));
-        }
-        Event::Deliver { from, to, msg, .. } => {
-            h.word(1);
-            h.word(u64::from(from.0));
-            h.word(u64::from(to.0));
-            h.value(msg);
-        }
-        Event::Timer { node, .. } => {
-            h.word(2);
-            h.word(u64::from(node.0));
-        }
-        Event::Request {
-            client,
-            to,
-            seq,
-            send,
-            ..
-        } => {
-            h.word(3);
-            for word in [u64::from(client.0), u64::from(to.0), *seq, u64::from(*send)] {
-                h.word(word);
+impl<P: Node> Simulation<P> {
+    /// A waiting event's hash, without when it was scheduled, when its message was sent, or
+    /// which step sent it.
+    fn waiting(&self, event: &Event<P>) -> u64 {
+        let mut h = StableHasher::new();
+        match event {
+            Event::Start(id) => {
+                h.word(0);
+                h.word(u64::from(id.0));
+            }
+            Event::Deliver {
+                from,
+                to,
+                msg,
+                msg_hash,
+                ..
+            } => {
+                h.word(1);
+                h.word(u64::from(from.0));
+                h.word(u64::from(to.0));
+                h.word(if self.exploring {
+                    *msg_hash
+                } else {
+                    stable_hash(msg)
+                });
+            }
+            Event::Timer { node, .. } => {
+                h.word(2);
+                h.word(u64::from(node.0));
+            }
+            Event::Request {
+                client,
+                to,
+                seq,
+                send,
+                ..
+            } => {
+                h.word(3);
+                for word in [u64::from(client.0), u64::from(to.0), *seq, u64::from(*send)] {
+                    h.word(word);
+                }
+            }
+            Event::Reply {
+                client,
+                from,
+                seq,
+                response,
+                ..
+            } => {
+                h.word(4);
+                for word in [u64::from(client.0), u64::from(from.0), *seq] {
+                    h.word(word);
+                }
+                h.value(response);
+            }
+            Event::ClientTimeout { client, seq, send } => {
+                h.word(5);
+                for word in [u64::from(client.0), *seq, u64::from(*send)] {
+                    h.word(word);
+                }
+            }
+            Event::ClientInvoke(client) => {
+                h.word(6);
+                h.word(u64::from(client.0));
+            }
+            Event::Fault(fault) => {
+                h.word(7);
+                h.value(fault);
             }
         }
-        Event::Reply {
-            client,
-            from,
-            seq,
-            response,
-            ..
-        } => {
-            h.word(4);
-            for word in [u64::from(client.0), u64::from(from.0), *seq] {
-                h.word(word);
-            }
-            h.value(response);
-        }
-        Event::ClientTimeout { client, seq, send } => {
-            h.word(5);
-            for word in [u64::from(client.0), *seq, u64::from(*send)] {
-                h.word(word);
-            }
-        }
-        Event::ClientInvoke(client) => {
-            h.word(6);
-            h.word(u64::from(client.0));
-        }
-        Event::Fault(fault) => {
-            h.word(7);
-            h.value(fault);
-        }
+        h.finish()
     }
-    h.finish()
 }

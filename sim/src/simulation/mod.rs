@@ -504,6 +504,7 @@ impl<P: Node> Simulation<P> {
                 sent,
                 msg,
                 origin,
+                ..
             } => {
                 let reachable = self.state.network.reach.delivers(from, to, sent);
                 let crashed = self.state.nodes[to.index()].state.is_none();
@@ -746,6 +747,11 @@ impl<P: Node> Simulation<P> {
                             self.detail.sent_to.push(to);
                         }
                         let step = self.state.stats.steps;
+                        let msg_hash = if self.exploring {
+                            crate::hash::stable_hash(&msg)
+                        } else {
+                            0
+                        };
                         if let Some(extra) = duplicate {
                             self.state.stats.duplicated += 1;
                             self.push(
@@ -756,10 +762,11 @@ impl<P: Node> Simulation<P> {
                                     sent: self.state.now,
                                     msg: msg.clone(),
                                     origin: Origin::new(step, true),
+                                    msg_hash,
                                 },
                             );
                         }
-                        if self.exploring && self.waits(id, to, &msg) {
+                        if self.exploring && self.waits(id, to, msg_hash) {
                             return;
                         }
                         self.push(
@@ -770,6 +777,7 @@ impl<P: Node> Simulation<P> {
                                 sent: self.state.now,
                                 msg,
                                 origin: Origin::new(step, false),
+                                msg_hash,
                             },
                         );
                     }

@@ -54,6 +54,13 @@ pub(super) enum Event<P: Node> {
         /// Not hashed: it names the message for people (diagrams), the run does not read it.
         #[serde(skip)]
         origin: Origin,
+        /// Not hashed: `msg`'s hash, kept in [`Simulation::explore_mode`] (0 otherwise), where
+        /// every send looks for a copy in flight and every state's fingerprint covers every
+        /// message waiting.
+        ///
+        /// [`Simulation::explore_mode`]: super::Simulation::explore_mode
+        #[serde(skip)]
+        msg_hash: u64,
     },
     Timer {
         node: NodeId,
@@ -295,6 +302,11 @@ impl<P: Node> EventQueue<P> {
     /// Every waiting event, in no particular order.
     pub(super) fn events(&self) -> impl Iterator<Item = &Event<P>> {
         self.slots.iter().flatten()
+    }
+
+    /// Every waiting event, to change, in no particular order.
+    pub(super) fn events_mut(&mut self) -> impl Iterator<Item = &mut Event<P>> {
+        self.slots.iter_mut().flatten()
     }
 
     /// The slots of the waiting events `matches` picks, in slot order.
