@@ -28,7 +28,9 @@ pub(crate) struct Shareable<T> {
 
 #[derive(Debug)]
 enum Inner<T> {
-    Owned(T),
+    /// Boxed, so that a shared value (what a search's many stored states hold) takes a
+    /// pointer's room, not the value's.
+    Owned(Box<T>),
     Shared(Arc<T>),
     /// Only while [`Shareable::share`] or [`Shareable::get_mut`] moves the value.
     Moving,
@@ -38,7 +40,7 @@ impl<T: Clone> Shareable<T> {
     /// An owned value.
     pub(crate) fn new(value: T) -> Shareable<T> {
         Shareable {
-            value: Inner::Owned(value),
+            value: Inner::Owned(Box::new(value)),
             memo: AtomicU64::new(0),
         }
     }
@@ -51,7 +53,7 @@ impl<T: Clone> Shareable<T> {
             let Inner::Shared(arc) = std::mem::replace(&mut self.value, Inner::Moving) else {
                 unreachable!("checked just above")
             };
-            self.value = Inner::Owned(Arc::unwrap_or_clone(arc));
+            self.value = Inner::Owned(Box::new(Arc::unwrap_or_clone(arc)));
         }
         match &mut self.value {
             Inner::Owned(value) => value,
@@ -79,7 +81,7 @@ impl<T: Clone> Shareable<T> {
             let Inner::Owned(value) = std::mem::replace(&mut self.value, Inner::Moving) else {
                 unreachable!("checked just above")
             };
-            self.value = Inner::Shared(Arc::new(value));
+            self.value = Inner::Shared(Arc::from(value));
         }
     }
 }
