@@ -29,8 +29,10 @@ use std::fmt;
 pub struct SimRng {
     seed: u64,
     stream: u64,
-    /// Words drawn, while `live` is not built.
-    parked_at: u128,
+    /// Words drawn, while `live` is not built. ChaCha counts in 128 bits, but 2^64 words are
+    /// centuries of drawing; 64 bits keep the stream at 32 bytes (a search stores several per
+    /// state).
+    parked_at: u64,
     live: Option<Box<ChaCha8Rng>>,
 }
 
@@ -39,13 +41,13 @@ impl SimRng {
     pub fn get_word_pos(&self) -> u128 {
         match &self.live {
             Some(rng) => rng.get_word_pos(),
-            None => self.parked_at,
+            None => u128::from(self.parked_at),
         }
     }
 
     #[inline]
     fn live(&mut self) -> &mut ChaCha8Rng {
-        let (seed, stream, words) = (self.seed, self.stream, self.parked_at);
+        let (seed, stream, words) = (self.seed, self.stream, u128::from(self.parked_at));
         self.live
             .get_or_insert_with(|| Box::new(chacha(seed, stream, words)))
     }
@@ -56,7 +58,8 @@ impl Clone for SimRng {
         SimRng {
             seed: self.seed,
             stream: self.stream,
-            parked_at: self.get_word_pos(),
+            parked_at: u64::try_from(self.get_word_pos())
+                .expect("a stream draws fewer than 2^64 words in any run"),
             live: None,
         }
     }

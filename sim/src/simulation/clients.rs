@@ -108,7 +108,7 @@ impl<P: Node> Simulation<P> {
         let seq = self.clients[c].ops.len() as u64;
         if seq >= u64::from(self.config.clients.ops) {
             if full {
-                self.detail.summary = summary::client_done(client, seq);
+                self.detail_mut().summary = summary::client_done(client, seq);
             }
             return;
         }
@@ -133,8 +133,8 @@ impl<P: Node> Simulation<P> {
             target = NodeId(client.0 % self.config.nodes);
         }
         if full {
-            self.detail.summary = summary::invoke(client, seq, &request);
-            self.detail.payload = serde_json::to_value(&request).unwrap_or_default();
+            self.detail_mut().summary = summary::invoke(client, seq, &request);
+            self.detail_mut().payload = serde_json::to_value(&request).unwrap_or_default();
         }
         let (side, group) = self.side_of(target);
         let group = group.map(<[NodeId]>::to_vec);

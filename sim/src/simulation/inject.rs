@@ -67,7 +67,7 @@ impl<P: Node> Simulation<P> {
                 match event {
                     FaultEvent::NemesisRepair(fault) => self.inject(fault, true, info, full),
                     _ if full => {
-                        self.detail.summary =
+                        self.detail_mut().summary =
                             "the nemesis's last fault did nothing: nothing to repair".into()
                     }
                     _ => {}
@@ -213,8 +213,8 @@ impl<P: Node> Simulation<P> {
         }
         self.hasher.value(&resolved);
         if full {
-            self.detail.summary = summary::fault(&resolved, skipped.as_deref());
-            self.detail.payload = serde_json::to_value(&resolved).unwrap_or_default();
+            self.detail_mut().summary = summary::fault(&resolved, skipped.as_deref());
+            self.detail_mut().payload = serde_json::to_value(&resolved).unwrap_or_default();
         }
         self.fault_log.push(FaultRecord {
             at: self.state.now,

@@ -87,8 +87,9 @@ pub struct Simulation<P: Node> {
     finished: bool,
     effects_buf: Vec<Effect<P>>,
     notes_buf: Vec<String>,
-    /// What a full trace records of the current step beyond [`StepInfo`].
-    detail: Detail,
+    /// What a full trace records of the current step beyond [`StepInfo`]. Boxed, and only
+    /// made by a full trace: a search stores thousands of simulations that never use it.
+    detail: Option<Box<Detail>>,
     last_eventually_check: Option<Time>,
 }
 
@@ -180,7 +181,7 @@ impl<P: Node> Simulation<P> {
             finished: false,
             effects_buf: Vec::new(),
             notes_buf: Vec::new(),
-            detail: Detail::default(),
+            detail: None,
             last_eventually_check: None,
             config: Arc::new(config),
         };
@@ -436,7 +437,7 @@ impl<P: Node> Simulation<P> {
         self.check_invariants();
         if full {
             let notes = std::mem::take(&mut self.notes_buf);
-            let detail = std::mem::take(&mut self.detail);
+            let detail = std::mem::take(self.detail_mut());
             self.records.push(StepRecord {
                 step,
                 time_us: time.as_micros(),
@@ -493,7 +494,7 @@ impl<P: Node> Simulation<P> {
                 let mut info = StepInfo::new(StepKind::Start);
                 info.node = Some(id);
                 if full {
-                    self.detail.summary = summary::start(id);
+                    self.detail_mut().summary = summary::start(id);
                 }
                 self.run_handler(id, |node, ctx| node.on_start(ctx));
                 info
@@ -518,34 +519,37 @@ impl<P: Node> Simulation<P> {
                 info.node = Some(to);
                 info.from = Some(from);
                 if full {
-                    self.detail.payload = payload(&msg);
+                    self.detail_mut().payload = payload(&msg);
                 }
                 if full {
-                    self.detail.sent = Some((origin.step(), sent));
-                    self.detail.duplicate = origin.is_copy();
+                    self.detail_mut().sent = Some((origin.step(), sent));
+                    self.detail_mut().duplicate = origin.is_copy();
                 }
                 if chosen_loss {
                     self.state.stats.dropped_loss += 1;
                     if full {
-                        self.detail.lost = Some(DropReason::Loss);
-                        self.detail.summary = summary::message(from, to, &msg, Fate::Chosen);
+                        self.detail_mut().lost = Some(DropReason::Loss);
+                        self.detail_mut().summary = summary::message(from, to, &msg, Fate::Chosen);
                     }
                 } else if !reachable {
                     self.state.stats.dropped_partition += 1;
                     if full {
-                        self.detail.lost = Some(DropReason::Partition);
-                        self.detail.summary = summary::message(from, to, &msg, Fate::LostInFlight);
+                        self.detail_mut().lost = Some(DropReason::Partition);
+                        self.detail_mut().summary =
+                            summary::message(from, to, &msg, Fate::LostInFlight);
                     }
                 } else if crashed {
                     self.state.stats.dropped_crashed += 1;
                     if full {
-                        self.detail.lost = Some(self.down_reason(to));
-                        self.detail.summary = summary::message(from, to, &msg, Fate::RecipientDown);
+                        self.detail_mut().lost = Some(self.down_reason(to));
+                        self.detail_mut().summary =
+                            summary::message(from, to, &msg, Fate::RecipientDown);
                     }
                 } else {
                     self.state.stats.messages_delivered += 1;
                     if full {
-                        self.detail.summary = summary::message(from, to, &msg, Fate::Delivered);
+                        self.detail_mut().summary =
+                            summary::message(from, to, &msg, Fate::Delivered);
                     }
                     self.run_handler(to, |node, ctx| node.on_message(from, msg, ctx));
                 }
@@ -561,10 +565,10 @@ impl<P: Node> Simulation<P> {
                 let mut info = StepInfo::new(StepKind::Timer);
                 info.node = Some(node);
                 if full {
-                    self.detail.payload = payload(&timer);
+                    self.detail_mut().payload = payload(&timer);
                 }
                 if full {
-                    self.detail.summary = summary::timer(node, &timer);
+                    self.detail_mut().summary = summary::timer(node, &timer);
                 }
                 self.run_handler(node, |n, ctx| n.on_timer(timer, ctx));
                 info
@@ -583,20 +587,20 @@ impl<P: Node> Simulation<P> {
                 info.node = Some(to);
                 info.client = Some(client);
                 if full {
-                    self.detail.payload = payload(&request);
+                    self.detail_mut().payload = payload(&request);
                 }
                 if full {
-                    self.detail.sent = Some(sent);
+                    self.detail_mut().sent = Some(sent);
                 }
                 if self.state.nodes[to.index()].state.is_none() {
                     if full {
-                        self.detail.lost = Some(self.down_reason(to));
-                        self.detail.summary =
+                        self.detail_mut().lost = Some(self.down_reason(to));
+                        self.detail_mut().summary =
                             summary::request(client, to, (seq, send), &request, true);
                     }
                 } else {
                     if full {
-                        self.detail.summary =
+                        self.detail_mut().summary =
                             summary::request(client, to, (seq, send), &request, false);
                     }
                     let reply_to = ReplyTo { client, seq };
@@ -613,15 +617,15 @@ impl<P: Node> Simulation<P> {
             } => {
                 let mut info = StepInfo::new(StepKind::Reply);
                 if full {
-                    self.detail.sent = Some(sent);
+                    self.detail_mut().sent = Some(sent);
                 }
                 info.node = Some(from);
                 info.client = Some(client);
                 if full {
-                    self.detail.payload = payload(&response);
+                    self.detail_mut().payload = payload(&response);
                 }
                 if full {
-                    self.detail.summary = summary::reply(from, client, seq, &response);
+                    self.detail_mut().summary = summary::reply(from, client, seq, &response);
                 }
                 self.client_reply(client, from, seq, response);
                 info
@@ -630,7 +634,7 @@ impl<P: Node> Simulation<P> {
                 let mut info = StepInfo::new(StepKind::ClientTimeout);
                 info.client = Some(client);
                 if full {
-                    self.detail.summary = summary::client_timeout(client, seq, send);
+                    self.detail_mut().summary = summary::client_timeout(client, seq, send);
                 }
                 self.client_timeout(client, seq, send);
                 info
@@ -647,6 +651,11 @@ impl<P: Node> Simulation<P> {
                 info
             }
         }
+    }
+
+    /// What a full trace records of the current step, made on first use.
+    fn detail_mut(&mut self) -> &mut Detail {
+        self.detail.get_or_insert_with(Box::default)
     }
 
     /// Runs one handler on a live node and applies what it did.
@@ -687,7 +696,7 @@ impl<P: Node> Simulation<P> {
                 self.state.durable_writes.push(id);
             }
             if full {
-                self.detail.effects.push(summary::effect(&effect));
+                self.detail_mut().effects.push(summary::effect(&effect));
             }
             self.apply(id, effect, full);
         }
@@ -735,7 +744,7 @@ impl<P: Node> Simulation<P> {
                             self.state.stats.dropped_loss += 1;
                         }
                         if full {
-                            self.detail.lost_at_send.push(LostSend {
+                            self.detail_mut().lost_at_send.push(LostSend {
                                 to,
                                 reason,
                                 message: format!("{msg:?}"),
@@ -744,7 +753,7 @@ impl<P: Node> Simulation<P> {
                     }
                     Verdict::Deliver { delay, duplicate } => {
                         if full {
-                            self.detail.sent_to.push(to);
+                            self.detail_mut().sent_to.push(to);
                         }
                         let step = self.state.stats.steps;
                         let msg_hash = if self.exploring {
