@@ -90,6 +90,56 @@ impl Value {
     }
 }
 
+/// A map from node to `V` for the few entries a proposer or learner keeps per node: a sorted
+/// vector, not a `BTreeMap`, whose smallest node has room for eleven entries. A search stores
+/// a copy of every node it changes, and those nodes kept mostly empty tree nodes. It hashes
+/// and iterates exactly as a `BTreeMap` (in node order, serialised as a map).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ByNode<V>(Vec<(simlab_sim::NodeId, V)>);
+
+impl<V> Default for ByNode<V> {
+    fn default() -> Self {
+        ByNode(Vec::new())
+    }
+}
+
+impl<V> ByNode<V> {
+    /// The entry of `node`, if it has one.
+    pub fn get(&self, node: &simlab_sim::NodeId) -> Option<&V> {
+        let at = self.0.binary_search_by_key(node, |(n, _)| *n).ok()?;
+        Some(&self.0[at].1)
+    }
+
+    /// Sets `node`'s entry, replacing any it had.
+    pub fn insert(&mut self, node: simlab_sim::NodeId, value: V) {
+        match self.0.binary_search_by_key(&node, |(n, _)| *n) {
+            Ok(at) => self.0[at].1 = value,
+            Err(at) => self.0.insert(at, (node, value)),
+        }
+    }
+
+    /// How many nodes have an entry.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no node has an entry.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The entries' values, in node order.
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.0.iter().map(|(_, v)| v)
+    }
+}
+
+impl<V: Serialize> Serialize for ByNode<V> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(node, v)| (node, v)))
+    }
+}
+
 /// What a Paxos node keeps on disk: its acceptor's state and what its learner learned.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct PaxosDurable {
@@ -180,6 +230,24 @@ fn fingerprint_of<N: Node>(node: &N) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_by_node_map_keeps_node_order_and_hashes_as_a_btree_map() {
+        use simlab_sim::NodeId;
+        use simlab_sim::hash::stable_hash;
+        let mut small = ByNode::default();
+        let mut tree = BTreeMap::new();
+        for (node, value) in [(3, "c"), (0, "a"), (2, "b"), (0, "z"), (4, "d")] {
+            small.insert(NodeId(node), value);
+            tree.insert(NodeId(node), value);
+            assert_eq!(stable_hash(&small), stable_hash(&tree));
+        }
+        assert_eq!(small.len(), 4);
+        assert_eq!(small.get(&NodeId(0)), Some(&"z"));
+        assert_eq!(small.get(&NodeId(1)), None);
+        assert_eq!(small.values().collect::<Vec<_>>(), tree.values().collect::<Vec<_>>());
+        assert!(!small.is_empty() && ByNode::<u8>::default().is_empty());
+    }
     use crate::protocol::Protocol;
 
     #[test]

@@ -23,7 +23,7 @@
 //! at once, and two proposers can pre-empt each other for ever: safety holds, liveness does not.
 
 use super::acceptor::{self, ACCEPTOR, AcceptorFn, Reply, Request};
-use super::{Ballot, PaxosBug, PaxosDurable, PaxosNode, Value, invariants, majority};
+use super::{Ballot, ByNode, PaxosBug, PaxosDurable, PaxosNode, Value, invariants, majority};
 use crate::kv::{self, KvOp, KvRequest, KvResponse};
 use crate::protocol::{Protocol, ReportItem, Setup};
 use serde::{Deserialize, Serialize};
@@ -35,7 +35,6 @@ use simlab_sim::{
     ClientId, Ctx, FieldError, Invariant, Node, NodeId, NodeView, ReplyTo, ResponseClass,
     Simulation, Time, TimerId, Workload,
 };
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The register's key in the client history.
@@ -149,7 +148,7 @@ enum Phase {
     /// No round running.
     Idle,
     /// Phase 1: promises so far, with the proposal each acceptor reported.
-    Preparing(BTreeMap<NodeId, Option<(Ballot, Value)>>),
+    Preparing(ByNode<Option<(Ballot, Value)>>),
     /// Phase 2: this value was sent.
     Accepting(Value),
     /// Pre-empted: waiting to retry.
@@ -170,7 +169,7 @@ pub struct Synod {
     waiting: Vec<(ReplyTo, KvOp)>,
     timer: Option<TimerId>,
     /// Learner: the latest proposal each acceptor said it accepted.
-    acceptances: BTreeMap<NodeId, (Ballot, Value)>,
+    acceptances: ByNode<(Ballot, Value)>,
     /// [`PaxosBug::VolatilePromise`]: the promise kept in memory only.
     volatile_promised: Ballot,
     rounds: u64,
@@ -188,7 +187,7 @@ impl Synod {
             phase: Phase::Idle,
             waiting: Vec::new(),
             timer: None,
-            acceptances: BTreeMap::new(),
+            acceptances: ByNode::default(),
             volatile_promised: Ballot::default(),
             rounds: 0,
         }
@@ -230,7 +229,7 @@ impl Synod {
         };
         let ballot = self.ballot;
         ctx.note(format!("prepares ballot {ballot}"));
-        self.phase = Phase::Preparing(BTreeMap::new());
+        self.phase = Phase::Preparing(ByNode::default());
         // The last round allowed is not retried.
         if self.config.may_start_round(self.rounds) {
             self.set_timer(Time::from_millis(self.config.retry_ms), ctx);

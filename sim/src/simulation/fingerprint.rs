@@ -232,7 +232,11 @@ mod tests {
         assert_eq!(hash_of(&[3, 1, 2]), hash_of(&[2, 3, 1]));
         assert_ne!(hash_of(&[1, 2]), hash_of(&[1, 2, 2]));
         assert_ne!(hash_of(&[1, 1]), hash_of(&[1]));
-        assert_ne!(hash_of(&[1, 4]), hash_of(&[2, 3]), "a plain sum would collide");
+        assert_ne!(
+            hash_of(&[1, 4]),
+            hash_of(&[2, 3]),
+            "a plain sum would collide"
+        );
         assert_ne!(hash_of(&[0, 0]), hash_of(&[]));
         assert_ne!(hash_of(&[1, 2]), hash_of(&[1, 3]));
     }
