@@ -379,8 +379,7 @@ impl<P: Node> Simulation<P> {
     ///   now or later, but as a choice it would double the states: each state once with it
     ///   waiting and once without, and a run whose only waiting events are such leftovers
     ///   would never count as finished.
-    /// - Each waiting message keeps its hash, and the queue keeps each event behind an `Arc`
-    ///   shared with the copies a search makes of this simulation.
+    /// - Each waiting message keeps its hash.
     pub fn explore_mode(&mut self) {
         self.exploring = true;
         let waiting = self
@@ -392,7 +391,6 @@ impl<P: Node> Simulation<P> {
                 *msg_hash = stable_hash(msg);
             }
         }
-        self.queue.share_events();
         for client in 0..self.clients.len() {
             self.drop_stale_client_events(ClientId(client as u32));
         }

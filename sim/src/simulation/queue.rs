@@ -7,7 +7,6 @@ use crate::time::Time;
 use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::Arc;
 
 #[derive(Clone, Debug, Serialize)]
 pub(super) enum FaultEvent {
@@ -231,18 +230,10 @@ impl KeyHeap {
 }
 
 /// Events waiting to happen: a heap of keys over a slab of events, free slots reused.
-///
-/// The slab holds the events themselves, or, once [`EventQueue::share_events`] was called,
-/// each behind an `Arc`: a search stores thousands of queues that differ from their parent's
-/// by an event or two, and a copy of a shared slab costs a pointer per event, not the event.
-/// Random runs keep the events inline and allocate nothing per event.
 #[derive(Clone, Debug)]
 pub(super) struct EventQueue<P: Node> {
     keys: KeyHeap,
     slots: Vec<Option<Event<P>>>,
-    /// The slab once events are shared (`slots` is empty then).
-    shared: Vec<Option<Arc<Event<P>>>>,
-    sharing: bool,
     free: Vec<usize>,
 }
 
@@ -251,60 +242,24 @@ impl<P: Node> EventQueue<P> {
         EventQueue {
             keys: KeyHeap::new(),
             slots: Vec::new(),
-            shared: Vec::new(),
-            sharing: false,
             free: Vec::new(),
-        }
-    }
-
-    /// From now on, keeps each event behind an `Arc`, shared by the copies of this queue.
-    pub(super) fn share_events(&mut self) {
-        if !self.sharing {
-            self.sharing = true;
-            self.shared = self.slots.drain(..).map(|e| e.map(Arc::new)).collect();
         }
     }
 
     /// Schedules `event` at `time`, after everything already scheduled for that instant.
     #[inline]
     pub(super) fn push(&mut self, time: Time, event: Event<P>) {
-        let slot = if self.sharing {
-            let event = Some(Arc::new(event));
-            match self.free.pop() {
-                Some(slot) => {
-                    self.shared[slot] = event;
-                    slot
-                }
-                None => {
-                    self.shared.push(event);
-                    self.shared.len() - 1
-                }
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = Some(event);
+                slot
             }
-        } else {
-            match self.free.pop() {
-                Some(slot) => {
-                    self.slots[slot] = Some(event);
-                    slot
-                }
-                None => {
-                    self.slots.push(Some(event));
-                    self.slots.len() - 1
-                }
+            None => {
+                self.slots.push(Some(event));
+                self.slots.len() - 1
             }
         };
         self.keys.push(time, slot);
-    }
-
-    /// Takes the event out of `slot` (which holds one), and frees the slot.
-    #[inline]
-    fn vacate(&mut self, slot: usize) -> Event<P> {
-        let event = if self.sharing {
-            self.shared[slot].take().map(Arc::unwrap_or_clone)
-        } else {
-            self.slots[slot].take()
-        };
-        self.free.push(slot);
-        event.expect("a queued key has its event")
     }
 
     /// When the next event happens.
@@ -316,7 +271,9 @@ impl<P: Node> EventQueue<P> {
     #[inline]
     pub(super) fn pop(&mut self) -> Option<(Time, Event<P>)> {
         let (time, slot) = self.keys.pop()?;
-        Some((time, self.vacate(slot)))
+        let event = self.slots[slot].take().expect("a queued key has its event");
+        self.free.push(slot);
+        Some((time, event))
     }
 
     /// How many events wait.
@@ -331,136 +288,43 @@ impl<P: Node> EventQueue<P> {
 
     /// The event waiting in `slot`, if one does.
     pub(super) fn get(&self, slot: usize) -> Option<&Event<P>> {
-        if self.sharing {
-            self.shared.get(slot)?.as_deref()
-        } else {
-            self.slots.get(slot)?.as_ref()
-        }
+        self.slots.get(slot)?.as_ref()
     }
 
     /// Takes the event in `slot` out of its turn.
     pub(super) fn take(&mut self, slot: usize) -> Option<(Time, Event<P>)> {
-        self.get(slot)?;
+        let event = self.slots.get_mut(slot)?.take()?;
         let time = self.keys.remove(slot).expect("a waiting event has its key");
-        Some((time, self.vacate(slot)))
+        self.free.push(slot);
+        Some((time, event))
     }
 
     /// Every waiting event, in no particular order.
     pub(super) fn events(&self) -> impl Iterator<Item = &Event<P>> {
-        // One of the two slabs is empty.
-        let shared = self.shared.iter().flatten().map(|event| &**event);
-        self.slots.iter().flatten().chain(shared)
+        self.slots.iter().flatten()
     }
 
-    /// Every waiting event, to change, in no particular order (a shared one is copied first).
+    /// Every waiting event, to change, in no particular order.
     pub(super) fn events_mut(&mut self) -> impl Iterator<Item = &mut Event<P>> {
-        let shared = self.shared.iter_mut().flatten().map(Arc::make_mut);
-        self.slots.iter_mut().flatten().chain(shared)
+        self.slots.iter_mut().flatten()
     }
 
     /// The slots of the waiting events `matches` picks, in slot order.
     pub(super) fn slots_where(&self, mut matches: impl FnMut(&Event<P>) -> bool) -> Vec<usize> {
-        let held = if self.sharing {
-            self.shared.len()
-        } else {
-            self.slots.len()
-        };
-        (0..held)
-            .filter(|&slot| self.get(slot).is_some_and(&mut matches))
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, event)| event.as_ref().filter(|e| matches(e)).map(|_| slot))
             .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Event, EventQueue, KeyHeap, Origin};
-    use crate::node::{Ctx, Node, NodeId, ReplyTo, ResponseClass};
+    use super::KeyHeap;
     use crate::rng::{self, Stream};
     use crate::time::Time;
     use std::collections::BTreeMap;
-    use std::sync::Arc;
-
-    /// A node whose messages are numbers, to fill queues with.
-    #[derive(Clone, Debug)]
-    struct Numbers;
-
-    impl Node for Numbers {
-        type Msg = u64;
-        type Timer = ();
-        type Request = ();
-        type Response = ();
-        type Durable = ();
-        fn on_start(&mut self, _: &mut Ctx<'_, Self>) {}
-        fn on_message(&mut self, _: NodeId, _: u64, _: &mut Ctx<'_, Self>) {}
-        fn on_timer(&mut self, _: (), _: &mut Ctx<'_, Self>) {}
-        fn on_request(&mut self, _: ReplyTo, _: (), _: &mut Ctx<'_, Self>) {}
-        fn classify(_: &()) -> ResponseClass {
-            ResponseClass::Ok
-        }
-    }
-
-    fn message(n: u64) -> Event<Numbers> {
-        Event::Deliver {
-            from: NodeId(0),
-            to: NodeId(1),
-            sent: Time::ZERO,
-            msg: n,
-            origin: Origin::new(0, false),
-            msg_hash: 0,
-        }
-    }
-
-    fn number(taken: Option<(Time, Event<Numbers>)>) -> Option<(Time, u64)> {
-        taken.map(|(time, event)| match event {
-            Event::Deliver { msg, .. } => (time, msg),
-            _ => unreachable!("only messages are queued here"),
-        })
-    }
-
-    /// Everything `queue` holds, in the order it would run.
-    fn drain(mut queue: EventQueue<Numbers>) -> Vec<(Time, u64)> {
-        std::iter::from_fn(|| number(queue.pop())).collect()
-    }
-
-    #[test]
-    fn a_queue_that_shares_its_events_runs_them_as_one_that_keeps_them_inline() {
-        let (mut inline, mut shared) = (EventQueue::new(), EventQueue::new());
-        shared.share_events();
-        let mut r = rng::stream(3, Stream::Faults);
-        let mut copies = Vec::new();
-        for n in 0..5_000 {
-            match rng::below(&mut r, 4) {
-                0 | 1 => {
-                    let time = Time::from_micros(rng::below(&mut r, 100));
-                    inline.push(time, message(n));
-                    shared.push(time, message(n));
-                }
-                2 => assert_eq!(number(inline.pop()), number(shared.pop())),
-                _ => {
-                    let slot = rng::below(&mut r, 8) as usize;
-                    assert_eq!(number(inline.take(slot)), number(shared.take(slot)));
-                }
-            }
-            assert_eq!(inline.in_order(), shared.in_order());
-            if n % 500 == 0 {
-                copies.push((inline.clone(), shared.clone()));
-            }
-        }
-        // A copy shares every event with its original until one of them takes it.
-        let copy = shared.clone();
-        assert!(copy.len() > 0);
-        for (a, b) in copy.shared.iter().zip(&shared.shared) {
-            assert_eq!(a.is_some(), b.is_some());
-            if let (Some(a), Some(b)) = (a, b) {
-                assert!(Arc::ptr_eq(a, b));
-            }
-        }
-        // Copies kept what they held while the originals went on.
-        for (inline, shared) in copies {
-            assert_eq!(drain(inline), drain(shared));
-        }
-        assert_eq!(drain(inline), drain(shared));
-    }
 
     /// Random pushes and pops against a map ordered by `(time, insertion)`; returns how many
     /// times the heap repacked.
