@@ -764,9 +764,15 @@ impl Node for MultiPaxos {
     }
 
     /// Every field but the constants (id, cluster size, settings, acceptor code, whose
-    /// address differs from build to build) and the timers' ids: only whether each timer is
-    /// armed matters.
+    /// address differs from build to build), the timers' ids (only whether each timer is
+    /// armed matters) and when each open proposal was last sent: time is free in a search,
+    /// and a send time, like the clock, only numbers the path.
     fn fingerprint(&self, hasher: &mut StableHasher) {
+        let proposals: Vec<_> = self
+            .proposals
+            .iter()
+            .map(|(slot, p)| (slot, &p.value, &p.voters, &p.nudged))
+            .collect();
         let proposer = (
             &self.role,
             self.ballot,
@@ -774,7 +780,7 @@ impl Node for MultiPaxos {
             self.highest_round,
             &self.promises,
             self.next_slot,
-            &self.proposals,
+            proposals,
         );
         let replica = (
             self.applied,
@@ -863,6 +869,26 @@ mod tests {
         other.election_timer = Some(TimerId(7));
         other.ballot = Ballot { round: 1, node: 0 };
         assert_ne!(fingerprint(&one), fingerprint(&other), "the ballot matters");
+    }
+
+    #[test]
+    fn a_fingerprint_sees_an_open_proposal_but_not_when_it_was_sent() {
+        let acceptor = pick_acceptor(&[], &crate::LearnerCode::default());
+        let config = Arc::new(MultiPaxosConfig::default());
+        let mut one = MultiPaxos::new(NodeId(0), 3, config, acceptor);
+        let proposal = |sent_ms| Proposal {
+            value: Value::Noop,
+            voters: BTreeSet::from([NodeId(0)]),
+            sent: Time::from_millis(sent_ms),
+            nudged: BTreeSet::new(),
+        };
+        let mut other = one.clone();
+        one.proposals.insert(1, proposal(10));
+        assert_ne!(fingerprint(&one), fingerprint(&other), "an open slot matters");
+        other.proposals.insert(1, proposal(250));
+        assert_eq!(fingerprint(&one), fingerprint(&other));
+        other.proposals.get_mut(&1).expect("open").voters.insert(NodeId(2));
+        assert_ne!(fingerprint(&one), fingerprint(&other), "who accepted matters");
     }
 
     #[test]
