@@ -16,7 +16,7 @@
 use crate::invariant::InvariantKind;
 use crate::node::Node;
 use crate::outcome::Violation;
-use crate::simulation::{Enabled, Simulation};
+use crate::simulation::{Choice, Enabled, Simulation};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
@@ -149,23 +149,25 @@ fn explore_with<P: Node>(
     };
     let mut start = start.clone();
     start.explore_mode();
-    // Every visited state's parent and the event that led to it, to rebuild schedules.
-    let mut tree: Vec<(usize, Option<Enabled>)> = vec![(0, None)];
+    // Every visited state's parent and the choice that led to it, to rebuild schedules: 16
+    // bytes a state, where the whole `Enabled` would take 56 (a complete depth-first search
+    // of tens of millions of states keeps little else).
+    let mut tree: Vec<(usize, Option<Choice>)> = vec![(0, None)];
     expander.seen().insert(start.fingerprint());
     let mut frontier: VecDeque<Waiting<P>> = VecDeque::new();
     frontier.push_back(Waiting {
         at: 0,
         depth: 0,
-        state: Box::new(start),
+        state: Box::new(start.clone()),
     });
-    let schedule = |tree: &Vec<(usize, Option<Enabled>)>, mut at: usize| {
-        let mut steps = Vec::new();
-        while let (parent, Some(event)) = &tree[at] {
-            steps.push(event.clone());
-            at = *parent;
+    let schedule = |tree: &Vec<(usize, Option<Choice>)>, mut at: usize, last: Option<Enabled>| {
+        let mut choices = Vec::new();
+        while let (parent, Some(choice)) = tree[at] {
+            choices.push(choice);
+            at = parent;
         }
-        steps.reverse();
-        steps
+        choices.reverse();
+        schedule_of(&start, &choices, last)
     };
     loop {
         let batch: Vec<Waiting<P>> = match search {
@@ -194,7 +196,7 @@ fn explore_with<P: Node>(
                     report.terminal_states += 1;
                     report.complete = false;
                     report.counterexample = Some(Counterexample {
-                        schedule: schedule(&tree, at),
+                        schedule: schedule(&tree, at, None),
                         violation,
                     });
                     return report;
@@ -209,11 +211,9 @@ fn explore_with<P: Node>(
                 report.transitions += 1;
                 let (fingerprint, state) = match next {
                     Next::Violation(violation) => {
-                        let mut steps = schedule(&tree, at);
-                        steps.push(event);
                         report.complete = false;
                         report.counterexample = Some(Counterexample {
-                            schedule: steps,
+                            schedule: schedule(&tree, at, Some(event)),
                             violation,
                         });
                         return report;
@@ -236,7 +236,7 @@ fn explore_with<P: Node>(
                     report.stopped = true;
                     return report;
                 }
-                tree.push((at, Some(event)));
+                tree.push((at, Some(event.choice)));
                 frontier.push_back(Waiting {
                     at: tree.len() - 1,
                     depth: depth + 1,
@@ -245,6 +245,30 @@ fn explore_with<P: Node>(
             }
         }
     }
+}
+
+/// The events of a schedule: each of `choices` as [`Simulation::enabled`] listed it where the
+/// search took it from `start`, then `last` (the step that broke an invariant), if any.
+fn schedule_of<P: Node>(
+    start: &Simulation<P>,
+    choices: &[Choice],
+    last: Option<Enabled>,
+) -> Vec<Enabled> {
+    let mut sim = start.clone();
+    let mut steps: Vec<Enabled> = choices
+        .iter()
+        .map(|&choice| {
+            let event = sim
+                .enabled()
+                .into_iter()
+                .find(|e| e.choice == choice)
+                .expect("a choice the search took is enabled when its path is replayed");
+            sim.run_choice(choice);
+            event
+        })
+        .collect();
+    steps.extend(last);
+    steps
 }
 
 /// A state waiting to be expanded: where it is in the search tree, and how deep.
