@@ -20,7 +20,7 @@ use crate::simulation::{Choice, Enabled, Simulation};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
-use std::sync::{Condvar, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex};
 
 /// The order states are visited in.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -91,8 +91,8 @@ const CHUNK: usize = 4;
 /// [`PROGRESS_EVERY`] new states; `observe` may stop the search there ([`Report::stopped`]).
 ///
 /// The report is the same for every `jobs`. Threads only expand states: each takes waiting
-/// states from the front of the frontier, runs every enabled event on a copy and fingerprints
-/// the result. One thread then takes the expansions in frontier order and does everything
+/// states from the front of the frontier, reaches each by running again the step that first
+/// reached it ([`Pending`]), runs every enabled event on a copy and fingerprints the result. One thread then takes the expansions in frontier order and does everything
 /// that decides the result (which states are new, the limits, the first violation), exactly
 /// as a single thread would. Depth-first search follows one path at a time, so it expands one
 /// state at a time, whatever `jobs` says.
@@ -153,12 +153,13 @@ fn explore_with<P: Node>(
     // bytes a state, where the whole `Enabled` would take 56 (a complete depth-first search
     // of tens of millions of states keeps little else).
     let mut tree: Vec<(usize, Option<Choice>)> = vec![(0, None)];
-    expander.seen().insert(start.fingerprint());
+    let mut seen = Fingerprints::default();
+    seen.insert(start.fingerprint());
     let mut frontier: VecDeque<Waiting<P>> = VecDeque::new();
     frontier.push_back(Waiting {
         at: 0,
         depth: 0,
-        state: Box::new(start.clone()),
+        state: Pending::Ready(Box::new(start.clone())),
     });
     let schedule = |tree: &Vec<(usize, Option<Choice>)>, mut at: usize, last: Option<Enabled>| {
         let mut choices = Vec::new();
@@ -181,13 +182,12 @@ fn explore_with<P: Node>(
             return report;
         }
         let expanded = expander.expand(batch);
-        let mut seen = expander.seen();
         for (at, depth, expansion) in expanded {
             report.deepest = report.deepest.max(depth);
             for ((_, seen), held) in report.sometimes.iter_mut().zip(&expansion.sometimes) {
                 *seen |= held;
             }
-            let successors = match expansion.kind {
+            let (successors, expanded_state) = match expansion.kind {
                 Kind::Terminal(None) => {
                     report.terminal_states += 1;
                     continue;
@@ -205,11 +205,14 @@ fn explore_with<P: Node>(
                     report.complete = false;
                     continue;
                 }
-                Kind::Successors(successors) => successors,
+                Kind::Successors(successors, state) => (successors, state),
             };
+            // Shared by the successors first reached here, once there is one.
+            let mut parent: Option<Arc<Simulation<P>>> = None;
+            let mut expanded_state = Some(expanded_state);
             for Successor { event, next } in successors {
                 report.transitions += 1;
-                let (fingerprint, state) = match next {
+                let fingerprint = match next {
                     Next::Violation(violation) => {
                         report.complete = false;
                         report.counterexample = Some(Counterexample {
@@ -218,12 +221,11 @@ fn explore_with<P: Node>(
                         });
                         return report;
                     }
-                    Next::Reached { fingerprint, state } => (fingerprint, state),
+                    Next::Reached(fingerprint) => fingerprint,
                 };
                 if !seen.insert(fingerprint) {
                     continue;
                 }
-                let state = state.expect("a state not seen before its batch is kept");
                 if report.unique_states as usize >= limits.max_states {
                     report.complete = false;
                     return report;
@@ -237,10 +239,17 @@ fn explore_with<P: Node>(
                     return report;
                 }
                 tree.push((at, Some(event.choice)));
+                let parent = parent.get_or_insert_with(|| {
+                    let state = expanded_state.take().expect("taken once");
+                    Arc::new(*state)
+                });
                 frontier.push_back(Waiting {
                     at: tree.len() - 1,
                     depth: depth + 1,
-                    state,
+                    state: Pending::After {
+                        parent: Arc::clone(parent),
+                        choice: event.choice,
+                    },
                 });
             }
         }
@@ -275,9 +284,43 @@ fn schedule_of<P: Node>(
 struct Waiting<P: Node> {
     at: usize,
     depth: usize,
-    /// Boxed: the frontier grows to millions, and a deque of whole simulations (over a KiB
-    /// each) would copy them all every time it doubles.
-    state: Box<Simulation<P>>,
+    state: Pending<P>,
+}
+
+/// A waiting state, or how to reach it again.
+///
+/// A breadth-first frontier holds the next level of the search, which is several times larger
+/// than the level it was reached from, and each state is a whole simulation of a few KiB whose
+/// memory the machine must first bring in. So a new state is kept as the state it was reached
+/// from (shared by all its new siblings) and the choice that reaches it, and the step is run
+/// again when its turn comes: a step costs less than the memory it saves, and steps are
+/// deterministic, so the state is the one the search fingerprinted.
+enum Pending<P: Node> {
+    /// The state itself (the start). Boxed: a deque of whole simulations would copy them every
+    /// time it grows.
+    Ready(Box<Simulation<P>>),
+    /// The state `choice` reaches from `parent`.
+    After {
+        parent: Arc<Simulation<P>>,
+        choice: Choice,
+    },
+}
+
+impl<P: Node> Pending<P> {
+    /// The waiting state itself.
+    fn reach(self) -> Box<Simulation<P>> {
+        match self {
+            Pending::Ready(state) => state,
+            Pending::After { parent, choice } => {
+                // The parent's node states, durable stores, history and invariants are all
+                // shared (it was expanded): the copy costs its shell.
+                let mut state = Box::new((*parent).clone());
+                drop(parent);
+                state.run_choice(choice);
+                state
+            }
+        }
+    }
 }
 
 /// What expanding one state found, before anything is decided about it.
@@ -292,36 +335,31 @@ enum Kind<P: Node> {
     Terminal(Option<Violation>),
     /// At the depth limit: not expanded.
     DepthLimit,
-    /// Every enabled event, run, in order; after a violation, no more.
-    Successors(Vec<Successor<P>>),
+    /// Every enabled event, run, in order (after a violation, no more), and the state they
+    /// were run from, from which the new ones among them are run again when their turn comes.
+    Successors(Vec<Successor>, Box<Simulation<P>>),
 }
 
-struct Successor<P: Node> {
+struct Successor {
     event: Enabled,
-    next: Next<P>,
+    next: Next,
 }
 
-enum Next<P: Node> {
+enum Next {
     /// The step broke an invariant.
     Violation(Violation),
-    /// The state the step reached; `None` when it was seen before its batch (so it is not
-    /// kept).
-    Reached {
-        fingerprint: u64,
-        state: Option<Box<Simulation<P>>>,
-    },
+    /// The fingerprint of the state the step reached.
+    Reached(u64),
 }
 
 /// One expanded state: where it is in the search tree, its depth, and what expanding it found.
 type Expanded<P> = (usize, usize, Expansion<P>);
 
 /// Expands batches of waiting states, on this thread alone or shared with worker threads
-/// ([`Expander::serve`]), and holds the fingerprints seen so far: the workers read them to drop
-/// at once a successor seen in an earlier batch; only the search, between batches, adds to them.
+/// ([`Expander::serve`]).
 struct Expander<P: Node> {
     max_depth: usize,
     jobs: usize,
-    seen: RwLock<Fingerprints>,
     work: Mutex<Work<P>>,
     /// Signalled when chunks are queued or the search closes.
     more_work: Condvar,
@@ -357,7 +395,6 @@ impl<P: Node> Expander<P> {
         Expander {
             max_depth,
             jobs,
-            seen: RwLock::default(),
             work: Mutex::new(Work {
                 todo: Vec::new(),
                 done: Vec::new(),
@@ -368,12 +405,6 @@ impl<P: Node> Expander<P> {
             more_work: Condvar::new(),
             batch_done: Condvar::new(),
         }
-    }
-
-    /// The fingerprints seen, to add to (only between batches).
-    fn seen(&self) -> std::sync::RwLockWriteGuard<'_, Fingerprints> {
-        // A reader that panicked does not poison the lock; no writer panics while holding it.
-        self.seen.write().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock_work(&self) -> std::sync::MutexGuard<'_, Work<P>> {
@@ -425,12 +456,11 @@ impl<P: Node> Expander<P> {
     }
 
     fn expand_chunk(&self, chunk: Vec<Waiting<P>>) -> Vec<Expanded<P>> {
-        let seen = self.seen.read().unwrap_or_else(|e| e.into_inner());
         chunk
             .into_iter()
-            .map(|mut waiting| {
+            .map(|waiting| {
                 let at_limit = waiting.depth >= self.max_depth;
-                let expansion = expand(&mut waiting.state, at_limit, &seen);
+                let expansion = expand(waiting.state.reach(), at_limit);
                 (waiting.at, waiting.depth, expansion)
             })
             .collect()
@@ -478,11 +508,7 @@ impl<P: Node> Expander<P> {
 
 /// Runs every enabled event of `state` on a copy of it (or, at a terminal state, ends the run
 /// and checks the end-of-run invariants).
-fn expand<P: Node>(
-    state: &mut Simulation<P>,
-    at_depth_limit: bool,
-    seen: &Fingerprints,
-) -> Expansion<P> {
+fn expand<P: Node>(mut state: Box<Simulation<P>>, at_depth_limit: bool) -> Expansion<P> {
     let sometimes = state
         .sometimes_held()
         .into_iter()
@@ -524,16 +550,14 @@ fn expand<P: Node>(
             });
             break;
         }
-        let fingerprint = next.fingerprint();
-        let state = (!seen.contains(fingerprint)).then(|| Box::new(next));
         successors.push(Successor {
             event,
-            next: Next::Reached { fingerprint, state },
+            next: Next::Reached(next.fingerprint()),
         });
     }
     Expansion {
         sometimes,
-        kind: Kind::Successors(successors),
+        kind: Kind::Successors(successors, state),
     }
 }
 
@@ -576,6 +600,7 @@ impl Fingerprints {
     }
 
     /// Whether `fingerprint` is in.
+    #[cfg(test)]
     fn contains(&self, fingerprint: u64) -> bool {
         if fingerprint == 0 {
             return self.has_zero;
