@@ -20,6 +20,7 @@ use crate::simulation::{Choice, Enabled, Simulation};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 /// The order states are visited in.
@@ -87,6 +88,10 @@ const BATCH_PER_JOB: usize = 16;
 /// States one thread takes from a batch at a time.
 const CHUNK: usize = 4;
 
+/// Waiting states below which a breadth-first search keeps the states it reaches whole
+/// (see [`Pending`]): a few tens of MB of simulations.
+const KEEP_STATES_BELOW: usize = 1 << 14;
+
 /// [`explore`] on `jobs` threads, showing `observe` the report so far every
 /// [`PROGRESS_EVERY`] new states; `observe` may stop the search there ([`Report::stopped`]).
 ///
@@ -149,6 +154,7 @@ fn explore_with<P: Node>(
     };
     let mut start = start.clone();
     start.explore_mode();
+    start.forget_trace();
     // Every visited state's parent and the choice that led to it, to rebuild schedules: 16
     // bytes a state, where the whole `Enabled` would take 56 (a complete depth-first search
     // of tens of millions of states keeps little else).
@@ -181,6 +187,11 @@ fn explore_with<P: Node>(
         if batch.is_empty() {
             return report;
         }
+        // A small frontier keeps the states themselves: running steps again costs more than
+        // the memory they take, until there are many.
+        expander
+            .keep_states
+            .store(frontier.len() < KEEP_STATES_BELOW, Ordering::Relaxed);
         let expanded = expander.expand(batch);
         for (at, depth, expansion) in expanded {
             report.deepest = report.deepest.max(depth);
@@ -212,7 +223,7 @@ fn explore_with<P: Node>(
             let mut expanded_state = Some(expanded_state);
             for Successor { event, next } in successors {
                 report.transitions += 1;
-                let fingerprint = match next {
+                let (fingerprint, state) = match next {
                     Next::Violation(violation) => {
                         report.complete = false;
                         report.counterexample = Some(Counterexample {
@@ -221,7 +232,7 @@ fn explore_with<P: Node>(
                         });
                         return report;
                     }
-                    Next::Reached(fingerprint) => fingerprint,
+                    Next::Reached { fingerprint, state } => (fingerprint, state),
                 };
                 if !seen.insert(fingerprint) {
                     continue;
@@ -239,17 +250,20 @@ fn explore_with<P: Node>(
                     return report;
                 }
                 tree.push((at, Some(event.choice)));
-                let parent = parent.get_or_insert_with(|| {
-                    let state = expanded_state.take().expect("taken once");
-                    Arc::new(*state)
-                });
+                let state = match state {
+                    Some(state) => Pending::Ready(state),
+                    None => Pending::After {
+                        parent: Arc::clone(parent.get_or_insert_with(|| {
+                            Arc::new(*expanded_state.take().expect("taken once"))
+                        })),
+                        choice: event.choice,
+                        fingerprint,
+                    },
+                };
                 frontier.push_back(Waiting {
                     at: tree.len() - 1,
                     depth: depth + 1,
-                    state: Pending::After {
-                        parent: Arc::clone(parent),
-                        choice: event.choice,
-                    },
+                    state,
                 });
             }
         }
@@ -291,18 +305,20 @@ struct Waiting<P: Node> {
 ///
 /// A breadth-first frontier holds the next level of the search, which is several times larger
 /// than the level it was reached from, and each state is a whole simulation of a few KiB whose
-/// memory the machine must first bring in. So a new state is kept as the state it was reached
-/// from (shared by all its new siblings) and the choice that reaches it, and the step is run
-/// again when its turn comes: a step costs less than the memory it saves, and steps are
-/// deterministic, so the state is the one the search fingerprinted.
+/// memory the machine must first bring in. So once many states wait ([`KEEP_STATES_BELOW`]), a
+/// new state is kept as the state it was reached from (shared by all its new siblings) and the
+/// choice that reaches it, and the step is run again when its turn comes: a step costs less
+/// than the memory it saves, and steps are deterministic, so the state is the one the search
+/// fingerprinted (which is checked).
 enum Pending<P: Node> {
-    /// The state itself (the start). Boxed: a deque of whole simulations would copy them every
-    /// time it grows.
+    /// The state itself: the start, and the states reached while few wait. Boxed: a deque of
+    /// whole simulations would copy them every time it grows.
     Ready(Box<Simulation<P>>),
-    /// The state `choice` reaches from `parent`.
+    /// The state `choice` reaches from `parent`, whose fingerprint is `fingerprint`.
     After {
         parent: Arc<Simulation<P>>,
         choice: Choice,
+        fingerprint: u64,
     },
 }
 
@@ -311,12 +327,25 @@ impl<P: Node> Pending<P> {
     fn reach(self) -> Box<Simulation<P>> {
         match self {
             Pending::Ready(state) => state,
-            Pending::After { parent, choice } => {
+            Pending::After {
+                parent,
+                choice,
+                fingerprint,
+            } => {
                 // The parent's node states, durable stores, history and invariants are all
                 // shared (it was expanded): the copy costs its shell.
                 let mut state = Box::new((*parent).clone());
                 drop(parent);
                 state.run_choice(choice);
+                // Fingerprinting again also remembers each part's hash in this copy, which
+                // its successors then share instead of each hashing the parts it did not change.
+                assert_eq!(
+                    state.fingerprint(),
+                    fingerprint,
+                    "a step run again reached another state: the protocol's handlers are not \
+                     deterministic (a thread RNG, the wall clock, or iteration over a randomly \
+                     seeded hash map?)"
+                );
                 state
             }
         }
@@ -337,19 +366,23 @@ enum Kind<P: Node> {
     DepthLimit,
     /// Every enabled event, run, in order (after a violation, no more), and the state they
     /// were run from, from which the new ones among them are run again when their turn comes.
-    Successors(Vec<Successor>, Box<Simulation<P>>),
+    Successors(Vec<Successor<P>>, Box<Simulation<P>>),
 }
 
-struct Successor {
+struct Successor<P: Node> {
     event: Enabled,
-    next: Next,
+    next: Next<P>,
 }
 
-enum Next {
+enum Next<P: Node> {
     /// The step broke an invariant.
     Violation(Violation),
-    /// The fingerprint of the state the step reached.
-    Reached(u64),
+    /// The fingerprint of the state the step reached, and that state when the search keeps
+    /// the states it reaches ([`Expander::keep_states`]).
+    Reached {
+        fingerprint: u64,
+        state: Option<Box<Simulation<P>>>,
+    },
 }
 
 /// One expanded state: where it is in the search tree, its depth, and what expanding it found.
@@ -360,6 +393,9 @@ type Expanded<P> = (usize, usize, Expansion<P>);
 struct Expander<P: Node> {
     max_depth: usize,
     jobs: usize,
+    /// Whether expansions keep the states they reach (set by the search for each batch),
+    /// rather than only their fingerprints.
+    keep_states: AtomicBool,
     work: Mutex<Work<P>>,
     /// Signalled when chunks are queued or the search closes.
     more_work: Condvar,
@@ -395,6 +431,7 @@ impl<P: Node> Expander<P> {
         Expander {
             max_depth,
             jobs,
+            keep_states: AtomicBool::new(true),
             work: Mutex::new(Work {
                 todo: Vec::new(),
                 done: Vec::new(),
@@ -460,7 +497,8 @@ impl<P: Node> Expander<P> {
             .into_iter()
             .map(|waiting| {
                 let at_limit = waiting.depth >= self.max_depth;
-                let expansion = expand(waiting.state.reach(), at_limit);
+                let keep = self.keep_states.load(Ordering::Relaxed);
+                let expansion = expand(waiting.state.reach(), at_limit, keep);
                 (waiting.at, waiting.depth, expansion)
             })
             .collect()
@@ -508,7 +546,11 @@ impl<P: Node> Expander<P> {
 
 /// Runs every enabled event of `state` on a copy of it (or, at a terminal state, ends the run
 /// and checks the end-of-run invariants).
-fn expand<P: Node>(mut state: Box<Simulation<P>>, at_depth_limit: bool) -> Expansion<P> {
+fn expand<P: Node>(
+    mut state: Box<Simulation<P>>,
+    at_depth_limit: bool,
+    keep_states: bool,
+) -> Expansion<P> {
     let sometimes = state
         .sometimes_held()
         .into_iter()
@@ -550,9 +592,13 @@ fn expand<P: Node>(mut state: Box<Simulation<P>>, at_depth_limit: bool) -> Expan
             });
             break;
         }
+        let fingerprint = next.fingerprint();
         successors.push(Successor {
             event,
-            next: Next::Reached(next.fingerprint()),
+            next: Next::Reached {
+                fingerprint,
+                state: keep_states.then(|| Box::new(next)),
+            },
         });
     }
     Expansion {

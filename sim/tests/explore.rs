@@ -413,3 +413,59 @@ fn a_search_that_starts_mid_run_fingerprints_the_messages_already_in_flight() {
     sim.explore_mode();
     assert_eq!(sim.fingerprint(), before);
 }
+
+/// Incremented by every [`Unrepeatable`] handler, in whatever process runs it.
+static DRAWN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Nodes that ping each other back and forth and keep a number read from a process-wide
+/// counter: the mistake (like a thread RNG or the wall clock) that makes a step reach another
+/// state each time it runs.
+#[derive(Clone, Debug, Default)]
+struct Unrepeatable {
+    drawn: u64,
+}
+
+impl Node for Unrepeatable {
+    type Msg = ();
+    type Timer = ();
+    type Request = ();
+    type Response = ();
+    type Durable = ();
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        for peer in ctx.peers().collect::<Vec<_>>() {
+            ctx.send(peer, ());
+        }
+    }
+
+    fn on_message(&mut self, from: NodeId, _: (), ctx: &mut Ctx<'_, Self>) {
+        self.drawn = DRAWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ctx.send(from, ());
+    }
+
+    fn on_timer(&mut self, _: (), _: &mut Ctx<'_, Self>) {}
+
+    fn on_request(&mut self, _: ReplyTo, _: (), _: &mut Ctx<'_, Self>) {}
+
+    fn classify(_: &()) -> ResponseClass {
+        ResponseClass::Ok
+    }
+}
+
+/// A wide search keeps a waiting state as its parent and the step that reaches it, and runs
+/// the step again in its turn; a step that reaches another state then is a protocol that is
+/// not deterministic, and the search says so rather than explore states it never fingerprinted.
+#[test]
+#[should_panic(expected = "not deterministic")]
+fn a_step_that_reaches_another_state_when_run_again_stops_the_search() {
+    let config = SimConfig::new(4, 1, Time::from_secs(10));
+    let sim = Simulation::new(config, |_| Unrepeatable::default(), None, Vec::new())
+        .expect("valid config");
+    // Past the first hundred thousand states, where the waiting states are kept as steps.
+    let limits = ExploreLimits {
+        max_depth: 100,
+        max_states: 1_000_000,
+    };
+    let report = explore(&sim, Search::BreadthFirst, &limits);
+    panic!("{} states, and no step ran again", report.unique_states);
+}

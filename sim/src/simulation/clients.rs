@@ -118,7 +118,9 @@ impl<P: Node> Simulation<P> {
             .as_mut()
             .expect("validated: clients have a workload");
         let request = workload.next_request(client, seq, &mut state.workload_rng);
-        self.hasher.value(&request);
+        if self.tracing {
+            self.hasher.value(&request);
+        }
         let key = if self.config.clients.route_by_key {
             workload.routing_key(&request)
         } else {

@@ -211,7 +211,7 @@ impl<P: Node> Simulation<P> {
         if resolved.is_partition() && skipped.is_none() {
             self.partitions_injected += 1;
         }
-        self.hasher.value(&resolved);
+        self.trace(&resolved);
         if full {
             self.detail_mut().summary = summary::fault(&resolved, skipped.as_deref());
             self.detail_mut().payload = serde_json::to_value(&resolved).unwrap_or_default();

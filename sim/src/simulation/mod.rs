@@ -75,6 +75,9 @@ pub struct Simulation<P: Node> {
     fault_log: Vec<FaultRecord>,
     partitions_injected: u64,
     hasher: StableHasher,
+    /// Whether steps fold into `hasher`. A search's states never report a trace hash: it
+    /// numbers a path, and a search reaches each state by many ([`Simulation::forget_trace`]).
+    tracing: bool,
     violations: Vec<Violation>,
     /// History checks that could decide neither way, with why.
     undecided: Vec<(String, String)>,
@@ -171,6 +174,7 @@ impl<P: Node> Simulation<P> {
             fault_log: Vec::new(),
             partitions_injected: 0,
             hasher: StableHasher::new(),
+            tracing: true,
             violations: Vec::new(),
             undecided: Vec::new(),
             settled,
@@ -356,6 +360,21 @@ impl<P: Node> Simulation<P> {
         counts.into_iter().map(|((a, b), n)| (a, b, n)).collect()
     }
 
+    /// Folds `value` into the trace hash, unless the hash is forgotten.
+    #[inline]
+    fn trace<T: serde::Serialize + ?Sized>(&mut self, value: &T) {
+        if self.tracing {
+            self.hasher.value(value);
+        }
+    }
+
+    /// From now on, steps are not folded into the trace hash, which stays as it is: an
+    /// exhaustive search's states never report it, and hashing every message a step handles
+    /// and sends was a tenth of a search's time.
+    pub(crate) fn forget_trace(&mut self) {
+        self.tracing = false;
+    }
+
     /// Runs to the end and returns the outcome.
     pub fn run(&mut self) -> Outcome {
         while self.step() {}
@@ -427,9 +446,11 @@ impl<P: Node> Simulation<P> {
         };
         let full = self.config.trace == TraceMode::Full;
         let step = self.state.stats.steps;
-        self.hasher.word(step);
-        self.hasher.word(time.as_micros());
-        self.hasher.value(&event);
+        if self.tracing {
+            self.hasher.word(step);
+            self.hasher.word(time.as_micros());
+            self.hasher.value(&event);
+        }
         let info = self.handle(event, full);
         self.state.stats.steps += 1;
         self.state.stats.end_time = self.state.now;
@@ -560,7 +581,7 @@ impl<P: Node> Simulation<P> {
                     .timers
                     .remove(&id)
                     .expect("live timer");
-                self.hasher.value(&timer);
+                self.trace(&timer);
                 self.state.stats.timers_fired += 1;
                 let mut info = StepInfo::new(StepKind::Timer);
                 info.node = Some(node);
@@ -582,7 +603,7 @@ impl<P: Node> Simulation<P> {
             } => {
                 let index = self.clients[client.0 as usize].ops[seq as usize];
                 let request = self.state.history.ops[index].request.clone();
-                self.hasher.value(&request);
+                self.trace(&request);
                 let mut info = StepInfo::new(StepKind::Request);
                 info.node = Some(to);
                 info.client = Some(client);
@@ -690,7 +711,9 @@ impl<P: Node> Simulation<P> {
         }
         let mut exits = false;
         for effect in effects.drain(..) {
-            self.hasher.value(&effect);
+            if self.tracing {
+                self.hasher.value(&effect);
+            }
             exits |= matches!(effect, Effect::Exit);
             if matches!(effect, Effect::DurableWrite) && !self.state.durable_writes.contains(&id) {
                 self.state.durable_writes.push(id);
