@@ -54,28 +54,40 @@ fn simlab(args: &[String]) -> std::process::Output {
         .unwrap()
 }
 
-/// A scratch directory for what the book's commands write.
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("simlab-book-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A scratch directory for what one test's commands write, removed with everything in it
+/// when the test ends, however it ends.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("simlab-book-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The book's commands write their `--out FILE` into the reader's directory; here a bare file
-/// name goes to a scratch directory instead, so a test run never writes into the repository.
-fn outputs_elsewhere(mut args: Vec<String>) -> Vec<String> {
+/// name goes to `scratch` instead, so a test run never writes into the repository.
+fn outputs_elsewhere(mut args: Vec<String>, scratch: &Scratch) -> Vec<String> {
     if let Some(i) = args.iter().position(|a| a == "--out")
         && let Some(value) = args.get_mut(i + 1)
         && !value.contains('/')
         && value != "-"
     {
-        *value = scratch().join(&*value).to_string_lossy().into_owned();
+        *value = scratch.0.join(&*value).to_string_lossy().into_owned();
     }
     args
 }
 
 #[test]
 fn every_command_runs_and_prints_what_the_book_shows() {
+    let scratch = Scratch::new("commands");
     let mut ran = 0;
     for (path, text) in chapters() {
         let mut in_console = false;
@@ -91,7 +103,7 @@ fn every_command_runs_and_prints_what_the_book_shows() {
             }
             if let Some(command) = line.strip_prefix("simlab ") {
                 let (args, comment) = command.split_once('#').unwrap_or((command, ""));
-                let args = outputs_elsewhere(shell_words(args));
+                let args = outputs_elsewhere(shell_words(args), &scratch);
                 let expected = comment
                     .trim()
                     .strip_prefix("exits ")
@@ -565,8 +577,8 @@ fn reading_a_run_answer_matches_the_run() {
 #[test]
 fn linearizability_answers_match_the_checker() {
     let chapter = chapter("linearizability");
-    let dir = std::env::temp_dir().join(format!("simlab-book-lin-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = Scratch::new("lin");
+    let dir = &scratch.0;
     let put = r#"{"client": 0, "call": 0, "return": 10, "op": "put", "key": "x", "value": "1"}"#;
     let get = r#"{"client": 1, "call": 20, "return": 30, "op": "get", "key": "x", "output": ""}"#;
     assert!(chapter.contains(put) && chapter.contains(get));
@@ -838,6 +850,7 @@ fn the_redlock_story_matches_the_run() {
 /// drawing, fails here until the pictures are drawn again (`SIMLAB_BLESS=1` writes them).
 #[test]
 fn the_books_diagrams_are_what_their_commands_draw() {
+    let scratch = Scratch::new("diagrams");
     let bless = std::env::var_os("SIMLAB_BLESS").is_some();
     let dir = root().join("book/src/diagrams");
     let mut drawn = Vec::new();
@@ -866,7 +879,7 @@ fn the_books_diagrams_are_what_their_commands_draw() {
                 path.display()
             );
             let mut args = args.clone();
-            let fresh = scratch().join(name);
+            let fresh = scratch.0.join(name);
             args[out_at] = fresh.to_string_lossy().into_owned();
             let out = simlab(&args);
             assert_eq!(
