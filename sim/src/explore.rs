@@ -96,8 +96,9 @@ const KEEP_STATES_BELOW: usize = 1 << 14;
 /// [`PROGRESS_EVERY`] new states; `observe` may stop the search there ([`Report::stopped`]).
 ///
 /// The report is the same for every `jobs`. Threads only expand states: each takes waiting
-/// states from the front of the frontier, reaches each by running again the step that first
-/// reached it ([`Pending`]), runs every enabled event on a copy and fingerprints the result. One thread then takes the expansions in frontier order and does everything
+/// states from the front of the frontier (running again the step that reaches one, when the
+/// frontier keeps steps: [`Pending`]), runs every enabled event on a copy and fingerprints the
+/// result. One thread then takes the expansions in frontier order and does everything
 /// that decides the result (which states are new, the limits, the first violation), exactly
 /// as a single thread would. Depth-first search follows one path at a time, so it expands one
 /// state at a time, whatever `jobs` says.
@@ -195,8 +196,8 @@ fn explore_with<P: Node>(
         let expanded = expander.expand(batch);
         for (at, depth, expansion) in expanded {
             report.deepest = report.deepest.max(depth);
-            for ((_, seen), held) in report.sometimes.iter_mut().zip(&expansion.sometimes) {
-                *seen |= held;
+            for ((_, somewhere), held) in report.sometimes.iter_mut().zip(&expansion.sometimes) {
+                *somewhere |= held;
             }
             let (successors, expanded_state) = match expansion.kind {
                 Kind::Terminal(None) => {

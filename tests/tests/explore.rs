@@ -6,6 +6,7 @@
 
 mod common;
 
+use simlab_protocols::paxos::synod::Learning;
 use simlab_protocols::registry::ExploreStart;
 use simlab_protocols::shrink::shrink;
 use simlab_protocols::sweep::run_seed;
@@ -389,26 +390,41 @@ fn three_phase_commit_breaks_agreement_once_a_timeout_may_beat_any_message() {
     );
 }
 
+/// Explores `paxos-explore` with `learning` from `start`, and checks that no schedule fails.
+fn paxos_explored(
+    learning: Learning,
+    start: &ExploreStart,
+    search: Search,
+    limits: &ExploreLimits,
+) -> Report {
+    let mut scenario = common::scenario("paxos-explore");
+    let ProtocolConfig::Paxos(config) = &mut scenario.protocol else {
+        panic!("paxos-explore runs single-decree Paxos");
+    };
+    config.learning = learning;
+    let report = explore_with(&scenario, start, search, limits);
+    assert!(
+        report.counterexample.is_none(),
+        "{:#?}",
+        report.counterexample
+    );
+    report
+}
+
 /// Long: about 10 s and 3 GB in a release build. `cargo test --release -p simlab-tests --test
 /// explore -- --ignored`.
 #[test]
 #[ignore = "half a million states, 3 GB: run by hand"]
 fn paxos_holds_in_every_schedule_of_two_proposals_to_depth_16() {
-    let scenario = common::scenario("paxos-explore");
     let limits = ExploreLimits {
         max_depth: 16,
         max_states: 2_000_000,
     };
-    let report = explore_with(
-        &scenario,
+    let report = paxos_explored(
+        Learning::EveryNode,
         &ExploreStart::default(),
         Search::BreadthFirst,
         &limits,
-    );
-    assert!(
-        report.counterexample.is_none(),
-        "{:#?}",
-        report.counterexample
     );
     assert_eq!(report.deepest, 16, "every state to depth 16 visited");
     // Pinned: a change to the fingerprint or to Paxos that moves it is deliberate.
@@ -421,12 +437,6 @@ fn paxos_holds_in_every_schedule_of_two_proposals_to_depth_16() {
 /// learned value, and no finished run (117 end states) breaks an end-of-run check.
 #[test]
 fn paxos_learning_through_the_proposer_holds_in_every_synchronous_schedule() {
-    use simlab_protocols::paxos::synod::Learning;
-    let mut scenario = common::scenario("paxos-explore");
-    let ProtocolConfig::Paxos(config) = &mut scenario.protocol else {
-        panic!("paxos-explore runs single-decree Paxos");
-    };
-    config.learning = Learning::ThroughProposer;
     let start = ExploreStart {
         synchronous: true,
         ..ExploreStart::default()
@@ -435,11 +445,11 @@ fn paxos_learning_through_the_proposer_holds_in_every_synchronous_schedule() {
         max_depth: 60,
         max_states: 2_000_000,
     };
-    let report = explore_with(&scenario, &start, Search::DepthFirst, &limits);
-    assert!(
-        report.counterexample.is_none(),
-        "{:#?}",
-        report.counterexample
+    let report = paxos_explored(
+        Learning::ThroughProposer,
+        &start,
+        Search::DepthFirst,
+        &limits,
     );
     assert!(report.complete, "every reachable state visited");
     // Pinned: a change to the fingerprint or to Paxos that moves them is deliberate.
@@ -447,26 +457,20 @@ fn paxos_learning_through_the_proposer_holds_in_every_synchronous_schedule() {
     assert_eq!(report.terminal_states, 117);
 }
 
-/// Long: about 20 minutes and a few GB in a release build. `cargo test --release -p
+/// Long: about 25 minutes and a few GB in a release build. `cargo test --release -p
 /// simlab-tests --test explore -- --ignored`.
 #[test]
-#[ignore = "67 million states, 20 minutes: run by hand"]
+#[ignore = "67 million states, 25 minutes: run by hand"]
 fn paxos_holds_in_every_schedule_of_two_proposals() {
-    let scenario = common::scenario("paxos-explore");
     let limits = ExploreLimits {
         max_depth: 60,
         max_states: 100_000_000,
     };
-    let report = explore_with(
-        &scenario,
+    let report = paxos_explored(
+        Learning::EveryNode,
         &ExploreStart::default(),
         Search::DepthFirst,
         &limits,
-    );
-    assert!(
-        report.counterexample.is_none(),
-        "{:#?}",
-        report.counterexample
     );
     assert!(report.complete, "every reachable state visited");
     assert_eq!(report.unique_states, 67_517_219);
