@@ -334,9 +334,10 @@ impl<P: Node> Pending<P> {
                 fingerprint,
             } => {
                 // The parent's node states, durable stores, history and invariants are all
-                // shared (it was expanded): the copy costs its shell.
-                let mut state = Box::new((*parent).clone());
-                drop(parent);
+                // shared (it was expanded): a copy costs its shell, and the last sibling to
+                // come takes the parent itself.
+                let parent = Arc::try_unwrap(parent).unwrap_or_else(|shared| (*shared).clone());
+                let mut state = Box::new(parent);
                 state.run_choice(choice);
                 // Fingerprinting again also remembers each part's hash in this copy, which
                 // its successors then share instead of each hashing the parts it did not change.

@@ -461,7 +461,7 @@ fn a_step_that_reaches_another_state_when_run_again_stops_the_search() {
     let config = SimConfig::new(4, 1, Time::from_secs(10));
     let sim = Simulation::new(config, |_| Unrepeatable::default(), None, Vec::new())
         .expect("valid config");
-    // Past the first hundred thousand states, where the waiting states are kept as steps.
+    // Far enough for 16,384 states to wait, from where the waiting states are kept as steps.
     let limits = ExploreLimits {
         max_depth: 100,
         max_states: 1_000_000,

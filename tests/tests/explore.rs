@@ -431,30 +431,37 @@ fn paxos_holds_in_every_schedule_of_two_proposals_to_depth_16() {
     assert_eq!(report.unique_states, 447_832);
 }
 
+/// Explores `paxos-explore` with `learning` depth-first, every reachable state of it, and
+/// checks that no schedule fails; the states and end states visited.
+fn paxos_explored_completely(
+    learning: Learning,
+    synchronous: bool,
+    max_states: usize,
+) -> (u64, u64) {
+    let start = ExploreStart {
+        synchronous,
+        ..ExploreStart::default()
+    };
+    let limits = ExploreLimits {
+        max_depth: 60,
+        max_states,
+    };
+    let report = paxos_explored(learning, &start, Search::DepthFirst, &limits);
+    assert!(report.complete, "every reachable state visited");
+    (report.unique_states, report.terminal_states)
+}
+
 /// Two concurrent proposals, each acceptor answering only its proposer, on a synchronous
 /// network: every reachable state, 1.4 million of them, in a depth-first search that keeps a
 /// path, not a frontier (about 100 MB). No state breaks agreement, validity, a promise or a
 /// learned value, and no finished run (117 end states) breaks an end-of-run check.
 #[test]
 fn paxos_learning_through_the_proposer_holds_in_every_synchronous_schedule() {
-    let start = ExploreStart {
-        synchronous: true,
-        ..ExploreStart::default()
-    };
-    let limits = ExploreLimits {
-        max_depth: 60,
-        max_states: 2_000_000,
-    };
-    let report = paxos_explored(
-        Learning::ThroughProposer,
-        &start,
-        Search::DepthFirst,
-        &limits,
-    );
-    assert!(report.complete, "every reachable state visited");
     // Pinned: a change to the fingerprint or to Paxos that moves them is deliberate.
-    assert_eq!(report.unique_states, 1_379_798);
-    assert_eq!(report.terminal_states, 117);
+    assert_eq!(
+        paxos_explored_completely(Learning::ThroughProposer, true, 2_000_000),
+        (1_379_798, 117)
+    );
 }
 
 /// Long: about 25 minutes and a few GB in a release build. `cargo test --release -p
@@ -462,17 +469,8 @@ fn paxos_learning_through_the_proposer_holds_in_every_synchronous_schedule() {
 #[test]
 #[ignore = "67 million states, 25 minutes: run by hand"]
 fn paxos_holds_in_every_schedule_of_two_proposals() {
-    let limits = ExploreLimits {
-        max_depth: 60,
-        max_states: 100_000_000,
-    };
-    let report = paxos_explored(
-        Learning::EveryNode,
-        &ExploreStart::default(),
-        Search::DepthFirst,
-        &limits,
+    assert_eq!(
+        paxos_explored_completely(Learning::EveryNode, false, 100_000_000),
+        (67_517_219, 326)
     );
-    assert!(report.complete, "every reachable state visited");
-    assert_eq!(report.unique_states, 67_517_219);
-    assert_eq!(report.terminal_states, 326);
 }

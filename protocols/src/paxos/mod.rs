@@ -230,6 +230,7 @@ fn fingerprint_of<N: Node>(node: &N) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Protocol;
 
     #[test]
     fn a_by_node_map_keeps_node_order_and_hashes_as_a_btree_map() {
@@ -248,7 +249,6 @@ mod tests {
         assert_eq!(small.values().collect::<Vec<_>>(), tree.values().collect::<Vec<_>>());
         assert!(!small.is_empty() && ByNode::<u8>::default().is_empty());
     }
-    use crate::protocol::Protocol;
 
     #[test]
     fn settings_a_protocol_cannot_use_are_refused_with_their_field() {
