@@ -76,7 +76,21 @@ struct SlotVotes {
     votes: Vec<(Ballot, Value, Vec<NodeId>)>,
 }
 
+/// How far into a node's journal a check has read (nothing, before its first look at the node).
+fn read_up_to(read: &[usize], id: NodeId) -> usize {
+    read.get(id.index()).copied().unwrap_or(0)
+}
+
 impl ChosenTracker {
+    /// Whether every acceptance made so far has been counted: a step that only promised or
+    /// learned leaves the tracker as it is, so an invariant over it need not be copied (which
+    /// an exhaustive search does for every check of a state it keeps) to look.
+    fn caught_up<P: PaxosNode>(&self, world: &World<'_, P>) -> bool {
+        world.durable_writes().iter().all(|&id| {
+            read_up_to(&self.read, id) == world.durable(id).acceptor.journal.len()
+        })
+    }
+
     /// The value chosen in `slot`, with its ballot and when, if any.
     fn chosen(&self, slot: u64) -> Option<&(Value, Ballot, Time)> {
         self.slots.get(slot as usize)?.chosen.as_ref()
@@ -161,8 +175,7 @@ impl<P: PaxosNode> Invariant<P> for Agreement {
         InvariantKind::Always
     }
     fn unchanged(&self, world: &World<'_, P>) -> bool {
-        // Only a node that wrote its durable store can have accepted, promised or learned.
-        world.durable_writes().is_empty()
+        self.tracker.caught_up(world)
     }
     fn check(&mut self, world: &World<'_, P>) -> Result<(), String> {
         if world.durable_writes().is_empty() {
@@ -191,8 +204,10 @@ impl<P: PaxosNode> Invariant<P> for LearnedChosen {
         InvariantKind::Always
     }
     fn unchanged(&self, world: &World<'_, P>) -> bool {
-        // Only a node that wrote its durable store can have accepted, promised or learned.
-        world.durable_writes().is_empty()
+        self.tracker.caught_up(world)
+            && world.durable_writes().iter().all(|&id| {
+                read_up_to(&self.read, id) == world.durable(id).learned_journal.len()
+            })
     }
     fn check(&mut self, world: &World<'_, P>) -> Result<(), String> {
         if world.durable_writes().is_empty() {
@@ -271,8 +286,10 @@ impl<P: PaxosNode<Request = kv::KvRequest>> Invariant<P> for Validity {
         InvariantKind::Always
     }
     fn unchanged(&self, world: &World<'_, P>) -> bool {
-        // Only a node that wrote its durable store can have accepted, promised or learned.
-        world.durable_writes().is_empty()
+        // The history is indexed when an acceptance needs it.
+        world.durable_writes().iter().all(|&id| {
+            read_up_to(&self.read, id) == world.durable(id).acceptor.journal.len()
+        })
     }
     fn check(&mut self, world: &World<'_, P>) -> Result<(), String> {
         if world.durable_writes().is_empty() {
@@ -329,8 +346,13 @@ impl<P: PaxosNode> Invariant<P> for PromiseKept {
         InvariantKind::Always
     }
     fn unchanged(&self, world: &World<'_, P>) -> bool {
-        // Only a node that wrote its durable store can have accepted, promised or learned.
-        world.durable_writes().is_empty()
+        world.durable_writes().iter().all(|&id| {
+            let durable = world.durable(id);
+            read_up_to(&self.read, id) == durable.acceptor.journal.len()
+                && world.node(id).is_none_or(|node| {
+                    node.promised(durable) == self.promised.get(id.index()).copied().unwrap_or_default()
+                })
+        })
     }
     fn check(&mut self, world: &World<'_, P>) -> Result<(), String> {
         let n = world.cluster_size() as usize;
