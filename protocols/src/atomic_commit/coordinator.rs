@@ -105,10 +105,7 @@ impl Coordinator {
         for (p, ops) in &parts {
             ctx.send(*p, P::first_phase(tx, participants.clone(), ops.clone()));
         }
-        ctx.note(format!(
-            "{tx}: {} {transfer:?} at {participants:?}",
-            P::FIRST_PHASE
-        ));
+        ctx.note_with(|| format!("{tx}: {} {transfer:?} at {participants:?}", P::FIRST_PHASE));
         self.active.insert(
             tx,
             Active {
@@ -165,7 +162,7 @@ impl Coordinator {
             }
             None => force_decision(ctx, tx, participants.clone(), decision, cause),
         }
-        ctx.note(format!("{tx}: decided {decision}"));
+        ctx.note_with(|| format!("{tx}: decided {decision}"));
         for p in participants {
             ctx.send(p, P::decide(tx, decision));
         }

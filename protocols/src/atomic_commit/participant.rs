@@ -86,9 +86,7 @@ impl Participant {
             ctx.send(COORDINATOR, P::vote(tx, Vote::Yes));
             ctx.set_timer(self.wait, P::wait_for_decision(tx));
         } else {
-            ctx.note(format!(
-                "{tx}: cannot vote yes (locked or overdrawn): voting no"
-            ));
+            ctx.note_with(|| format!("{tx}: cannot vote yes (locked or overdrawn): voting no"));
             let record = TxRecord {
                 participants,
                 ops,

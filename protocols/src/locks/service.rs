@@ -230,7 +230,7 @@ impl LockServer {
             self.with_raft(ctx, |raft, sub| raft.on_start(sub));
         } else if ctx.durable().record.token > 0 {
             let record = ctx.durable().record.clone();
-            ctx.note(format!("recovers the lock record: {record}"));
+            ctx.note_with(|| format!("recovers the lock record: {record}"));
         }
     }
 

@@ -192,14 +192,14 @@ impl Worker {
                 deadline: valid_until,
             });
             self.counts.grants += 1;
-            ctx.note(format!(
+            ctx.note_with(|| format!(
                 "holds the lock: {granted} of {} instances, lease until {valid_until} by its clock",
                 self.grants.len()
             ));
             let seq = self.access(Access::Read, ctx);
             self.phase = Phase::Reading(seq);
         } else {
-            ctx.note(format!(
+            ctx.note_with(|| format!(
                 "only {granted} of {} instances granted in time: gives them back",
                 self.grants.len()
             ));
@@ -253,7 +253,7 @@ impl Worker {
                     && self.config.check_lease
                     && now >= lease.deadline
                 {
-                    ctx.note(format!(
+                    ctx.note_with(|| format!(
                         "lease {} ran out at {} by its clock: abandons the write",
                         lease.token, lease.deadline
                     ));
@@ -345,7 +345,7 @@ impl Worker {
                 let deadline = sent + Time::from_millis(self.config.ttl_ms);
                 self.lease = Some(Lease { token, deadline });
                 self.counts.grants += 1;
-                ctx.note(format!("holds the lock: token {token}, lease until {deadline} by its clock"));
+                ctx.note_with(|| format!("holds the lock: token {token}, lease until {deadline} by its clock"));
                 if self.config.renew {
                     ctx.set_timer(self.renew_interval(), Timer::Renew(token));
                 }
@@ -392,7 +392,7 @@ impl Worker {
                 self.release(ctx);
             }
             (Phase::Reading(s) | Phase::Writing(s), Err(fence)) if s == seq => {
-                ctx.note(format!("the storage refused its token (it has seen {fence})"));
+                ctx.note_with(|| format!("the storage refused its token (it has seen {fence})"));
                 self.counts.refused += 1;
                 self.release(ctx);
             }

@@ -276,7 +276,7 @@ impl MultiPaxos {
         self.promises.clear();
         let ballot = self.ballot;
         let from_slot = self.applied + 1;
-        ctx.note(format!("stands with ballot {ballot} from slot {from_slot}"));
+        ctx.note_with(|| format!("stands with ballot {ballot} from slot {from_slot}"));
         self.reset_election_timer(ctx);
         self.ask_all(Request::Prepare { ballot, from_slot }, ctx);
     }
@@ -287,7 +287,7 @@ impl MultiPaxos {
         if self.role == Role::Follower {
             return;
         }
-        ctx.note(format!("pre-empted by ballot {higher}: steps down"));
+        ctx.note_with(|| format!("pre-empted by ballot {higher}: steps down"));
         if let Some(t) = self.heartbeat_timer.take() {
             ctx.cancel_timer(t);
         }
@@ -436,7 +436,7 @@ impl MultiPaxos {
             };
             proposals.push((slot, value));
         }
-        ctx.note(format!(
+        ctx.note_with(|| format!(
             "leads ballot {ballot}: re-proposes slots {from_slot}..{end}"
         ));
         self.role = Role::Leader;
@@ -687,7 +687,7 @@ impl Node for MultiPaxos {
         self.highest_round = d.highest_round();
         if !d.learned.is_empty() {
             let learned = d.learned.len();
-            ctx.note(format!("recovers {learned} learned slots"));
+            ctx.note_with(|| format!("recovers {learned} learned slots"));
         }
         // The state machine is rebuilt by replaying the learned slots in order.
         self.apply(ctx);

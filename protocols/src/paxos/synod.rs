@@ -228,7 +228,7 @@ impl Synod {
             node: self.id.0,
         };
         let ballot = self.ballot;
-        ctx.note(format!("prepares ballot {ballot}"));
+        ctx.note_with(|| format!("prepares ballot {ballot}"));
         self.phase = Phase::Preparing(ByNode::default());
         // The last round allowed is not retried.
         if self.config.may_start_round(self.rounds) {
@@ -274,7 +274,7 @@ impl Synod {
         {
             self.saw_round(ballot.round);
             if *ballot > self.ballot && matches!(self.phase, Phase::Preparing(_) | Phase::Accepting(_)) {
-                ctx.note(format!("pre-empted by ballot {ballot}"));
+                ctx.note_with(|| format!("pre-empted by ballot {ballot}"));
                 self.pre_empted(ctx);
             }
         }
@@ -359,7 +359,7 @@ impl Synod {
                 };
                 match value {
                     Some(value) => {
-                        ctx.note(format!("proposes {} at ballot {ballot}", value.describe()));
+                        ctx.note_with(|| format!("proposes {} at ballot {ballot}", value.describe()));
                         self.phase = Phase::Accepting(value.clone());
                         self.ask_all(
                             Request::Accept {
@@ -383,7 +383,7 @@ impl Synod {
                 if ballot == self.ballot
                     && matches!(self.phase, Phase::Preparing(_) | Phase::Accepting(_))
                 {
-                    ctx.note(format!("ballot {ballot} refused: {from} promised {promised}"));
+                    ctx.note_with(|| format!("ballot {ballot} refused: {from} promised {promised}"));
                     self.pre_empted(ctx);
                 }
             }
@@ -425,7 +425,7 @@ impl Synod {
         if votes < majority(self.nodes) {
             return;
         }
-        ctx.note(format!("learns {} (ballot {ballot})", value.describe()));
+        ctx.note_with(|| format!("learns {} (ballot {ballot})", value.describe()));
         if self.config.learning == Learning::ThroughProposer {
             for peer in ctx.peers().collect::<Vec<_>>() {
                 ctx.send(
@@ -445,7 +445,7 @@ impl Synod {
         if ctx.durable().learned.contains_key(&0) {
             return;
         }
-        ctx.note(format!("learns {} from its proposer", value.describe()));
+        ctx.note_with(|| format!("learns {} from its proposer", value.describe()));
         ctx.durable_mut().learn(0, value);
         self.decided(ctx);
     }

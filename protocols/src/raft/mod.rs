@@ -376,7 +376,7 @@ impl Raft {
         durable.current_term = term;
         durable.voted_for = None;
         if self.role == Role::Leader && self.config.has(RaftBug::NoStepDown) {
-            ctx.note(format!("saw term {term} but stays leader (bug)"));
+            ctx.note_with(|| format!("saw term {term} but stays leader (bug)"));
             return;
         }
         self.become_follower(None, ctx);
@@ -419,7 +419,7 @@ impl Raft {
             self.votes = BTreeSet::from([self.id]);
             let term = ctx.durable().current_term + 1;
             let (last_log_index, last_log_term) = self.last_log(ctx);
-            ctx.note(format!("pre-vote for term {term}"));
+            ctx.note_with(|| format!("pre-vote for term {term}"));
             ctx.broadcast(Msg::RequestVote {
                 term,
                 last_log_index,
@@ -442,7 +442,7 @@ impl Raft {
         self.leader = None;
         self.votes = BTreeSet::from([self.id]);
         let (last_log_index, last_log_term) = self.last_log(ctx);
-        ctx.note(format!("election for term {term}"));
+        ctx.note_with(|| format!("election for term {term}"));
         ctx.broadcast(Msg::RequestVote {
             term,
             last_log_index,
@@ -466,7 +466,7 @@ impl Raft {
 
     fn become_leader(&mut self, ctx: &mut Ctx<'_, Self>) {
         let term = ctx.durable().current_term;
-        ctx.note(format!("becomes leader of term {term}"));
+        ctx.note_with(|| format!("becomes leader of term {term}"));
         self.role = Role::Leader;
         self.leader = Some(self.id);
         if let Some(t) = self.election_timer.take() {
@@ -589,7 +589,7 @@ impl Raft {
             return;
         }
         if self.config.check_quorum && leader_lease && term > current {
-            ctx.note(format!("ignores {from}'s vote request: a leader is alive"));
+            ctx.note_with(|| format!("ignores {from}'s vote request: a leader is alive"));
             return;
         }
         // The RequestVote rule (the learner's, or the reference one). With the planted bug
@@ -860,7 +860,7 @@ impl Raft {
         // A duplicate or a stale snapshot covers only what is already committed here (and so
         // identical to it): acknowledge it and change nothing.
         if index > self.commit_index {
-            ctx.note(format!(
+            ctx.note_with(|| format!(
                 "installs a snapshot through index {index} (term {})",
                 snapshot.last_term
             ));
@@ -905,7 +905,7 @@ impl Raft {
             last_term: term,
             state: self.state.clone(),
         });
-        ctx.note(format!("snapshot through index {index} (term {term})"));
+        ctx.note_with(|| format!("snapshot through index {index} (term {term})"));
         let durable = ctx.durable_mut();
         durable.log.compact_to(index, term);
         durable.snapshot = Some(snapshot);
@@ -932,7 +932,7 @@ impl Raft {
             if commit {
                 if log.term_at(index) != term {
                     let (entry_term, old) = (log.term_at(index), self.commit_index);
-                    ctx.note(format!("commits index {index} of term {entry_term} by counting replicas (bug; was {old})"));
+                    ctx.note_with(|| format!("commits index {index} of term {entry_term} by counting replicas (bug; was {old})"));
                 }
                 self.commit_index = index;
                 break;
@@ -1058,14 +1058,14 @@ impl Node for Raft {
         let d = ctx.durable();
         if d.current_term > 0 || d.log.last_index() > 0 {
             let (term, len) = (d.current_term, d.log.last_index());
-            ctx.note(format!("recovered term {term}, {len} log entries"));
+            ctx.note_with(|| format!("recovered term {term}, {len} log entries"));
         }
         if let Some(snapshot) = ctx.durable().snapshot.clone() {
             // Recovery starts from the snapshot; the log suffix is applied once committed.
             self.state = snapshot.state.clone();
             self.commit_index = snapshot.last_index;
             self.last_applied = snapshot.last_index;
-            ctx.note(format!(
+            ctx.note_with(|| format!(
                 "restores its snapshot through index {}",
                 snapshot.last_index
             ));

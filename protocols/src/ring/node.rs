@@ -639,7 +639,7 @@ impl RingNode {
                 }
             }
         }
-        ctx.note(format!(
+        ctx.note_with(|| format!(
             "adopts epoch {} {:?}: pulls {} arcs, hands over {}",
             epoch.number,
             epoch.members,
@@ -847,7 +847,7 @@ impl RingNode {
             return;
         }
         if !d.queue.contains(&change) {
-            ctx.note(format!("queues {change:?}"));
+            ctx.note_with(|| format!("queues {change:?}"));
             ctx.durable_mut().queue.push(change);
         }
         self.advance(ctx);
@@ -896,11 +896,9 @@ impl RingNode {
         d.previous = previous;
         d.settled.clear();
         self.set_ring(self.ring_for(&ctx.durable().config.clone()));
-        ctx.note(format!(
-            "epoch {}: {change:?}, members {:?}",
-            ctx.durable().config.number,
-            ctx.durable().config.members
-        ));
+        let config = &ctx.durable().config;
+        let note = format!("epoch {}: {change:?}, members {:?}", config.number, config.members);
+        ctx.note(note);
         self.broadcast_config(ctx);
     }
 
@@ -1068,7 +1066,7 @@ impl RingNode {
                     .filter(|(k, e)| held.get(k.as_str()).is_none_or(|v| *v < e.version))
                     .map(|(k, e)| (k.clone(), e.clone()))
                     .collect();
-                ctx.note(format!("closes an arc for n{}: {} newer entries", from.0, entries.len()));
+                ctx.note_with(|| format!("closes an arc for n{}: {} newer entries", from.0, entries.len()));
                 ctx.send(
                     from,
                     RingMsg::FinishAck {

@@ -359,7 +359,7 @@ impl ThreePc {
         for p in participants {
             ctx.send(p, Msg::PreCommit { tx });
         }
-        ctx.note(format!("{tx}: pre-commit"));
+        ctx.note_with(|| format!("{tx}: pre-commit"));
         ctx.set_timer(Self::ms(self.config.ack_timeout_ms), Timer::AckTimeout(tx));
     }
 
@@ -417,7 +417,7 @@ impl ThreePc {
             match record.decision {
                 Some((decision, _)) => self.coordinator.resume(tx, &record, decision, ctx),
                 None if self.config.has(ThreePcBug::RecoveryIgnoresPrecommit) => {
-                    ctx.note(format!("{tx}: recovered undecided, presuming abort (bug)"));
+                    ctx.note_with(|| format!("{tx}: recovered undecided, presuming abort (bug)"));
                     let parts = record.participants.iter().map(|p| (*p, Vec::new())).collect();
                     self.coordinator.active.insert(
                         tx,
@@ -434,7 +434,7 @@ impl ThreePc {
                 None => {
                     // Pre-committed but undecided: the participants may have terminated without
                     // us. Ask them; never decide alone.
-                    ctx.note(format!(
+                    ctx.note_with(|| format!(
                         "{tx}: recovered pre-committed, asking the participants"
                     ));
                     ctx.set_timer(Time::from_millis(1), Timer::Ask(tx));
@@ -504,7 +504,7 @@ impl ThreePc {
     fn learn(&mut self, tx: TxId, decision: Decision, ctx: &mut Ctx<'_, Self>) {
         let now = ctx.now();
         if apply_decision(ctx.durable_mut(), tx, decision, now) {
-            ctx.note(format!("{tx}: {decision}"));
+            ctx.note_with(|| format!("{tx}: {decision}"));
         }
         self.participant.release(tx);
         self.rounds.remove(&tx);
@@ -519,7 +519,7 @@ impl ThreePc {
             return;
         }
         if state == TxState::PreCommitted && self.config.has(ThreePcBug::AbortOnPrecommitTimeout) {
-            ctx.note(format!(
+            ctx.note_with(|| format!(
                 "{tx}: pre-committed and tired of waiting, aborting alone (bug)"
             ));
             self.learn(tx, Decision::Abort, ctx);
@@ -534,7 +534,7 @@ impl ThreePc {
         if self.recovering.contains(&tx) {
             // Back from a crash: this node may have missed pre-commit or the decision, so it
             // must not decide. It asks everyone, the coordinator included, until someone knows.
-            ctx.note(format!(
+            ctx.note_with(|| format!(
                 "{tx}: recovering ({state:?}); asking for the decision"
             ));
             for p in others.chain([COORDINATOR]) {
@@ -547,7 +547,7 @@ impl ThreePc {
             return;
         }
         // Termination: collect everyone's state, then the lowest eligible one decides.
-        ctx.note(format!(
+        ctx.note_with(|| format!(
             "{tx}: coordinator quiet; termination round ({state:?})"
         ));
         self.rounds
@@ -589,7 +589,7 @@ impl ThreePc {
         {
             decision = Decision::Commit;
         }
-        ctx.note(format!(
+        ctx.note_with(|| format!(
             "{tx}: backup coordinator decides {decision} from {states:?}"
         ));
         let participants = ctx
@@ -690,7 +690,7 @@ impl ThreePc {
 
     fn recover_participant(&mut self, ctx: &mut Ctx<'_, Self>) {
         for tx in self.participant.recover(ctx) {
-            ctx.note(format!("{tx}: recovered undecided"));
+            ctx.note_with(|| format!("{tx}: recovered undecided"));
             self.recovering.insert(tx);
             ctx.set_timer(Time::from_millis(1), Timer::Quiet(tx));
         }

@@ -307,7 +307,7 @@ impl TwoPc {
             self.coordinator.resume(tx, &record, decision, ctx);
         }
         if !self.coordinator.active.is_empty() {
-            ctx.note(format!(
+            ctx.note_with(|| format!(
                 "recovered: resending {} decisions",
                 self.coordinator.active.len()
             ));
@@ -333,7 +333,7 @@ impl TwoPc {
             }
         } else if ctx.durable().decision(tx).is_none() {
             apply_decision(ctx.durable_mut(), tx, decision, now);
-            ctx.note(format!("{tx}: {decision}"));
+            ctx.note_with(|| format!("{tx}: {decision}"));
         }
         self.participant.release(tx);
     }
@@ -348,11 +348,11 @@ impl TwoPc {
             return;
         }
         if self.config.has(TwoPcBug::UnilateralAbort) {
-            ctx.note(format!("{tx}: tired of waiting, aborting alone (bug)"));
+            ctx.note_with(|| format!("{tx}: tired of waiting, aborting alone (bug)"));
             self.learn(tx, Decision::Abort, ctx);
             return;
         }
-        ctx.note(format!("{tx}: uncertain, asking the coordinator and peers"));
+        ctx.note_with(|| format!("{tx}: uncertain, asking the coordinator and peers"));
         ctx.send(COORDINATOR, Msg::DecisionRequest { tx });
         for p in record.participants.iter().filter(|&&p| p != self.id) {
             ctx.send(*p, Msg::DecisionRequest { tx });
@@ -382,7 +382,7 @@ impl TwoPc {
     fn recover_participant(&mut self, ctx: &mut Ctx<'_, Self>) {
         let uncertain: BTreeSet<TxId> = self.participant.recover(ctx);
         for tx in uncertain {
-            ctx.note(format!("{tx}: recovered uncertain"));
+            ctx.note_with(|| format!("{tx}: recovered uncertain"));
             ctx.set_timer(Time::from_millis(1), Timer::Uncertain(tx));
         }
     }

@@ -160,7 +160,7 @@ impl RingNode {
         if gone.is_empty() {
             return;
         }
-        ctx.note(format!("deletes {} copies it no longer owns", gone.len()));
+        ctx.note_with(|| format!("deletes {} copies it no longer owns", gone.len()));
         let d = ctx.durable_mut();
         for key in gone {
             d.store.remove(&key);
