@@ -165,8 +165,9 @@ pub struct Synod {
     ballot: Ballot,
     highest_round: u64,
     phase: Phase,
-    /// Clients waiting for the decision (or for a read).
-    waiting: Vec<(ReplyTo, KvOp)>,
+    /// Clients waiting for the decision (or for a read). Shared, not copied, with the value
+    /// proposed for them and with every copy of this node a search makes.
+    waiting: Vec<(ReplyTo, Arc<KvOp>)>,
     timer: Option<TimerId>,
     /// Learner: the latest proposal each acceptor said it accepted.
     acceptances: ByNode<(Ballot, Value)>,
@@ -346,10 +347,10 @@ impl Synod {
                     .max_by_key(|(b, _)| *b)
                     .map(|(_, v)| v.clone());
                 let own = self.waiting.iter().find_map(|(to, op)| {
-                    matches!(op, KvOp::Cas(_)).then(|| Value::Client {
+                    matches!(**op, KvOp::Cas(_)).then(|| Value::Client {
                         client: to.client.0,
                         seq: to.seq,
-                        op: Arc::new(op.clone()),
+                        op: Arc::clone(op),
                     })
                 });
                 let value = if self.config.has(PaxosBug::IgnoreAcceptedValue) {
@@ -395,7 +396,7 @@ impl Synod {
     fn answer_reads(&mut self, ctx: &mut Ctx<'_, Self>) {
         let (reads, writes): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting)
             .into_iter()
-            .partition(|(_, op)| matches!(op, KvOp::Get(_)));
+            .partition(|(_, op)| matches!(**op, KvOp::Get(_)));
         for (to, _) in reads {
             ctx.reply(to, KvResponse::Ok(Some(String::new())));
         }
@@ -642,7 +643,7 @@ impl Node for Synod {
             return;
         }
         self.waiting.retain(|(to, _)| to.client != reply_to.client);
-        self.waiting.push((reply_to, request.0));
+        self.waiting.push((reply_to, Arc::new(request.0)));
         if self.phase == Phase::Idle {
             self.start_round(ctx);
         }

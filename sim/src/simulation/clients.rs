@@ -9,6 +9,7 @@ use crate::rng::{self, SimRng};
 use crate::time::Time;
 use crate::trace::summary;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 pub(super) struct Pending {
@@ -33,8 +34,10 @@ const MAX_HOPS_PER_TRY: u32 = 4;
 pub(super) struct ClientState {
     pub(super) rng: SimRng,
     pub(super) workload_rng: SimRng,
-    /// History index of each of this client's operations, by `seq`.
-    pub(super) ops: Vec<usize>,
+    /// History index of each of this client's operations, by `seq`. Shared by the copies of a
+    /// simulation until the client invokes its next operation: a search copies every client at
+    /// every step, and a client invokes a handful of times in a run.
+    pub(super) ops: Arc<Vec<usize>>,
     pub(super) pending: Option<Pending>,
     /// Where to send requests without a key (or every request, unless routing by key).
     pub(super) leader_hint: Option<NodeId>,
@@ -140,7 +143,8 @@ impl<P: Node> Simulation<P> {
         }
         let (side, group) = self.side_of(target);
         let group = group.map(<[NodeId]>::to_vec);
-        self.clients[c].ops.push(self.state.history.ops.len());
+        let index = self.state.history.ops.len();
+        Arc::make_mut(&mut self.clients[c].ops).push(index);
         let history = self.state.history.get_mut();
         let group = group.map(|g| history.group_index(&g));
         let call_order = history.next_order();

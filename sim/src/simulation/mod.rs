@@ -136,7 +136,7 @@ impl<P: Node> Simulation<P> {
             .map(|i| ClientState {
                 rng: rng::stream(seed, Stream::Client(i)),
                 workload_rng: rng::stream(seed, Stream::Workload(i)),
-                ops: Vec::new(),
+                ops: Arc::default(),
                 pending: None,
                 leader_hint: None,
                 key_hints: BTreeMap::new(),
