@@ -311,7 +311,7 @@ impl<P: Node> Simulation<P> {
                 // Cancelled timers ahead of everything else leave the queue as the default
                 // scheduler drops them, so that choosing the earliest event leaves the queue
                 // as `step` does.
-                for (_, first) in self.queue.in_order() {
+                while let Some(first) = self.queue.next_slot() {
                     if first == slot || !self.is_cancelled_timer(first) {
                         break;
                     }
@@ -424,7 +424,7 @@ impl<P: Node> Simulation<P> {
     /// Whether a message, request or reply waits to be delivered by the stop time to a node
     /// that is not paused: one held until its node has started counts too.
     fn message_in_flight(&self) -> bool {
-        self.queue.in_order().into_iter().any(|(time, slot)| {
+        self.queue.unordered().any(|(time, slot)| {
             time <= self.config.stop
                 && self.is_live(slot)
                 && matches!(

@@ -159,6 +159,12 @@ impl KeyHeap {
             .map(|key| Time::from_micros((key.0 >> 64) as u64))
     }
 
+    /// The earliest key's slot.
+    pub(super) fn peek_slot(&self) -> Option<usize> {
+        let mask = (1u64 << self.slot_bits) - 1;
+        self.heap.peek().map(|key| (key.0 as u64 & mask) as usize)
+    }
+
     /// Takes the earliest key: its time and slot.
     #[inline]
     pub(super) fn pop(&mut self) -> Option<(Time, usize)> {
@@ -169,6 +175,17 @@ impl KeyHeap {
 
     pub(super) fn len(&self) -> usize {
         self.heap.len()
+    }
+
+    /// Every waiting key's time and slot, in no particular order.
+    pub(super) fn unordered(&self) -> impl Iterator<Item = (Time, usize)> + '_ {
+        let mask = (1u64 << self.slot_bits) - 1;
+        self.heap.iter().map(move |key| {
+            (
+                Time::from_micros((key.0 >> 64) as u64),
+                (key.0 as u64 & mask) as usize,
+            )
+        })
     }
 
     /// Every waiting key's time and slot, earliest first.
@@ -267,6 +284,11 @@ impl<P: Node> EventQueue<P> {
         self.keys.peek_time()
     }
 
+    /// The slot of the event that runs next.
+    pub(super) fn next_slot(&self) -> Option<usize> {
+        self.keys.peek_slot()
+    }
+
     /// Takes the next event.
     #[inline]
     pub(super) fn pop(&mut self) -> Option<(Time, Event<P>)> {
@@ -284,6 +306,11 @@ impl<P: Node> EventQueue<P> {
     /// Every waiting event's time and slot, in the order they would run.
     pub(super) fn in_order(&self) -> Vec<(Time, usize)> {
         self.keys.in_order()
+    }
+
+    /// Every waiting event's time and slot, in no particular order.
+    pub(super) fn unordered(&self) -> impl Iterator<Item = (Time, usize)> + '_ {
+        self.keys.unordered()
     }
 
     /// The event waiting in `slot`, if one does.
