@@ -8,6 +8,7 @@ use crate::node::Node;
 use crate::outcome::{CapReport, Latency, OpCounts, Outcome, StopReason, Violation};
 use crate::time::Time;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 impl<P: Node> Simulation<P> {
     pub(super) fn check_invariants(&mut self) {
@@ -36,7 +37,7 @@ impl<P: Node> Simulation<P> {
             let result = invariant.get_mut().check(&self.world());
             match (kind, result) {
                 (InvariantKind::Always, Err(message)) => {
-                    self.settled[i] = Some(self.state.stats.steps);
+                    Arc::make_mut(&mut self.settled)[i] = Some(self.state.stats.steps);
                     self.violations.push(Violation {
                         invariant: invariant.name().to_string(),
                         kind,
@@ -46,7 +47,7 @@ impl<P: Node> Simulation<P> {
                     });
                 }
                 (InvariantKind::Sometimes, Ok(())) => {
-                    self.settled[i] = Some(self.state.stats.steps - 1)
+                    Arc::make_mut(&mut self.settled)[i] = Some(self.state.stats.steps - 1)
                 }
                 (InvariantKind::Eventually, Err(_)) => all_eventually_hold = false,
                 _ => {}
@@ -66,8 +67,8 @@ impl<P: Node> Simulation<P> {
     pub fn sometimes_held(&self) -> Vec<(&str, bool)> {
         self.invariants
             .iter()
-            .zip(&self.kinds)
-            .zip(&self.settled)
+            .zip(self.kinds.iter())
+            .zip(self.settled.iter())
             .filter(|((_, kind), _)| **kind == InvariantKind::Sometimes)
             .map(|((invariant, _), settled)| (invariant.name(), settled.is_some()))
             .collect()
@@ -196,7 +197,7 @@ impl<P: Node> Simulation<P> {
             reached: self
                 .invariants
                 .iter()
-                .zip(&self.settled)
+                .zip(self.settled.iter())
                 .filter(|(i, s)| i.kind() == InvariantKind::Sometimes && s.is_some())
                 .map(|(i, s)| (i.name().to_string(), s.expect("filtered")))
                 .collect(),

@@ -59,7 +59,9 @@ impl<P: Node> Simulation<P> {
                 .filter(|event| !matches!(event, Event::Timer { .. }))
                 .map(|event| self.waiting(event)),
         );
-        for backlog in &self.backlogs {
+        // Every node's backlog, empty ones included (before the first pause there are none).
+        for node in 0..self.state.nodes.len() {
+            let backlog = self.backlogs.get(node).map_or(&[][..], Vec::as_slice);
             h.word(backlog.len() as u64);
             backlog.iter().for_each(|event| h.word(self.waiting(event)));
         }
@@ -105,7 +107,7 @@ impl<P: Node> Simulation<P> {
         h.word(u64::from(self.restart_choices));
         h.word(u64::from(self.heal_choices));
         h.word(u64::from(self.synchronous));
-        for settled in &self.settled {
+        for settled in self.settled.iter() {
             h.word(u64::from(settled.is_some()));
         }
         h.finish()

@@ -261,7 +261,7 @@ impl<P: Node> Simulation<P> {
                 slot.state = None;
                 slot.timers.clear();
                 slot.paused = false;
-                self.backlogs[*n as usize].clear();
+                self.drop_backlog(NodeId(*n));
                 info.node = Some(NodeId(*n));
             }
             Fault::Restart(n) => return self.restart(NodeId(*n), info),
@@ -368,7 +368,8 @@ impl<P: Node> Simulation<P> {
         }
         slot.paused = false;
         // What waited runs now, in the order it arrived.
-        for event in std::mem::take(&mut self.backlogs[id.index()]) {
+        let backlog = self.backlogs.get_mut(id.index()).map(std::mem::take);
+        for event in backlog.unwrap_or_default() {
             self.push(self.state.now, event);
         }
         None

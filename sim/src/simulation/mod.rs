@@ -48,12 +48,13 @@ pub struct Simulation<P: Node> {
     workload: Option<Box<dyn Workload<P::Request>>>,
     /// Shared with snapshots until a check changes them.
     invariants: Vec<Shareable<Box<dyn Invariant<P>>>>,
-    /// Each invariant's kind, asked once: checks run on every step.
-    kinds: Vec<InvariantKind>,
+    /// Each invariant's kind, asked once: checks run on every step. Shared by every copy.
+    kinds: Arc<[InvariantKind]>,
     /// The world: nodes, network, history, counts.
     state: WorldState<P>,
     queue: EventQueue<P>,
-    /// Per node: events a pause holds back, in arrival order.
+    /// Per node: events a pause holds back, in arrival order. Empty (no node's entry) until
+    /// the first pause, so that copies of a simulation that never paused allocate nothing here.
     backlogs: Vec<Vec<Event<P>>>,
     next_timer: u64,
     /// Exploration: a message the same as one already waiting is not queued again, and client
@@ -82,7 +83,8 @@ pub struct Simulation<P: Node> {
     /// History checks that could decide neither way, with why.
     undecided: Vec<(String, String)>,
     /// Per invariant: `Some(step)` once a sometimes-invariant held, or an always-invariant failed.
-    settled: Vec<Option<u64>>,
+    /// Shared by copies: it changes once per invariant at most.
+    settled: Arc<Vec<Option<u64>>>,
     converged_since: Option<Time>,
     records: Vec<StepRecord>,
     compact: CompactTrace,
@@ -142,7 +144,7 @@ impl<P: Node> Simulation<P> {
                 key_hints: BTreeMap::new(),
             })
             .collect();
-        let settled = vec![None; invariants.len()];
+        let settled = Arc::new(vec![None; invariants.len()]);
         let kinds = invariants.iter().map(|i| i.kind()).collect();
         let mut sim = Simulation {
             state: WorldState {
@@ -160,7 +162,7 @@ impl<P: Node> Simulation<P> {
             invariants: invariants.into_iter().map(Shareable::new).collect(),
             kinds,
             queue: EventQueue::new(),
-            backlogs: vec![Vec::new(); config.nodes as usize],
+            backlogs: Vec::new(),
             next_timer: 0,
             exploring: false,
             fault_budget: FaultBudget::default(),
@@ -252,6 +254,13 @@ impl<P: Node> Simulation<P> {
         self.state.history.share();
         self.invariants.iter_mut().for_each(Shareable::share);
         self.clone()
+    }
+
+    /// Forgets the events a pause held back for `node` (it crashed or left).
+    fn drop_backlog(&mut self, node: NodeId) {
+        if let Some(backlog) = self.backlogs.get_mut(node.index()) {
+            backlog.clear();
+        }
     }
 
     /// A read-only view of the world.
@@ -410,6 +419,9 @@ impl<P: Node> Simulation<P> {
             if let Some(node) = event.target_node()
                 && self.state.nodes[node.index()].paused
             {
+                if self.backlogs.len() <= node.index() {
+                    self.backlogs.resize_with(self.state.nodes.len(), Vec::new);
+                }
                 self.backlogs[node.index()].push(event);
                 continue;
             }
@@ -734,7 +746,7 @@ impl<P: Node> Simulation<P> {
         slot.timers.clear();
         slot.paused = false;
         slot.presence = Presence::Left;
-        self.backlogs[id.index()].clear();
+        self.drop_backlog(id);
         self.state.changed = Changed::Everything;
     }
 
