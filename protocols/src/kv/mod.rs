@@ -16,6 +16,7 @@ use simlab_sim::{
     ClientId, Completion, History, Invariant, InvariantKind, Node, NodeId, ResponseClass, Workload,
 };
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A key-value operation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -26,9 +27,11 @@ pub enum KvOp {
     Put(String, String),
     /// Append to a key.
     Append(String, String),
-    /// Compare-and-set: if the key holds `expected`, set it to `new`. Boxed so that the common
-    /// operations (and every log entry and message that carries one) stay as small as before.
-    Cas(Box<Cas>),
+    /// Compare-and-set: if the key holds `expected`, set it to `new`. Behind a pointer so that
+    /// the common operations (and every log entry and message that carries one) stay as small
+    /// as before; shared, so that copies of a history (a search makes one whenever a client's
+    /// operation is retried or ends) do not copy its three strings.
+    Cas(Arc<Cas>),
     /// Remove a key (a later get reads it as missing, `""`).
     Delete(String),
 }
@@ -51,7 +54,7 @@ impl KvOp {
         expected: impl Into<String>,
         new: impl Into<String>,
     ) -> KvOp {
-        KvOp::Cas(Box::new(Cas {
+        KvOp::Cas(Arc::new(Cas {
             key: key.into(),
             expected: expected.into(),
             new: new.into(),
@@ -416,7 +419,7 @@ mod tests {
                 KvOp::Cas(c) => {
                     swaps += 1;
                     assert_eq!(c.expected, last);
-                    last = c.new;
+                    last = c.new.clone();
                 }
                 other => panic!("unexpected {other:?}"),
             }
