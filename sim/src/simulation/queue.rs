@@ -152,25 +152,33 @@ impl KeyHeap {
         self.next_seq += 1;
     }
 
+    /// A key's time.
+    #[inline]
+    fn time_of(key: u128) -> Time {
+        Time::from_micros((key >> 64) as u64)
+    }
+
+    /// A key's slot.
+    #[inline]
+    fn slot_of(&self, key: u128) -> usize {
+        (key as u64 & ((1u64 << self.slot_bits) - 1)) as usize
+    }
+
     /// The earliest key's time.
     pub(super) fn peek_time(&self) -> Option<Time> {
-        self.heap
-            .peek()
-            .map(|key| Time::from_micros((key.0 >> 64) as u64))
+        self.heap.peek().map(|key| KeyHeap::time_of(key.0))
     }
 
     /// The earliest key's slot.
     pub(super) fn peek_slot(&self) -> Option<usize> {
-        let mask = (1u64 << self.slot_bits) - 1;
-        self.heap.peek().map(|key| (key.0 as u64 & mask) as usize)
+        self.heap.peek().map(|key| self.slot_of(key.0))
     }
 
     /// Takes the earliest key: its time and slot.
     #[inline]
     pub(super) fn pop(&mut self) -> Option<(Time, usize)> {
         let Reverse(key) = self.heap.pop()?;
-        let slot = (key as u64) & ((1 << self.slot_bits) - 1);
-        Some((Time::from_micros((key >> 64) as u64), slot as usize))
+        Some((KeyHeap::time_of(key), self.slot_of(key)))
     }
 
     pub(super) fn len(&self) -> usize {
@@ -179,40 +187,29 @@ impl KeyHeap {
 
     /// Every waiting key's time and slot, in no particular order.
     pub(super) fn unordered(&self) -> impl Iterator<Item = (Time, usize)> + '_ {
-        let mask = (1u64 << self.slot_bits) - 1;
-        self.heap.iter().map(move |key| {
-            (
-                Time::from_micros((key.0 >> 64) as u64),
-                (key.0 as u64 & mask) as usize,
-            )
-        })
+        self.heap
+            .iter()
+            .map(|key| (KeyHeap::time_of(key.0), self.slot_of(key.0)))
     }
 
     /// Every waiting key's time and slot, earliest first.
     pub(super) fn in_order(&self) -> Vec<(Time, usize)> {
         let mut keys: Vec<u128> = self.heap.iter().map(|key| key.0).collect();
         keys.sort_unstable();
-        let mask = (1u64 << self.slot_bits) - 1;
         keys.into_iter()
-            .map(|key| {
-                (
-                    Time::from_micros((key >> 64) as u64),
-                    (key as u64 & mask) as usize,
-                )
-            })
+            .map(|key| (KeyHeap::time_of(key), self.slot_of(key)))
             .collect()
     }
 
     /// Takes out the key of the event in `slot`, wherever it is in the order; returns its time.
     pub(super) fn remove(&mut self, slot: usize) -> Option<Time> {
-        let mask = (1u64 << self.slot_bits) - 1;
         let key = self
             .heap
             .iter()
             .map(|key| key.0)
-            .find(|&key| (key as u64 & mask) as usize == slot)?;
+            .find(|&key| self.slot_of(key) == slot)?;
         self.heap.retain(|other| other.0 != key);
-        Some(Time::from_micros((key >> 64) as u64))
+        Some(KeyHeap::time_of(key))
     }
 
     /// Renumbers the waiting keys from zero in their order, with slot bits enough for `slot`.
