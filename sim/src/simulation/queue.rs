@@ -247,8 +247,34 @@ impl KeyHeap {
 #[derive(Clone, Debug)]
 pub(super) struct EventQueue<P: Node> {
     keys: KeyHeap,
-    slots: Vec<Option<Event<P>>>,
-    free: Vec<usize>,
+    slots: Vec<Slot<P>>,
+    /// The free slot to fill next, the head of a list threaded through the free slots: kept
+    /// in the slab rather than in a list of its own, so that a copy of the queue (a search
+    /// copies one per step it tries) allocates once, and the step's first removal does not
+    /// allocate again.
+    free: u32,
+}
+
+/// The end of the free list.
+const NO_SLOT: u32 = u32::MAX;
+
+/// One place in the event slab.
+#[derive(Clone, Debug)]
+enum Slot<P: Node> {
+    Waiting(Event<P>),
+    /// Free, and the next free slot after it ([`NO_SLOT`] if none): the last one freed is
+    /// reused first. 32 bits, so that a free slot fits beside an event's variant tag and a
+    /// slot takes no more room than an event.
+    Free(u32),
+}
+
+impl<P: Node> Slot<P> {
+    fn event(&self) -> Option<&Event<P>> {
+        match self {
+            Slot::Waiting(event) => Some(event),
+            Slot::Free(_) => None,
+        }
+    }
 }
 
 impl<P: Node> EventQueue<P> {
@@ -256,24 +282,50 @@ impl<P: Node> EventQueue<P> {
         EventQueue {
             keys: KeyHeap::new(),
             slots: Vec::new(),
-            free: Vec::new(),
+            free: NO_SLOT,
         }
     }
 
     /// Schedules `event` at `time`, after everything already scheduled for that instant.
     #[inline]
     pub(super) fn push(&mut self, time: Time, event: Event<P>) {
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.slots[slot] = Some(event);
-                slot
-            }
-            None => {
-                self.slots.push(Some(event));
+        let slot = match self.free {
+            NO_SLOT => {
+                assert!(
+                    self.slots.len() < NO_SLOT as usize,
+                    "more than 2^32 events waiting: the event queue cannot hold them"
+                );
+                self.slots.push(Slot::Waiting(event));
                 self.slots.len() - 1
+            }
+            free => {
+                let slot = free as usize;
+                let Slot::Free(next) =
+                    std::mem::replace(&mut self.slots[slot], Slot::Waiting(event))
+                else {
+                    unreachable!("the free list holds free slots only")
+                };
+                self.free = next;
+                slot
             }
         };
         self.keys.push(time, slot);
+    }
+
+    /// Takes the event out of `slot` and puts the slot at the head of the free list.
+    #[inline]
+    fn vacate(&mut self, slot: usize) -> Option<Event<P>> {
+        match self.slots.get(slot)? {
+            Slot::Waiting(_) => {}
+            Slot::Free(_) => return None,
+        }
+        let Slot::Waiting(event) = std::mem::replace(&mut self.slots[slot], Slot::Free(self.free))
+        else {
+            unreachable!("checked just above")
+        };
+        // `push` keeps slot numbers below `NO_SLOT`.
+        self.free = slot as u32;
+        Some(event)
     }
 
     /// When the next event happens.
@@ -290,8 +342,7 @@ impl<P: Node> EventQueue<P> {
     #[inline]
     pub(super) fn pop(&mut self) -> Option<(Time, Event<P>)> {
         let (time, slot) = self.keys.pop()?;
-        let event = self.slots[slot].take().expect("a queued key has its event");
-        self.free.push(slot);
+        let event = self.vacate(slot).expect("a queued key has its event");
         Some((time, event))
     }
 
@@ -312,25 +363,27 @@ impl<P: Node> EventQueue<P> {
 
     /// The event waiting in `slot`, if one does.
     pub(super) fn get(&self, slot: usize) -> Option<&Event<P>> {
-        self.slots.get(slot)?.as_ref()
+        self.slots.get(slot)?.event()
     }
 
     /// Takes the event in `slot` out of its turn.
     pub(super) fn take(&mut self, slot: usize) -> Option<(Time, Event<P>)> {
-        let event = self.slots.get_mut(slot)?.take()?;
+        let event = self.vacate(slot)?;
         let time = self.keys.remove(slot).expect("a waiting event has its key");
-        self.free.push(slot);
         Some((time, event))
     }
 
     /// Every waiting event, in no particular order.
     pub(super) fn events(&self) -> impl Iterator<Item = &Event<P>> {
-        self.slots.iter().flatten()
+        self.slots.iter().filter_map(Slot::event)
     }
 
     /// Every waiting event, to change, in no particular order.
     pub(super) fn events_mut(&mut self) -> impl Iterator<Item = &mut Event<P>> {
-        self.slots.iter_mut().flatten()
+        self.slots.iter_mut().filter_map(|slot| match slot {
+            Slot::Waiting(event) => Some(event),
+            Slot::Free(_) => None,
+        })
     }
 
     /// The slots of the waiting events `matches` picks, in slot order.
@@ -338,7 +391,7 @@ impl<P: Node> EventQueue<P> {
         self.slots
             .iter()
             .enumerate()
-            .filter_map(|(slot, event)| event.as_ref().filter(|e| matches(e)).map(|_| slot))
+            .filter_map(|(slot, event)| event.event().filter(|e| matches(e)).map(|_| slot))
             .collect()
     }
 }
