@@ -7,12 +7,12 @@ use crate::invariant::InvariantKind;
 use crate::node::Node;
 use crate::outcome::{CapReport, Latency, OpCounts, Outcome, StopReason, Violation};
 use crate::time::Time;
+use crate::world::World;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 impl<P: Node> Simulation<P> {
     pub(super) fn check_invariants(&mut self) {
-        let mut invariants = std::mem::take(&mut self.invariants);
         // Eventually-invariants only matter once the faults are over; after that they are
         // sampled at most once per virtual millisecond, which is all the resolution the
         // convergence time needs, so idle chatter does not pay for them on every step.
@@ -23,23 +23,28 @@ impl<P: Node> Simulation<P> {
         if faults_over {
             self.last_eventually_check = Some(self.state.now);
         }
+        let world = World::new(&self.state);
         let mut all_eventually_hold = true;
-        for (i, invariant) in invariants.iter_mut().enumerate() {
+        for i in 0..self.invariants.len() {
             let kind = self.kinds[i];
             let check = match kind {
                 InvariantKind::Always | InvariantKind::Sometimes => self.settled[i].is_none(),
                 InvariantKind::Eventually => faults_over,
                 InvariantKind::History => false,
             };
-            if !check || (kind != InvariantKind::Eventually && invariant.unchanged(&self.world())) {
+            if !check
+                || (kind != InvariantKind::Eventually && self.invariants[i].unchanged(&world))
+            {
                 continue;
             }
-            let result = invariant.get_mut().check(&self.world());
+            let result = Arc::make_mut(&mut self.invariants)[i]
+                .get_mut()
+                .check(&world);
             match (kind, result) {
                 (InvariantKind::Always, Err(message)) => {
                     Arc::make_mut(&mut self.settled)[i] = Some(self.state.stats.steps);
                     self.violations.push(Violation {
-                        invariant: invariant.name().to_string(),
+                        invariant: self.invariants[i].name().to_string(),
                         kind,
                         step: self.state.stats.steps - 1,
                         time: self.state.now,
@@ -60,7 +65,6 @@ impl<P: Node> Simulation<P> {
                 self.converged_since = Some(self.state.now);
             }
         }
-        self.invariants = invariants;
     }
 
     /// Whether each sometimes-invariant has held so far, by name, in order.
@@ -87,30 +91,32 @@ impl<P: Node> Simulation<P> {
     }
 
     pub(super) fn final_checks(&mut self) {
-        let mut invariants = std::mem::take(&mut self.invariants);
         let last_step = self.state.stats.steps.saturating_sub(1);
         let normal_end = self.stop_reason.as_ref().is_some_and(StopReason::is_normal);
         let cut_short = self.stop_reason == Some(StopReason::FirstViolation);
-        for (i, invariant) in invariants.iter_mut().enumerate() {
-            let kind = invariant.kind();
+        let world = World::new(&self.state);
+        for i in 0..self.invariants.len() {
+            let kind = self.kinds[i];
             let result = match kind {
                 InvariantKind::Always => Ok(()),
                 _ if cut_short => Ok(()),
-                InvariantKind::Eventually if normal_end => {
-                    invariant.get_mut().check(&self.world()).map_err(|m| {
+                InvariantKind::Eventually if normal_end => Arc::make_mut(&mut self.invariants)[i]
+                    .get_mut()
+                    .check(&world)
+                    .map_err(|m| {
                         format!(
                             "{m} (at the end of the run, {} after the last fault)",
                             self.state.now - self.config.faults_over_at()
                         )
-                    })
-                }
+                    }),
                 InvariantKind::Eventually => Ok(()),
                 InvariantKind::Sometimes if normal_end && self.settled[i].is_none() => {
                     Err("never held during the run: the interesting state was not reached".into())
                 }
                 InvariantKind::Sometimes => Ok(()),
                 InvariantKind::History => {
-                    let result = invariant.get_mut().check_history(&self.state.history);
+                    let invariant = Arc::make_mut(&mut self.invariants)[i].get_mut();
+                    let result = invariant.check_history(&self.state.history);
                     if result.is_ok()
                         && let Some(why) = invariant.undecided()
                     {
@@ -121,7 +127,7 @@ impl<P: Node> Simulation<P> {
             };
             if let Err(message) = result {
                 self.violations.push(Violation {
-                    invariant: invariant.name().to_string(),
+                    invariant: self.invariants[i].name().to_string(),
                     kind,
                     step: last_step,
                     time: self.state.now,
@@ -129,7 +135,6 @@ impl<P: Node> Simulation<P> {
                 });
             }
         }
-        self.invariants = invariants;
     }
 
     /// The outcome so far (complete after [`Simulation::finish`]).

@@ -119,7 +119,8 @@ impl<P: Node> Simulation<P> {
         let workload = self
             .workload
             .as_mut()
-            .expect("validated: clients have a workload");
+            .expect("validated: clients have a workload")
+            .get_mut();
         let request = workload.next_request(client, seq, &mut state.workload_rng);
         if self.tracing {
             self.hasher.value(&request);

@@ -7,6 +7,10 @@
 //! exploration treats time as free: any waiting event may come next, and a timer may fire
 //! whenever it is armed. Partitions count by the links they cut now, not by when they cut
 //! them (the default scheduler also loses messages sent before a cut that arrive after it).
+//!
+//! The workload's own state (a generator may remember what it generated) is not hashed
+//! either: it follows from which client drew which request in which order, and the history
+//! holds exactly that, in call order, beside each client's stream position.
 
 use super::Simulation;
 use super::queue::Event;

@@ -45,9 +45,12 @@ pub use choose::{Choice, Enabled, FaultBudget, NotEnabled};
 pub struct Simulation<P: Node> {
     config: Arc<SimConfig>,
     factory: Arc<dyn Fn(NodeId) -> P + Send + Sync>,
-    workload: Option<Box<dyn Workload<P::Request>>>,
-    /// Shared with snapshots until a check changes them.
-    invariants: Vec<Shareable<Box<dyn Invariant<P>>>>,
+    /// Shared with snapshots until a client draws its next request.
+    workload: Option<Shareable<Box<dyn Workload<P::Request>>>>,
+    /// Shared with snapshots, the list and each invariant in it, until a check changes one:
+    /// then the list is copied (a reference count per invariant) and the invariant changed.
+    /// Most steps change none, and a snapshot costs one count instead of one per invariant.
+    invariants: Arc<Vec<Shareable<Box<dyn Invariant<P>>>>>,
     /// Each invariant's kind, asked once: checks run on every step. Shared by every copy.
     kinds: Arc<[InvariantKind]>,
     /// The world: nodes, network, history, counts.
@@ -158,8 +161,8 @@ impl<P: Node> Simulation<P> {
                 faults_over_at: config.faults_over_at(),
             },
             factory: Arc::new(factory),
-            workload,
-            invariants: invariants.into_iter().map(Shareable::new).collect(),
+            workload: workload.map(Shareable::new),
+            invariants: Arc::new(invariants.into_iter().map(Shareable::new).collect()),
             kinds,
             queue: EventQueue::new(),
             backlogs: Vec::new(),
@@ -252,7 +255,14 @@ impl<P: Node> Simulation<P> {
             slot.durable.share();
         }
         self.state.history.share();
-        self.invariants.iter_mut().for_each(Shareable::share);
+        if let Some(workload) = &mut self.workload {
+            workload.share();
+        }
+        // A list shared already cannot be reached to share its invariants, nor needs to be:
+        // whoever changes it copies it first.
+        if let Some(invariants) = Arc::get_mut(&mut self.invariants) {
+            invariants.iter_mut().for_each(Shareable::share);
+        }
         self.clone()
     }
 
