@@ -32,8 +32,7 @@ impl<P: Node> Simulation<P> {
                 InvariantKind::Eventually => faults_over,
                 InvariantKind::History => false,
             };
-            if !check
-                || (kind != InvariantKind::Eventually && self.invariants[i].unchanged(&world))
+            if !check || (kind != InvariantKind::Eventually && self.invariants[i].unchanged(&world))
             {
                 continue;
             }
