@@ -586,8 +586,17 @@ fn expand<P: Node>(
     }
     let before = state.violations().len();
     let mut successors = Vec::with_capacity(enabled.len());
+    // Each step is tried on one scratch copy, taken again from `state` for the next: most
+    // reach states seen before, and only those kept leave it.
+    let mut scratch: Option<Simulation<P>> = None;
     for event in enabled {
-        let mut next = state.snapshot();
+        let next = match &mut scratch {
+            Some(next) => {
+                state.snapshot_into(next);
+                next
+            }
+            None => scratch.insert(state.snapshot()),
+        };
         next.run_choice(event.choice);
         if let Some(violation) = next.violations().get(before) {
             let violation = violation.clone();
@@ -598,12 +607,14 @@ fn expand<P: Node>(
             break;
         }
         let fingerprint = next.fingerprint();
+        let state = if keep_states {
+            scratch.take().map(Box::new)
+        } else {
+            None
+        };
         successors.push(Successor {
             event,
-            next: Next::Reached {
-                fingerprint,
-                state: keep_states.then(|| Box::new(next)),
-            },
+            next: Next::Reached { fingerprint, state },
         });
     }
     Expansion {

@@ -110,6 +110,24 @@ impl<T: Clone> Clone for Shareable<T> {
             memo: AtomicU64::new(self.memo.load(Ordering::Relaxed)),
         }
     }
+
+    /// Leaves a value shared with `source` where it is: a search copies a state into a scratch
+    /// copy of its sibling, and most of the parts they share are the same `Arc` already.
+    fn clone_from(&mut self, source: &Self) {
+        match (&self.value, &source.value) {
+            (Inner::Shared(mine), Inner::Shared(theirs)) if Arc::ptr_eq(mine, theirs) => {
+                *self.memo.get_mut() = source.memo.load(Ordering::Relaxed);
+            }
+            _ => *self = source.clone(),
+        }
+    }
+}
+
+/// Makes `to` share `from`'s value, counting a reference only if it did not already.
+pub(crate) fn share_from<T: ?Sized>(to: &mut Arc<T>, from: &Arc<T>) {
+    if !Arc::ptr_eq(to, from) {
+        *to = Arc::clone(from);
+    }
 }
 
 impl<T: Clone + Default> Default for Shareable<T> {

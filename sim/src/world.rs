@@ -130,7 +130,7 @@ impl Clock {
 }
 
 /// One node as the engine holds it.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct NodeSlot<P: Node> {
     /// `None` while crashed. Shared with snapshots; cloned on the first write after one.
     pub(crate) state: Option<Shareable<P>>,
@@ -143,9 +143,47 @@ pub(crate) struct NodeSlot<P: Node> {
     pub(crate) net_rng: SimRng,
 }
 
+impl<P: Node> Clone for NodeSlot<P> {
+    fn clone(&self) -> Self {
+        NodeSlot {
+            state: self.state.clone(),
+            durable: self.durable.clone(),
+            paused: self.paused,
+            presence: self.presence,
+            timers: self.timers.clone(),
+            clock: self.clock,
+            rng: self.rng.clone(),
+            net_rng: self.net_rng.clone(),
+        }
+    }
+
+    /// Keeps the state and store this slot already shares with `source` (see
+    /// `Simulation::snapshot_into`).
+    fn clone_from(&mut self, source: &Self) {
+        let NodeSlot {
+            state,
+            durable,
+            paused,
+            presence,
+            timers,
+            clock,
+            rng,
+            net_rng,
+        } = source;
+        self.state.clone_from(state);
+        self.durable.clone_from(durable);
+        self.paused = *paused;
+        self.presence = *presence;
+        self.timers.clone_from(timers);
+        self.clock = *clock;
+        self.rng.clone_from(rng);
+        self.net_rng.clone_from(net_rng);
+    }
+}
+
 /// Everything that makes up the world at one instant (the engine's queue, clients and
 /// bookkeeping aside).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct WorldState<P: Node> {
     pub(crate) now: Time,
     pub(crate) nodes: Vec<NodeSlot<P>>,
@@ -159,6 +197,43 @@ pub(crate) struct WorldState<P: Node> {
     pub(crate) changed: Changed,
     /// When the last scheduled fault happens and the nemesis stops.
     pub(crate) faults_over_at: Time,
+}
+
+impl<P: Node> Clone for WorldState<P> {
+    fn clone(&self) -> Self {
+        WorldState {
+            now: self.now,
+            nodes: self.nodes.clone(),
+            network: self.network.clone(),
+            history: self.history.clone(),
+            stats: self.stats.clone(),
+            durable_writes: self.durable_writes.clone(),
+            changed: self.changed,
+            faults_over_at: self.faults_over_at,
+        }
+    }
+
+    /// Copies into the buffers this world already has (see `Simulation::snapshot_into`).
+    fn clone_from(&mut self, source: &Self) {
+        let WorldState {
+            now,
+            nodes,
+            network,
+            history,
+            stats,
+            durable_writes,
+            changed,
+            faults_over_at,
+        } = source;
+        self.now = *now;
+        self.nodes.clone_from(nodes);
+        self.network.clone_from(network);
+        self.history.clone_from(history);
+        self.stats.clone_from(stats);
+        self.durable_writes.clone_from(durable_writes);
+        self.changed = *changed;
+        self.faults_over_at = *faults_over_at;
+    }
 }
 
 /// Whose state (in memory or durable) a step may have changed.

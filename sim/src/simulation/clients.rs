@@ -6,6 +6,7 @@ use super::queue::Event;
 use crate::history::{Completion, Operation, Side};
 use crate::node::{ClientId, Node, NodeId, ResponseClass};
 use crate::rng::{self, SimRng};
+use crate::share::share_from;
 use crate::time::Time;
 use crate::trace::summary;
 use std::collections::BTreeMap;
@@ -30,7 +31,7 @@ pub(super) struct Pending {
 /// enough to find a leader, few enough that two confused nodes cannot bounce it forever.
 const MAX_HOPS_PER_TRY: u32 = 4;
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(super) struct ClientState {
     pub(super) rng: SimRng,
     pub(super) workload_rng: SimRng,
@@ -43,6 +44,38 @@ pub(super) struct ClientState {
     pub(super) leader_hint: Option<NodeId>,
     /// Where to send each key's requests, when routing by key.
     pub(super) key_hints: BTreeMap<u64, NodeId>,
+}
+
+impl Clone for ClientState {
+    fn clone(&self) -> Self {
+        ClientState {
+            rng: self.rng.clone(),
+            workload_rng: self.workload_rng.clone(),
+            ops: Arc::clone(&self.ops),
+            pending: self.pending.clone(),
+            leader_hint: self.leader_hint,
+            key_hints: self.key_hints.clone(),
+        }
+    }
+
+    /// Keeps the list of operations this copy already shares with `source` (see
+    /// `Simulation::snapshot_into`).
+    fn clone_from(&mut self, source: &Self) {
+        let ClientState {
+            rng,
+            workload_rng,
+            ops,
+            pending,
+            leader_hint,
+            key_hints,
+        } = source;
+        self.rng.clone_from(rng);
+        self.workload_rng.clone_from(workload_rng);
+        share_from(&mut self.ops, ops);
+        self.pending.clone_from(pending);
+        self.leader_hint = *leader_hint;
+        self.key_hints.clone_from(key_hints);
+    }
 }
 
 impl ClientState {

@@ -24,7 +24,7 @@ use crate::network::{DropReason, Network, Reachability, Verdict};
 use crate::node::{ClientId, Ctx, Effect, Node, NodeId, NodeView, ReplyTo, Store};
 use crate::outcome::{Outcome, StopReason, Violation};
 use crate::rng::{self, SimRng, Stream};
-use crate::share::Shareable;
+use crate::share::{Shareable, share_from};
 use crate::time::Time;
 use crate::trace::summary::{self, Fate};
 use crate::trace::{
@@ -41,7 +41,6 @@ use std::sync::Arc;
 pub use choose::{Choice, Enabled, FaultBudget, NotEnabled};
 
 /// A deterministic simulation of a cluster of `P` nodes.
-#[derive(Clone)]
 pub struct Simulation<P: Node> {
     config: Arc<SimConfig>,
     factory: Arc<dyn Fn(NodeId) -> P + Send + Sync>,
@@ -99,6 +98,123 @@ pub struct Simulation<P: Node> {
     /// made by a full trace: a search stores thousands of simulations that never use it.
     detail: Option<Box<Detail>>,
     last_eventually_check: Option<Time>,
+}
+
+impl<P: Node> Clone for Simulation<P> {
+    fn clone(&self) -> Self {
+        Simulation {
+            config: self.config.clone(),
+            factory: self.factory.clone(),
+            workload: self.workload.clone(),
+            invariants: self.invariants.clone(),
+            kinds: self.kinds.clone(),
+            state: self.state.clone(),
+            queue: self.queue.clone(),
+            backlogs: self.backlogs.clone(),
+            next_timer: self.next_timer,
+            exploring: self.exploring,
+            fault_budget: self.fault_budget,
+            restart_choices: self.restart_choices,
+            heal_choices: self.heal_choices,
+            lose_next: self.lose_next,
+            synchronous: self.synchronous,
+            side_cache: self.side_cache.clone(),
+            clients: self.clients.clone(),
+            fault_rng: self.fault_rng.clone(),
+            fault_log: self.fault_log.clone(),
+            partitions_injected: self.partitions_injected,
+            hasher: self.hasher,
+            tracing: self.tracing,
+            violations: self.violations.clone(),
+            undecided: self.undecided.clone(),
+            settled: self.settled.clone(),
+            converged_since: self.converged_since,
+            records: self.records.clone(),
+            compact: self.compact.clone(),
+            stop_reason: self.stop_reason.clone(),
+            finished: self.finished,
+            effects_buf: self.effects_buf.clone(),
+            notes_buf: self.notes_buf.clone(),
+            detail: self.detail.clone(),
+            last_eventually_check: self.last_eventually_check,
+        }
+    }
+
+    /// Copies field by field into what this simulation already holds, keeping its buffers
+    /// ([`Simulation::snapshot_into`]). The pattern names every field, so a new one cannot be
+    /// forgotten here.
+    fn clone_from(&mut self, source: &Self) {
+        let Simulation {
+            config,
+            factory,
+            workload,
+            invariants,
+            kinds,
+            state,
+            queue,
+            backlogs,
+            next_timer,
+            exploring,
+            fault_budget,
+            restart_choices,
+            heal_choices,
+            lose_next,
+            synchronous,
+            side_cache,
+            clients,
+            fault_rng,
+            fault_log,
+            partitions_injected,
+            hasher,
+            tracing,
+            violations,
+            undecided,
+            settled,
+            converged_since,
+            records,
+            compact,
+            stop_reason,
+            finished,
+            effects_buf,
+            notes_buf,
+            detail,
+            last_eventually_check,
+        } = source;
+        share_from(&mut self.config, config);
+        share_from(&mut self.factory, factory);
+        self.workload.clone_from(workload);
+        share_from(&mut self.invariants, invariants);
+        share_from(&mut self.kinds, kinds);
+        self.state.clone_from(state);
+        self.queue.clone_from(queue);
+        self.backlogs.clone_from(backlogs);
+        self.next_timer = *next_timer;
+        self.exploring = *exploring;
+        self.fault_budget = *fault_budget;
+        self.restart_choices = *restart_choices;
+        self.heal_choices = *heal_choices;
+        self.lose_next = *lose_next;
+        self.synchronous = *synchronous;
+        self.side_cache.clone_from(side_cache);
+        self.clients.clone_from(clients);
+        self.fault_rng.clone_from(fault_rng);
+        self.fault_log.clone_from(fault_log);
+        self.partitions_injected = *partitions_injected;
+        self.hasher = *hasher;
+        self.tracing = *tracing;
+        self.violations.clone_from(violations);
+        self.undecided.clone_from(undecided);
+        share_from(&mut self.settled, settled);
+        self.converged_since = *converged_since;
+        self.records.clone_from(records);
+        self.compact.clone_from(compact);
+        self.stop_reason.clone_from(stop_reason);
+        self.finished = *finished;
+        self.effects_buf.clone_from(effects_buf);
+        self.notes_buf.clone_from(notes_buf);
+        self.detail.clone_from(detail);
+        self.last_eventually_check = *last_eventually_check;
+    }
 }
 
 impl<P: Node> Simulation<P> {
@@ -248,6 +364,22 @@ impl<P: Node> Simulation<P> {
     /// many of (the TUI's checkpoints). `clone` gives the same copy, but copies what this
     /// run owns outright; after a snapshot, both own nothing until they write.
     pub fn snapshot(&mut self) -> Simulation<P> {
+        self.share_parts();
+        self.clone()
+    }
+
+    /// [`Simulation::snapshot`] into `target`, which becomes the same copy: it keeps its own
+    /// buffers (queue, node and client lists) and copies into them, where a new copy would
+    /// allocate them and the copy it replaces free them. A search tries each step on a
+    /// scratch copy this way, and keeps only the few that reach new states.
+    pub(crate) fn snapshot_into(&mut self, target: &mut Simulation<P>) {
+        self.share_parts();
+        target.clone_from(self);
+    }
+
+    /// Shares every node's state, durable store, the history, the workload and the
+    /// invariants, so that copies count references to them instead of copying them.
+    fn share_parts(&mut self) {
         for slot in &mut self.state.nodes {
             if let Some(node) = &mut slot.state {
                 node.share();
@@ -263,7 +395,6 @@ impl<P: Node> Simulation<P> {
         if let Some(invariants) = Arc::get_mut(&mut self.invariants) {
             invariants.iter_mut().for_each(Shareable::share);
         }
-        self.clone()
     }
 
     /// Forgets the events a pause held back for `node` (it crashed or left).

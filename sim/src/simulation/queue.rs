@@ -114,7 +114,7 @@ impl<P: Node> Event<P> {
 /// When insertion numbers or slots outgrow their bits, [`KeyHeap::repack`] renumbers the
 /// waiting keys in order from zero (only their order matters) and widens the slot bits if the
 /// slots need it. Nothing is hashed from a key, so repacking changes no run.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(super) struct KeyHeap {
     heap: BinaryHeap<Reverse<u128>>,
     next_seq: u64,
@@ -244,7 +244,7 @@ impl KeyHeap {
 }
 
 /// Events waiting to happen: a heap of keys over a slab of events, free slots reused.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(super) struct EventQueue<P: Node> {
     keys: KeyHeap,
     slots: Vec<Slot<P>>,
@@ -266,6 +266,46 @@ enum Slot<P: Node> {
     /// reused first. 32 bits, so that a free slot fits beside an event's variant tag and a
     /// slot takes no more room than an event.
     Free(u32),
+}
+
+// `clone_from` copies into the buffers the copy already has: a search copies its state into the
+// same scratch simulation for every step it tries (`Simulation::snapshot_into`).
+impl Clone for KeyHeap {
+    fn clone(&self) -> Self {
+        KeyHeap {
+            heap: self.heap.clone(),
+            next_seq: self.next_seq,
+            slot_bits: self.slot_bits,
+        }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        let KeyHeap {
+            heap,
+            next_seq,
+            slot_bits,
+        } = source;
+        self.heap.clone_from(heap);
+        self.next_seq = *next_seq;
+        self.slot_bits = *slot_bits;
+    }
+}
+
+impl<P: Node> Clone for EventQueue<P> {
+    fn clone(&self) -> Self {
+        EventQueue {
+            keys: self.keys.clone(),
+            slots: self.slots.clone(),
+            free: self.free,
+        }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        let EventQueue { keys, slots, free } = source;
+        self.keys.clone_from(keys);
+        self.slots.clone_from(slots);
+        self.free = *free;
+    }
 }
 
 impl<P: Node> Slot<P> {
