@@ -586,16 +586,18 @@ fn expand<P: Node>(
     }
     let before = state.violations().len();
     let mut successors = Vec::with_capacity(enabled.len());
-    // Each step is tried on one scratch copy, taken again from `state` for the next: most
+    // Each step is tried on one scratch copy, made equal to `state` again for the next: most
     // reach states seen before, and only those kept leave it.
+    state.share_parts();
+    let source: &Simulation<P> = &state;
     let mut scratch: Option<Simulation<P>> = None;
     for event in enabled {
         let next = match &mut scratch {
             Some(next) => {
-                state.snapshot_into(next);
+                next.refill_from(source);
                 next
             }
-            None => scratch.insert(state.snapshot()),
+            None => scratch.insert(source.scratch_copy()),
         };
         next.run_choice(event.choice);
         if let Some(violation) = next.violations().get(before) {
@@ -608,7 +610,10 @@ fn expand<P: Node>(
         }
         let fingerprint = next.fingerprint();
         let state = if keep_states {
-            scratch.take().map(Box::new)
+            scratch.take().map(|mut kept| {
+                kept.forget_scratch();
+                Box::new(kept)
+            })
         } else {
             None
         };

@@ -141,9 +141,16 @@ impl<P: Node> Clone for Simulation<P> {
     }
 
     /// Copies field by field into what this simulation already holds, keeping its buffers
-    /// ([`Simulation::snapshot_into`]). The pattern names every field, so a new one cannot be
-    /// forgotten here.
+    /// (see [`Simulation::refill_from`]).
     fn clone_from(&mut self, source: &Self) {
+        self.copy_from(source, false);
+    }
+}
+
+impl<P: Node> Simulation<P> {
+    /// [`Clone::clone_from`], or with `refill` [`Simulation::refill_from`]. The pattern names
+    /// every field, so a new one cannot be forgotten here.
+    fn copy_from(&mut self, source: &Simulation<P>, refill: bool) {
         let Simulation {
             config,
             factory,
@@ -186,7 +193,11 @@ impl<P: Node> Clone for Simulation<P> {
         share_from(&mut self.invariants, invariants);
         share_from(&mut self.kinds, kinds);
         self.state.clone_from(state);
-        self.queue.clone_from(queue);
+        if refill {
+            self.queue.refill_from(queue);
+        } else {
+            self.queue.clone_from(queue);
+        }
         self.backlogs.clone_from(backlogs);
         self.next_timer = *next_timer;
         self.exploring = *exploring;
@@ -368,18 +379,33 @@ impl<P: Node> Simulation<P> {
         self.clone()
     }
 
-    /// [`Simulation::snapshot`] into `target`, which becomes the same copy: it keeps its own
-    /// buffers (queue, node and client lists) and copies into them, where a new copy would
-    /// allocate them and the copy it replaces free them. A search tries each step on a
-    /// scratch copy this way, and keeps only the few that reach new states.
-    pub(crate) fn snapshot_into(&mut self, target: &mut Simulation<P>) {
-        self.share_parts();
-        target.clone_from(self);
+    /// A copy of this simulation to try steps on, made equal to it again by
+    /// [`Simulation::refill_from`] before each: a search's scratch copy of the state it
+    /// expands. Share the parts first ([`Simulation::share_parts`]).
+    pub(crate) fn scratch_copy(&self) -> Simulation<P> {
+        let mut copy = self.clone();
+        copy.queue.track_changes();
+        copy
+    }
+
+    /// Makes this scratch copy of `source` ([`Simulation::scratch_copy`]) equal to it again.
+    /// It keeps its own buffers (queue, node and client lists) and copies into them, where a
+    /// new copy would allocate them and the copy it replaces free them; of the queue's events
+    /// it copies back only those its steps took or added; and an `Arc` it already shares with
+    /// `source` is neither counted up nor down. `source` must not have changed since the
+    /// scratch copy was made (a search holds it borrowed meanwhile).
+    pub(crate) fn refill_from(&mut self, source: &Simulation<P>) {
+        self.copy_from(source, true);
+    }
+
+    /// Makes a scratch copy an ordinary simulation, to keep.
+    pub(crate) fn forget_scratch(&mut self) {
+        self.queue.forget_changes();
     }
 
     /// Shares every node's state, durable store, the history, the workload and the
     /// invariants, so that copies count references to them instead of copying them.
-    fn share_parts(&mut self) {
+    pub(crate) fn share_parts(&mut self) {
         for slot in &mut self.state.nodes {
             if let Some(node) = &mut slot.state {
                 node.share();

@@ -253,6 +253,9 @@ pub(super) struct EventQueue<P: Node> {
     /// copies one per step it tries) allocates once, and the step's first removal does not
     /// allocate again.
     free: u32,
+    /// While a search's scratch copy tracks them: the slots changed since the copy was last
+    /// made equal to the queue it copies ([`EventQueue::refill_from`]).
+    changed: Option<Vec<u32>>,
 }
 
 /// The end of the free list.
@@ -297,14 +300,21 @@ impl<P: Node> Clone for EventQueue<P> {
             keys: self.keys.clone(),
             slots: self.slots.clone(),
             free: self.free,
+            changed: None,
         }
     }
 
     fn clone_from(&mut self, source: &Self) {
-        let EventQueue { keys, slots, free } = source;
+        let EventQueue {
+            keys,
+            slots,
+            free,
+            changed: _,
+        } = source;
         self.keys.clone_from(keys);
         self.slots.clone_from(slots);
         self.free = *free;
+        self.changed = None;
     }
 }
 
@@ -323,6 +333,52 @@ impl<P: Node> EventQueue<P> {
             keys: KeyHeap::new(),
             slots: Vec::new(),
             free: NO_SLOT,
+            changed: None,
+        }
+    }
+
+    /// Makes this queue equal to `source` again, copying back only the slots changed since it
+    /// last was: the first call copies `source` whole and starts tracking changes. The caller
+    /// promises that this queue has been a copy of `source` since that first call, changed
+    /// only through its own methods, and that `source` has not changed: a search's scratch
+    /// copy, refilled from the one state it expands for each step it tries.
+    pub(super) fn refill_from(&mut self, source: &EventQueue<P>) {
+        match self.changed.take() {
+            Some(mut changed) => {
+                // Slots are only ever added, so the ones past the source's were pushed here.
+                self.slots.truncate(source.slots.len());
+                for &slot in &changed {
+                    if let Some(mine) = self.slots.get_mut(slot as usize) {
+                        mine.clone_from(&source.slots[slot as usize]);
+                    }
+                }
+                changed.clear();
+                self.keys.clone_from(&source.keys);
+                self.free = source.free;
+                self.changed = Some(changed);
+            }
+            None => {
+                self.clone_from(source);
+                self.changed = Some(Vec::new());
+            }
+        }
+    }
+
+    /// Starts tracking changed slots: a scratch copy just made ([`EventQueue::refill_from`]).
+    pub(super) fn track_changes(&mut self) {
+        self.changed = Some(Vec::new());
+    }
+
+    /// Stops tracking changed slots: a scratch copy kept as a state of its own.
+    pub(super) fn forget_changes(&mut self) {
+        self.changed = None;
+    }
+
+    /// Notes that `slot` changed, if changes are tracked.
+    #[inline]
+    fn changed(&mut self, slot: usize) {
+        if let Some(changed) = &mut self.changed {
+            changed.push(slot as u32);
         }
     }
 
@@ -349,6 +405,7 @@ impl<P: Node> EventQueue<P> {
                 slot
             }
         };
+        self.changed(slot);
         self.keys.push(time, slot);
     }
 
@@ -365,6 +422,7 @@ impl<P: Node> EventQueue<P> {
         };
         // `push` keeps slot numbers below `NO_SLOT`.
         self.free = slot as u32;
+        self.changed(slot);
         Some(event)
     }
 
@@ -420,6 +478,8 @@ impl<P: Node> EventQueue<P> {
 
     /// Every waiting event, to change, in no particular order.
     pub(super) fn events_mut(&mut self) -> impl Iterator<Item = &mut Event<P>> {
+        // Any of them may change: the next refill copies the whole queue.
+        self.changed = None;
         self.slots.iter_mut().filter_map(|slot| match slot {
             Slot::Waiting(event) => Some(event),
             Slot::Free(_) => None,
@@ -496,5 +556,88 @@ mod tests {
             let repacks = pops_in_time_then_insertion_order(heap, seed);
             assert_eq!(repacks, 1);
         }
+    }
+}
+
+#[cfg(test)]
+mod refill_tests {
+    use super::{Event, EventQueue, Origin};
+    use crate::node::{Ctx, Node, NodeId, ReplyTo, ResponseClass};
+    use crate::rng::{self, Stream};
+    use crate::time::Time;
+
+    #[derive(Clone, Debug)]
+    struct Pinger;
+
+    impl Node for Pinger {
+        type Msg = u64;
+        type Timer = ();
+        type Request = ();
+        type Response = ();
+        type Durable = ();
+        fn on_start(&mut self, _: &mut Ctx<'_, Self>) {}
+        fn on_message(&mut self, _: NodeId, _: u64, _: &mut Ctx<'_, Self>) {}
+        fn on_timer(&mut self, _: (), _: &mut Ctx<'_, Self>) {}
+        fn on_request(&mut self, _: ReplyTo, _: (), _: &mut Ctx<'_, Self>) {}
+        fn classify(_: &()) -> ResponseClass {
+            ResponseClass::Ok
+        }
+    }
+
+    fn message(n: u64) -> Event<Pinger> {
+        Event::Deliver {
+            from: NodeId(0),
+            to: NodeId(1),
+            sent: Time::ZERO,
+            msg: n,
+            origin: Origin::new(n, false),
+            msg_hash: n,
+        }
+    }
+
+    /// Everything a queue holds, in slot order, with its keys in the order they run.
+    fn contents(queue: &EventQueue<Pinger>) -> String {
+        format!("{:?} {:?} {}", queue.slots, queue.in_order(), queue.free)
+    }
+
+    /// Random steps on a scratch copy (pushes, pops, takes), each refill checked against
+    /// the source it copies.
+    #[test]
+    fn a_refilled_scratch_queue_equals_its_source_again() {
+        let mut r = rng::stream(7, Stream::Faults);
+        let mut source: EventQueue<Pinger> = EventQueue::new();
+        let mut made = 0;
+        for _ in 0..12 {
+            source.push(Time::from_micros(rng::below(&mut r, 50)), message(made));
+            made += 1;
+        }
+        source.take(3);
+        source.take(7);
+        let mut scratch = source.clone();
+        scratch.track_changes();
+        for round in 0..500 {
+            for _ in 0..rng::below(&mut r, 4) {
+                match rng::below(&mut r, 3) {
+                    0 => {
+                        scratch.push(Time::from_micros(rng::below(&mut r, 50)), message(made));
+                        made += 1;
+                    }
+                    1 => {
+                        scratch.pop();
+                    }
+                    _ => {
+                        let slot = rng::below(&mut r, scratch.slots.len() as u64 + 1);
+                        scratch.take(slot as usize);
+                    }
+                }
+            }
+            // Now and then a queue whose events all may have changed: copied whole.
+            if round % 97 == 0 {
+                scratch.events_mut().for_each(|_| {});
+            }
+            scratch.refill_from(&source);
+            assert_eq!(contents(&scratch), contents(&source), "round {round}");
+        }
+        assert!(made > 200, "{made} events pushed");
     }
 }
