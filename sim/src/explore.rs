@@ -498,12 +498,14 @@ impl<P: Node> Expander<P> {
     }
 
     fn expand_chunk(&self, chunk: Vec<Waiting<P>>) -> Vec<Expanded<P>> {
+        // One scratch copy for the whole chunk: its buffers serve every state in it.
+        let mut scratch = None;
         chunk
             .into_iter()
             .map(|waiting| {
                 let at_limit = waiting.depth >= self.max_depth;
                 let keep = self.keep_states.load(Ordering::Relaxed);
-                let expansion = expand(waiting.state.reach(), at_limit, keep);
+                let expansion = expand(waiting.state.reach(), at_limit, keep, &mut scratch);
                 (waiting.at, waiting.depth, expansion)
             })
             .collect()
@@ -555,6 +557,7 @@ fn expand<P: Node>(
     mut state: Box<Simulation<P>>,
     at_depth_limit: bool,
     keep_states: bool,
+    scratch: &mut Option<Simulation<P>>,
 ) -> Expansion<P> {
     let sometimes = state
         .sometimes_held()
@@ -590,15 +593,21 @@ fn expand<P: Node>(
     // reach states seen before, and only those kept leave it.
     state.share_parts();
     let source: &Simulation<P> = &state;
-    let mut scratch: Option<Simulation<P>> = None;
+    // A scratch copy left by the state expanded before is made a copy of this one first.
+    let mut copied = false;
     for event in enabled {
-        let next = match &mut scratch {
-            Some(next) => {
+        let next = match scratch {
+            Some(next) if copied => {
                 next.refill_from(source);
+                next
+            }
+            Some(next) => {
+                next.scratch_of(source);
                 next
             }
             None => scratch.insert(source.scratch_copy()),
         };
+        copied = true;
         next.run_choice(event.choice);
         if let Some(violation) = next.violations().get(before) {
             let violation = violation.clone();

@@ -388,6 +388,13 @@ impl<P: Node> Simulation<P> {
         copy
     }
 
+    /// Makes this simulation a scratch copy of `source`, as [`Simulation::scratch_copy`]
+    /// would, but into the buffers it has.
+    pub(crate) fn scratch_of(&mut self, source: &Simulation<P>) {
+        self.copy_from(source, false);
+        self.queue.track_changes();
+    }
+
     /// Makes this scratch copy of `source` ([`Simulation::scratch_copy`]) equal to it again.
     /// It keeps its own buffers (queue, node and client lists) and copies into them, where a
     /// new copy would allocate them and the copy it replaces free them; of the queue's events
