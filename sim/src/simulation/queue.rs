@@ -377,6 +377,16 @@ impl<P: Node> EventQueue<P> {
     /// Notes that `slot` changed, if changes are tracked.
     #[inline]
     fn changed(&mut self, slot: usize) {
+        if self.changed.is_some() {
+            self.note_changed(slot);
+        }
+    }
+
+    /// Out of line: random runs never track changes, and their push and pop stay as small as
+    /// they were.
+    #[cold]
+    #[inline(never)]
+    fn note_changed(&mut self, slot: usize) {
         if let Some(changed) = &mut self.changed {
             changed.push(slot as u32);
         }
