@@ -158,7 +158,7 @@ impl<P: Node> Clone for NodeSlot<P> {
     }
 
     /// Keeps the state and store this slot already shares with `source` (see
-    /// `Simulation::snapshot_into`).
+    /// `Simulation::refill_from`).
     fn clone_from(&mut self, source: &Self) {
         let NodeSlot {
             state,
@@ -213,7 +213,7 @@ impl<P: Node> Clone for WorldState<P> {
         }
     }
 
-    /// Copies into the buffers this world already has (see `Simulation::snapshot_into`).
+    /// Copies into the buffers this world already has (see `Simulation::refill_from`).
     fn clone_from(&mut self, source: &Self) {
         let WorldState {
             now,

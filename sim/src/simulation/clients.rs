@@ -59,7 +59,7 @@ impl Clone for ClientState {
     }
 
     /// Keeps the list of operations this copy already shares with `source` (see
-    /// `Simulation::snapshot_into`).
+    /// `Simulation::refill_from`).
     fn clone_from(&mut self, source: &Self) {
         let ClientState {
             rng,

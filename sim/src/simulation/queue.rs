@@ -272,7 +272,7 @@ enum Slot<P: Node> {
 }
 
 // `clone_from` copies into the buffers the copy already has: a search copies its state into the
-// same scratch simulation for every step it tries (`Simulation::snapshot_into`).
+// same scratch simulation for every step it tries (`Simulation::refill_from`).
 impl Clone for KeyHeap {
     fn clone(&self) -> Self {
         KeyHeap {
