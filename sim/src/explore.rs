@@ -20,7 +20,6 @@ use crate::simulation::{Choice, Enabled, Simulation};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 /// The order states are visited in.
@@ -91,16 +90,12 @@ const BATCH_PER_JOB: usize = 64;
 /// parts, mostly stay on one thread.
 const CHUNK: usize = 16;
 
-/// Waiting states below which a breadth-first search keeps the states it reaches whole
-/// (see [`Pending`]): a few tens of MB of simulations.
-const KEEP_STATES_BELOW: usize = 1 << 14;
-
 /// [`explore`] on `jobs` threads, showing `observe` the report so far every
 /// [`PROGRESS_EVERY`] new states; `observe` may stop the search there ([`Report::stopped`]).
 ///
 /// The report is the same for every `jobs`. Threads only expand states: each takes waiting
-/// states from the front of the frontier (running again the step that reaches one, when the
-/// frontier keeps steps: [`Pending`]), runs every enabled event on a copy and fingerprints the
+/// states from the front of the frontier (running again the step that reaches one:
+/// [`Pending`]), runs every enabled event on a copy and fingerprints the
 /// result. One thread then takes the expansions in frontier order and does everything
 /// that decides the result (which states are new, the limits, the first violation), exactly
 /// as a single thread would. Depth-first search follows one path at a time, so it expands one
@@ -191,11 +186,6 @@ fn explore_with<P: Node>(
         if batch.is_empty() {
             return report;
         }
-        // A small frontier keeps the states themselves: running steps again costs more than
-        // the memory they take, until there are many.
-        expander
-            .keep_states
-            .store(frontier.len() < KEEP_STATES_BELOW, Ordering::Relaxed);
         let expanded = expander.expand(batch);
         for (at, depth, expansion) in expanded {
             report.deepest = report.deepest.max(depth);
@@ -227,7 +217,7 @@ fn explore_with<P: Node>(
             let mut expanded_state = Some(expanded_state);
             for Successor { event, next } in successors {
                 report.transitions += 1;
-                let (fingerprint, state) = match next {
+                let fingerprint = match next {
                     Next::Violation(violation) => {
                         report.complete = false;
                         report.counterexample = Some(Counterexample {
@@ -236,7 +226,7 @@ fn explore_with<P: Node>(
                         });
                         return report;
                     }
-                    Next::Reached { fingerprint, state } => (fingerprint, state),
+                    Next::Reached(fingerprint) => fingerprint,
                 };
                 if !seen.insert(fingerprint) {
                     continue;
@@ -254,15 +244,12 @@ fn explore_with<P: Node>(
                     return report;
                 }
                 tree.push((at, Some(event.choice)));
-                let state = match state {
-                    Some(state) => Pending::Ready(state),
-                    None => Pending::After {
-                        parent: Arc::clone(parent.get_or_insert_with(|| {
-                            Arc::new(*expanded_state.take().expect("taken once"))
-                        })),
-                        choice: event.choice,
-                        fingerprint,
-                    },
+                let state = Pending::After {
+                    parent: Arc::clone(parent.get_or_insert_with(|| {
+                        Arc::new(*expanded_state.take().expect("taken once"))
+                    })),
+                    choice: event.choice,
+                    fingerprint,
                 };
                 frontier.push_back(Waiting {
                     at: tree.len() - 1,
@@ -309,14 +296,15 @@ struct Waiting<P: Node> {
 ///
 /// A breadth-first frontier holds the next level of the search, which is several times larger
 /// than the level it was reached from, and each state is a whole simulation of a few KiB whose
-/// memory the machine must first bring in. So once many states wait ([`KEEP_STATES_BELOW`]), a
-/// new state is kept as the state it was reached from (shared by all its new siblings) and the
-/// choice that reaches it, and the step is run again when its turn comes: a step costs less
-/// than the memory it saves, and steps are deterministic, so the state is the one the search
+/// memory the machine must first bring in. Every step of an expansion is tried on one scratch
+/// copy, so keeping a state reached would also cost a copy of its own. So a new state is kept
+/// as the state it was reached from (shared by all its new siblings) and the choice that
+/// reaches it, and the step is run again when its turn comes: a step costs less than the copy
+/// and the memory it saves, and steps are deterministic, so the state is the one the search
 /// fingerprinted (which is checked).
 enum Pending<P: Node> {
-    /// The state itself: the start, and the states reached while few wait. Boxed: a deque of
-    /// whole simulations would copy them every time it grows.
+    /// The start itself. Boxed: a deque of whole simulations would copy them every time it
+    /// grows.
     Ready(Box<Simulation<P>>),
     /// The state `choice` reaches from `parent`, whose fingerprint is `fingerprint`.
     After {
@@ -371,23 +359,19 @@ enum Kind<P: Node> {
     DepthLimit,
     /// Every enabled event, run, in order (after a violation, no more), and the state they
     /// were run from, from which the new ones among them are run again when their turn comes.
-    Successors(Vec<Successor<P>>, Box<Simulation<P>>),
+    Successors(Vec<Successor>, Box<Simulation<P>>),
 }
 
-struct Successor<P: Node> {
+struct Successor {
     event: Enabled,
-    next: Next<P>,
+    next: Next,
 }
 
-enum Next<P: Node> {
+enum Next {
     /// The step broke an invariant.
     Violation(Violation),
-    /// The fingerprint of the state the step reached, and that state when the search keeps
-    /// the states it reaches ([`Expander::keep_states`]).
-    Reached {
-        fingerprint: u64,
-        state: Option<Box<Simulation<P>>>,
-    },
+    /// The fingerprint of the state the step reached.
+    Reached(u64),
 }
 
 /// One expanded state: where it is in the search tree, its depth, and what expanding it found.
@@ -398,9 +382,6 @@ type Expanded<P> = (usize, usize, Expansion<P>);
 struct Expander<P: Node> {
     max_depth: usize,
     jobs: usize,
-    /// Whether expansions keep the states they reach (set by the search for each batch),
-    /// rather than only their fingerprints.
-    keep_states: AtomicBool,
     work: Mutex<Work<P>>,
     /// Signalled when chunks are queued or the search closes.
     more_work: Condvar,
@@ -436,7 +417,6 @@ impl<P: Node> Expander<P> {
         Expander {
             max_depth,
             jobs,
-            keep_states: AtomicBool::new(true),
             work: Mutex::new(Work {
                 todo: Vec::new(),
                 done: Vec::new(),
@@ -504,8 +484,7 @@ impl<P: Node> Expander<P> {
             .into_iter()
             .map(|waiting| {
                 let at_limit = waiting.depth >= self.max_depth;
-                let keep = self.keep_states.load(Ordering::Relaxed);
-                let expansion = expand(waiting.state.reach(), at_limit, keep, &mut scratch);
+                let expansion = expand(waiting.state.reach(), at_limit, &mut scratch);
                 (waiting.at, waiting.depth, expansion)
             })
             .collect()
@@ -556,7 +535,6 @@ impl<P: Node> Expander<P> {
 fn expand<P: Node>(
     mut state: Box<Simulation<P>>,
     at_depth_limit: bool,
-    keep_states: bool,
     scratch: &mut Option<Simulation<P>>,
 ) -> Expansion<P> {
     let sometimes = state
@@ -589,25 +567,22 @@ fn expand<P: Node>(
     }
     let before = state.violations().len();
     let mut successors = Vec::with_capacity(enabled.len());
-    // Each step is tried on one scratch copy, made equal to `state` again for the next: most
-    // reach states seen before, and only those kept leave it.
+    // Each step is tried on one scratch copy, made equal to `state` again for the next: the
+    // search keeps only fingerprints of what the steps reach.
     state.share_parts();
     let source: &Simulation<P> = &state;
     // A scratch copy left by the state expanded before is made a copy of this one first.
-    let mut copied = false;
-    for event in enabled {
-        let next = match scratch {
-            Some(next) if copied => {
-                next.refill_from(source);
-                next
-            }
-            Some(next) => {
-                next.scratch_of(source);
-                next
-            }
-            None => scratch.insert(source.scratch_copy()),
-        };
-        copied = true;
+    let next = match scratch {
+        Some(next) => {
+            next.scratch_of(source);
+            next
+        }
+        None => scratch.insert(source.scratch_copy()),
+    };
+    for (tried, event) in enabled.into_iter().enumerate() {
+        if tried > 0 {
+            next.refill_from(source);
+        }
         next.run_choice(event.choice);
         if let Some(violation) = next.violations().get(before) {
             let violation = violation.clone();
@@ -617,18 +592,9 @@ fn expand<P: Node>(
             });
             break;
         }
-        let fingerprint = next.fingerprint();
-        let state = if keep_states {
-            scratch.take().map(|mut kept| {
-                kept.forget_scratch();
-                Box::new(kept)
-            })
-        } else {
-            None
-        };
         successors.push(Successor {
             event,
-            next: Next::Reached { fingerprint, state },
+            next: Next::Reached(next.fingerprint()),
         });
     }
     Expansion {

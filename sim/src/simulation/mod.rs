@@ -405,11 +405,6 @@ impl<P: Node> Simulation<P> {
         self.copy_from(source, true);
     }
 
-    /// Makes a scratch copy an ordinary simulation, to keep.
-    pub(crate) fn forget_scratch(&mut self) {
-        self.queue.forget_changes();
-    }
-
     /// Shares every node's state, durable store, the history, the workload and the
     /// invariants, so that copies count references to them instead of copying them.
     pub(crate) fn share_parts(&mut self) {

@@ -369,11 +369,6 @@ impl<P: Node> EventQueue<P> {
         self.changed = Some(Vec::new());
     }
 
-    /// Stops tracking changed slots: a scratch copy kept as a state of its own.
-    pub(super) fn forget_changes(&mut self) {
-        self.changed = None;
-    }
-
     /// Notes that `slot` changed, if changes are tracked.
     #[inline]
     fn changed(&mut self, slot: usize) {
