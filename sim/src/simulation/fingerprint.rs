@@ -24,37 +24,42 @@ impl<P: Node> Simulation<P> {
     /// what it leaves out). Equal states have equal fingerprints in every run and on every
     /// machine; unequal ones almost surely differ.
     pub fn fingerprint(&self) -> u64 {
+        // Each part is hashed on its own chain and only the parts' hashes are chained: the
+        // mixing of one word waits for the word before it, and the parts' chains are
+        // independent, so the processor works on several at once.
         let mut h = StableHasher::new();
         for slot in &self.state.nodes {
-            h.word(match slot.presence {
-                Presence::Absent => 0,
-                Presence::Member => 1,
-                Presence::Leaving => 2,
-                Presence::Left => 3,
-            });
-            h.word(u64::from(slot.paused));
-            // A node's state and its durable store are fingerprinted on their own and the
-            // number kept until they change: a step changes one node, the others are shared
-            // with the state it came from, and so is their number.
-            match &slot.state {
-                None => h.word(0),
-                Some(node) => {
-                    h.word(1);
-                    h.word(node.memoized(|node| part(|h| node.fingerprint(h))));
+            h.word(part(|h| {
+                h.word(match slot.presence {
+                    Presence::Absent => 0,
+                    Presence::Member => 1,
+                    Presence::Leaving => 2,
+                    Presence::Left => 3,
+                });
+                h.word(u64::from(slot.paused));
+                // A node's state and its durable store are fingerprinted on their own and the
+                // number kept until they change: a step changes one node, the others are
+                // shared with the state it came from, and so is their number.
+                match &slot.state {
+                    None => h.word(0),
+                    Some(node) => {
+                        h.word(1);
+                        h.word(node.memoized(|node| part(|h| node.fingerprint(h))));
+                    }
                 }
-            }
-            h.word(
-                slot.durable
-                    .memoized(|durable| part(|h| P::fingerprint_durable(durable, h))),
-            );
-            multiset(&mut h, slot.timers.values().map(stable_hash));
-            h.word(slot.clock.offset_us as u64);
-            h.word(i64::from(slot.clock.drift_ppm) as u64);
-            h.word(i64::from(slot.clock.rate_ppm) as u64);
-            position(&mut h, &slot.rng);
-            position(&mut h, &slot.net_rng);
+                h.word(
+                    slot.durable
+                        .memoized(|durable| part(|h| P::fingerprint_durable(durable, h))),
+                );
+                multiset(h, slot.timers.values().map(stable_hash));
+                h.word(slot.clock.offset_us as u64);
+                h.word(i64::from(slot.clock.drift_ppm) as u64);
+                h.word(i64::from(slot.clock.rate_ppm) as u64);
+                position(h, &slot.rng);
+                position(h, &slot.net_rng);
+            }));
         }
-        self.state.network.reach.fingerprint(&mut h);
+        h.word(part(|h| self.state.network.reach.fingerprint(h)));
         // Armed timers are in their nodes' slots above, cancelled ones never run.
         multiset(
             &mut h,
@@ -64,32 +69,36 @@ impl<P: Node> Simulation<P> {
                 .map(|event| self.waiting(event)),
         );
         // Every node's backlog, empty ones included (before the first pause there are none).
-        for node in 0..self.state.nodes.len() {
-            let backlog = self.backlogs.get(node).map_or(&[][..], Vec::as_slice);
-            h.word(backlog.len() as u64);
-            backlog.iter().for_each(|event| h.word(self.waiting(event)));
-        }
-        for client in &self.clients {
-            position(&mut h, &client.rng);
-            position(&mut h, &client.workload_rng);
-            match &client.pending {
-                None => h.word(0),
-                Some(p) => {
-                    h.word(1);
-                    for word in [
-                        p.seq,
-                        u64::from(p.send),
-                        u64::from(p.tries),
-                        u64::from(p.hops),
-                    ] {
-                        h.word(word);
-                    }
-                    h.word(u64::from(p.maybe_applied));
-                    h.value(&p.key);
-                }
+        h.word(part(|h| {
+            for node in 0..self.state.nodes.len() {
+                let backlog = self.backlogs.get(node).map_or(&[][..], Vec::as_slice);
+                h.word(backlog.len() as u64);
+                backlog.iter().for_each(|event| h.word(self.waiting(event)));
             }
-            h.value(&client.leader_hint);
-            h.value(&client.key_hints);
+        }));
+        for client in &self.clients {
+            h.word(part(|h| {
+                position(h, &client.rng);
+                position(h, &client.workload_rng);
+                match &client.pending {
+                    None => h.word(0),
+                    Some(p) => {
+                        h.word(1);
+                        for word in [
+                            p.seq,
+                            u64::from(p.send),
+                            u64::from(p.tries),
+                            u64::from(p.hops),
+                        ] {
+                            h.word(word);
+                        }
+                        h.word(u64::from(p.maybe_applied));
+                        h.value(&p.key);
+                    }
+                }
+                h.value(&client.leader_hint);
+                h.value(&client.key_hints);
+            }));
         }
         // The history without its times: what each operation asked and answered, and the
         // real-time order of calls and returns, which is what linearizability reads.
@@ -107,13 +116,15 @@ impl<P: Node> Simulation<P> {
                 }
             })
         }));
-        h.value(&self.fault_budget);
-        h.word(u64::from(self.restart_choices));
-        h.word(u64::from(self.heal_choices));
-        h.word(u64::from(self.synchronous));
-        for settled in self.settled.iter() {
-            h.word(u64::from(settled.is_some()));
-        }
+        h.word(part(|h| {
+            h.value(&self.fault_budget);
+            h.word(u64::from(self.restart_choices));
+            h.word(u64::from(self.heal_choices));
+            h.word(u64::from(self.synchronous));
+            for settled in self.settled.iter() {
+                h.word(u64::from(settled.is_some()));
+            }
+        }));
         h.finish()
     }
 }
