@@ -61,9 +61,13 @@ impl StableHasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut last = [0u8; 8];
-            last[..rest.len()].copy_from_slice(rest);
-            self.word(u64::from_le_bytes(last));
+            // Assembled in a register: copying the bytes into a buffer and reading it back
+            // as a word called `memcpy` and stalled the read (most strings hashed are short).
+            let last = rest
+                .iter()
+                .rev()
+                .fold(0u64, |word, &byte| (word << 8) | u64::from(byte));
+            self.word(last);
         }
     }
 
@@ -362,6 +366,25 @@ mod tests {
             0x038c3d5d6f2feb6c
         );
         assert_eq!(stable_hash(&Msg::Stop), 0x352a863cd733400f);
+    }
+
+    /// The encoding the module states, word by word, for every length of a last partial word.
+    #[test]
+    fn bytes_are_packed_eight_to_a_little_endian_word_zero_padded() {
+        let all: Vec<u8> = (1..=19).collect();
+        for len in 0..=all.len() {
+            let bytes = &all[..len];
+            let mut expected = StableHasher::new();
+            expected.word(len as u64);
+            for chunk in bytes.chunks(8) {
+                let mut word = [0u8; 8];
+                word[..chunk.len()].copy_from_slice(chunk);
+                expected.word(u64::from_le_bytes(word));
+            }
+            let mut hashed = StableHasher::new();
+            hashed.bytes(bytes);
+            assert_eq!(hashed, expected, "{len} bytes");
+        }
     }
 
     #[test]
