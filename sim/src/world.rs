@@ -9,7 +9,6 @@ use crate::rng::SimRng;
 use crate::share::Shareable;
 use crate::time::Time;
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// A node's liveness.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
@@ -137,7 +136,7 @@ pub(crate) struct NodeSlot<P: Node> {
     pub(crate) durable: Shareable<P::Durable>,
     pub(crate) paused: bool,
     pub(crate) presence: Presence,
-    pub(crate) timers: BTreeMap<TimerId, P::Timer>,
+    pub(crate) timers: Timers<P::Timer>,
     pub(crate) clock: Clock,
     pub(crate) rng: SimRng,
     pub(crate) net_rng: SimRng,
@@ -178,6 +177,62 @@ impl<P: Node> Clone for NodeSlot<P> {
         self.clock = *clock;
         self.rng.clone_from(rng);
         self.net_rng.clone_from(net_rng);
+    }
+}
+
+/// A node's armed timers, by id: a vector sorted by id rather than a map. A node arms a few
+/// at a time, ids only grow (so arming one appends it), and a copy fills the vector it already
+/// has, where a copied map allocates its nodes: a search copies every node's timers for every
+/// step it tries.
+#[derive(Debug)]
+pub(crate) struct Timers<T>(Vec<(TimerId, T)>);
+
+impl<T> Timers<T> {
+    pub(crate) fn new() -> Timers<T> {
+        Timers(Vec::new())
+    }
+
+    fn find(&self, id: TimerId) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&id, |(armed, _)| *armed)
+    }
+
+    /// Whether timer `id` is armed.
+    pub(crate) fn contains(&self, id: TimerId) -> bool {
+        self.find(id).is_ok()
+    }
+
+    /// Arms timer `id`, replacing one armed under the same id.
+    pub(crate) fn insert(&mut self, id: TimerId, timer: T) {
+        match self.find(id) {
+            Ok(at) => self.0[at].1 = timer,
+            Err(at) => self.0.insert(at, (id, timer)),
+        }
+    }
+
+    /// Disarms timer `id`; what it was armed with, if it was.
+    pub(crate) fn remove(&mut self, id: TimerId) -> Option<T> {
+        let at = self.find(id).ok()?;
+        Some(self.0.remove(at).1)
+    }
+
+    /// Disarms every timer.
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// The armed timers, by id.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
+        self.0.iter().map(|(_, timer)| timer)
+    }
+}
+
+impl<T: Clone> Clone for Timers<T> {
+    fn clone(&self) -> Self {
+        Timers(self.0.clone())
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        self.0.clone_from(&source.0);
     }
 }
 
@@ -405,5 +460,45 @@ mod clock_tests {
         slow.set_rate(Time::ZERO, -500_000);
         assert_eq!(slow.local(Time::from_secs(4)), Time::from_secs(2));
         assert_eq!(slow.real_delay(Time::from_secs(1)), Time::from_secs(2));
+    }
+}
+
+#[cfg(test)]
+mod timer_tests {
+    use super::Timers;
+    use crate::node::TimerId;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn timers_agree_with_a_map_and_a_copy_over_another_equals_its_source() {
+        let mut timers = Timers::new();
+        let mut reference = BTreeMap::new();
+        let mut copy = Timers::new();
+        let mut state = 11u64;
+        for step in 0..5_000u64 {
+            let draw = crate::rng::splitmix64(&mut state);
+            // Mostly new ids, as nodes arm them; some re-armed, removed or cleared.
+            let id = TimerId(if draw.is_multiple_of(3) {
+                draw % 8
+            } else {
+                step
+            });
+            match draw % 7 {
+                0..=2 => {
+                    timers.insert(id, step);
+                    reference.insert(id, step);
+                }
+                3..=5 => assert_eq!(timers.remove(id), reference.remove(&id)),
+                _ if draw % 50 == 6 => {
+                    timers.clear();
+                    reference.clear();
+                }
+                _ => {}
+            }
+            assert_eq!(timers.contains(id), reference.contains_key(&id));
+            assert!(timers.values().eq(reference.values()));
+            copy.clone_from(&timers);
+            assert!(copy.values().eq(reference.values()));
+        }
     }
 }

@@ -437,7 +437,7 @@ impl<P: Node> Simulation<P> {
     /// Whether the event in `slot` is a timer its node cancelled.
     fn is_cancelled_timer(&self, slot: usize) -> bool {
         matches!(self.queue.get(slot), Some(Event::Timer { node, id })
-            if !self.state.nodes[node.index()].timers.contains_key(id))
+            if !self.state.nodes[node.index()].timers.contains(*id))
     }
 
     /// Ends a chosen run. Once nothing is enabled, with the stop reason [`Simulation::step`]

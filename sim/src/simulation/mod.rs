@@ -31,7 +31,9 @@ use crate::trace::{
     CompactStep, CompactTrace, Detail, LostSend, StepInfo, StepKind, StepRecord, TraceMode,
 };
 use crate::workload::Workload;
-use crate::world::{Changed, Clock, NodeSlot, NodeStatus, Presence, Stats, World, WorldState};
+use crate::world::{
+    Changed, Clock, NodeSlot, NodeStatus, Presence, Stats, Timers, World, WorldState,
+};
 use clients::ClientState;
 use queue::{Event, EventQueue, FaultEvent, Origin};
 use std::collections::BTreeMap;
@@ -257,7 +259,7 @@ impl<P: Node> Simulation<P> {
                     } else {
                         Presence::Member
                     },
-                    timers: BTreeMap::new(),
+                    timers: Timers::new(),
                     clock: Clock::default(),
                     rng: rng::stream(seed, Stream::Node(i)),
                     net_rng: rng::stream(seed, Stream::Network(i)),
@@ -581,7 +583,7 @@ impl<P: Node> Simulation<P> {
             }
             let (time, event) = self.queue.pop().expect("peeked");
             if let Event::Timer { node, id } = &event
-                && !self.state.nodes[node.index()].timers.contains_key(id)
+                && !self.state.nodes[node.index()].timers.contains(*id)
             {
                 continue;
             }
@@ -760,7 +762,7 @@ impl<P: Node> Simulation<P> {
             Event::Timer { node, id } => {
                 let timer = self.state.nodes[node.index()]
                     .timers
-                    .remove(&id)
+                    .remove(id)
                     .expect("live timer");
                 self.trace(&timer);
                 self.state.stats.timers_fired += 1;
@@ -1011,7 +1013,7 @@ impl<P: Node> Simulation<P> {
                 );
             }
             Effect::CancelTimer(timer_id) => {
-                self.state.nodes[id.index()].timers.remove(&timer_id);
+                self.state.nodes[id.index()].timers.remove(timer_id);
             }
             Effect::Reply { to, response } => {
                 if to.client.0 as usize >= self.clients.len() {
