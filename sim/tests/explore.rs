@@ -452,8 +452,8 @@ impl Node for Unrepeatable {
     }
 }
 
-/// A wide search keeps a waiting state as its parent and the step that reaches it, and runs
-/// the step again in its turn; a step that reaches another state then is a protocol that is
+/// A search keeps a waiting state as its parent and the step that reaches it, and runs the
+/// step again in its turn; a step that reaches another state then is a protocol that is
 /// not deterministic, and the search says so rather than explore states it never fingerprinted.
 #[test]
 #[should_panic(expected = "not deterministic")]
@@ -461,7 +461,8 @@ fn a_step_that_reaches_another_state_when_run_again_stops_the_search() {
     let config = SimConfig::new(4, 1, Time::from_secs(10));
     let sim = Simulation::new(config, |_| Unrepeatable::default(), None, Vec::new())
         .expect("valid config");
-    // Far enough for 16,384 states to wait, from where the waiting states are kept as steps.
+    // Every state but the start is reached again from its parent, so the first delivery run
+    // again stops the search.
     let limits = ExploreLimits {
         max_depth: 100,
         max_states: 1_000_000,
