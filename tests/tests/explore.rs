@@ -464,10 +464,10 @@ fn paxos_learning_through_the_proposer_holds_in_every_synchronous_schedule() {
     );
 }
 
-/// Long: about 25 minutes and a few GB in a release build. `cargo test --release -p
+/// Long: about 10 minutes and 4 GB in a release build. `cargo test --release -p
 /// simlab-tests --test explore -- --ignored`.
 #[test]
-#[ignore = "67 million states, 25 minutes: run by hand"]
+#[ignore = "67 million states, 10 minutes: run by hand"]
 fn paxos_holds_in_every_schedule_of_two_proposals() {
     assert_eq!(
         paxos_explored_completely(Learning::EveryNode, false, 100_000_000),
