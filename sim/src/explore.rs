@@ -175,6 +175,9 @@ fn explore_with<P: Node>(
         choices.reverse();
         schedule_of(&start, &choices, last)
     };
+    // This thread's scratch copy, kept from one batch to the next: a depth-first search
+    // expands one state a batch, and a new scratch copy for each would be a whole copy.
+    let mut scratch = None;
     loop {
         let batch: Vec<Waiting<P>> = match search {
             Search::BreadthFirst => {
@@ -186,7 +189,7 @@ fn explore_with<P: Node>(
         if batch.is_empty() {
             return report;
         }
-        let expanded = expander.expand(batch);
+        let expanded = expander.expand(batch, &mut scratch);
         for (at, depth, expansion) in expanded {
             report.deepest = report.deepest.max(depth);
             for ((_, somewhere), held) in report.sometimes.iter_mut().zip(&expansion.sometimes) {
@@ -434,10 +437,15 @@ impl<P: Node> Expander<P> {
         self.work.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Expands `batch`; the expansions come back in the batch's order.
-    fn expand(&self, batch: Vec<Waiting<P>>) -> Vec<Expanded<P>> {
+    /// Expands `batch`, on `scratch` and the workers' own scratch copies; the expansions come
+    /// back in the batch's order.
+    fn expand(
+        &self,
+        batch: Vec<Waiting<P>>,
+        scratch: &mut Option<Simulation<P>>,
+    ) -> Vec<Expanded<P>> {
         if self.jobs == 1 || batch.len() <= CHUNK {
-            return self.expand_chunk(batch);
+            return self.expand_chunk(batch, scratch);
         }
         let mut chunks: Vec<(usize, Vec<Waiting<P>>)> = Vec::new();
         let mut batch = batch.into_iter().peekable();
@@ -456,7 +464,7 @@ impl<P: Node> Expander<P> {
             // Not in the `while let` itself: its guard would live through the body.
             let next = self.lock_work().todo.pop();
             let Some((index, chunk)) = next else { break };
-            self.run_chunk(index, chunk);
+            self.run_chunk(index, chunk, scratch);
         }
         let mut work = self.lock_work();
         while work.unfinished > 0 {
@@ -477,23 +485,28 @@ impl<P: Node> Expander<P> {
             .collect()
     }
 
-    fn expand_chunk(&self, chunk: Vec<Waiting<P>>) -> Vec<Expanded<P>> {
-        // One scratch copy for the whole chunk: its buffers serve every state in it.
-        let mut scratch = None;
+    /// Expands `chunk` on one scratch copy (made a copy of each state in turn, into the
+    /// buffers it has).
+    fn expand_chunk(
+        &self,
+        chunk: Vec<Waiting<P>>,
+        scratch: &mut Option<Simulation<P>>,
+    ) -> Vec<Expanded<P>> {
         chunk
             .into_iter()
             .map(|waiting| {
                 let at_limit = waiting.depth >= self.max_depth;
-                let expansion = expand(waiting.state.reach(), at_limit, &mut scratch);
+                let expansion = expand(waiting.state.reach(), at_limit, scratch);
                 (waiting.at, waiting.depth, expansion)
             })
             .collect()
     }
 
     /// Expands one chunk of the batch and hands it in; a panic is handed in instead.
-    fn run_chunk(&self, index: usize, chunk: Vec<Waiting<P>>) {
-        let result =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.expand_chunk(chunk)));
+    fn run_chunk(&self, index: usize, chunk: Vec<Waiting<P>>, scratch: &mut Option<Simulation<P>>) {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.expand_chunk(chunk, scratch)
+        }));
         let mut work = self.lock_work();
         match result {
             Ok(expanded) => work.done.push((index, expanded)),
@@ -509,6 +522,7 @@ impl<P: Node> Expander<P> {
 
     /// A worker thread's life: expand chunks as they come, until the search closes.
     fn serve(&self) {
+        let mut scratch = None;
         loop {
             let next = {
                 let mut work = self.lock_work();
@@ -523,7 +537,7 @@ impl<P: Node> Expander<P> {
                 }
             };
             match next {
-                Some((index, chunk)) => self.run_chunk(index, chunk),
+                Some((index, chunk)) => self.run_chunk(index, chunk, &mut scratch),
                 None => return,
             }
         }
