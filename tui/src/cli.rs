@@ -78,7 +78,9 @@ enum Command {
         #[arg(long, default_value_t = 1_000_000)]
         max_states: usize,
         /// Stop once the process holds this much memory (MiB; checked every 16,384 new
-        /// states, on Linux). Each waiting state is a whole simulation, a few KiB.
+        /// states, on Linux). Breadth-first search of paxos-explore holds about 1 KiB per
+        /// state visited (the states waiting states were reached from are whole simulations);
+        /// depth-first, under 100 bytes.
         #[arg(long, value_name = "MIB", default_value_t = 4096)]
         max_memory: u64,
         /// Threads expanding states, breadth-first (default: every core). The result (states,
