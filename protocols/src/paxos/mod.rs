@@ -30,6 +30,7 @@ pub use synod::Synod;
 use crate::kv::KvOp;
 use acceptor::AcceptorState;
 use serde::{Deserialize, Serialize};
+use simlab_sim::hash::{StableHasher, stable_hash};
 use simlab_sim::{FieldError, Node};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -57,6 +58,14 @@ impl Ballot {
     }
 }
 
+impl Ballot {
+    /// Mixes this ballot into a state fingerprint.
+    pub fn fingerprint(self, hasher: &mut StableHasher) {
+        hasher.word(self.round);
+        hasher.word(u64::from(self.node));
+    }
+}
+
 impl fmt::Display for Ballot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.round, self.node)
@@ -76,8 +85,73 @@ pub enum Value {
         seq: u64,
         /// The operation, shared (not copied) by every message, acceptor and replica that
         /// holds it.
-        op: Arc<KvOp>,
+        op: SharedOp,
     },
+}
+
+impl Value {
+    /// Mixes this value into a state fingerprint: an operation by the hash it was given once,
+    /// where serialising it would hash its strings again in every fingerprint of every node
+    /// and store that holds it.
+    pub fn fingerprint(&self, hasher: &mut StableHasher) {
+        match self {
+            Value::Noop => hasher.word(0),
+            Value::Client { client, seq, op } => {
+                hasher.word(1);
+                hasher.word(u64::from(*client));
+                hasher.word(*seq);
+                hasher.word(op.hash());
+            }
+        }
+    }
+}
+
+/// A client's operation as Paxos carries it: one copy shared by every message, proposer,
+/// acceptor and replica that holds it, with its [`stable_hash`] worked out once.
+///
+/// It serialises, compares and prints exactly as the [`KvOp`] it holds, so traces and message
+/// hashes are those of the operation itself; only fingerprints use the hash.
+#[derive(Clone)]
+pub struct SharedOp(Arc<(KvOp, u64)>);
+
+impl SharedOp {
+    /// Shares `op`, hashing it once.
+    pub fn new(op: KvOp) -> SharedOp {
+        let hash = stable_hash(&op);
+        SharedOp(Arc::new((op, hash)))
+    }
+
+    /// The operation's [`stable_hash`].
+    pub fn hash(&self) -> u64 {
+        self.0.1
+    }
+}
+
+impl std::ops::Deref for SharedOp {
+    type Target = KvOp;
+    fn deref(&self) -> &KvOp {
+        &self.0.0
+    }
+}
+
+impl PartialEq for SharedOp {
+    fn eq(&self, other: &SharedOp) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.0 == other.0.0
+    }
+}
+
+impl Eq for SharedOp {}
+
+impl fmt::Debug for SharedOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.0.fmt(f)
+    }
+}
+
+impl Serialize for SharedOp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.0.serialize(serializer)
+    }
 }
 
 impl Value {
@@ -132,6 +206,16 @@ impl<V> ByNode<V> {
     pub fn values(&self) -> impl Iterator<Item = &V> {
         self.0.iter().map(|(_, v)| v)
     }
+
+    /// Mixes the entries into a state fingerprint, in node order, each value as `value`
+    /// mixes it.
+    pub fn fingerprint(&self, hasher: &mut StableHasher, value: impl Fn(&V, &mut StableHasher)) {
+        hasher.word(self.0.len() as u64);
+        for (node, v) in &self.0 {
+            hasher.word(u64::from(node.0));
+            value(v, hasher);
+        }
+    }
 }
 
 impl<V: Serialize> Serialize for ByNode<V> {
@@ -153,6 +237,34 @@ pub struct PaxosDurable {
 }
 
 impl PaxosDurable {
+    /// Mixes what of this store decides the future into a fingerprint: the promise, what was
+    /// accepted and what was learned, not the journals (they only record the path, for the
+    /// invariants).
+    pub fn fingerprint(&self, hasher: &mut StableHasher) {
+        let PaxosDurable {
+            acceptor:
+                AcceptorState {
+                    promised,
+                    accepted,
+                    journal: _,
+                },
+            learned,
+            learned_journal: _,
+        } = self;
+        promised.fingerprint(hasher);
+        hasher.word(accepted.len() as u64);
+        for (slot, (ballot, value)) in accepted {
+            hasher.word(*slot);
+            ballot.fingerprint(hasher);
+            value.fingerprint(hasher);
+        }
+        hasher.word(learned.len() as u64);
+        for (slot, value) in learned {
+            hasher.word(*slot);
+            value.fingerprint(hasher);
+        }
+    }
+
     /// The highest round this store has seen: promised or accepted (a restarted proposer
     /// starts above it).
     pub fn highest_round(&self) -> u64 {
@@ -231,6 +343,73 @@ fn fingerprint_of<N: Node>(node: &N) -> u64 {
 mod tests {
     use super::*;
     use crate::protocol::Protocol;
+
+    fn fingerprint(write: impl FnOnce(&mut StableHasher)) -> u64 {
+        let mut hasher = StableHasher::new();
+        write(&mut hasher);
+        hasher.finish()
+    }
+
+    #[test]
+    fn a_shared_op_serialises_compares_and_prints_as_its_operation() {
+        let op = KvOp::Put("k".into(), "v".into());
+        let shared = SharedOp::new(op.clone());
+        // Traces and message hashes serialise it: they must not move.
+        assert_eq!(stable_hash(&shared), stable_hash(&op));
+        assert_eq!(shared.hash(), stable_hash(&op));
+        assert_eq!(format!("{shared:?}"), format!("{op:?}"));
+        assert_eq!(*shared, op);
+        assert_eq!(shared, SharedOp::new(op.clone()), "equal by content, not by copy");
+        assert_ne!(shared, SharedOp::new(KvOp::Put("k".into(), "w".into())));
+    }
+
+    #[test]
+    fn a_value_fingerprint_tells_apart_operations_of_one_client_request() {
+        let value = |client, seq, new: &str| Value::Client {
+            client,
+            seq,
+            op: SharedOp::new(KvOp::cas("k", "", new)),
+        };
+        let of = |v: &Value| fingerprint(|h| v.fingerprint(h));
+        let base = of(&value(1, 1, "a"));
+        assert_eq!(base, of(&value(1, 1, "a")));
+        // The same client and sequence number with another operation (an acceptor that
+        // corrupts values) is another state.
+        assert_ne!(base, of(&value(1, 1, "b")));
+        assert_ne!(base, of(&value(2, 1, "a")));
+        assert_ne!(base, of(&value(1, 2, "a")));
+        assert_ne!(base, of(&Value::Noop));
+    }
+
+    #[test]
+    fn a_durable_fingerprint_sees_promise_acceptances_and_learning_but_not_journals() {
+        let value = Value::Client {
+            client: 0,
+            seq: 1,
+            op: SharedOp::new(KvOp::cas("k", "", "a")),
+        };
+        let ballot = Ballot { round: 1, node: 2 };
+        let of = |d: &PaxosDurable| fingerprint(|h| d.fingerprint(h));
+        let empty = PaxosDurable::default();
+        let mut journaled = empty.clone();
+        journaled.acceptor.journal.push((0, ballot, value.clone()));
+        journaled.learned_journal.push(0);
+        assert_eq!(of(&empty), of(&journaled));
+        let mut promised = empty.clone();
+        promised.acceptor.promised = ballot;
+        let mut accepted = empty.clone();
+        accepted.acceptor.accepted.insert(0, (ballot, value.clone()));
+        let mut learned = empty.clone();
+        learned.learn(0, value.clone());
+        let mut learned_elsewhere = empty.clone();
+        learned_elsewhere.learn(1, value);
+        let prints = [&empty, &promised, &accepted, &learned, &learned_elsewhere].map(of);
+        for (i, a) in prints.iter().enumerate() {
+            for b in &prints[i + 1..] {
+                assert_ne!(a, b, "{prints:?}");
+            }
+        }
+    }
 
     #[test]
     fn a_by_node_map_keeps_node_order_and_hashes_as_a_btree_map() {

@@ -21,7 +21,7 @@
 
 use super::acceptor::{AcceptorFn, Reply, Request};
 use super::synod::{pick_acceptor, run_acceptor};
-use super::{Ballot, PaxosBug, PaxosDurable, PaxosNode, Value, invariants, majority};
+use super::{Ballot, PaxosBug, PaxosDurable, PaxosNode, SharedOp, Value, invariants, majority};
 use crate::kv::{self, KvRequest, KvResponse, KvState, KvWorkload};
 use crate::protocol::{Protocol, ReportItem, Setup};
 use serde::{Deserialize, Serialize};
@@ -754,7 +754,7 @@ impl Node for MultiPaxos {
         let value = Value::Client {
             client,
             seq: reply_to.seq,
-            op: Arc::new(request.0),
+            op: SharedOp::new(request.0),
         };
         self.propose(slot, value, ctx);
     }
@@ -793,6 +793,10 @@ impl Node for MultiPaxos {
             self.config.max_elections.map(|_| self.elections),
         );
         hasher.bytes(format!("{proposer:?} {replica:?}").as_bytes());
+    }
+
+    fn fingerprint_durable(durable: &PaxosDurable, hasher: &mut StableHasher) {
+        durable.fingerprint(hasher);
     }
 
     fn is_leader(&self) -> bool {

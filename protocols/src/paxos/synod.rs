@@ -23,7 +23,9 @@
 //! at once, and two proposers can pre-empt each other for ever: safety holds, liveness does not.
 
 use super::acceptor::{self, ACCEPTOR, AcceptorFn, Reply, Request};
-use super::{Ballot, ByNode, PaxosBug, PaxosDurable, PaxosNode, Value, invariants, majority};
+use super::{
+    Ballot, ByNode, PaxosBug, PaxosDurable, PaxosNode, SharedOp, Value, invariants, majority,
+};
 use crate::kv::{self, KvOp, KvRequest, KvResponse};
 use crate::protocol::{Protocol, ReportItem, Setup};
 use serde::{Deserialize, Serialize};
@@ -167,7 +169,7 @@ pub struct Synod {
     phase: Phase,
     /// Clients waiting for the decision (or for a read). Shared, not copied, with the value
     /// proposed for them and with every copy of this node a search makes.
-    waiting: Vec<(ReplyTo, Arc<KvOp>)>,
+    waiting: Vec<(ReplyTo, SharedOp)>,
     timer: Option<TimerId>,
     /// Learner: the latest proposal each acceptor said it accepted.
     acceptances: ByNode<(Ballot, Value)>,
@@ -350,7 +352,7 @@ impl Synod {
                     matches!(**op, KvOp::Cas(_)).then(|| Value::Client {
                         client: to.client.0,
                         seq: to.seq,
-                        op: Arc::clone(op),
+                        op: op.clone(),
                     })
                 });
                 let value = if self.config.has(PaxosBug::IgnoreAcceptedValue) {
@@ -467,7 +469,7 @@ impl Synod {
 /// The register's value once `chosen` is: what a client's operation gets.
 fn answer(chosen: &Value, to: ReplyTo, op: &KvOp) -> KvResponse {
     let value = match chosen {
-        Value::Client { op, .. } => match op.as_ref() {
+        Value::Client { op, .. } => match &**op {
             KvOp::Cas(cas) => cas.new.clone(),
             _ => String::new(),
         },
@@ -643,7 +645,7 @@ impl Node for Synod {
             return;
         }
         self.waiting.retain(|(to, _)| to.client != reply_to.client);
-        self.waiting.push((reply_to, Arc::new(request.0)));
+        self.waiting.push((reply_to, SharedOp::new(request.0)));
         if self.phase == Phase::Idle {
             self.start_round(ctx);
         }
@@ -657,17 +659,24 @@ impl Node for Synod {
     /// id: only whether a timer is armed matters. The round count decides the future only when
     /// rounds are bounded.
     fn fingerprint(&self, hasher: &mut StableHasher) {
-        hasher.value(&self.ballot);
+        self.ballot.fingerprint(hasher);
         hasher.word(self.highest_round);
         match &self.phase {
             Phase::Idle => hasher.word(0),
             Phase::Preparing(promises) => {
                 hasher.word(1);
-                hasher.value(promises);
+                promises.fingerprint(hasher, |reported, hasher| match reported {
+                    None => hasher.word(0),
+                    Some((ballot, value)) => {
+                        hasher.word(1);
+                        ballot.fingerprint(hasher);
+                        value.fingerprint(hasher);
+                    }
+                });
             }
             Phase::Accepting(value) => {
                 hasher.word(2);
-                hasher.value(value);
+                value.fingerprint(hasher);
             }
             Phase::BackingOff => hasher.word(3),
         }
@@ -675,14 +684,22 @@ impl Node for Synod {
         for (to, op) in &self.waiting {
             hasher.word(u64::from(to.client.0));
             hasher.word(to.seq);
-            hasher.value(op);
+            hasher.word(op.hash());
         }
         hasher.word(u64::from(self.timer.is_some()));
-        hasher.value(&self.acceptances);
-        hasher.value(&self.volatile_promised);
+        self.acceptances
+            .fingerprint(hasher, |(ballot, value), hasher| {
+                ballot.fingerprint(hasher);
+                value.fingerprint(hasher);
+            });
+        self.volatile_promised.fingerprint(hasher);
         if self.config.max_rounds.is_some() {
             hasher.word(self.rounds);
         }
+    }
+
+    fn fingerprint_durable(durable: &PaxosDurable, hasher: &mut StableHasher) {
+        durable.fingerprint(hasher);
     }
 
     fn view(&self, durable: &PaxosDurable) -> NodeView {
