@@ -508,15 +508,25 @@ mod tests {
     use crate::time::Time;
     use std::collections::BTreeMap;
 
-    /// Random pushes and pops against a map ordered by `(time, insertion)`; returns how many
-    /// times the heap repacked.
+    /// Random pushes, pops and removals against a map ordered by `(time, insertion)`; returns
+    /// how many times the heap repacked.
     fn pops_in_time_then_insertion_order(mut heap: KeyHeap, seed: u64) -> usize {
         let mut reference: BTreeMap<(u64, u64), usize> = BTreeMap::new();
         let mut r = rng::stream(seed, Stream::Faults);
         let mut free: Vec<usize> = Vec::new();
         let (mut next_slot, mut inserted, mut now, mut repacks) = (0usize, 0u64, 0u64, 0);
         for _ in 0..20_000 {
-            if rng::below(&mut r, 5) < 3 {
+            let choice = rng::below(&mut r, 8);
+            if choice == 7 && !reference.is_empty() {
+                // Any waiting key, wherever it is in the order (a search takes the event it
+                // chose).
+                let nth = rng::below(&mut r, reference.len() as u64) as usize;
+                let (&(time, inserted), &slot) = reference.iter().nth(nth).expect("nth < len");
+                reference.remove(&(time, inserted));
+                assert_eq!(heap.remove(slot), Some(Time::from_micros(time)));
+                assert_eq!(heap.remove(slot), None, "removed once");
+                free.push(slot);
+            } else if choice < 5 {
                 let time = now + rng::below(&mut r, 4);
                 let slot = free.pop().unwrap_or_else(|| {
                     next_slot += 1;
