@@ -525,12 +525,20 @@ fn bench_reports_every_case_as_json() {
         "engine_bytes_per_node",
         "tui_1000_nodes_seek_ms",
         "tui_1000_nodes_bytes",
+        "explore_paxos_states_per_sec",
+        "explore_paxos_generated_per_sec",
     ] {
         assert!(
             v[key].as_f64().is_some_and(|x| x > 0.0),
             "{key} missing or zero"
         );
     }
+    // Every new state is reached by a transition, and Paxos's states by several.
+    assert!(
+        v["explore_paxos_generated_per_sec"].as_f64().unwrap()
+            > 2.0 * v["explore_paxos_states_per_sec"].as_f64().unwrap(),
+        "generated states count every transition"
+    );
     assert!(
         v["trace_bytes_per_step"].as_f64().unwrap() <= 64.0,
         "compact trace stays compact"
