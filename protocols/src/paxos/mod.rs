@@ -56,9 +56,7 @@ impl Ballot {
             .saturating_mul(1 << 20)
             .saturating_add(u64::from(self.node))
     }
-}
 
-impl Ballot {
     /// Mixes this ballot into a state fingerprint.
     pub fn fingerprint(self, hasher: &mut StableHasher) {
         hasher.word(self.round);
@@ -87,23 +85,6 @@ pub enum Value {
         /// holds it.
         op: SharedOp,
     },
-}
-
-impl Value {
-    /// Mixes this value into a state fingerprint: an operation by the hash it was given once,
-    /// where serialising it would hash its strings again in every fingerprint of every node
-    /// and store that holds it.
-    pub fn fingerprint(&self, hasher: &mut StableHasher) {
-        match self {
-            Value::Noop => hasher.word(0),
-            Value::Client { client, seq, op } => {
-                hasher.word(1);
-                hasher.word(u64::from(*client));
-                hasher.word(*seq);
-                hasher.word(op.hash());
-            }
-        }
-    }
 }
 
 /// A client's operation as Paxos carries it: one copy shared by every message, proposer,
@@ -160,6 +141,21 @@ impl Value {
         match self {
             Value::Noop => "noop".into(),
             Value::Client { client, seq, op } => format!("c{client}#{seq} {}", op.describe()),
+        }
+    }
+
+    /// Mixes this value into a state fingerprint: an operation by the hash it was given once,
+    /// where serialising it would hash its strings again in every fingerprint of every node
+    /// and store that holds it.
+    pub fn fingerprint(&self, hasher: &mut StableHasher) {
+        match self {
+            Value::Noop => hasher.word(0),
+            Value::Client { client, seq, op } => {
+                hasher.word(1);
+                hasher.word(u64::from(*client));
+                hasher.word(*seq);
+                hasher.word(op.hash());
+            }
         }
     }
 }
